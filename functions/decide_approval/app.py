@@ -1,0 +1,23 @@
+"""Approves or rejects a registered version (`Model Version Approval Requested` on the Shepherd bus)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from shepherd import bootstrap
+from shepherd.inbound import parse_approval
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcome = bootstrap.approval_service().decide(parse_approval(event))
+    metrics.add_metric(name=f"Approval{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("approval handled", extra={"result": outcome.result, "reason": outcome.reason})
+    return {"result": outcome.result, "reason": outcome.reason}

@@ -1,0 +1,28 @@
+"""Registers a model version for each artifact upload (S3 `Object Created`, any delivery shape)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from shepherd import bootstrap
+from shepherd.inbound import parse_uploads
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service = bootstrap.registration_service()
+    results = []
+    for upload in parse_uploads(event):
+        outcome = service.handle_upload(upload)
+        metrics.add_metric(name=f"Uploads{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
+        version = outcome.version.version if outcome.version else None
+        results.append({"key": upload.artifact.key, "result": outcome.result, "version": version})
+    logger.info("uploads handled", extra={"results": results})
+    return {"results": results}

@@ -1,0 +1,43 @@
+"""The one place where botocore failures become domain errors."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from shepherd.registry.errors import TransientError
+
+# Standard mode retries throttling and 5xx with exponential backoff and jitter before we see them.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "RequestThrottled",
+        "LimitExceededException",
+    }
+)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(error: ClientError) -> bool:
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return error_code(error) in THROTTLING_CODES or status >= 500
+
+
+def raise_transient_or_reraise(error: ClientError) -> NoReturn:
+    """Throttling/5xx that outlived the SDK's retries -> TransientError (Lambda retries); else re-raise."""
+    if is_transient(error):
+        raise TransientError(f"{error_code(error)}: {error}") from error
+    raise error

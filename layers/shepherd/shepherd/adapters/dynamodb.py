@@ -1,0 +1,340 @@
+"""The registry table: key layout (docs/design.md) and the conditional writes that make it safe."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
+from shepherd.registry.errors import ConflictError, TransientError
+from shepherd.registry.model import (
+    ArtifactRef,
+    AuditEntry,
+    ModelSummary,
+    ModelVersion,
+    Rejection,
+    VersionStatus,
+)
+from shepherd.registry.ports import Page, VersionBuilder
+
+M = TypeVar("M", bound=BaseModel)
+KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
+# Under contention every round of a registration race has one winner; 16 writers settle well within this.
+MAX_REGISTRATION_ATTEMPTS = 60
+RETRYABLE_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def model_pk(model_name: str) -> str:
+    return f"MODEL#{model_name}"
+
+
+def version_sk(version: int) -> str:
+    return f"VERSION#{version:010d}"
+
+
+def artifact_pk(artifact: ArtifactRef | tuple[str, str]) -> str:
+    bucket, key = (artifact.bucket, artifact.key) if isinstance(artifact, ArtifactRef) else artifact
+    return f"ARTIFACT#s3://{bucket}/{key}"
+
+
+def audit_key(scope: str, entry: AuditEntry) -> dict[str, str]:
+    return {"pk": f"AUDIT#{scope}", "sk": f"{entry.at.isoformat(timespec='milliseconds')}#{entry.event_id}"}
+
+
+class DynamoRegistry:
+    """Implements `shepherd.registry.ports.Registry` on one DynamoDB table."""
+
+    def __init__(self, client: Any, table_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._table = table_name
+        self._sleep = sleep
+        # The last counter this container saw per model: the first guess of the next registration,
+        # so a warm container usually registers with one transaction and no read.
+        self._latest_seen: dict[str, int] = {}
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def register_version(
+        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
+    ) -> tuple[ModelVersion, bool]:
+        current = self._latest_seen.get(model_name, 0)
+        for attempt in range(MAX_REGISTRATION_ATTEMPTS):
+            version, audit = build(current + 1)
+            try:
+                self._transact(self._registration_items(artifact, version, audit, current))
+            except self._client.exceptions.TransactionCanceledException as cancelled:
+                model_item, claim = _cancellation_items(cancelled, 0, 2)
+                codes = _cancellation_codes(cancelled)
+                if codes[2] == "ConditionalCheckFailed":
+                    return self._registered_by_claim(claim), False
+                if codes[0] == "ConditionalCheckFailed" or codes[1] == "ConditionalCheckFailed":
+                    # Someone registered first: their counter is our next guess, no read needed.
+                    current = _counter(model_item) if model_item else self._read_counter(model_name)
+                    self._sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # noqa: S311 - jitter, not crypto
+                    continue
+                if set(codes) & RETRYABLE_CANCELLATIONS:
+                    self._sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))  # noqa: S311
+                    continue
+                raise
+            self._latest_seen[model_name] = version.version
+            return version, True
+        raise TransientError(f"could not allocate a version of {model_name} after {MAX_REGISTRATION_ATTEMPTS} tries")
+
+    def _registration_items(
+        self, artifact: ArtifactRef, version: ModelVersion, audit: AuditEntry, current: int
+    ) -> list[dict[str, Any]]:
+        counter_condition = "attribute_not_exists(pk)" if current == 0 else "latest_version = :current"
+        values: dict[str, Any] = {
+            ":next": version.version,
+            ":name": version.model_name,
+            ":models": "MODELS",
+            ":now": version.created_at.isoformat(),
+        }
+        if current:
+            values[":current"] = current
+        return [
+            {
+                "Update": {
+                    "Key": _key(model_pk(version.model_name), "MODEL"),
+                    "UpdateExpression": "SET latest_version = :next, model_name = :name, gsi1pk = :models, "
+                    "gsi1sk = :name, updated_at = :now, created_at = if_not_exists(created_at, :now)",
+                    "ConditionExpression": counter_condition,
+                    "ExpressionAttributeValues": _serialize_values(values),
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            _put_new(_item(version, pk=model_pk(version.model_name), sk=version_sk(version.version))),
+            _put_new(
+                {
+                    "pk": artifact_pk(artifact),
+                    "sk": f"CLAIM#{artifact.s3_version_id}",
+                    "model_name": version.model_name,
+                    "version": version.version,
+                },
+                return_old=True,
+            ),
+            _put_new(_item(audit, **audit_key(f"MODEL#{audit.model_name}", audit))),
+        ]
+
+    def _registered_by_claim(self, claim: Mapping[str, Any] | None) -> ModelVersion:
+        if not claim:
+            raise ConflictError("artifact claim exists but was not returned")
+        found = self.get_version(str(claim["model_name"]), int(claim["version"]))
+        if found is None:
+            raise ConflictError(f"claimed version {claim['model_name']} v{claim['version']} is missing")
+        return found
+
+    def _read_counter(self, model_name: str) -> int:
+        item = self._get(model_pk(model_name), "MODEL")
+        return _counter(item) if item else 0
+
+    def record_rejection(self, rejection: Rejection) -> None:
+        item = _item(rejection, pk=artifact_pk(rejection.artifact), sk=f"REJECTION#{rejection.artifact.s3_version_id}")
+        try:
+            self._call("put_item", Item=_serialize(item), ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            # Already recorded by an earlier delivery: the first reason stands.
+
+    def transition(
+        self,
+        model_name: str,
+        version: int,
+        expected: VersionStatus,
+        audit: AuditEntry,
+        changes: Mapping[str, Any],
+    ) -> None:
+        values = {":expected": expected.value, ":to": audit.to_status.value}
+        names = {"#status": "status"}
+        assignments = ["#status = :to"]
+        for index, (field, value) in enumerate(changes.items()):
+            names[f"#f{index}"] = field
+            values[f":v{index}"] = value
+            assignments.append(f"#f{index} = :v{index}")
+        try:
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "Key": _key(model_pk(model_name), version_sk(version)),
+                            "UpdateExpression": "SET " + ", ".join(assignments),
+                            "ConditionExpression": "attribute_exists(pk) AND #status = :expected",
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": _serialize_values(values),
+                        }
+                    },
+                    _put_new(_item(audit, **audit_key(f"MODEL#{model_name}", audit))),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            if "ConditionalCheckFailed" in _cancellation_codes(cancelled):
+                raise ConflictError(f"{model_name} v{version} is no longer {expected.value}") from cancelled
+            raise TransientError(f"transition of {model_name} v{version} cancelled") from cancelled
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get_version(self, model_name: str, version: int) -> ModelVersion | None:
+        item = self._get(model_pk(model_name), version_sk(version))
+        return _model(item, ModelVersion) if item else None
+
+    def find_registration(self, artifact: ArtifactRef) -> ModelVersion | None:
+        claim = self._get(artifact_pk(artifact), f"CLAIM#{artifact.s3_version_id}")
+        return self._registered_by_claim(claim) if claim else None
+
+    def list_models(self, limit: int, cursor: str | None) -> Page[ModelSummary]:
+        items, next_cursor = self._query(
+            cursor,
+            limit,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :models",
+            ExpressionAttributeValues=_serialize_values({":models": "MODELS"}),
+        )
+        summaries = [
+            ModelSummary(
+                model_name=item["model_name"],
+                latest_version=int(item["latest_version"]),
+                created_at=item["created_at"],
+                updated_at=item["updated_at"],
+            )
+            for item in items
+        ]
+        return Page(summaries, next_cursor)
+
+    def list_versions(self, model_name: str, limit: int, cursor: str | None) -> Page[ModelVersion]:
+        items, next_cursor = self._query(
+            cursor,
+            limit,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=_serialize_values({":pk": model_pk(model_name), ":prefix": "VERSION#"}),
+            ScanIndexForward=False,
+        )
+        return Page([_model(item, ModelVersion) for item in items], next_cursor)
+
+    def get_rejection(self, bucket: str, key: str) -> Rejection | None:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=_serialize_values({":pk": artifact_pk((bucket, key)), ":prefix": "REJECTION#"}),
+        )
+        rejections = [_model(item, Rejection) for item in items]
+        return max(rejections, key=lambda rejection: rejection.rejected_at, default=None)
+
+    def model_audit_trail(self, model_name: str) -> list[AuditEntry]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_serialize_values({":pk": f"AUDIT#MODEL#{model_name}"}),
+        )
+        return [_model(item, AuditEntry) for item in items]
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=_key(pk, sk), ConsistentRead=True)
+        return _deserialize(response["Item"]) if "Item" in response else None
+
+    def _query(self, cursor: str | None, limit: int, **params: Any) -> tuple[list[dict[str, Any]], str | None]:
+        if cursor:
+            params["ExclusiveStartKey"] = _decode_cursor(cursor)
+        response = self._call("query", Limit=limit, **params)
+        last_key = response.get("LastEvaluatedKey")
+        items = [_deserialize(item) for item in response.get("Items", [])]
+        return items, _encode_cursor(last_key) if last_key else None
+
+    def _query_all(self, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self._query(cursor, 500, **params)
+            items.extend(page)
+            if cursor is None:
+                return items
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            next(iter(item.values()))["TableName"] = self._table
+        self._call("transact_write_items", TransactItems=items)
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        if operation != "transact_write_items":
+            params["TableName"] = self._table
+        try:
+            return getattr(self._client, operation)(**params)
+        except ClientError as error:
+            if error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                raise  # the caller decides what a lost condition means
+            raise_transient_or_reraise(error)
+
+
+def _put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
+    put: dict[str, Any] = {"Item": _serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}
+    if return_old:
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return {"Put": put}
+
+
+def _cancellation_codes(cancelled: ClientError) -> list[str]:
+    return [str(reason.get("Code", "None")) for reason in cancelled.response.get("CancellationReasons", [])]
+
+
+def _cancellation_items(cancelled: ClientError, *positions: int) -> list[dict[str, Any] | None]:
+    """The items DynamoDB returned (ReturnValuesOnConditionCheckFailure) for the given transaction items."""
+    reasons = cancelled.response.get("CancellationReasons", [])
+    return [
+        _deserialize(reasons[at]["Item"]) if at < len(reasons) and "Item" in reasons[at] else None for at in positions
+    ]
+
+
+def _counter(item: Mapping[str, Any]) -> int:
+    return int(item.get("latest_version", 0))
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _item(record: BaseModel, **keys: str) -> dict[str, Any]:
+    # JSON mode turns datetimes into ISO strings and enums into values; floats become Decimals.
+    return {**json.loads(record.model_dump_json(), parse_float=Decimal), **keys}
+
+
+def _model(item: Mapping[str, Any], model: type[M]) -> M:
+    fields = {name: value for name, value in item.items() if name not in KEY_ATTRIBUTES}
+    return model.model_validate(json.loads(json.dumps(fields, default=_from_decimal)))
+
+
+def _from_decimal(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in item.items()}
+
+
+def _serialize_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _encode_cursor(last_key: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    return dict(json.loads(base64.urlsafe_b64decode(cursor.encode())))

@@ -1,0 +1,54 @@
+"""The artifact key layout: `models/<model_name>/<any sub-folders>/model.tar.gz`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shepherd.registry.errors import ArtifactRejected
+from shepherd.registry.model import MODEL_NAME_PATTERN
+
+PREFIX = "models/"
+ARTIFACT_FILE_NAME = "model.tar.gz"
+MANIFEST_FILE_NAME = "manifest.json"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class ArtifactKey:
+    model_name: str
+    folder: str  # the key's folder, ending in "/": where manifest.json is looked up
+
+    @property
+    def manifest_key(self) -> str:
+        return self.folder + MANIFEST_FILE_NAME
+
+
+def is_artifact_key(key: str) -> bool:
+    """Whether a key is meant to be a model artifact. Anything else (a manifest, a README) is ignored."""
+    return key.startswith(PREFIX) and key.rsplit("/", 1)[-1] == ARTIFACT_FILE_NAME
+
+
+def parse_artifact_key(key: str) -> ArtifactKey:
+    """Validate an artifact key (one for which `is_artifact_key` holds); raise ArtifactRejected if invalid."""
+    segments = key.split("/")
+    if len(segments) < 3:
+        raise ArtifactRejected("INVALID_KEY", f"key {key!r} has no model name: expected {_layout()}", None)
+    model_name = segments[1]
+    if any(segment == "" for segment in segments):
+        raise ArtifactRejected("INVALID_KEY", f"key {key!r} has an empty path segment", model_name)
+    if any(segment in (".", "..") for segment in segments):
+        raise ArtifactRejected("INVALID_KEY", f"key {key!r} has a '.' or '..' path segment", model_name)
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        raise ArtifactRejected("INVALID_KEY", f"key {key!r} contains control characters", model_name)
+    if not _MODEL_NAME.fullmatch(model_name):
+        raise ArtifactRejected(
+            "INVALID_MODEL_NAME",
+            f"model name {model_name!r} must match {MODEL_NAME_PATTERN} (SageMaker's name rule)",
+            model_name,
+        )
+    return ArtifactKey(model_name=model_name, folder=key[: -len(ARTIFACT_FILE_NAME)])
+
+
+def _layout() -> str:
+    return f"{PREFIX}<model_name>/<any sub-folders>/{ARTIFACT_FILE_NAME}"

@@ -1,0 +1,50 @@
+"""The optional `manifest.json` uploaded next to an artifact: a strict contract, unknown fields rejected."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from shepherd.registry.errors import ArtifactRejected
+from shepherd.registry.model import SourceRef, TrainingData, VersionNumber
+
+MAX_MANIFEST_BYTES = 256 * 1024
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MetricName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class Manifest(BaseModel):
+    # strict: "0.9" is not a metric and 1 is not a string; allow_inf_nan: NaN cannot be compared to a threshold
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = None
+    framework: ShortText | None = None
+    framework_version: ShortText | None = None
+    inference_image: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+    metrics: dict[MetricName, float] = Field(default_factory=dict)
+    training_data: TrainingData | None = None
+    source: SourceRef | None = None
+    tags: dict[ShortText, Annotated[str, StringConstraints(max_length=256)]] = Field(default_factory=dict)
+    parent_version: VersionNumber | None = None
+
+
+def parse_manifest(raw: bytes) -> Manifest:
+    """Parse the manifest's bytes; raise ArtifactRejected with a precise reason when it is not valid."""
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ArtifactRejected(
+            "INVALID_MANIFEST", f"manifest.json is {len(raw)} bytes; at most {MAX_MANIFEST_BYTES}", None
+        )
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValidationError as error:
+        raise ArtifactRejected("INVALID_MANIFEST", f"manifest.json: {describe(error)}", None) from error
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each failing field, e.g. `metrics.auc: Input should be a valid number`."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        where = ".".join(str(part) for part in detail["loc"]) or "(document)"
+        problems.append(f"{where}: {detail['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,136 @@
+"""Registry records: what a model version is, why an upload was rejected, what changed when.
+
+Pure pydantic models: no AWS, no environment. The DynamoDB adapter maps them to items.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# SageMaker's own name rule, so a model name can be used in SageMaker resource names unchanged.
+MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN)]
+VersionNumber = Annotated[int, Field(ge=1)]
+
+
+class VersionStatus(StrEnum):
+    REGISTERED = "REGISTERED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    DEPLOYING = "DEPLOYING"
+    LIVE = "LIVE"
+    RETIRED = "RETIRED"
+    ROLLED_BACK = "ROLLED_BACK"
+    FAILED = "FAILED"
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Checksum(Record):
+    """The checksum S3 stores for the object (never computed by downloading it)."""
+
+    algorithm: str  # SHA256, CRC64NVME, CRC32, CRC32C or SHA1: whichever S3 holds
+    value: str  # base64, exactly as S3 returns it
+    type: str | None = None  # FULL_OBJECT or COMPOSITE (multipart)
+
+
+class ArtifactRef(Record):
+    """One exact S3 object version: the identity an upload is deduplicated on."""
+
+    bucket: str
+    key: str
+    s3_version_id: str  # S3's "null" for an object in an unversioned bucket
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class ArtifactFacts(Record):
+    """What S3 says about the artifact, read with one HeadObject."""
+
+    etag: str
+    size: int
+    checksum: Checksum | None
+    user_metadata: dict[str, str]
+
+
+class TrainingData(Record):
+    uri: str
+    version: str | None = None
+
+
+class SourceRef(Record):
+    repository: str
+    commit: str
+
+
+class Lineage(Record):
+    parent_version: VersionNumber | None = None
+    training_data: TrainingData | None = None
+    source: SourceRef | None = None
+
+
+class ModelVersion(Record):
+    model_name: ModelName
+    version: VersionNumber
+    artifact: ArtifactRef
+    etag: str
+    size: int
+    checksum: Checksum | None
+    metadata: dict[str, str]  # the object's S3 user metadata
+    description: str | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+    inference_image: str | None = None
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    lineage: Lineage
+    status: VersionStatus
+    created_at: datetime
+    uploaded_at: datetime
+    uploaded_by: str | None
+    registered_by_event: str
+    decided_by: str | None = None  # who approved or rejected it
+    decision_reason: str | None = None
+    decided_by_event: str | None = None  # makes a redelivered approval command a no-op
+
+
+class Rejection(Record):
+    """Why an upload did not become a version. Stored per (bucket, key, S3 version id)."""
+
+    artifact: ArtifactRef
+    code: str
+    reason: str
+    model_name: str | None  # as it appeared in the key, even when invalid
+    rejected_at: datetime
+    event_id: str
+
+
+class AuditEntry(Record):
+    """One state change, appended in the same transaction as the change itself."""
+
+    model_name: str
+    version: int
+    action: str
+    from_status: VersionStatus | None
+    to_status: VersionStatus
+    actor: str | None
+    at: datetime
+    event_id: str
+    reason: str | None = None
+    endpoint_name: str | None = None
+    rollout_id: str | None = None
+
+
+class ModelSummary(Record):
+    model_name: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime

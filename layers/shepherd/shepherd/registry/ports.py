@@ -1,0 +1,80 @@
+"""What the registry domain needs from the outside world. Adapters implement these; tests use fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from shepherd.contracts import Announcement
+from shepherd.registry.model import (
+    ArtifactFacts,
+    ArtifactRef,
+    AuditEntry,
+    ModelSummary,
+    ModelVersion,
+    Rejection,
+    VersionStatus,
+)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+# Given the version number the registry allocated, the version record and its audit entry.
+VersionBuilder = Callable[[int], tuple[ModelVersion, AuditEntry]]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None  # opaque; pass it back to get the next page
+
+
+class ArtifactStore(Protocol):
+    def head(self, artifact: ArtifactRef) -> ArtifactFacts:
+        """Facts about that exact object version; raises ArtifactMissing if it is gone."""
+        ...
+
+    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+        """The manifest's bytes (at most max_bytes + 1 of them), or None if there is none."""
+        ...
+
+
+class Registry(Protocol):
+    def register_version(
+        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
+    ) -> tuple[ModelVersion, bool]:
+        """Allocate the model's next version and write it with its claim and audit entry, atomically.
+
+        Returns (version, created). An artifact already registered returns its version and False.
+        """
+        ...
+
+    def find_registration(self, artifact: ArtifactRef) -> ModelVersion | None: ...
+
+    def record_rejection(self, rejection: Rejection) -> None: ...
+
+    def get_version(self, model_name: str, version: int) -> ModelVersion | None: ...
+
+    def transition(
+        self,
+        model_name: str,
+        version: int,
+        expected: VersionStatus,
+        audit: AuditEntry,
+        changes: Mapping[str, Any],
+    ) -> None:
+        """Set status to audit.to_status (plus `changes`) if it is `expected`; else raise ConflictError."""
+        ...
+
+    def list_models(self, limit: int, cursor: str | None) -> Page[ModelSummary]: ...
+
+    def list_versions(self, model_name: str, limit: int, cursor: str | None) -> Page[ModelVersion]: ...
+
+    def get_rejection(self, bucket: str, key: str) -> Rejection | None: ...
+
+    def model_audit_trail(self, model_name: str) -> list[AuditEntry]: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, *announcements: Announcement) -> None: ...

@@ -1,0 +1,277 @@
+"""Registry use cases: register an upload, decide an approval. Pure Python over the ports."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from shepherd.contracts import (
+    ModelArtifactRejected,
+    ModelVersionApprovalRefused,
+    ModelVersionApproved,
+    ModelVersionRegistered,
+    ModelVersionRejected,
+)
+from shepherd.registry.errors import ArtifactMissing, ArtifactRejected, ConflictError
+from shepherd.registry.keys import is_artifact_key, parse_artifact_key
+from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
+from shepherd.registry.model import (
+    ArtifactFacts,
+    ArtifactRef,
+    AuditEntry,
+    Lineage,
+    ModelVersion,
+    Rejection,
+    VersionStatus,
+)
+from shepherd.registry.ports import ArtifactStore, Clock, EventPublisher, Registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArtifactUploaded:
+    """An `Object Created` notification, whichever shape it arrived in."""
+
+    artifact: ArtifactRef
+    uploaded_at: datetime
+    uploaded_by: str | None
+    event_id: str
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    result: Literal["registered", "duplicate", "rejected", "ignored"]
+    version: ModelVersion | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    model_name: str
+    version: int
+    decision: Literal["approved", "rejected"]
+    requested_by: str
+    reason: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class ApprovalOutcome:
+    result: Literal["approved", "rejected", "duplicate", "refused"]
+    reason: str | None = None
+
+
+@dataclass
+class RegistrationService:
+    artifacts: ArtifactStore
+    registry: Registry
+    events: EventPublisher
+    clock: Clock
+
+    def handle_upload(self, upload: ArtifactUploaded) -> UploadOutcome:
+        artifact = upload.artifact
+        if not is_artifact_key(artifact.key):
+            logger.info("ignored: not a model artifact key", extra={"key": artifact.key})
+            return UploadOutcome("ignored")
+        try:
+            version, created = self._register(upload)
+        except ArtifactRejected as rejected:
+            return self._reject(upload, rejected)
+        # Announced on duplicates too: delivery is at least once, so a retry after a crash between
+        # the write and the announcement must still announce. Consumers dedupe on (model, version).
+        self.events.publish(_registered(version))
+        return UploadOutcome("registered" if created else "duplicate", version=version)
+
+    def _register(self, upload: ArtifactUploaded) -> tuple[ModelVersion, bool]:
+        artifact = upload.artifact
+        key = parse_artifact_key(artifact.key)
+        try:
+            facts = self.artifacts.head(artifact)
+        except ArtifactMissing:
+            # A redelivery after the object was deleted must not turn a registered version into a rejection.
+            already = self.registry.find_registration(artifact)
+            if already is not None:
+                return already, False
+            raise ArtifactRejected(
+                "ARTIFACT_MISSING",
+                f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists",
+                None,
+            ) from None
+        raw_manifest = self.artifacts.read_manifest(artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES)
+        manifest = parse_manifest(raw_manifest) if raw_manifest is not None else Manifest()
+
+        def build(number: int) -> tuple[ModelVersion, AuditEntry]:
+            return self._new_version(upload, key.model_name, number, facts, manifest)
+
+        return self.registry.register_version(key.model_name, artifact, build)
+
+    def _new_version(
+        self, upload: ArtifactUploaded, model_name: str, number: int, facts: ArtifactFacts, manifest: Manifest
+    ) -> tuple[ModelVersion, AuditEntry]:
+        if manifest.parent_version is not None and manifest.parent_version >= number:
+            raise ArtifactRejected(
+                "INVALID_MANIFEST",
+                f"manifest.json: parent_version {manifest.parent_version} does not exist before "
+                f"version {number} of {model_name}",
+                model_name,
+            )
+        now = self.clock()
+        version = ModelVersion(
+            model_name=model_name,
+            version=number,
+            artifact=upload.artifact,
+            etag=facts.etag,
+            size=facts.size,
+            checksum=facts.checksum,
+            metadata=facts.user_metadata,
+            description=manifest.description,
+            framework=manifest.framework,
+            framework_version=manifest.framework_version,
+            inference_image=manifest.inference_image,
+            metrics=manifest.metrics,
+            tags=manifest.tags,
+            lineage=Lineage(
+                parent_version=manifest.parent_version,
+                training_data=manifest.training_data,
+                source=manifest.source,
+            ),
+            status=VersionStatus.REGISTERED,
+            created_at=now,
+            uploaded_at=upload.uploaded_at,
+            uploaded_by=upload.uploaded_by,
+            registered_by_event=upload.event_id,
+        )
+        audit = AuditEntry(
+            model_name=model_name,
+            version=number,
+            action="registered",
+            from_status=None,
+            to_status=VersionStatus.REGISTERED,
+            actor=upload.uploaded_by,
+            at=now,
+            event_id=upload.event_id,
+            reason=f"uploaded {upload.artifact.uri}",
+        )
+        return version, audit
+
+    def _reject(self, upload: ArtifactUploaded, rejected: ArtifactRejected) -> UploadOutcome:
+        model_name = rejected.model_name or _model_name_in(upload.artifact.key)
+        rejection = Rejection(
+            artifact=upload.artifact,
+            code=rejected.code,
+            reason=rejected.reason,
+            model_name=model_name,
+            rejected_at=self.clock(),
+            event_id=upload.event_id,
+        )
+        logger.warning("rejected artifact", extra={"key": upload.artifact.key, "reason": rejected.reason})
+        self.registry.record_rejection(rejection)
+        self.events.publish(
+            ModelArtifactRejected(
+                bucket=upload.artifact.bucket,
+                key=upload.artifact.key,
+                s3_version_id=upload.artifact.s3_version_id,
+                reason=rejected.reason,
+                code=rejected.code,
+                model_name=model_name,
+            )
+        )
+        return UploadOutcome("rejected", rejection=rejection)
+
+
+@dataclass
+class ApprovalService:
+    registry: Registry
+    events: EventPublisher
+    clock: Clock
+
+    def decide(self, command: ApprovalDecision) -> ApprovalOutcome:
+        target = VersionStatus.APPROVED if command.decision == "approved" else VersionStatus.REJECTED
+        current = self.registry.get_version(command.model_name, command.version)
+        if current is None:
+            return self._refuse(command, f"{command.model_name} has no version {command.version}", None)
+        if current.status is not VersionStatus.REGISTERED:
+            return self._already_decided(command, current)
+        audit = AuditEntry(
+            model_name=command.model_name,
+            version=command.version,
+            action=command.decision,
+            from_status=VersionStatus.REGISTERED,
+            to_status=target,
+            actor=command.requested_by,
+            at=self.clock(),
+            event_id=command.event_id,
+            reason=command.reason,
+        )
+        changes = {
+            "decided_by": command.requested_by,
+            "decision_reason": command.reason,
+            "decided_by_event": command.event_id,
+        }
+        try:
+            self.registry.transition(command.model_name, command.version, VersionStatus.REGISTERED, audit, changes)
+        except ConflictError:
+            # Another decision (or this one, delivered twice) won the race: judge against what it wrote.
+            decided = self.registry.get_version(command.model_name, command.version)
+            if decided is None:  # versions are never deleted; a conflict on a missing one is a bug
+                raise
+            return self._already_decided(command, decided)
+        self._announce_decision(command)
+        return ApprovalOutcome(command.decision)
+
+    def _already_decided(self, command: ApprovalDecision, current: ModelVersion) -> ApprovalOutcome:
+        if current.decided_by_event == command.event_id:
+            self._announce_decision(command)  # a redelivery: same effect, announced again (at least once)
+            return ApprovalOutcome("duplicate")
+        reason = (
+            f"{command.model_name} version {command.version} is {current.status.value}; "
+            f"only a REGISTERED version can be {command.decision}"
+        )
+        return self._refuse(command, reason, current.status)
+
+    def _refuse(self, command: ApprovalDecision, reason: str, status: VersionStatus | None) -> ApprovalOutcome:
+        logger.warning("approval refused", extra={"reason": reason})
+        self.events.publish(
+            ModelVersionApprovalRefused(
+                model_name=command.model_name,
+                version=command.version,
+                decision=command.decision,
+                requested_by=command.requested_by,
+                reason=reason,
+                current_status=status.value if status else None,
+            )
+        )
+        return ApprovalOutcome("refused", reason=reason)
+
+    def _announce_decision(self, command: ApprovalDecision) -> None:
+        announcement_type = ModelVersionApproved if command.decision == "approved" else ModelVersionRejected
+        self.events.publish(
+            announcement_type(
+                model_name=command.model_name,
+                version=command.version,
+                requested_by=command.requested_by,
+                reason=command.reason,
+            )
+        )
+
+
+def _registered(version: ModelVersion) -> ModelVersionRegistered:
+    return ModelVersionRegistered(
+        model_name=version.model_name,
+        version=version.version,
+        artifact_uri=version.artifact.uri,
+        bucket=version.artifact.bucket,
+        key=version.artifact.key,
+        s3_version_id=version.artifact.s3_version_id,
+        checksum=version.checksum,
+        metrics=version.metrics,
+        requested_by=version.uploaded_by,
+    )
+
+
+def _model_name_in(key: str) -> str | None:
+    segments = key.split("/")
+    return segments[1] or None if len(segments) > 2 else None

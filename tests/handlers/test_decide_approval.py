@@ -1,0 +1,80 @@
+"""The approval function, fed the command as EventBridge delivers it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from pydantic import ValidationError
+
+from tests.handlers.conftest import load_handler, sample_event
+from tests.handlers.test_register_version import eventbridge_upload
+
+register = load_handler("register_version")
+handler = load_handler("decide_approval")
+
+
+@pytest.fixture
+def registered(world, lambda_context):
+    register.lambda_handler(eventbridge_upload(world), lambda_context)
+    world.announcements()  # drain the registration's announcement
+    return world
+
+
+def version_status(world, version: int = 1) -> str:
+    key = {"pk": {"S": "MODEL#churn-predictor"}, "sk": {"S": f"VERSION#{version:010d}"}}
+    return str(world.dynamodb.get_item(TableName=world.table, Key=key)["Item"]["status"]["S"])
+
+
+def test_an_approval_approves_and_announces(registered, lambda_context):
+    response = handler.lambda_handler(sample_event("model-version-approval-requested.json"), lambda_context)
+
+    assert response["result"] == "approved"
+    assert version_status(registered) == "APPROVED"
+    [approved] = registered.announcements("Model Version Approved")
+    assert approved == {
+        "model_name": "churn-predictor",
+        "version": 1,
+        "requested_by": "alice@example.com",
+        "reason": "offline AUC 0.91 beats the baseline",
+    }
+
+
+def test_a_second_decision_is_refused_and_announced(registered, lambda_context):
+    handler.lambda_handler(sample_event("model-version-approval-requested.json"), lambda_context)
+    second = sample_event("model-version-approval-requested.json")
+    second["id"] = "another-command"
+    second["detail"]["decision"] = "rejected"
+
+    assert handler.lambda_handler(second, lambda_context)["result"] == "refused"
+
+    assert version_status(registered) == "APPROVED"
+    [refused] = registered.announcements("Model Version Approval Refused")
+    assert refused["current_status"] == "APPROVED" and "only a REGISTERED version" in refused["reason"]
+
+
+def test_a_redelivered_command_is_not_refused(registered, lambda_context):
+    event = sample_event("model-version-approval-requested.json")
+    results = [handler.lambda_handler(copy.deepcopy(event), lambda_context)["result"] for _ in range(2)]
+    assert results == ["approved", "duplicate"]
+    assert registered.announcements("Model Version Approval Refused") == []
+
+
+def test_approving_an_unknown_version_is_refused(registered, lambda_context):
+    event = sample_event("model-version-approval-requested.json")
+    event["detail"]["version"] = 42
+    assert handler.lambda_handler(event, lambda_context)["result"] == "refused"
+    [refused] = registered.announcements("Model Version Approval Refused")
+    assert refused["reason"] == "churn-predictor has no version 42"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"decision": "maybe"}, {"model_name": "bad_name"}, {"version": 0}, {"unexpected": 1}, {"reason": ""}],
+)
+def test_a_malformed_command_raises_for_the_dead_letter_queue(registered, lambda_context, change):
+    event = sample_event("model-version-approval-requested.json")
+    event["detail"].update(change)
+    with pytest.raises(ValidationError):
+        handler.lambda_handler(event, lambda_context)
+    assert version_status(registered) == "REGISTERED"
