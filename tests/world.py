@@ -56,9 +56,9 @@ class World:
         world.events.create_event_bus(Name=world.bus)
         # Everything Shepherd announces lands in a queue the tests read, as a subscriber would.
         world.queue_url = world.sqs.create_queue(QueueName="announcements")["QueueUrl"]
-        queue_arn = world.sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        queue_arn = world.sqs.get_queue_attributes(QueueUrl=world.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         world.events.put_rule(Name="all-announcements", EventBusName=world.bus, EventPattern='{"source": ["shepherd"]}')
         world.events.put_targets(
             Rule="all-announcements", EventBusName=world.bus, Targets=[{"Id": "q", "Arn": queue_arn}]
