@@ -19,6 +19,7 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    DETAIL_TYPE: ClassVar[str]
 
 
 # --- Commands (inbound) ---------------------------------------------------------------------------
@@ -38,7 +39,7 @@ class ModelVersionApprovalRequested(Contract):
 
 
 class Announcement(Contract):
-    DETAIL_TYPE: ClassVar[str]
+    """Something Shepherd announces, with source `shepherd`."""
 
 
 class ModelVersionRegistered(Announcement):
