@@ -14,11 +14,15 @@ from typing import Any
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
+from shepherd.adapters.cloudwatch import CloudWatchAlarms
 from shepherd.adapters.dynamodb import DynamoRegistry
+from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.adapters.eventbridge import EventBridgePublisher
 from shepherd.adapters.s3 import S3ArtifactStore
+from shepherd.adapters.sagemaker import SageMakerEndpoints
 from shepherd.registry.service import ApprovalService, RegistrationService
-from shepherd.settings import Settings
+from shepherd.rollouts.service import RolloutService, RolloutSettings
+from shepherd.settings import RolloutEnvironment, Settings
 
 
 def utc_now() -> datetime:
@@ -55,7 +59,26 @@ def approval_service() -> ApprovalService:
     return ApprovalService(registry(), publisher(), utc_now)
 
 
+@cache
+def rollout_service() -> RolloutService:
+    environment = RolloutEnvironment.from_environ(os.environ)
+    return RolloutService(
+        registry=registry(),
+        rollouts=DynamoRolloutStore(client("dynamodb"), environment.registry_table_name),
+        endpoints=SageMakerEndpoints(client("sagemaker"), environment.sagemaker_execution_role_arn),
+        alarms=CloudWatchAlarms(client("cloudwatch")),
+        events=publisher(),
+        clock=utc_now,
+        settings=RolloutSettings(
+            require_approval=environment.require_approval,
+            default_inference_image=environment.default_inference_image,
+            namespace=environment.shepherd_namespace,
+            rollback_function_arn=environment.rollback_function_arn or None,
+        ),
+    )
+
+
 def reset() -> None:
     """Forget every client and service (tests: a new moto world per test)."""
-    for cached in (settings, client, registry, publisher, registration_service, approval_service):
+    for cached in (settings, client, registry, publisher, registration_service, approval_service, rollout_service):
         cached.cache_clear()

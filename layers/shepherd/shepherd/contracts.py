@@ -7,7 +7,8 @@ checked against them by the tests.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -106,3 +107,104 @@ ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
     ModelVersionApprovalRefused,
 )
 COMMANDS: tuple[type[Contract], ...] = (ModelVersionApprovalRequested,)
+
+
+# --- Rollouts ---------------------------------------------------------------------------------------
+
+EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+AlarmName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class ModelPromotionRequested(Contract):
+    DETAIL_TYPE: ClassVar[str] = "Model Promotion Requested"
+
+    model_name: ModelName
+    version: VersionNumber | Literal["latest-approved"]
+    endpoint_name: EndpointName
+    # Kept raw: the service validates it, so an invalid strategy is announced with a precise reason.
+    strategy: dict[str, Any]
+    alarms: list[AlarmName] = Field(default_factory=list, max_length=50)
+    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
+    initial_instance_count: int = Field(default=1, ge=1, le=100)
+    requested_by: Text
+    reason: Text
+
+
+class TrafficStepDetail(Contract):
+    percent: int
+    bake_seconds: int
+
+
+class RolloutAnnouncement(Announcement):
+    rollout_id: str
+    endpoint_name: str
+    model_name: str
+    version: int
+    previous_version: int | None = None  # absent on a first deployment
+
+
+class RolloutStarted(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Started"
+
+    strategy: dict[str, Any]
+    plan: list[TrafficStepDetail]
+    post_deploy_watch_seconds: int
+    alarms: list[str]
+    requested_by: str
+    reason: str
+
+
+class RolloutTrafficShifted(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Traffic Shifted"
+
+    from_percent: int
+    to_percent: int
+
+
+class RolloutCompleted(RolloutAnnouncement):
+    """The candidate serves 100%. The previous variant stays at weight 0 until `watch_until`."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Completed"
+
+    watch_until: datetime | None = None
+
+
+class RolloutFailed(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Failed"
+
+    reason: str
+
+
+class PromotionRejected(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Promotion Rejected"
+
+    rollout_id: str
+    endpoint_name: str
+    model_name: str
+    version: int | None = None  # absent when "latest-approved" found none
+    previous_version: int | None = None
+    reason: str
+    requested_by: str
+    active_rollout_id: str | None = None  # the rollout holding the endpoint, when it is busy
+
+
+class ModelVersionRetired(Announcement):
+    """The previous version's variant was removed from the endpoint at the end of the watch window."""
+
+    DETAIL_TYPE: ClassVar[str] = "Model Version Retired"
+
+    model_name: str
+    version: int
+    endpoint_name: str
+    rollout_id: str
+
+
+ANNOUNCEMENTS += (
+    RolloutStarted,
+    RolloutTrafficShifted,
+    RolloutCompleted,
+    RolloutFailed,
+    PromotionRejected,
+    ModelVersionRetired,
+)
+COMMANDS += (ModelPromotionRequested,)

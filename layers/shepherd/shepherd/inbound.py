@@ -7,6 +7,7 @@ retries and the dead-letter queue keep it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -18,9 +19,10 @@ from aws_lambda_powertools.utilities.parser.models import (
     S3RecordModel,
 )
 
-from shepherd.contracts import ModelVersionApprovalRequested
+from shepherd.contracts import ModelPromotionRequested, ModelVersionApprovalRequested
 from shepherd.registry.model import ArtifactRef
 from shepherd.registry.service import ApprovalDecision, ArtifactUploaded
+from shepherd.rollouts.service import PromotionRequest
 
 UNVERSIONED = "null"  # what S3 calls the version of an object in an unversioned bucket
 
@@ -103,6 +105,38 @@ def parse_approval(event: dict[str, Any]) -> ApprovalDecision:
         reason=detail.reason,
         event_id=parsed.id,
     )
+
+
+class PromotionRequestedEvent(EventBridgeModel):
+    detail: ModelPromotionRequested
+
+
+def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
+    parsed = parse(event, model=PromotionRequestedEvent)
+    _expect_detail_type(parsed, ModelPromotionRequested.DETAIL_TYPE)
+    detail = parsed.detail
+    return PromotionRequest(
+        model_name=detail.model_name,
+        version=detail.version,
+        endpoint_name=detail.endpoint_name,
+        strategy=detail.strategy,
+        alarms=tuple(detail.alarms),
+        instance_type=detail.instance_type,
+        initial_instance_count=detail.initial_instance_count,
+        requested_by=detail.requested_by,
+        reason=detail.reason,
+        event_id=parsed.id,
+        requested_at=parsed.time,
+    )
+
+
+def parse_tick(event: dict[str, Any]) -> tuple[datetime, str]:
+    """("now", event id) from any EventBridge event: the schedule's or one of Shepherd's own.
+
+    The controller takes "now" from the event's `time`, so a rollout can be replayed deterministically.
+    """
+    parsed = parse(event, model=EventBridgeModel)
+    return parsed.time, parsed.id
 
 
 def _expect_detail_type(event: EventBridgeModel, detail_type: str) -> None:

@@ -1,13 +1,16 @@
-"""Configuration: a validated model read from the environment at cold start. No silent defaults."""
+"""Configuration: validated models read from the environment at cold start. No silent defaults."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Settings(BaseModel):
+    """What every function needs: the stack's table, bus and bucket."""
+
     model_config = ConfigDict(frozen=True)
 
     registry_table_name: str = Field(min_length=1)
@@ -15,6 +18,17 @@ class Settings(BaseModel):
     artifact_bucket_name: str = Field(min_length=1)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+    def from_environ(cls, environ: Mapping[str, str]) -> Self:
         """Missing or empty variables fail here, at cold start, naming the variable."""
         return cls.model_validate({name: environ.get(name.upper()) for name in cls.model_fields})
+
+
+class RolloutEnvironment(Settings):
+    """What the rollout functions need on top: SageMaker and approval settings from the stack."""
+
+    require_approval: bool
+    default_inference_image: str = Field(min_length=1)
+    sagemaker_execution_role_arn: str = Field(min_length=1)
+    shepherd_namespace: str = Field(min_length=1, max_length=20)
+    # Empty until the rollback function is deployed beside them: per-rollout alarms then have no action.
+    rollback_function_arn: str | None = None

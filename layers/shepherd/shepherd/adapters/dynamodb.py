@@ -7,6 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -49,17 +50,65 @@ def artifact_pk(artifact: ArtifactRef | tuple[str, str]) -> str:
     return f"ARTIFACT#s3://{bucket}/{key}"
 
 
-def audit_key(scope: str, entry: AuditEntry) -> dict[str, str]:
-    return {"pk": f"AUDIT#{scope}", "sk": f"{entry.at.isoformat(timespec='milliseconds')}#{entry.event_id}"}
+def audit_key(scope: str, at: datetime, event_id: str, what: str) -> dict[str, str]:
+    """Time-ordered within the scope; `what` keeps two entries of one event at one instant apart."""
+    return {"pk": f"AUDIT#{scope}", "sk": f"{at.isoformat(timespec='milliseconds')}#{event_id}#{what}"}
 
 
-class DynamoRegistry:
-    """Implements `shepherd.registry.ports.Registry` on one DynamoDB table."""
+def model_audit_item(entry: AuditEntry) -> dict[str, Any]:
+    return item_of(entry, **audit_key(f"MODEL#{entry.model_name}", entry.at, entry.event_id, f"v{entry.version}"))
+
+
+class DynamoTable:
+    """Plumbing shared by the table's adapters: typed items, pagination, failure translation."""
 
     def __init__(self, client: Any, table_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._table = table_name
         self._sleep = sleep
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call("get_item", Key=key_of(pk, sk), ConsistentRead=True)
+        return deserialize(response["Item"]) if "Item" in response else None
+
+    def _query(self, cursor: str | None, limit: int, **params: Any) -> tuple[list[dict[str, Any]], str | None]:
+        if cursor:
+            params["ExclusiveStartKey"] = _decode_cursor(cursor)
+        response = self._call("query", Limit=limit, **params)
+        last_key = response.get("LastEvaluatedKey")
+        items = [deserialize(item) for item in response.get("Items", [])]
+        return items, _encode_cursor(last_key) if last_key else None
+
+    def _query_all(self, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self._query(cursor, 500, **params)
+            items.extend(page)
+            if cursor is None:
+                return items
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            next(iter(item.values()))["TableName"] = self._table
+        self._call("transact_write_items", TransactItems=items)
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        if operation != "transact_write_items":
+            params["TableName"] = self._table
+        try:
+            return getattr(self._client, operation)(**params)
+        except ClientError as error:
+            if error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
+                raise  # the caller decides what a lost condition means
+            raise_transient_or_reraise(error)
+
+
+class DynamoRegistry(DynamoTable):
+    """Implements `shepherd.registry.ports.Registry` on one DynamoDB table."""
+
+    def __init__(self, client: Any, table_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__(client, table_name, sleep)
         # The last counter this container saw per model: the first guess of the next registration,
         # so a warm container usually registers with one transaction and no read.
         self._latest_seen: dict[str, int] = {}
@@ -75,8 +124,8 @@ class DynamoRegistry:
             try:
                 self._transact(self._registration_items(artifact, version, audit, current))
             except self._client.exceptions.TransactionCanceledException as cancelled:
-                model_item, claim = _cancellation_items(cancelled, 0, 2)
-                codes = _cancellation_codes(cancelled)
+                model_item, claim = cancellation_items(cancelled, 0, 2)
+                codes = cancellation_codes(cancelled)
                 if codes[2] == "ConditionalCheckFailed":
                     return self._registered_by_claim(claim), False
                 if codes[0] == "ConditionalCheckFailed" or codes[1] == "ConditionalCheckFailed":
@@ -107,16 +156,16 @@ class DynamoRegistry:
         return [
             {
                 "Update": {
-                    "Key": _key(model_pk(version.model_name), "MODEL"),
+                    "Key": key_of(model_pk(version.model_name), "MODEL"),
                     "UpdateExpression": "SET latest_version = :next, model_name = :name, gsi1pk = :models, "
                     "gsi1sk = :name, updated_at = :now, created_at = if_not_exists(created_at, :now)",
                     "ConditionExpression": counter_condition,
-                    "ExpressionAttributeValues": _serialize_values(values),
+                    "ExpressionAttributeValues": serialize_values(values),
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            _put_new(_item(version, pk=model_pk(version.model_name), sk=version_sk(version.version))),
-            _put_new(
+            put_new(item_of(version, pk=model_pk(version.model_name), sk=version_sk(version.version))),
+            put_new(
                 {
                     "pk": artifact_pk(artifact),
                     "sk": f"CLAIM#{artifact.s3_version_id}",
@@ -125,7 +174,7 @@ class DynamoRegistry:
                 },
                 return_old=True,
             ),
-            _put_new(_item(audit, **audit_key(f"MODEL#{audit.model_name}", audit))),
+            put_new(model_audit_item(audit)),
         ]
 
     def _registered_by_claim(self, claim: Mapping[str, Any] | None) -> ModelVersion:
@@ -141,9 +190,11 @@ class DynamoRegistry:
         return _counter(item) if item else 0
 
     def record_rejection(self, rejection: Rejection) -> None:
-        item = _item(rejection, pk=artifact_pk(rejection.artifact), sk=f"REJECTION#{rejection.artifact.s3_version_id}")
+        item = item_of(
+            rejection, pk=artifact_pk(rejection.artifact), sk=f"REJECTION#{rejection.artifact.s3_version_id}"
+        )
         try:
-            self._call("put_item", Item=_serialize(item), ConditionExpression="attribute_not_exists(pk)")
+            self._call("put_item", Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
@@ -169,18 +220,18 @@ class DynamoRegistry:
                 [
                     {
                         "Update": {
-                            "Key": _key(model_pk(model_name), version_sk(version)),
+                            "Key": key_of(model_pk(model_name), version_sk(version)),
                             "UpdateExpression": "SET " + ", ".join(assignments),
                             "ConditionExpression": "attribute_exists(pk) AND #status = :expected",
                             "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": _serialize_values(values),
+                            "ExpressionAttributeValues": serialize_values(values),
                         }
                     },
-                    _put_new(_item(audit, **audit_key(f"MODEL#{model_name}", audit))),
+                    put_new(model_audit_item(audit)),
                 ]
             )
         except self._client.exceptions.TransactionCanceledException as cancelled:
-            if "ConditionalCheckFailed" in _cancellation_codes(cancelled):
+            if "ConditionalCheckFailed" in cancellation_codes(cancelled):
                 raise ConflictError(f"{model_name} v{version} is no longer {expected.value}") from cancelled
             raise TransientError(f"transition of {model_name} v{version} cancelled") from cancelled
 
@@ -188,7 +239,7 @@ class DynamoRegistry:
 
     def get_version(self, model_name: str, version: int) -> ModelVersion | None:
         item = self._get(model_pk(model_name), version_sk(version))
-        return _model(item, ModelVersion) if item else None
+        return model_of(item, ModelVersion) if item else None
 
     def find_registration(self, artifact: ArtifactRef) -> ModelVersion | None:
         claim = self._get(artifact_pk(artifact), f"CLAIM#{artifact.s3_version_id}")
@@ -200,7 +251,7 @@ class DynamoRegistry:
             limit,
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :models",
-            ExpressionAttributeValues=_serialize_values({":models": "MODELS"}),
+            ExpressionAttributeValues=serialize_values({":models": "MODELS"}),
         )
         summaries = [
             ModelSummary(
@@ -218,81 +269,43 @@ class DynamoRegistry:
             cursor,
             limit,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_serialize_values({":pk": model_pk(model_name), ":prefix": "VERSION#"}),
+            ExpressionAttributeValues=serialize_values({":pk": model_pk(model_name), ":prefix": "VERSION#"}),
             ScanIndexForward=False,
         )
-        return Page([_model(item, ModelVersion) for item in items], next_cursor)
+        return Page([model_of(item, ModelVersion) for item in items], next_cursor)
 
     def get_rejection(self, bucket: str, key: str) -> Rejection | None:
         items = self._query_all(
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=_serialize_values({":pk": artifact_pk((bucket, key)), ":prefix": "REJECTION#"}),
+            ExpressionAttributeValues=serialize_values({":pk": artifact_pk((bucket, key)), ":prefix": "REJECTION#"}),
         )
-        rejections = [_model(item, Rejection) for item in items]
+        rejections = [model_of(item, Rejection) for item in items]
         return max(rejections, key=lambda rejection: rejection.rejected_at, default=None)
 
     def model_audit_trail(self, model_name: str) -> list[AuditEntry]:
         items = self._query_all(
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_serialize_values({":pk": f"AUDIT#MODEL#{model_name}"}),
+            ExpressionAttributeValues=serialize_values({":pk": f"AUDIT#MODEL#{model_name}"}),
         )
-        return [_model(item, AuditEntry) for item in items]
-
-    # --- plumbing -------------------------------------------------------------------------------
-
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._call("get_item", Key=_key(pk, sk), ConsistentRead=True)
-        return _deserialize(response["Item"]) if "Item" in response else None
-
-    def _query(self, cursor: str | None, limit: int, **params: Any) -> tuple[list[dict[str, Any]], str | None]:
-        if cursor:
-            params["ExclusiveStartKey"] = _decode_cursor(cursor)
-        response = self._call("query", Limit=limit, **params)
-        last_key = response.get("LastEvaluatedKey")
-        items = [_deserialize(item) for item in response.get("Items", [])]
-        return items, _encode_cursor(last_key) if last_key else None
-
-    def _query_all(self, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            page, cursor = self._query(cursor, 500, **params)
-            items.extend(page)
-            if cursor is None:
-                return items
-
-    def _transact(self, items: list[dict[str, Any]]) -> None:
-        for item in items:
-            next(iter(item.values()))["TableName"] = self._table
-        self._call("transact_write_items", TransactItems=items)
-
-    def _call(self, operation: str, **params: Any) -> Any:
-        if operation != "transact_write_items":
-            params["TableName"] = self._table
-        try:
-            return getattr(self._client, operation)(**params)
-        except ClientError as error:
-            if error_code(error) in ("TransactionCanceledException", "ConditionalCheckFailedException"):
-                raise  # the caller decides what a lost condition means
-            raise_transient_or_reraise(error)
+        return [model_of(item, AuditEntry) for item in items]
 
 
-def _put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
-    put: dict[str, Any] = {"Item": _serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}
+def put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
+    put: dict[str, Any] = {"Item": serialize(item), "ConditionExpression": "attribute_not_exists(pk)"}
     if return_old:
         put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return {"Put": put}
 
 
-def _cancellation_codes(cancelled: ClientError) -> list[str]:
+def cancellation_codes(cancelled: ClientError) -> list[str]:
     return [str(reason.get("Code", "None")) for reason in cancelled.response.get("CancellationReasons", [])]
 
 
-def _cancellation_items(cancelled: ClientError, *positions: int) -> list[dict[str, Any] | None]:
+def cancellation_items(cancelled: ClientError, *positions: int) -> list[dict[str, Any] | None]:
     """The items DynamoDB returned (ReturnValuesOnConditionCheckFailure) for the given transaction items."""
     reasons = cancelled.response.get("CancellationReasons", [])
     return [
-        _deserialize(reasons[at]["Item"]) if at < len(reasons) and "Item" in reasons[at] else None for at in positions
+        deserialize(reasons[at]["Item"]) if at < len(reasons) and "Item" in reasons[at] else None for at in positions
     ]
 
 
@@ -300,16 +313,16 @@ def _counter(item: Mapping[str, Any]) -> int:
     return int(item.get("latest_version", 0))
 
 
-def _key(pk: str, sk: str) -> dict[str, Any]:
+def key_of(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def _item(record: BaseModel, **keys: str) -> dict[str, Any]:
+def item_of(record: BaseModel, **keys: str) -> dict[str, Any]:
     # JSON mode turns datetimes into ISO strings and enums into values; floats become Decimals.
     return {**json.loads(record.model_dump_json(), parse_float=Decimal), **keys}
 
 
-def _model(item: Mapping[str, Any], model: type[M]) -> M:
+def model_of(item: Mapping[str, Any], model: type[M]) -> M:
     fields = {name: value for name, value in item.items() if name not in KEY_ATTRIBUTES}
     return model.model_validate(json.loads(json.dumps(fields, default=_from_decimal)))
 
@@ -320,15 +333,15 @@ def _from_decimal(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in item.items()}
 
 
-def _serialize_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def serialize_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in values.items()}
 
 
-def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+def deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 

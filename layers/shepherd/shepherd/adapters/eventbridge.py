@@ -34,7 +34,7 @@ class EventBridgePublisher:
         return {
             "Source": SOURCE,
             "DetailType": announcement.DETAIL_TYPE,
-            "Detail": announcement.model_dump_json(),
+            "Detail": announcement.model_dump_json(exclude_none=True),  # absent, not null: e.g. previous_version
             "EventBusName": self._bus_name,
         }
 

@@ -1,0 +1,708 @@
+"""Local mode's Lambda: hands each function its events the way AWS would, and runs it in-process.
+
+moto cannot run Lambda functions (it needs Docker, and an EventBridge rule with a Lambda target makes
+``PutEvents`` fail), never fires schedules, and never acts on an alarm's state. The pump fills that in:
+
+* **Routing stays moto's.** Each function target of a stack rule is replaced by an SQS queue (one per
+  function and rule), so moto's own pattern matching decides which function gets which event - the
+  patterns are the template's. Schedule rules and disabled rules get no queue target: moto treats a
+  rule without a pattern as matching every event, and ignores a rule's state. SNS subscriptions of
+  functions become SQS subscriptions with the same filter policy.
+* **Invocation is Lambda's asynchronous one.** Queues are drained and each event is given to the
+  function's ``lambda_handler(event, context)``, imported from its code folder under a unique module
+  name, with the function's resolved environment in ``os.environ`` (plus the emulator's endpoint,
+  region and dummy credentials) only while it runs. A failed invocation is retried (twice, or the
+  function's ``MaximumRetryAttempts``), then the event goes to the function's dead-letter queue with
+  Lambda's message attributes. SNS notifications arrive in the SNS record shape; EventBridge events
+  get a constant ``Input``/``InputPath`` applied here (moto ignores both for SQS targets), and the
+  ``account`` field moto leaves out of events sent with ``PutEvents``.
+* **Time is simulated.** Schedules (``rate(...)`` and ``cron(...)`` rules, Scheduler schedules) fire
+  from ``clock``, which moves only with ``advance(seconds)`` (or ``serve(speed=...)``): a rule sends
+  EventBridge's "Scheduled Event" with ``time`` = the simulated now.
+* **Alarm state changes are emitted.** ``set_alarm_state`` sets the state in moto, then does what
+  CloudWatch does on a transition: puts "CloudWatch Alarm State Change" on the default bus (routed by
+  moto like any event), invokes a stack function named in the alarm's actions with the Lambda
+  alarm-action event, and publishes the alarm notification to an SNS topic in its actions.
+
+Every invocation attempt is recorded in ``history`` and passed to ``on_event(function_name, event,
+outcome)``. Handlers take "now" from their own clock (real time); only event times are simulated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from shepherd import bootstrap
+
+if TYPE_CHECKING:
+    from shepherd_cli.local.stack import Function, Stack
+
+logger = logging.getLogger(__name__)
+
+MAX_ROUNDS = 200  # run_until_idle gives up after this many rounds that still moved events
+HISTORY_SIZE = 10_000
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# Unset while a handler runs, so nothing in the process's own environment redirects its clients.
+UNSET_WHILE_RUNNING = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE")
+
+ClientFactory = Callable[[str], Any]
+EventHook = Callable[[str, dict[str, Any], "Outcome"], None]
+
+
+# --- time --------------------------------------------------------------------------------------------
+
+
+class SimulatedClock:
+    """The time schedules fire at and events carry; moved forward by the pump only."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.start = (start or datetime.now(UTC)).replace(microsecond=0)
+        self._now = self.start
+
+    @property
+    def now(self) -> datetime:
+        return self._now
+
+    def advance_to(self, moment: datetime) -> None:
+        if moment < self._now:
+            raise ValueError(f"the clock cannot go back from {self._now} to {moment}")
+        self._now = moment
+
+
+def _event_time(moment: datetime) -> str:
+    """EventBridge's format: 2026-11-20T10:02:40Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _alarm_time(moment: datetime) -> str:
+    """CloudWatch's format: 2026-11-20T10:02:41.490+0000."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_MONTHS = {"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6}
+_MONTHS |= {"JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
+_WEEKDAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
+
+
+def _cron_field(text: str, low: int, high: int, names: dict[str, int]) -> set[int] | None:
+    """One field of an EventBridge cron expression; None matches anything. No L, W or #."""
+    if text in ("*", "?"):
+        return None
+    values: set[int] = set()
+    for part in text.split(","):
+        span, _, step = part.partition("/")
+        first, _, last = span.partition("-")
+        start = low if first == "*" else names.get(first.upper()) or int(first)
+        end = names.get(last.upper()) or int(last) if last else (high if step or first == "*" else start)
+        values.update(range(start, end + 1, int(step or 1)))
+    return values
+
+
+class Timer:
+    """When a schedule expression fires: ``rate(N unit)`` from the clock's start, or ``cron(...)`` (UTC)."""
+
+    def __init__(self, expression: str, origin: datetime) -> None:
+        self.expression = expression
+        self._origin = origin
+        rate = _RATE.fullmatch(expression.strip())
+        self._period: timedelta | None = None
+        self._fields: list[set[int] | None] = []
+        if rate:
+            self._period = timedelta(seconds=int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")])
+        elif expression.startswith("cron(") and expression.endswith(")"):
+            fields = expression[5:-1].split()
+            if len(fields) != 6:
+                raise ValueError(f"unsupported schedule expression {expression!r}")
+            bounds = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (1, 7, _WEEKDAYS), (1970, 2199, {})]
+            self._fields = [_cron_field(text, *bound) for text, bound in zip(fields, bounds, strict=True)]
+        else:
+            raise ValueError(f"unsupported schedule expression {expression!r}")
+
+    def next_after(self, moment: datetime, until: datetime) -> datetime | None:
+        """The first firing strictly after `moment` and not after `until`, if any."""
+        if self._period is not None:
+            periods = int((moment - self._origin) / self._period) + 1
+            candidate = self._origin + periods * self._period
+            return candidate if candidate <= until else None
+        candidate = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while candidate <= until:
+            if self._cron_matches(candidate):
+                return candidate
+            candidate += timedelta(minutes=1)
+        return None
+
+    def _cron_matches(self, moment: datetime) -> bool:
+        weekday = (moment.weekday() + 1) % 7 + 1  # EventBridge: 1 = Sunday
+        values = (moment.minute, moment.hour, moment.day, moment.month, weekday, moment.year)
+        return all(allowed is None or value in allowed for value, allowed in zip(values, self._fields, strict=True))
+
+
+# --- what flows --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One invocation attempt. status: "ok", "error" (will be retried), "dead-lettered" or "dropped"
+    (failed for the last time, with no dead-letter queue)."""
+
+    status: str
+    source: str
+    attempt: int
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    function_name: str
+    event: dict[str, Any]
+    outcome: Outcome
+    at: datetime  # simulated time
+
+
+@dataclass
+class _Route:
+    """One queue the pump drains for one function, and how to turn its messages into events."""
+
+    function: Function
+    queue_url: str
+    source: str  # for people: "rule shepherd-dev/<name>", "sns <topic>", "async"
+    kind: str  # "eventbridge", "sns" or "payload" (the body is the event as it is)
+    input: str | None = None
+    input_path: str | None = None
+
+
+@dataclass
+class _ScheduledRoute:
+    route: _Route
+    timer: Timer
+    make_event: Callable[[datetime], dict[str, Any]]
+    last: datetime  # the last firing (or when the pump started)
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _json_path(document: Any, path: str) -> Any:
+    """EventBridge's InputPath: `$` or `$.a.b`."""
+    for part in path.removeprefix("$").strip(".").split("."):
+        if part:
+            document = document[part]
+    return document
+
+
+# --- the pump ----------------------------------------------------------------------------------------
+
+
+class Pump:
+    """Routes the stack's events to its functions and runs them; see the module docstring."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        client: ClientFactory,
+        *,
+        endpoint_url: str,
+        clock: SimulatedClock | None = None,
+        on_event: EventHook | None = None,
+        environment_overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.clock = clock or SimulatedClock()
+        self.on_event = on_event
+        self.history: deque[Invocation] = deque(maxlen=HISTORY_SIZE)
+        self._endpoint_url = endpoint_url
+        self._overrides = dict(environment_overrides or {})
+        self._events, self._sqs = client("events"), client("sqs")
+        self._sns, self._cloudwatch = client("sns"), client("cloudwatch")
+        self._modules: dict[str, ModuleType] = {}
+        self._routes: list[_Route] = []
+        self._scheduled: list[_ScheduledRoute] = []
+        self._async_routes: dict[str, _Route] = {}
+        self._lock = threading.RLock()  # one pump step at a time (serve() runs in its own thread)
+        for function in stack.functions.values():
+            self._wire(function)
+
+    # --- wiring ---
+
+    def _queue(self, *name_parts: str) -> tuple[str, str]:
+        name = re.sub(r"[^A-Za-z0-9_-]", "-", "-".join(("local", *name_parts)))
+        if len(name) > 80:
+            name = f"{name[:71]}-{uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:8]}"
+        url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def _wire(self, function: Function) -> None:
+        url, _arn = self._queue(function.logical_id, "async")
+        self._async_routes[function.arn] = _Route(function, url, "async invoke", "payload")
+        self._routes.append(self._async_routes[function.arn])
+        for rule in function.rules:
+            self._events.remove_targets(Rule=rule.name, EventBusName=rule.bus, Ids=list(rule.target_ids))
+            if not rule.enabled:
+                continue
+            url, arn = self._queue(function.logical_id, rule.logical_id)
+            route = _Route(function, url, f"rule {rule.bus}/{rule.name}", "eventbridge", rule.input, rule.input_path)
+            self._routes.append(route)
+            if rule.schedule_expression:
+                self._schedule(route, rule.schedule_expression, self._scheduled_event_maker(rule.arn))
+            else:
+                target_id = f"local-{rule.target_ids[0]}"[:64]
+                self._events.put_targets(Rule=rule.name, EventBusName=rule.bus, Targets=[{"Id": target_id, "Arn": arn}])
+        for schedule in function.schedules:
+            if not schedule.enabled:
+                continue
+            url, _arn = self._queue(function.logical_id, schedule.logical_id)
+            route = _Route(function, url, f"schedule {schedule.name}", "payload")
+            self._routes.append(route)
+            self._schedule(
+                route, schedule.schedule_expression, self._scheduler_payload_maker(schedule.arn, schedule.input)
+            )
+        for subscription in function.subscriptions:
+            url, arn = self._queue(function.logical_id, subscription.logical_id)
+            attributes = {"FilterPolicy": subscription.filter_policy} if subscription.filter_policy else {}
+            if subscription.filter_policy_scope:
+                attributes["FilterPolicyScope"] = subscription.filter_policy_scope
+            self._sns.subscribe(TopicArn=subscription.topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+            self._routes.append(_Route(function, url, f"sns {subscription.topic_arn}", "sns"))
+
+    def _schedule(self, route: _Route, expression: str, make_event: Callable[[datetime], dict[str, Any]]) -> None:
+        try:
+            timer = Timer(expression, self.clock.start)
+        except ValueError as error:
+            logger.warning("local mode: %s: %s; it never fires", route.source, error)
+            return
+        self._scheduled.append(_ScheduledRoute(route, timer, make_event, last=self.clock.now))
+
+    def _scheduled_event_maker(self, rule_arn: str) -> Callable[[datetime], dict[str, Any]]:
+        def make(moment: datetime) -> dict[str, Any]:
+            return self._eventbridge_event("aws.events", "Scheduled Event", {}, [rule_arn], moment)
+
+        return make
+
+    def _scheduler_payload_maker(self, schedule_arn: str, payload: str | None) -> Callable[[datetime], dict[str, Any]]:
+        def make(moment: datetime) -> dict[str, Any]:
+            text = (payload or "{}").replace("<aws.scheduler.scheduled-time>", _event_time(moment))
+            text = text.replace("<aws.scheduler.schedule-arn>", schedule_arn)
+            text = text.replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
+            return dict(json.loads(text.replace("<aws.scheduler.attempt-number>", "1")))
+
+        return make
+
+    def _eventbridge_event(
+        self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], moment: datetime
+    ) -> dict[str, Any]:
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": self.stack.account_id,
+            "time": _event_time(moment),
+            "region": self.stack.region,
+            "resources": resources,
+            "detail": detail,
+        }
+
+    @property
+    def routes(self) -> list[tuple[str, str]]:
+        """(function name, event source) for every route, e.g. for a CLI to show the wiring."""
+        scheduled = {id(entry.route): entry.timer.expression for entry in self._scheduled}
+        return [
+            (route.function.name, f"{route.source} {scheduled[id(route)]}" if id(route) in scheduled else route.source)
+            for route in self._routes
+        ]
+
+    # --- moving events ---
+
+    def run_until_idle(self, max_rounds: int = MAX_ROUNDS) -> int:
+        """Drain every queue until a round moves nothing; returns how many events were handled."""
+        handled = 0
+        with self._lock:
+            for _round in range(max_rounds):
+                moved = sum(self._drain(route) for route in self._routes)
+                if not moved:
+                    return handled
+                handled += moved
+        raise RuntimeError(f"events still moving after {max_rounds} rounds: does a function trigger itself?")
+
+    def _drain(self, route: _Route) -> int:
+        moved = 0
+        while True:
+            messages = self._sqs.receive_message(
+                QueueUrl=route.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300, WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not messages:
+                return moved
+            for message in messages:
+                self._invoke(route, self._event_from(route, message["Body"]))
+                self._sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                moved += 1
+
+    def _event_from(self, route: _Route, body: str) -> dict[str, Any]:
+        message = json.loads(body)
+        if route.kind == "sns":
+            return {"Records": [self._sns_record(message)]}
+        if route.kind == "eventbridge":
+            message.setdefault("account", self.stack.account_id)  # moto leaves it out of PutEvents events
+            if isinstance(message.get("time"), int | float):
+                message["time"] = _event_time(datetime.fromtimestamp(message["time"], UTC))
+            if route.input is not None:
+                return dict(json.loads(route.input))
+            if route.input_path:
+                return dict(_json_path(message, route.input_path))
+        return dict(message)
+
+    def _sns_record(self, notification: dict[str, Any]) -> dict[str, Any]:
+        topic_arn = notification["TopicArn"]
+        return {
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": f"{topic_arn}:{uuid.uuid5(uuid.NAMESPACE_URL, topic_arn)}",
+            "Sns": {
+                "Type": notification.get("Type", "Notification"),
+                "MessageId": notification["MessageId"],
+                "TopicArn": topic_arn,
+                "Subject": notification.get("Subject"),
+                "Message": notification["Message"],
+                "Timestamp": notification["Timestamp"],
+                "SignatureVersion": notification.get("SignatureVersion", "1"),
+                "Signature": notification.get("Signature", ""),
+                "SigningCertUrl": notification.get("SigningCertURL", ""),
+                "UnsubscribeUrl": notification.get("UnsubscribeURL", ""),
+                "MessageAttributes": notification.get("MessageAttributes", {}),
+            },
+        }
+
+    def invoke_async(self, function_name: str, event: dict[str, Any]) -> None:
+        """Queue an asynchronous invocation (`InvocationType=Event`) of a stack function."""
+        function = next((f for f in self.stack.functions.values() if function_name in (f.name, f.logical_id)), None)
+        if function is None:
+            raise KeyError(f"no function {function_name!r} in stack {self.stack.name}")
+        self._sqs.send_message(QueueUrl=self._async_routes[function.arn].queue_url, MessageBody=json.dumps(event))
+
+    def _invoke(self, route: _Route, event: dict[str, Any]) -> None:
+        """Lambda's asynchronous invocation: the first attempt, its retries, then the dead-letter queue."""
+        function = route.function
+        attempts = 1 + function.max_retries
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self._call(function, json.loads(json.dumps(event)))
+            # The emulated Lambda runtime: whatever the handler raises fails this attempt.
+            except Exception as error:
+                logger.warning("%s failed (attempt %d of %d)", function.name, attempt, attempts, exc_info=True)
+                message = f"{type(error).__name__}: {error}"
+                if attempt < attempts:
+                    self._record(function, event, Outcome("error", route.source, attempt, error=message))
+                    continue
+                self._record(
+                    function,
+                    event,
+                    Outcome(self._dead_letter(function, event, message), route.source, attempt, error=message),
+                )
+                return
+            self._record(function, event, Outcome("ok", route.source, attempt, result=result))
+            return
+
+    def _dead_letter(self, function: Function, event: dict[str, Any], error: str) -> str:
+        """Send the event to the function's DeadLetterConfig target (SQS or SNS) with Lambda's attributes."""
+        target = function.dead_letter_arn
+        if target is None:
+            return "dropped"
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": str(uuid.uuid4())},
+            "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+            "ErrorMessage": {"DataType": "String", "StringValue": error[:1024]},
+        }
+        service, account, name = target.split(":")[2], target.split(":")[4], target.split(":")[5]
+        if service == "sns":
+            self._sns.publish(TopicArn=target, Message=json.dumps(event), MessageAttributes=attributes)
+        else:
+            url = self._sqs.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event), MessageAttributes=attributes)
+        return "dead-lettered"
+
+    def _record(self, function: Function, event: dict[str, Any], outcome: Outcome) -> None:
+        self.history.append(Invocation(function.name, event, outcome, self.clock.now))
+        if self.on_event is not None:
+            self.on_event(function.name, event, outcome)
+
+    # --- running a handler ---
+
+    def _call(self, function: Function, event: dict[str, Any]) -> Any:
+        if function.code_dir is None:
+            raise RuntimeError(f"{function.name} has no local code to run")
+        module_path, _, handler_name = function.handler.rpartition(".")
+        context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_seconds)
+        with self._environment(function), self._sys_path(function):
+            module = self._module(function, module_path)
+            return getattr(module, handler_name)(event, context)
+
+    def _module(self, function: Function, module_path: str) -> ModuleType:
+        """The handler's module, imported once per function under a unique name (each is `app`)."""
+        module = self._modules.get(function.logical_id)
+        if module is None:
+            assert function.code_dir is not None
+            path = function.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
+            unique_name = f"shepherd_local_{function.logical_id}_{module_path.replace('.', '_')}"
+            spec = importlib.util.spec_from_file_location(unique_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import {path}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[function.logical_id] = module
+        return module
+
+    def handler_environment(self, function: Function) -> dict[str, str]:
+        """What os.environ holds while the function runs: its own variables, then Lambda's and ours."""
+        return {
+            **function.environment,
+            "AWS_ENDPOINT_URL": self._endpoint_url,
+            "AWS_REGION": self.stack.region,
+            "AWS_DEFAULT_REGION": self.stack.region,
+            **DUMMY_CREDENTIALS,
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+            **self._overrides,
+        }
+
+    @contextmanager
+    def _environment(self, function: Function) -> Iterator[None]:
+        """The handler's environment in os.environ, and `shepherd.bootstrap` (which caches settings and
+        clients per process) fresh on the way in and out: nothing leaks between functions or to the
+        rest of the process."""
+        wanted = self.handler_environment(function)
+        saved = {name: os.environ.get(name) for name in (*wanted, *UNSET_WHILE_RUNNING)}
+        for name in UNSET_WHILE_RUNNING:
+            os.environ.pop(name, None)
+        os.environ.update(wanted)
+        bootstrap.reset()
+        try:
+            yield
+        finally:
+            bootstrap.reset()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    @contextmanager
+    def _sys_path(self, function: Function) -> Iterator[None]:
+        """The code folder and the layers' folders first on sys.path, as /var/task and /opt are."""
+        added = [str(folder) for folder in (function.code_dir, *function.layer_dirs) if folder is not None]
+        sys.path[:0] = added
+        try:
+            yield
+        finally:
+            for folder in added:
+                sys.path.remove(folder)
+
+    # --- time ---
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward, firing each schedule at each time it is due and handling the
+        consequences (run_until_idle) before the next firing."""
+        with self._lock:
+            until = self.clock.now + timedelta(seconds=seconds)
+            while True:
+                due = [(entry.timer.next_after(entry.last, until), entry) for entry in self._scheduled]
+                firings = [(moment, entry) for moment, entry in due if moment is not None]
+                if not firings:
+                    break
+                moment = min(moment for moment, _entry in firings)
+                self.clock.advance_to(moment)
+                for entry_moment, entry in firings:
+                    if entry_moment == moment:
+                        entry.last = moment
+                        body = json.dumps(entry.make_event(moment))
+                        self._sqs.send_message(QueueUrl=entry.route.queue_url, MessageBody=body)
+                self.run_until_idle()
+            self.clock.advance_to(until)
+            self.run_until_idle()
+
+    def serve(self, stop: threading.Event, *, speed: float = 1.0, poll_seconds: float = 0.25) -> None:
+        """Until `stop` is set: handle events as they arrive, with the clock running `speed` times
+        faster than real time (for `shepherd local up`)."""
+        last = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            self.advance((now - last) * speed)
+            last = now
+            stop.wait(poll_seconds)
+
+    # --- alarms ---
+
+    def set_alarm_state(self, alarm_name: str, state: str, reason: str, reason_data: str | None = None) -> None:
+        """Set an alarm's state in moto and emit what CloudWatch emits on a change, then run_until_idle."""
+        with self._lock:
+            alarms = self._cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
+            if not alarms:
+                raise KeyError(f"no metric alarm {alarm_name!r}")
+            before = alarms[0]
+            arguments = {"AlarmName": alarm_name, "StateValue": state, "StateReason": reason}
+            if reason_data is not None:
+                arguments["StateReasonData"] = reason_data
+            self._cloudwatch.set_alarm_state(**arguments)
+            if before["StateValue"] == state:
+                return  # not a transition: CloudWatch emits nothing
+            now = self.clock.now
+            previous = {
+                "value": before["StateValue"],
+                "reason": before.get("StateReason", ""),
+                "reasonData": before.get("StateReasonData", "{}"),
+                "timestamp": _alarm_time(before["StateUpdatedTimestamp"]),
+            }
+            current = {"value": state, "reason": reason, "timestamp": _alarm_time(now)}
+            if reason_data is not None:
+                current["reasonData"] = reason_data
+            detail = {
+                "alarmName": alarm_name,
+                "state": current,
+                "previousState": previous,
+                "configuration": _alarm_configuration(before),
+            }
+            self._events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.cloudwatch",
+                        "DetailType": "CloudWatch Alarm State Change",
+                        "Detail": json.dumps(detail),
+                        "Resources": [before["AlarmArn"]],
+                        "Time": now,
+                    }
+                ]
+            )
+            if before.get("ActionsEnabled", True):
+                self._alarm_actions(before, detail, state, now)
+            self.run_until_idle()
+
+    def _alarm_actions(self, alarm: dict[str, Any], detail: dict[str, Any], state: str, now: datetime) -> None:
+        actions_key = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}
+        for action in alarm.get(actions_key[state], []):
+            function = self.stack.function_by_arn(action) if action.startswith("arn:aws:lambda:") else None
+            if function is not None:
+                self.invoke_async(function.name, self._lambda_alarm_event(alarm, detail, now))
+            elif action.startswith("arn:aws:sns:"):
+                self._sns.publish(
+                    TopicArn=action,
+                    Subject=f'{state}: "{alarm["AlarmName"]}" in {self.stack.region}'[:100],
+                    Message=json.dumps(_sns_alarm_message(alarm, detail, self.stack)),
+                )
+
+    def _lambda_alarm_event(self, alarm: dict[str, Any], detail: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {
+            "source": "aws.cloudwatch",
+            "alarmArn": alarm["AlarmArn"],
+            "accountId": self.stack.account_id,
+            "time": _alarm_time(now),
+            "region": self.stack.region,
+            "alarmData": detail,
+        }
+
+
+def _metric_stat(metric: dict[str, Any], period: Any, stat: Any) -> dict[str, Any]:
+    return {
+        "metric": {
+            "namespace": metric.get("Namespace"),
+            "name": metric.get("MetricName"),
+            "dimensions": {dimension["Name"]: dimension["Value"] for dimension in metric.get("Dimensions", [])},
+        },
+        "period": period,
+        "stat": stat,
+    }
+
+
+def _alarm_configuration(alarm: dict[str, Any]) -> dict[str, Any]:
+    """The alarm's `configuration` as CloudWatch puts it in its events."""
+    metrics = []
+    if alarm.get("MetricName"):
+        stat = alarm.get("Statistic") or alarm.get("ExtendedStatistic")
+        metric_id = str(uuid.uuid5(uuid.NAMESPACE_URL, alarm["AlarmArn"]))
+        metrics.append(
+            {"id": metric_id, "metricStat": _metric_stat(alarm, alarm.get("Period"), stat), "returnData": True}
+        )
+    for query in alarm.get("Metrics", []):
+        entry: dict[str, Any] = {"id": query["Id"], "returnData": query.get("ReturnData", True)}
+        if "MetricStat" in query:
+            stat = query["MetricStat"]
+            entry["metricStat"] = _metric_stat(stat["Metric"], stat.get("Period"), stat.get("Stat"))
+        if "Expression" in query:
+            entry["expression"] = query["Expression"]
+        if "Label" in query:
+            entry["label"] = query["Label"]
+        metrics.append(entry)
+    configuration: dict[str, Any] = {"metrics": metrics}
+    if alarm.get("AlarmDescription"):
+        configuration["description"] = alarm["AlarmDescription"]
+    return configuration
+
+
+def _sns_alarm_message(alarm: dict[str, Any], detail: dict[str, Any], stack: Stack) -> dict[str, Any]:
+    """The JSON message CloudWatch publishes to an SNS alarm action."""
+    return {
+        "AlarmName": alarm["AlarmName"],
+        "AlarmDescription": alarm.get("AlarmDescription"),
+        "AWSAccountId": stack.account_id,
+        "AlarmConfigurationUpdatedTimestamp": _alarm_time(alarm["AlarmConfigurationUpdatedTimestamp"]),
+        "NewStateValue": detail["state"]["value"],
+        "NewStateReason": detail["state"]["reason"],
+        "StateChangeTime": detail["state"]["timestamp"],
+        "Region": stack.region,
+        "AlarmArn": alarm["AlarmArn"],
+        "OldStateValue": detail["previousState"]["value"],
+        "Trigger": {
+            "MetricName": alarm.get("MetricName"),
+            "Namespace": alarm.get("Namespace"),
+            "StatisticType": "ExtendedStatistic" if alarm.get("ExtendedStatistic") else "Statistic",
+            "Statistic": (alarm.get("Statistic") or "").upper() or None,
+            "ExtendedStatistic": alarm.get("ExtendedStatistic"),
+            "Unit": alarm.get("Unit"),
+            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
+            "Period": alarm.get("Period"),
+            "EvaluationPeriods": alarm.get("EvaluationPeriods"),
+            "ComparisonOperator": alarm.get("ComparisonOperator"),
+            "Threshold": alarm.get("Threshold"),
+            "TreatMissingData": alarm.get("TreatMissingData", "missing"),
+            "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile", ""),
+        },
+    }

@@ -1,0 +1,25 @@
+"""Moves every active rollout forward: every minute, and at once when a rollout starts."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shepherd import bootstrap
+from shepherd.inbound import parse_tick
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now, event_id = parse_tick(event)
+    results = bootstrap.rollout_service().tick(now, event_id)
+    metrics.add_metric(name="ActiveRollouts", unit=MetricUnit.Count, value=len(results))
+    logger.info("controller tick", extra={"now": now.isoformat(), "results": results})
+    return {"now": now.isoformat(), "results": results}

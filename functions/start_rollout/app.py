@@ -1,0 +1,24 @@
+"""Starts a rollout (`Model Promotion Requested` on the Shepherd bus), or announces why it cannot."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shepherd import bootstrap
+from shepherd.inbound import parse_promotion
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    outcome = bootstrap.rollout_service().promote(parse_promotion(event))
+    metrics.add_metric(name=f"Promotion{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
+    logger.info("promotion handled", extra={"rollout_id": outcome.rollout_id, "result": outcome.result})
+    return {"result": outcome.result, "rollout_id": outcome.rollout_id, "reason": outcome.reason}

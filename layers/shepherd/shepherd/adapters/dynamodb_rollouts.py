@@ -1,0 +1,243 @@
+"""Rollouts, endpoint locks and alarm registrations in the registry table (layout: docs/design.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shepherd.adapters.dynamodb import (
+    DynamoTable,
+    audit_key,
+    cancellation_codes,
+    cancellation_items,
+    item_of,
+    key_of,
+    model_audit_item,
+    model_of,
+    model_pk,
+    put_new,
+    serialize,
+    serialize_values,
+    version_sk,
+)
+from shepherd.registry.errors import TransientError
+from shepherd.rollouts.controller import LiveDeployment, Rollout
+from shepherd.rollouts.ports import (
+    AlarmRegistration,
+    AuditEndpoint,
+    Change,
+    ChangeRejected,
+    EndpointAuditEntry,
+    EndpointBusy,
+    ForgetAlarms,
+    MoveVersion,
+    RegisterAlarms,
+    ReleaseLock,
+    RolloutRequest,
+    SaveRollout,
+    SetLive,
+    StartRollout,
+    StoredRollout,
+)
+
+
+def endpoint_pk(endpoint_name: str) -> str:
+    return f"ENDPOINT#{endpoint_name}"
+
+
+def alarm_pk(alarm_name: str) -> str:
+    return f"ALARM#{alarm_name}"
+
+
+class DynamoRolloutStore(DynamoTable):
+    """Implements `shepherd.rollouts.ports.RolloutStore`."""
+
+    def commit(self, changes: Sequence[Change]) -> None:
+        items: list[dict[str, Any]] = []
+        owners: list[Change] = []  # which change each transaction item came from
+        for change in changes:
+            for item in self._items(change):
+                items.append(item)
+                owners.append(change)
+        try:
+            self._transact(items)
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            codes = cancellation_codes(cancelled)
+            for position, code in enumerate(codes):
+                if code != "ConditionalCheckFailed":
+                    continue
+                change = owners[position]
+                [current] = cancellation_items(cancelled, position)
+                if isinstance(change, StartRollout) and current and current.get("sk") == "LOCK":
+                    raise EndpointBusy(str(current["rollout_id"])) from cancelled
+                raise ChangeRejected(change, current) from cancelled
+            raise TransientError(f"rollout commit cancelled: {codes}") from cancelled
+
+    def _items(self, change: Change) -> list[dict[str, Any]]:
+        if isinstance(change, StartRollout):
+            rollout = change.rollout
+            lock = {"pk": endpoint_pk(rollout.endpoint_name), "sk": "LOCK", "rollout_id": rollout.rollout_id}
+            return [put_new(lock, return_old=True), put_new(_rollout_item(rollout, change.request))]
+        if isinstance(change, SaveRollout):
+            return [
+                {
+                    "Put": {
+                        "Item": serialize(_rollout_item(change.rollout, change.request)),
+                        "ConditionExpression": "revision = :expected",
+                        "ExpressionAttributeValues": serialize_values({":expected": change.expected_revision}),
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                }
+            ]
+        if isinstance(change, ReleaseLock):
+            return [
+                {
+                    "Delete": {
+                        "Key": key_of(endpoint_pk(change.endpoint_name), "LOCK"),
+                        "ConditionExpression": "attribute_not_exists(pk) OR rollout_id = :id",
+                        "ExpressionAttributeValues": serialize_values({":id": change.rollout_id}),
+                    }
+                }
+            ]
+        if isinstance(change, MoveVersion):
+            return self._move_version(change)
+        if isinstance(change, SetLive):
+            item = {
+                "pk": endpoint_pk(change.endpoint_name),
+                "sk": "ENDPOINT",
+                "gsi1pk": "ENDPOINTS",
+                "gsi1sk": change.endpoint_name,
+                "endpoint_name": change.endpoint_name,
+                "live": item_of(change.live),
+            }
+            return [{"Put": {"Item": serialize(item)}}]
+        if isinstance(change, RegisterAlarms):
+            return [
+                {
+                    "Put": {
+                        "Item": serialize(
+                            {
+                                "pk": alarm_pk(name),
+                                "sk": "ALARM",
+                                "alarm_name": name,
+                                "endpoint_name": change.endpoint_name,
+                                "rollout_id": change.rollout_id,
+                            }
+                        )
+                    }
+                }
+                for name in change.alarm_names
+            ]
+        if isinstance(change, ForgetAlarms):
+            return [{"Delete": {"Key": key_of(alarm_pk(name), "ALARM")}} for name in change.alarm_names]
+        if isinstance(change, AuditEndpoint):
+            entry = change.entry
+            keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
+            return [put_new(item_of(entry, **keys))]
+        raise TypeError(f"unknown change {change!r}")
+
+    def _move_version(self, change: MoveVersion) -> list[dict[str, Any]]:
+        audit = change.audit
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":to": audit.to_status.value}
+        expected = []
+        for index, status in enumerate(change.expected):
+            values[f":e{index}"] = status.value
+            expected.append(f":e{index}")
+        assignments = ["#status = :to"]
+        for index, (field, value) in enumerate(change.changes):
+            names[f"#f{index}"] = field
+            values[f":v{index}"] = value
+            assignments.append(f"#f{index} = :v{index}")
+        update = {
+            "Update": {
+                "Key": key_of(model_pk(audit.model_name), version_sk(audit.version)),
+                "UpdateExpression": "SET " + ", ".join(assignments),
+                "ConditionExpression": f"attribute_exists(pk) AND #status IN ({', '.join(expected)})",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize_values(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+        return [update, put_new(model_audit_item(audit))]
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def active_rollouts(self) -> list[StoredRollout]:
+        items = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :active",
+            ExpressionAttributeValues=serialize_values({":active": "ACTIVE_ROLLOUTS"}),
+        )
+        # The index is eventually consistent: read each record itself before acting on it.
+        found = (self.get_rollout(item["endpoint_name"], item["rollout_id"]) for item in items)
+        return [stored for stored in found if stored is not None and not stored.rollout.phase.is_terminal]
+
+    def get_rollout(self, endpoint_name: str, rollout_id: str) -> StoredRollout | None:
+        item = self._get(endpoint_pk(endpoint_name), f"ROLLOUT#{rollout_id}")
+        return _stored(item) if item else None
+
+    def latest_rollout(self, endpoint_name: str) -> StoredRollout | None:
+        items, _ = self._query(
+            None,
+            1,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "ROLLOUT#"}),
+            ScanIndexForward=False,  # rollout ids start with their UTC request time
+            ConsistentRead=True,
+        )
+        return _stored(items[0]) if items else None
+
+    def live(self, endpoint_name: str) -> LiveDeployment | None:
+        item = self._get(endpoint_pk(endpoint_name), "ENDPOINT")
+        return model_of(item["live"], LiveDeployment) if item else None
+
+    def endpoints_serving(self, model_resource_name: str) -> list[str]:
+        endpoints = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :endpoints",
+            ExpressionAttributeValues=serialize_values({":endpoints": "ENDPOINTS"}),
+        )
+        serving = {
+            item["endpoint_name"]
+            for item in endpoints
+            if item["live"]["variant"]["model_resource_name"] == model_resource_name
+        }
+        for stored in self.active_rollouts():
+            rollout = stored.rollout
+            if model_resource_name in {v.model_resource_name for v in (rollout.candidate, rollout.live) if v}:
+                serving.add(rollout.endpoint_name)
+        return sorted(serving)
+
+    def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None:
+        item = self._get(alarm_pk(alarm_name), "ALARM")
+        if item is None:
+            return None
+        return AlarmRegistration(alarm_name, str(item["endpoint_name"]), str(item["rollout_id"]))
+
+    def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=serialize_values({":pk": f"AUDIT#ENDPOINT#{endpoint_name}"}),
+        )
+        return [model_of(item, EndpointAuditEntry) for item in items]
+
+
+def _rollout_item(rollout: Rollout, request: RolloutRequest) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "pk": endpoint_pk(rollout.endpoint_name),
+        "sk": f"ROLLOUT#{rollout.rollout_id}",
+        "endpoint_name": rollout.endpoint_name,
+        "rollout_id": rollout.rollout_id,
+        "revision": rollout.revision,
+        "phase": rollout.phase.value,
+        "rollout": item_of(rollout),
+        "request": item_of(request),
+    }
+    if not rollout.phase.is_terminal:  # the sparse index holds active rollouts only
+        item |= {"gsi1pk": "ACTIVE_ROLLOUTS", "gsi1sk": f"{rollout.endpoint_name}#{rollout.rollout_id}"}
+    return item
+
+
+def _stored(item: dict[str, Any]) -> StoredRollout:
+    return StoredRollout(model_of(item["rollout"], Rollout), model_of(item["request"], RolloutRequest))

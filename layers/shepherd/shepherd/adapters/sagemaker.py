@@ -1,0 +1,140 @@
+"""SageMaker endpoints: describe them as the controller sees them, and carry out its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
+from shepherd.registry.errors import ConflictError
+from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
+
+
+class SageMakerEndpoints:
+    """Implements `shepherd.rollouts.ports.EndpointControl`. Creating what exists counts as done."""
+
+    def __init__(self, client: Any, execution_role_arn: str) -> None:
+        self._client = client
+        self._role_arn = execution_role_arn
+
+    def describe(self, endpoint_name: str) -> ObservedEndpoint | None:
+        try:
+            response = self._client.describe_endpoint(EndpointName=endpoint_name)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise_transient_or_reraise(error)
+        return ObservedEndpoint(
+            status=EndpointStatus(response["EndpointStatus"]),
+            config_name=response["EndpointConfigName"],
+            variants=tuple(
+                ObservedVariant(name=variant["VariantName"], current_weight=float(variant.get("CurrentWeight", 0.0)))
+                for variant in response.get("ProductionVariants", [])
+            ),
+            failure_reason=response.get("FailureReason"),
+        )
+
+    def live_variant(self, endpoint_name: str) -> tuple[str, dict[str, Any]] | None:
+        """(config name, the variant taking the most traffic as configured) of an existing endpoint."""
+        observed = self.describe(endpoint_name)
+        if observed is None:
+            return None
+        config = self._client.describe_endpoint_config(EndpointConfigName=observed.config_name)
+        heaviest = max(observed.variants, key=lambda variant: variant.current_weight, default=None)
+        for variant in config["ProductionVariants"]:
+            if heaviest is None or variant["VariantName"] == heaviest.name:
+                return observed.config_name, dict(variant)
+        return None
+
+    def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
+        try:
+            self._client.create_model(
+                ModelName=name,
+                ExecutionRoleArn=self._role_arn,
+                PrimaryContainer={"Image": image, "ModelDataUrl": artifact_uri},
+                Tags=[{"Key": "managed-by", "Value": "shepherd"}],
+            )
+        except ClientError as error:
+            if not _already_exists(error):
+                raise_transient_or_reraise(error)
+
+    def ensure_config(self, spec: EndpointConfigSpec) -> None:
+        variants = [
+            {
+                "VariantName": weighted.variant.variant_name,
+                "ModelName": weighted.variant.model_resource_name,
+                "InstanceType": weighted.variant.instance_type,
+                "InitialInstanceCount": weighted.variant.initial_instance_count,
+                "InitialVariantWeight": weighted.initial_weight,
+            }
+            for weighted in spec.variants
+        ]
+        try:
+            self._client.create_endpoint_config(
+                EndpointConfigName=spec.name,
+                ProductionVariants=variants,
+                Tags=[{"Key": "managed-by", "Value": "shepherd"}],
+            )
+        except ClientError as error:
+            if not _already_exists(error):
+                raise_transient_or_reraise(error)
+
+    def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
+        self._change("create_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name)
+
+    def update_endpoint(self, endpoint_name: str, config_name: str) -> None:
+        self._change("update_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name)
+
+    def set_weights(self, endpoint_name: str, weights: dict[str, float]) -> None:
+        """One UpdateEndpointWeightsAndCapacities: the traffic flip a rollback relies on."""
+        self._change(
+            "update_endpoint_weights_and_capacities",
+            EndpointName=endpoint_name,
+            DesiredWeightsAndCapacities=[
+                {"VariantName": variant, "DesiredWeight": weight} for variant, weight in weights.items()
+            ],
+        )
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        self._delete("delete_endpoint", EndpointName=endpoint_name)
+
+    def delete_config(self, config_name: str) -> None:
+        self._delete("delete_endpoint_config", EndpointConfigName=config_name)
+
+    def delete_model(self, model_name: str) -> None:
+        self._delete("delete_model", ModelName=model_name)
+
+    def _change(self, operation: str, **params: Any) -> None:
+        try:
+            getattr(self._client, operation)(**params)
+        except ClientError as error:
+            if _is_busy(error):
+                raise ConflictError(f"{operation}: {error}") from error
+            raise_transient_or_reraise(error)
+
+    def _delete(self, operation: str, **params: Any) -> None:
+        try:
+            getattr(self._client, operation)(**params)
+        except ClientError as error:
+            if not _is_missing(error):
+                raise_transient_or_reraise(error)
+
+
+def _is_missing(error: ClientError) -> bool:
+    # SageMaker reports a missing endpoint, config or model as a ValidationException.
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) in ("ValidationException", "ResourceNotFound") and (
+        "Could not find" in message or "does not exist" in message or "not found" in message.lower()
+    )
+
+
+def _is_busy(error: ClientError) -> bool:
+    # "Cannot update in-progress endpoint": someone else's change is under way.
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "ValidationException" and "in-progress" in message
+
+
+def _already_exists(error: ClientError) -> bool:
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    return error_code(error) == "ValidationException" and "already exist" in message

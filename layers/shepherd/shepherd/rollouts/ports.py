@@ -1,0 +1,216 @@
+"""What the rollout services need from the outside world, and the records they keep.
+
+State changes are described as `Change`s and committed together (one DynamoDB transaction): a
+rollout's record, the endpoint lock, version statuses and audit entries never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from shepherd.registry.model import AuditEntry, VersionStatus
+from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
+from shepherd.rollouts.strategy import Analysis
+
+
+class EndpointAuditEntry(BaseModel):
+    """One rollout transition on an endpoint, readable with the endpoint's audit trail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_name: str
+    rollout_id: str | None
+    action: str
+    model_name: str
+    version: int
+    detail: str
+    actor: str | None
+    at: AwareDatetime
+    event_id: str
+
+
+class RolloutRequest(BaseModel):
+    """Who asked for a rollout and why: kept beside the controller's record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requested_by: str
+    reason: str
+    event_id: str
+
+
+# --- changes committed atomically ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartRollout:
+    """Take the endpoint lock (only if free) and store the new, active rollout."""
+
+    rollout: Rollout
+    request: RolloutRequest
+
+
+@dataclass(frozen=True)
+class SaveRollout:
+    """Store the controller's next record, only if the stored one still has `expected_revision`."""
+
+    rollout: Rollout
+    request: RolloutRequest
+    expected_revision: int
+
+
+@dataclass(frozen=True)
+class ReleaseLock:
+    endpoint_name: str
+    rollout_id: str
+
+
+@dataclass(frozen=True)
+class MoveVersion:
+    """A version status change, conditional on its current status being one of `expected`."""
+
+    expected: tuple[VersionStatus, ...]
+    audit: AuditEntry
+    changes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SetLive:
+    """The endpoint's baseline: what it serves when no rollout is active."""
+
+    endpoint_name: str
+    live: LiveDeployment
+
+
+@dataclass(frozen=True)
+class RegisterAlarms:
+    endpoint_name: str
+    rollout_id: str
+    alarm_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ForgetAlarms:
+    alarm_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AuditEndpoint:
+    entry: EndpointAuditEntry
+
+
+Change = (
+    StartRollout | SaveRollout | ReleaseLock | MoveVersion | SetLive | RegisterAlarms | ForgetAlarms | AuditEndpoint
+)
+
+
+class EndpointBusy(Exception):
+    def __init__(self, active_rollout_id: str) -> None:
+        super().__init__(f"endpoint has an active rollout {active_rollout_id}")
+        self.active_rollout_id = active_rollout_id
+
+
+class ChangeRejected(Exception):
+    """A conditional change lost: `change` names which, `current` is what the store holds instead."""
+
+    def __init__(self, change: Change, current: dict[str, object] | None) -> None:
+        super().__init__(f"{type(change).__name__} no longer applies")
+        self.change = change
+        self.current = current
+
+
+@dataclass(frozen=True)
+class AlarmRegistration:
+    alarm_name: str
+    endpoint_name: str
+    rollout_id: str
+
+
+@dataclass(frozen=True)
+class StoredRollout:
+    rollout: Rollout
+    request: RolloutRequest
+
+
+class RolloutStore(Protocol):
+    def commit(self, changes: Sequence[Change]) -> None:
+        """All or nothing. Raises EndpointBusy for a held lock, ChangeRejected for any other lost condition."""
+        ...
+
+    def active_rollouts(self) -> list[StoredRollout]: ...
+
+    def get_rollout(self, endpoint_name: str, rollout_id: str) -> StoredRollout | None: ...
+
+    def latest_rollout(self, endpoint_name: str) -> StoredRollout | None: ...
+
+    def live(self, endpoint_name: str) -> LiveDeployment | None: ...
+
+    def endpoints_serving(self, model_resource_name: str) -> list[str]:
+        """Endpoints whose baseline or active rollout uses this SageMaker model."""
+        ...
+
+    def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None: ...
+
+    def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]: ...
+
+
+class EndpointControl(Protocol):
+    def describe(self, endpoint_name: str) -> ObservedEndpoint | None: ...
+
+    def ensure_model(self, name: str, image: str, artifact_uri: str) -> None: ...
+
+    def ensure_config(self, spec: EndpointConfigSpec) -> None: ...
+
+    def create_endpoint(self, endpoint_name: str, config_name: str) -> None: ...
+
+    def update_endpoint(self, endpoint_name: str, config_name: str) -> None: ...
+
+    def set_weights(self, endpoint_name: str, weights: dict[str, float]) -> None: ...
+
+    def delete_endpoint(self, endpoint_name: str) -> None: ...
+
+    def delete_config(self, config_name: str) -> None: ...
+
+    def delete_model(self, model_name: str) -> None: ...
+
+
+class AlarmControl(Protocol):
+    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]: ...
+
+    def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]: ...
+
+    def create_rollout_alarms(
+        self,
+        names: tuple[str, str],
+        endpoint_name: str,
+        variant_name: str,
+        analysis: Analysis,
+        action_arns: tuple[str, ...],
+    ) -> None:
+        """Create or update (idempotent) the error-rate and latency alarms `names` on the variant."""
+        ...
+
+    def delete_alarms(self, alarm_names: tuple[str, ...]) -> None: ...
+
+
+def endpoint_audit(
+    rollout: Rollout, action: str, detail: str, at: datetime, event_id: str, actor: str | None = None
+) -> AuditEndpoint:
+    return AuditEndpoint(
+        EndpointAuditEntry(
+            endpoint_name=rollout.endpoint_name,
+            rollout_id=rollout.rollout_id,
+            action=action,
+            model_name=rollout.model_name,
+            version=rollout.version,
+            detail=detail,
+            actor=actor,
+            at=at,
+            event_id=event_id,
+        )
+    )

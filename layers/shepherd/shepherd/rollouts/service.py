@@ -1,0 +1,470 @@
+"""Rollout use cases: start a promotion, and move every active rollout forward (the controller).
+
+The controller's decisions are the pure `controller.decide`; this module observes (DescribeEndpoint,
+alarm states), carries each action out, and commits the next record together with the version
+statuses, the lock and the audit trail it implies, then announces. Act first, then write: a crash
+in between is repaired on the next tick, which sees the endpoint already changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from shepherd.contracts import (
+    Announcement,
+    ModelVersionRetired,
+    PromotionRejected,
+    RolloutCompleted,
+    RolloutFailed,
+    RolloutStarted,
+    RolloutTrafficShifted,
+    TrafficStepDetail,
+)
+from shepherd.registry.errors import ConflictError
+from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
+from shepherd.registry.ports import Clock, EventPublisher, Registry
+from shepherd.rollouts import naming
+from shepherd.rollouts.controller import (
+    Action,
+    Complete,
+    CreateEndpoint,
+    DeleteEndpoint,
+    Fail,
+    FinishRollback,
+    LiveDeployment,
+    Phase,
+    RecordProgress,
+    Rollout,
+    ShiftTraffic,
+    UpdateEndpoint,
+    VariantSpec,
+    Wait,
+    decide,
+    new_rollout,
+)
+from shepherd.rollouts.ports import (
+    AlarmControl,
+    Change,
+    ChangeRejected,
+    EndpointBusy,
+    EndpointControl,
+    ForgetAlarms,
+    MoveVersion,
+    RegisterAlarms,
+    ReleaseLock,
+    RolloutRequest,
+    RolloutStore,
+    SaveRollout,
+    SetLive,
+    StartRollout,
+    StoredRollout,
+    endpoint_audit,
+)
+from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
+
+logger = logging.getLogger(__name__)
+
+# Decisions per rollout per tick: enough to record a reached step and request the next one
+# without waiting a scheduler minute, bounded so one rollout cannot starve the others.
+MAX_DECISIONS_PER_TICK = 6
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    require_approval: bool
+    default_inference_image: str
+    namespace: str  # keeps two stacks' SageMaker model names apart
+    rollback_function_arn: str | None  # the per-rollout alarms' action
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    model_name: str
+    version: int | Literal["latest-approved"]
+    endpoint_name: str
+    strategy: dict[str, Any]
+    alarms: tuple[str, ...]
+    instance_type: str
+    initial_instance_count: int
+    requested_by: str
+    reason: str
+    event_id: str
+    requested_at: datetime
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    result: Literal["started", "duplicate", "rejected"]
+    rollout_id: str
+    reason: str | None = None
+
+
+class PromotionRefused(Exception):
+    def __init__(self, reason: str, version: int | None = None, active_rollout_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.version = version
+        self.active_rollout_id = active_rollout_id
+
+
+@dataclass
+class RolloutService:
+    registry: Registry
+    rollouts: RolloutStore
+    endpoints: EndpointControl
+    alarms: AlarmControl
+    events: EventPublisher
+    clock: Clock
+    settings: RolloutSettings
+
+    # --- promotion ------------------------------------------------------------------------------
+
+    def promote(self, request: PromotionRequest) -> PromotionOutcome:
+        rollout_id = naming.rollout_id(request.event_id, request.requested_at)
+        existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
+        if existing is not None:  # a redelivered command: finish what the first delivery started
+            self._prepare(existing.rollout)
+            return PromotionOutcome("duplicate", rollout_id)
+        try:
+            stored = self._start(request, rollout_id)
+        except PromotionRefused as refused:
+            self.events.publish(
+                PromotionRejected(
+                    rollout_id=rollout_id,
+                    endpoint_name=request.endpoint_name,
+                    model_name=request.model_name,
+                    version=refused.version,
+                    reason=refused.reason,
+                    requested_by=request.requested_by,
+                    active_rollout_id=refused.active_rollout_id,
+                )
+            )
+            logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
+            return PromotionOutcome("rejected", rollout_id, refused.reason)
+        self._prepare(stored.rollout)
+        # The controller subscribes to this announcement and takes the first step at once.
+        self.events.publish(_started(stored))
+        return PromotionOutcome("started", rollout_id)
+
+    def _start(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
+        try:
+            strategy = parse_strategy(request.strategy)
+        except InvalidStrategy as invalid:
+            raise PromotionRefused(f"invalid strategy: {invalid.reason}") from None
+        version = self._resolve(request)
+        allowed = (VersionStatus.APPROVED,) if self.settings.require_approval else _DEPLOYABLE
+        if version.status not in allowed:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version} is {version.status.value}; "
+                f"only {' or '.join(status.value for status in allowed)} versions can be promoted",
+                version.version,
+            )
+        missing = set(request.alarms) - self.alarms.existing(request.alarms)
+        if missing:
+            raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
+        live = self.rollouts.live(request.endpoint_name)
+        if live is None and self.endpoints.describe(request.endpoint_name) is not None:
+            raise PromotionRefused(
+                f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
+            )
+        candidate = VariantSpec.for_version(
+            version.model_name,
+            version.version,
+            instance_type=request.instance_type,
+            initial_instance_count=request.initial_instance_count,
+            namespace=self.settings.namespace,
+        )
+        if live is not None and live.variant.variant_name == candidate.variant_name:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
+                version.version,
+            )
+        per_rollout_alarms = rollout_alarm_names(request.endpoint_name, rollout_id)
+        rollout = new_rollout(
+            rollout_id=rollout_id,
+            endpoint_name=request.endpoint_name,
+            model_name=version.model_name,
+            version=version.version,
+            strategy=strategy,
+            candidate=candidate,
+            live=live,
+            now=request.requested_at,
+            gating_alarms=(*request.alarms, *per_rollout_alarms),
+        )
+        stored = StoredRollout(
+            rollout, RolloutRequest(requested_by=request.requested_by, reason=request.reason, event_id=request.event_id)
+        )
+        # The model must exist before any endpoint config names it; creating it touches no endpoint.
+        self.endpoints.ensure_model(
+            candidate.model_resource_name,
+            version.inference_image or self.settings.default_inference_image,
+            version.artifact.uri,
+        )
+        try:
+            self.rollouts.commit(
+                [
+                    StartRollout(rollout, stored.request),
+                    _move(rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at),
+                    RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
+                    endpoint_audit(
+                        rollout,
+                        "started",
+                        _plan_text(rollout),
+                        rollout.started_at,
+                        request.event_id,
+                        request.requested_by,
+                    ),
+                ]
+            )
+        except EndpointBusy as busy:
+            raise PromotionRefused(
+                f"endpoint {request.endpoint_name} has an active rollout {busy.active_rollout_id}",
+                version.version,
+                busy.active_rollout_id,
+            ) from None
+        except ChangeRejected:
+            current = self.registry.get_version(version.model_name, version.version)
+            status = current.status.value if current else "gone"
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
+            ) from None
+        return stored
+
+    def _resolve(self, request: PromotionRequest) -> ModelVersion:
+        if request.version != "latest-approved":
+            found = self.registry.get_version(request.model_name, request.version)
+            if found is None:
+                raise PromotionRefused(f"{request.model_name} has no version {request.version}", request.version)
+            return found
+        cursor = None
+        while True:
+            page = self.registry.list_versions(request.model_name, 50, cursor)
+            for version in page.items:
+                if version.status is VersionStatus.APPROVED:
+                    return version
+            cursor = page.next_cursor
+            if cursor is None:
+                raise PromotionRefused(f"{request.model_name} has no APPROVED version")
+
+    def _prepare(self, rollout: Rollout) -> None:
+        """Idempotent set-up after the lock is held: the candidate's alarms point at the rollback."""
+        if rollout.phase.is_terminal:
+            return
+        actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
+        self.alarms.create_rollout_alarms(
+            _own_alarms(rollout),
+            rollout.endpoint_name,
+            rollout.candidate.variant_name,
+            rollout.strategy.analysis,
+            actions,
+        )
+
+    # --- the controller -------------------------------------------------------------------------
+
+    def tick(self, now: datetime, event_id: str) -> dict[str, str]:
+        """One controller pass over every active rollout. Returns rollout id -> what it did last."""
+        results = {}
+        for stored in self.rollouts.active_rollouts():
+            results[stored.rollout.rollout_id] = self._reconcile(stored, now, event_id)
+        return results
+
+    def _reconcile(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
+        outcome = "waiting"
+        for _ in range(MAX_DECISIONS_PER_TICK):
+            rollout = stored.rollout
+            observed = self.endpoints.describe(rollout.endpoint_name)
+            firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
+            action = decide(rollout, observed, firing, now)
+            if isinstance(action, Wait):
+                logger.info("rollout waits", extra={"rollout_id": rollout.rollout_id, "reason": action.reason})
+                return outcome
+            try:
+                self._carry_out(action)
+            except ConflictError as conflict:
+                # SageMaker refused because the endpoint is already changing: another tick acted.
+                logger.info("endpoint busy; deciding again next tick", extra={"reason": str(conflict)})
+                return "raced"
+            changes, announcements = self._consequences(stored, action, now, event_id)
+            try:
+                self.rollouts.commit(changes)
+            except ChangeRejected:
+                # Another tick decided from the same record and asked SageMaker for the same thing.
+                logger.info("lost a race for the rollout record", extra={"rollout_id": rollout.rollout_id})
+                return "raced"
+            self.events.publish(*announcements)
+            outcome = type(action).__name__
+            stored = StoredRollout(action.next, stored.request)
+            if action.next.phase.is_terminal:
+                self._clean_up(action.next)
+                return outcome
+        return outcome
+
+    def _carry_out(self, action: Action) -> None:
+        if isinstance(action, CreateEndpoint):
+            self.endpoints.ensure_config(action.config)
+            self.endpoints.create_endpoint(action.endpoint_name, action.config.name)
+        elif isinstance(action, UpdateEndpoint):
+            if action.create_config is not None:
+                self.endpoints.ensure_config(action.create_config)
+            self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
+        elif isinstance(action, ShiftTraffic):
+            self.endpoints.set_weights(
+                action.endpoint_name,
+                {action.candidate_variant: action.candidate_weight, action.live_variant: action.live_weight},
+            )
+        elif isinstance(action, DeleteEndpoint):
+            self.endpoints.delete_endpoint(action.endpoint_name)
+        # RecordProgress, Complete, Fail and FinishRollback only change records.
+
+    def _consequences(
+        self, stored: StoredRollout, action: Action, now: datetime, event_id: str
+    ) -> tuple[list[Change], list[Announcement]]:
+        assert not isinstance(action, Wait)
+        before, after = stored.rollout, action.next
+        changes: list[Change] = [SaveRollout(after, stored.request, before.revision)]
+        announcements: list[Announcement] = []
+        ids = _ids(after)
+        detail = getattr(action, "note", None) or getattr(action, "reason", None) or type(action).__name__
+        changes.append(endpoint_audit(after, _audit_action(action), str(detail), now, event_id))
+        if isinstance(action, ShiftTraffic):
+            announcements.append(
+                RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
+            )
+        reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
+        first_done = isinstance(action, Complete) and after.is_first_deployment
+        if reached_full or first_done:
+            changes.append(_move(after, after.version, (VersionStatus.DEPLOYING,), VersionStatus.LIVE, stored, now))
+            watch_until = now + timedelta(seconds=after.post_deploy_watch_seconds) if reached_full else None
+            announcements.append(RolloutCompleted(**ids, watch_until=watch_until))
+        if after.phase.is_terminal:
+            changes += [ReleaseLock(after.endpoint_name, after.rollout_id), ForgetAlarms(_own_alarms(after))]
+        if isinstance(action, Complete):
+            changes.append(SetLive(after.endpoint_name, _live(after)))
+            if after.previous_version is not None and after.previous_model_name is not None:
+                previous = after.previous_version
+                changes.append(_move(after, previous, (VersionStatus.LIVE,), VersionStatus.RETIRED, stored, now))
+                announcements.append(
+                    ModelVersionRetired(
+                        model_name=after.previous_model_name,
+                        version=after.previous_version,
+                        endpoint_name=after.endpoint_name,
+                        rollout_id=after.rollout_id,
+                    )
+                )
+        elif isinstance(action, Fail):
+            failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
+            changes.append(_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
+            announcements.append(RolloutFailed(**ids, reason=action.reason))
+        elif isinstance(action, FinishRollback):
+            rolled_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
+            changes.append(_move(after, after.version, rolled_from, VersionStatus.ROLLED_BACK, stored, now))
+        return changes, announcements
+
+    def _clean_up(self, rollout: Rollout) -> None:
+        """Delete the per-rollout alarms, and configs and models nothing uses any more."""
+        self.alarms.delete_alarms(_own_alarms(rollout))
+        in_use = rollout.final_config if rollout.phase is Phase.COMPLETED else rollout.previous_config
+        for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - {in_use, None}:
+            assert config is not None
+            self.endpoints.delete_config(config)
+        retired = rollout.live if rollout.phase is Phase.COMPLETED else rollout.candidate
+        if retired is not None and not self.rollouts.endpoints_serving(retired.model_resource_name):
+            self.endpoints.delete_model(retired.model_resource_name)
+
+
+_DEPLOYABLE = (VersionStatus.APPROVED, VersionStatus.REGISTERED)
+
+
+def _move(
+    rollout: Rollout,
+    version: int,
+    expected: tuple[VersionStatus, ...],
+    to: VersionStatus,
+    stored: StoredRollout,
+    at: datetime,
+) -> MoveVersion:
+    """A version status change caused by this rollout, with its audit entry (time = the event's)."""
+    model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
+    if model_name is None:
+        raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
+    return MoveVersion(
+        expected=expected,
+        audit=AuditEntry(
+            model_name=model_name,
+            version=version,
+            action=to.value.lower().replace("_", " "),
+            from_status=expected[0],
+            to_status=to,
+            actor=stored.request.requested_by,
+            at=at,
+            event_id=stored.request.event_id,
+            reason=rollout.failure_reason or stored.request.reason,
+            endpoint_name=rollout.endpoint_name,
+            rollout_id=rollout.rollout_id,
+        ),
+    )
+
+
+def rollout_alarm_names(endpoint_name: str, rollout_id: str) -> tuple[str, str]:
+    """The per-rollout alarms on the candidate variant: error rate and p99 latency."""
+    prefix = f"shepherd-{endpoint_name}-{rollout_id}"
+    return f"{prefix}-error-rate", f"{prefix}-latency-p99"
+
+
+def _own_alarms(rollout: Rollout) -> tuple[str, str]:
+    return rollout_alarm_names(rollout.endpoint_name, rollout.rollout_id)
+
+
+def _ids(rollout: Rollout) -> dict[str, Any]:
+    return {
+        "rollout_id": rollout.rollout_id,
+        "endpoint_name": rollout.endpoint_name,
+        "model_name": rollout.model_name,
+        "version": rollout.version,
+        "previous_version": rollout.previous_version,
+    }
+
+
+def _live(rollout: Rollout) -> LiveDeployment:
+    return LiveDeployment(
+        model_name=rollout.model_name,
+        version=rollout.version,
+        variant=rollout.candidate,
+        config_name=rollout.final_config,
+    )
+
+
+def _audit_action(action: Action) -> str:
+    if isinstance(action, ShiftTraffic):
+        return f"traffic {action.from_percent}% -> {action.to_percent}%"
+    if isinstance(action, UpdateEndpoint):
+        return f"update endpoint ({action.purpose})"
+    return {
+        CreateEndpoint: "create endpoint",
+        DeleteEndpoint: "delete endpoint",
+        RecordProgress: "progress",
+        Complete: "completed",
+        Fail: "failed",
+        FinishRollback: "rolled back",
+    }[type(action)]
+
+
+def _plan_text(rollout: Rollout) -> str:
+    steps = ", ".join(f"{step.percent}% (bake {step.bake_seconds}s)" for step in rollout.plan)
+    return f"plan {steps}; watch {rollout.post_deploy_watch_seconds}s"
+
+
+def _started(stored: StoredRollout) -> RolloutStarted:
+    rollout = stored.rollout
+    return RolloutStarted(
+        **_ids(rollout),
+        strategy=rollout.strategy.model_dump(mode="json"),
+        plan=[TrafficStepDetail(percent=s.percent, bake_seconds=s.bake_seconds) for s in rollout.plan],
+        post_deploy_watch_seconds=rollout.post_deploy_watch_seconds,
+        alarms=list(rollout.gating_alarms),
+        requested_by=stored.request.requested_by,
+        reason=stored.request.reason,
+    )
