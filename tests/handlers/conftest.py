@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
+
+from shepherd_cli.local import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,3 +42,32 @@ def sample_event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return LambdaContext()
+
+
+@pytest.fixture
+def sagemaker(world, monkeypatch) -> Iterator[Any]:
+    emulator.install()
+    emulator.reset()
+    iam = boto3.client("iam")
+    role = iam.create_role(RoleName="shepherd-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    monkeypatch.setenv("SAGEMAKER_EXECUTION_ROLE_ARN", role)
+    monkeypatch.setenv("SHEPHERD_NAMESPACE", "shepherd-test")
+    monkeypatch.setenv("REQUIRE_APPROVAL", "true")
+    monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
+    yield boto3.client("sagemaker")
+    emulator.reset()
+
+
+@pytest.fixture
+def first_deployment(world, sagemaker, lambda_context):
+    """v1 live at 100% on the endpoint, deployed by Shepherd."""
+    from tests.handlers.lifecycle import START, promote, promotion, registered_version, run_controller, status, weights
+
+    v1 = registered_version(world, lambda_context, 1)
+    assert promote.lambda_handler(promotion(v1, {"type": "all_at_once"}), lambda_context)["result"] == "started"
+    run_controller(lambda_context, sagemaker, START, 5)
+    assert status(world, v1) == "LIVE"
+    assert weights(sagemaker) == {"churn-predictor-v1": 1.0}
+    world.announcements()
+    world.seen.clear()  # tests see only what happens after the first deployment
+    return v1

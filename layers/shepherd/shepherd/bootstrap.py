@@ -21,6 +21,7 @@ from shepherd.adapters.eventbridge import EventBridgePublisher
 from shepherd.adapters.s3 import S3ArtifactStore
 from shepherd.adapters.sagemaker import SageMakerEndpoints
 from shepherd.registry.service import ApprovalService, RegistrationService
+from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService, RolloutSettings
 from shepherd.settings import RolloutEnvironment, Settings
 
@@ -60,12 +61,27 @@ def approval_service() -> ApprovalService:
 
 
 @cache
+def rollout_store() -> DynamoRolloutStore:
+    return DynamoRolloutStore(client("dynamodb"), settings().registry_table_name)
+
+
+@cache
+def rollout_environment() -> RolloutEnvironment:
+    return RolloutEnvironment.from_environ(os.environ)
+
+
+@cache
+def endpoints() -> SageMakerEndpoints:
+    return SageMakerEndpoints(client("sagemaker"), rollout_environment().sagemaker_execution_role_arn)
+
+
+@cache
 def rollout_service() -> RolloutService:
-    environment = RolloutEnvironment.from_environ(os.environ)
+    environment = rollout_environment()
     return RolloutService(
         registry=registry(),
-        rollouts=DynamoRolloutStore(client("dynamodb"), environment.registry_table_name),
-        endpoints=SageMakerEndpoints(client("sagemaker"), environment.sagemaker_execution_role_arn),
+        rollouts=rollout_store(),
+        endpoints=endpoints(),
         alarms=CloudWatchAlarms(client("cloudwatch")),
         events=publisher(),
         clock=utc_now,
@@ -78,7 +94,24 @@ def rollout_service() -> RolloutService:
     )
 
 
+@cache
+def rollback_service() -> RollbackService:
+    return RollbackService(rollout_store(), endpoints(), publisher(), utc_now, rollout_service())
+
+
 def reset() -> None:
     """Forget every client and service (tests: a new moto world per test)."""
-    for cached in (settings, client, registry, publisher, registration_service, approval_service, rollout_service):
+    for cached in (
+        settings,
+        rollout_environment,
+        client,
+        registry,
+        publisher,
+        registration_service,
+        approval_service,
+        rollout_store,
+        endpoints,
+        rollout_service,
+        rollback_service,
+    ):
         cached.cache_clear()

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.exceptions import InvalidModelTypeError
 from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
     S3Model,
     S3RecordModel,
+    SnsModel,
 )
+from pydantic import BaseModel, BeforeValidator, Field
 
-from shepherd.contracts import ModelPromotionRequested, ModelVersionApprovalRequested
+from shepherd.contracts import ModelPromotionRequested, ModelRollbackRequested, ModelVersionApprovalRequested
 from shepherd.registry.model import ArtifactRef
 from shepherd.registry.service import ApprovalDecision, ArtifactUploaded
+from shepherd.rollouts.rollback import AlarmStateChange, RollbackRequest
 from shepherd.rollouts.service import PromotionRequest
 
 UNVERSIONED = "null"  # what S3 calls the version of an object in an unversioned bucket
@@ -29,22 +33,37 @@ UNVERSIONED = "null"  # what S3 calls the version of an object in an unversioned
 
 def parse_uploads(event: dict[str, Any]) -> list[ArtifactUploaded]:
     """`Object Created` via EventBridge, an S3 notification, or either wrapped in SQS or SNS records."""
+    # Found by tests/unit/test_fuzz_parsers.py: a non-object event, non-list Records, a non-object Sns
+    # or a malformed S3 record raised TypeError/AttributeError instead of a validation error.
+    if not isinstance(event, dict):
+        raise ValueError(f"an upload event is a JSON object, not {type(event).__name__}")
     if "Records" not in event:
         if event.get("Event") == "s3:TestEvent":  # sent once when a notification is configured
             return []
         return [_from_eventbridge(parse(event, model=S3EventNotificationEventBridgeModel))]
+    if not isinstance(event["Records"], list):
+        raise ValueError("Records is not a list")
     uploads: list[ArtifactUploaded] = []
     for record in event["Records"]:
         source = (record.get("eventSource") or record.get("EventSource")) if isinstance(record, dict) else None
         if source == "aws:sqs":
             uploads.extend(parse_uploads(_json_object(record.get("body"))))
         elif source == "aws:sns":
-            uploads.extend(parse_uploads(_json_object(record.get("Sns", {}).get("Message"))))
+            sns = record.get("Sns")
+            uploads.extend(parse_uploads(_json_object(sns.get("Message") if isinstance(sns, dict) else None)))
         else:
-            s3_record = parse({"Records": [record]}, model=S3Model).Records[0]
+            s3_record = _s3_record(record)
             if s3_record.eventName.startswith("ObjectCreated:"):
                 uploads.append(_from_notification(s3_record))
     return uploads
+
+
+def _s3_record(record: Any) -> S3RecordModel:
+    try:
+        return parse({"Records": [record]}, model=S3Model).Records[0]
+    except (TypeError, InvalidModelTypeError) as error:
+        # Powertools' S3RecordModel pre-validator reads eventName and s3.object before validating them.
+        raise ValueError(f"not an S3 notification record: {error}") from error
 
 
 def _from_eventbridge(event: S3EventNotificationEventBridgeModel) -> ArtifactUploaded:
@@ -143,3 +162,135 @@ def _expect_detail_type(event: EventBridgeModel, detail_type: str) -> None:
     # The rule already filters on it; this guards a handler wired to the wrong rule.
     if event.detail_type != detail_type:
         raise ValueError(f"expected detail-type {detail_type!r}, got {event.detail_type!r}")
+
+
+# --- Alarms and rollback commands ------------------------------------------------------------------
+# Powertools has no parser models for CloudWatch alarm events, so these are written from the real
+# shapes in events/ (Lambda alarm action, EventBridge "CloudWatch Alarm State Change", SNS message).
+
+
+def _alarm_time(value: Any) -> Any:
+    """CloudWatch writes `2026-11-20T10:02:41.490+0000`: an offset without a colon."""
+    if isinstance(value, str) and len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return value
+
+
+AlarmTime = Annotated[datetime, BeforeValidator(_alarm_time)]
+
+
+class _AlarmState(BaseModel):
+    value: str
+    reason: str = ""
+    reasonData: str | None = None
+    timestamp: AlarmTime | None = None
+
+
+class _MetricStat(BaseModel):
+    metric: dict[str, Any] = Field(default_factory=dict)
+
+
+class _AlarmMetric(BaseModel):
+    metricStat: _MetricStat | None = None
+
+
+class _AlarmConfiguration(BaseModel):
+    metrics: list[_AlarmMetric] = Field(default_factory=list)
+
+
+class AlarmDetail(BaseModel):
+    """`alarmData` of the Lambda action, and `detail` of the EventBridge event: the same fields."""
+
+    alarmName: str
+    state: _AlarmState
+    configuration: _AlarmConfiguration = Field(default_factory=_AlarmConfiguration)
+
+    def dimensions(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for metric in self.configuration.metrics:
+            if metric.metricStat is not None:
+                found.update({str(k): str(v) for k, v in metric.metricStat.metric.get("dimensions", {}).items()})
+        return found
+
+
+class AlarmActionEvent(BaseModel):
+    source: Literal["aws.cloudwatch"]
+    alarmArn: str
+    time: AlarmTime
+    alarmData: AlarmDetail
+
+
+class AlarmStateChangeEvent(EventBridgeModel):
+    detail: AlarmDetail
+
+
+class _SnsDimension(BaseModel):
+    name: str
+    value: str
+
+
+class _SnsTrigger(BaseModel):
+    Dimensions: list[_SnsDimension] = Field(default_factory=list)
+
+
+class SnsAlarmMessage(BaseModel):
+    AlarmName: str
+    NewStateValue: str
+    NewStateReason: str = ""
+    StateChangeTime: AlarmTime | None = None
+    Trigger: _SnsTrigger = Field(default_factory=_SnsTrigger)
+
+
+class RollbackRequestedEvent(EventBridgeModel):
+    detail: ModelRollbackRequested
+
+
+def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
+    """Any of the four ways the rollback function is invoked, as domain inputs."""
+    if "alarmData" in event:
+        action = AlarmActionEvent.model_validate(event)
+        return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
+    if "Records" in event:
+        changes: list[AlarmStateChange | RollbackRequest] = []
+        for record in parse(event, model=SnsModel).Records:
+            message = SnsAlarmMessage.model_validate_json(str(record.Sns.Message))
+            changes.append(
+                AlarmStateChange(
+                    alarm_name=message.AlarmName,
+                    state=message.NewStateValue,
+                    reason=message.NewStateReason,
+                    reason_data=None,
+                    changed_at=message.StateChangeTime,
+                    dimensions={d.name: d.value for d in message.Trigger.Dimensions},
+                    event_id=record.Sns.MessageId,
+                )
+            )
+        return changes
+    if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
+        command = parse(event, model=RollbackRequestedEvent)
+        detail = command.detail
+        return [
+            RollbackRequest(
+                endpoint_name=detail.endpoint_name,
+                reason=detail.reason,
+                requested_by=detail.requested_by,
+                to_version=detail.to_version,
+                event_id=command.id,
+                requested_at=command.time,
+            )
+        ]
+    state_change = parse(event, model=AlarmStateChangeEvent)
+    _expect_detail_type(state_change, "CloudWatch Alarm State Change")
+    return [_alarm_change(state_change.detail, state_change.id)]
+
+
+def _alarm_change(detail: AlarmDetail, event_id: str) -> AlarmStateChange:
+    return AlarmStateChange(
+        alarm_name=detail.alarmName,
+        state=detail.state.value,
+        reason=detail.state.reason,
+        reason_data=detail.state.reasonData,
+        changed_at=detail.state.timestamp,
+        dimensions=detail.dimensions(),
+        event_id=event_id,
+    )

@@ -30,7 +30,9 @@ from shepherd.rollouts.ports import (
     EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
+    Incident,
     MoveVersion,
+    RecordIncident,
     RegisterAlarms,
     ReleaseLock,
     RolloutRequest,
@@ -130,6 +132,10 @@ class DynamoRolloutStore(DynamoTable):
             ]
         if isinstance(change, ForgetAlarms):
             return [{"Delete": {"Key": key_of(alarm_pk(name), "ALARM")}} for name in change.alarm_names]
+        if isinstance(change, RecordIncident):
+            incident = change.incident
+            sk = f"INCIDENT#{incident.flipped_at.isoformat(timespec='milliseconds')}#{incident.rollout_id}"
+            return [{"Put": {"Item": serialize(item_of(incident, pk=endpoint_pk(incident.endpoint_name), sk=sk))}}]
         if isinstance(change, AuditEndpoint):
             entry = change.entry
             keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
@@ -208,6 +214,25 @@ class DynamoRolloutStore(DynamoTable):
             if model_resource_name in {v.model_resource_name for v in (rollout.candidate, rollout.live) if v}:
                 serving.add(rollout.endpoint_name)
         return sorted(serving)
+
+    def lock_holder(self, endpoint_name: str) -> str | None:
+        item = self._get(endpoint_pk(endpoint_name), "LOCK")
+        return str(item["rollout_id"]) if item else None
+
+    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "ROLLOUT#"}),
+            ScanIndexForward=False,
+        )
+        return [_stored(item) for item in items]
+
+    def incidents(self, endpoint_name: str) -> list[Incident]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "INCIDENT#"}),
+        )
+        return [model_of(item, Incident) for item in items]
 
     def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None:
         item = self._get(alarm_pk(alarm_name), "ALARM")

@@ -100,6 +100,8 @@ class ModelVersion(Record):
     decided_by: str | None = None  # who approved or rejected it
     decision_reason: str | None = None
     decided_by_event: str | None = None  # makes a redelivered approval command a no-op
+    rolled_back_by: str | None = None  # the alarm's name, or who asked
+    rollback_reason: str | None = None
 
 
 class Rejection(Record):

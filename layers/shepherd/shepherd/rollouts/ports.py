@@ -34,6 +34,28 @@ class EndpointAuditEntry(BaseModel):
     event_id: str
 
 
+class Incident(BaseModel):
+    """What a post-mortem needs about one rollback, kept beside the endpoint's audit trail."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_name: str
+    rollout_id: str
+    model_name: str
+    version: int
+    restored_version: int
+    trigger: str
+    alarm_name: str | None
+    state_reason: str
+    state_reason_data: str | None
+    alarm_changed_at: AwareDatetime | None
+    flipped_at: AwareDatetime
+    seconds_to_flip: float | None
+    weights_before: dict[str, float]  # as the rollout record had them: candidate at current_percent
+    weights_after: dict[str, float]
+    timeline: list[EndpointAuditEntry]  # the rollout's transitions up to the flip
+
+
 class RolloutRequest(BaseModel):
     """Who asked for a rollout and why: kept beside the controller's record."""
 
@@ -104,8 +126,21 @@ class AuditEndpoint:
     entry: EndpointAuditEntry
 
 
+@dataclass(frozen=True)
+class RecordIncident:
+    incident: Incident
+
+
 Change = (
-    StartRollout | SaveRollout | ReleaseLock | MoveVersion | SetLive | RegisterAlarms | ForgetAlarms | AuditEndpoint
+    StartRollout
+    | SaveRollout
+    | ReleaseLock
+    | MoveVersion
+    | SetLive
+    | RegisterAlarms
+    | ForgetAlarms
+    | AuditEndpoint
+    | RecordIncident
 )
 
 
@@ -155,6 +190,16 @@ class RolloutStore(Protocol):
         ...
 
     def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None: ...
+
+    def lock_holder(self, endpoint_name: str) -> str | None:
+        """The id of the rollout holding the endpoint's lock, if any."""
+        ...
+
+    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
+        """Every rollout of the endpoint, newest first."""
+        ...
+
+    def incidents(self, endpoint_name: str) -> list[Incident]: ...
 
     def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]: ...
 

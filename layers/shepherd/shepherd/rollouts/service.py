@@ -87,12 +87,13 @@ class PromotionRequest:
     endpoint_name: str
     strategy: dict[str, Any]
     alarms: tuple[str, ...]
-    instance_type: str
-    initial_instance_count: int
+    instance_type: str | None  # None: as the live variant (or the defaults on a first deployment)
+    initial_instance_count: int | None
     requested_by: str
     reason: str
     event_id: str
     requested_at: datetime
+    is_rollback: bool = False  # a rollback may redeploy a RETIRED version
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class RolloutService:
         except InvalidStrategy as invalid:
             raise PromotionRefused(f"invalid strategy: {invalid.reason}") from None
         version = self._resolve(request)
-        allowed = (VersionStatus.APPROVED,) if self.settings.require_approval else _DEPLOYABLE
+        allowed = self._deployable(request)
         if version.status not in allowed:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is {version.status.value}; "
@@ -173,8 +174,9 @@ class RolloutService:
         candidate = VariantSpec.for_version(
             version.model_name,
             version.version,
-            instance_type=request.instance_type,
-            initial_instance_count=request.initial_instance_count,
+            instance_type=request.instance_type or (live.variant.instance_type if live else DEFAULT_INSTANCE_TYPE),
+            initial_instance_count=request.initial_instance_count
+            or (live.variant.initial_instance_count if live else 1),
             namespace=self.settings.namespace,
         )
         if live is not None and live.variant.variant_name == candidate.variant_name:
@@ -207,7 +209,9 @@ class RolloutService:
             self.rollouts.commit(
                 [
                     StartRollout(rollout, stored.request),
-                    _move(rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at),
+                    version_move(
+                        rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
+                    ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
                     endpoint_audit(
                         rollout,
@@ -232,6 +236,13 @@ class RolloutService:
                 f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
             ) from None
         return stored
+
+    def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
+        if request.is_rollback:
+            return (VersionStatus.APPROVED, VersionStatus.RETIRED)
+        if self.settings.require_approval:
+            return (VersionStatus.APPROVED,)
+        return (VersionStatus.APPROVED, VersionStatus.REGISTERED)
 
     def _resolve(self, request: PromotionRequest) -> ModelVersion:
         if request.version != "latest-approved":
@@ -291,9 +302,15 @@ class RolloutService:
             try:
                 self.rollouts.commit(changes)
             except ChangeRejected:
-                # Another tick decided from the same record and asked SageMaker for the same thing.
+                # Another writer (a rollback, a concurrent tick) changed the record since it was read:
+                # decide again from the fresh record, which undoes anything this action got wrong.
                 logger.info("lost a race for the rollout record", extra={"rollout_id": rollout.rollout_id})
-                return "raced"
+                fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+                if fresh is None:
+                    return "raced"
+                stored = fresh
+                outcome = "raced"
+                continue
             self.events.publish(*announcements)
             outcome = type(action).__name__
             stored = StoredRollout(action.next, stored.request)
@@ -336,7 +353,9 @@ class RolloutService:
         reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
         first_done = isinstance(action, Complete) and after.is_first_deployment
         if reached_full or first_done:
-            changes.append(_move(after, after.version, (VersionStatus.DEPLOYING,), VersionStatus.LIVE, stored, now))
+            changes.append(
+                version_move(after, after.version, (VersionStatus.DEPLOYING,), VersionStatus.LIVE, stored, now)
+            )
             watch_until = now + timedelta(seconds=after.post_deploy_watch_seconds) if reached_full else None
             announcements.append(RolloutCompleted(**ids, watch_until=watch_until))
         if after.phase.is_terminal:
@@ -345,7 +364,7 @@ class RolloutService:
             changes.append(SetLive(after.endpoint_name, _live(after)))
             if after.previous_version is not None and after.previous_model_name is not None:
                 previous = after.previous_version
-                changes.append(_move(after, previous, (VersionStatus.LIVE,), VersionStatus.RETIRED, stored, now))
+                changes.append(version_move(after, previous, (VersionStatus.LIVE,), VersionStatus.RETIRED, stored, now))
                 announcements.append(
                     ModelVersionRetired(
                         model_name=after.previous_model_name,
@@ -356,11 +375,9 @@ class RolloutService:
                 )
         elif isinstance(action, Fail):
             failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
-            changes.append(_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
+            changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
-        elif isinstance(action, FinishRollback):
-            rolled_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
-            changes.append(_move(after, after.version, rolled_from, VersionStatus.ROLLED_BACK, stored, now))
+        # FinishRollback: the rollback function already marked the candidate ROLLED_BACK at the flip.
         return changes, announcements
 
     def _clean_up(self, rollout: Rollout) -> None:
@@ -375,22 +392,24 @@ class RolloutService:
             self.endpoints.delete_model(retired.model_resource_name)
 
 
-_DEPLOYABLE = (VersionStatus.APPROVED, VersionStatus.REGISTERED)
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
-def _move(
+def version_move(
     rollout: Rollout,
     version: int,
     expected: tuple[VersionStatus, ...],
     to: VersionStatus,
     stored: StoredRollout,
     at: datetime,
+    changes: tuple[tuple[str, str], ...] = (),
 ) -> MoveVersion:
     """A version status change caused by this rollout, with its audit entry (time = the event's)."""
     model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
     if model_name is None:
         raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
     return MoveVersion(
+        changes=changes,
         expected=expected,
         audit=AuditEntry(
             model_name=model_name,

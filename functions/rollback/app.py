@@ -1,0 +1,30 @@
+"""Rolls an endpoint back: CloudWatch alarms (alarm action, EventBridge, SNS) and operator commands."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from shepherd import bootstrap
+from shepherd.inbound import parse_rollback_trigger
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    service = bootstrap.rollback_service()
+    results = []
+    for trigger in parse_rollback_trigger(event):
+        outcome = service.handle(trigger)
+        if outcome.seconds_to_flip is not None:
+            metrics.add_metric(name="RollbackLatency", unit=MetricUnit.Seconds, value=outcome.seconds_to_flip)
+        metrics.add_metric(name=f"Rollback{outcome.result.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+        results.append({"result": outcome.result, "reason": outcome.reason, "rollout_id": outcome.rollout_id})
+    logger.info("rollback handled", extra={"results": results})
+    return {"results": results}

@@ -1,0 +1,292 @@
+"""Rollback through the rollback function, reached by each of its four event shapes, on moto."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from shepherd import bootstrap
+from tests.handlers.conftest import load_handler, sample_event
+from tests.handlers.lifecycle import (
+    ENDPOINT,
+    START,
+    promote,
+    promotion,
+    registered_version,
+    settled_weights,
+    status,
+    tick,
+)
+
+rollback = load_handler("rollback")
+AT = START + timedelta(hours=1)
+
+
+class hooked:
+    """Registers a botocore before-call hook on the clients the handlers use (created once, cached)."""
+
+    def __init__(self, handler, event: str = "before-call") -> None:
+        self.handler, self.event = handler, event
+        self.clients = [bootstrap.client(s) for s in ("dynamodb", "sagemaker", "events", "cloudwatch")]
+
+    def __enter__(self) -> None:
+        for client in self.clients:
+            client.meta.events.register(self.event, self.handler)
+
+    def __exit__(self, *_: object) -> None:
+        for client in self.clients:
+            client.meta.events.unregister(self.event, self.handler)
+
+
+def active_rollout_id(world) -> str:
+    item = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}}
+    )
+    return str(item["Item"]["rollout_id"]["S"])
+
+
+def error_rate_alarm(world) -> str:
+    return f"shepherd-{ENDPOINT}-{active_rollout_id(world)}-error-rate"
+
+
+def alarm_event(shape: str, alarm_name: str, state: str = "ALARM", at=AT) -> dict[str, Any]:
+    """One of the three real alarm shapes from events/, about our alarm and endpoint."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    reason = "Threshold Crossed: 1 datapoint [17.0] was greater than the threshold (5.0)."
+    if shape == "lambda-action":
+        event = sample_event("cloudwatch-alarm-lambda-action.json")
+        event["alarmData"]["alarmName"] = alarm_name
+        event["alarmData"]["state"].update(value=state, reason=reason, timestamp=stamp)
+        event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = (
+            ENDPOINT
+        )
+        return event
+    if shape == "eventbridge":
+        event = sample_event("cloudwatch-alarm-state-change.eventbridge.json")
+        event["id"] = str(uuid.uuid4())
+        event["detail"]["alarmName"] = alarm_name
+        event["detail"]["state"].update(value=state, reason=reason, timestamp=stamp)
+        event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = ENDPOINT
+        return event
+    event = sample_event("cloudwatch-alarm.sns.json")
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message.update(AlarmName=alarm_name, NewStateValue=state, NewStateReason=reason, StateChangeTime=stamp)
+    message["Trigger"]["Dimensions"] = [{"name": "EndpointName", "value": ENDPOINT}]
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    return event
+
+
+@pytest.fixture
+def canary_at_10(world, sagemaker, lambda_context, first_deployment) -> int:
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = {"type": "canary", "canary_percent": 10, "bake_seconds": 3600, "post_deploy_watch_seconds": 900}
+    promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)
+    tick(lambda_context, AT)
+    tick(lambda_context, AT + timedelta(minutes=1))
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    world.announcements()
+    world.seen.clear()
+    return v2
+
+
+@pytest.mark.parametrize("shape", ["lambda-action", "eventbridge", "sns"])
+def test_an_alarm_during_a_canary_flips_traffic_back_then_removes_the_candidate(
+    world, sagemaker, lambda_context, canary_at_10, shape
+):
+    alarm = error_rate_alarm(world)
+
+    response = rollback.lambda_handler(alarm_event(shape, alarm, at=AT + timedelta(minutes=2)), lambda_context)
+
+    assert response["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    version = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": "MODEL#churn-predictor"}, "sk": {"S": "VERSION#0000000002"}}
+    )["Item"]
+    assert version["status"]["S"] == "ROLLED_BACK"
+    assert version["rolled_back_by"]["S"] == alarm and "Threshold Crossed" in version["rollback_reason"]["S"]
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert (rolled_back["version"], rolled_back["restored_version"], rolled_back["trigger"]) == (2, 1, alarm)
+    assert rolled_back["seconds_to_flip"] is not None
+
+    # The controller then removes the candidate variant, releases the lock and deletes the alarms.
+    for minute in range(3, 6):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0}
+    assert status(world, 1) == "LIVE"
+    lock = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}}
+    )
+    assert "Item" not in lock
+    assert boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="shepherd-")["MetricAlarms"] == []
+
+
+def test_the_same_alarm_five_times_is_one_rollback_and_one_announcement(world, sagemaker, lambda_context, canary_at_10):
+    event = alarm_event("eventbridge", error_rate_alarm(world))
+    results = [rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]["result"] for _ in range(5)]
+    assert results == ["rolled_back"] + ["duplicate"] * 4
+    assert len(world.announcements("Rollout Rolled Back")) == 1
+
+
+def test_alarms_from_several_metrics_at_once_are_one_rollback(world, sagemaker, lambda_context, canary_at_10):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rollout_id = active_rollout_id(world)
+    names = [f"shepherd-{ENDPOINT}-{rollout_id}-error-rate", f"shepherd-{ENDPOINT}-{rollout_id}-latency-p99"]
+    events = [alarm_event("lambda-action", name) for name in names] * 2
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda e: rollback.lambda_handler(e, lambda_context)["results"][0]["result"], events))
+    assert sorted(results).count("rolled_back") == 1
+    assert len(world.announcements("Rollout Rolled Back")) == 1
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+
+
+def test_ok_and_insufficient_data_are_recorded_and_ignored(world, sagemaker, lambda_context, canary_at_10):
+    for state in ("OK", "INSUFFICIENT_DATA"):
+        result = rollback.lambda_handler(alarm_event("sns", error_rate_alarm(world), state=state), lambda_context)
+        assert result["results"][0]["result"] == "ignored"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+
+
+def test_an_alarm_about_an_endpoint_shepherd_does_not_manage_is_ignored(world, sagemaker, lambda_context):
+    event = alarm_event("eventbridge", "someone-elses-alarm")
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = "other"
+    assert rollback.lambda_handler(event, lambda_context)["results"][0]["result"] == "ignored"
+
+
+def test_an_alarm_mapped_by_its_endpoint_dimension_rolls_back_too(world, sagemaker, lambda_context, canary_at_10):
+    # A team's own alarm, not registered with the rollout, about the endpoint by its dimension.
+    event = alarm_event("eventbridge", "churn-accuracy-below-90")
+    assert rollback.lambda_handler(event, lambda_context)["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+
+
+def test_an_alarm_inside_the_watch_window_restores_the_previous_version_with_one_weight_call(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = {"type": "all_at_once", "post_deploy_watch_seconds": 900}
+    promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)
+    for minute in range(4):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.0, "churn-predictor-v2": 1.0}
+    assert status(world, v2) == "LIVE"
+    alarm = error_rate_alarm(world)
+
+    calls: list[str] = []
+    with hooked(lambda model, **_: calls.append(model.name), "before-call.sagemaker.*"):
+        rollback.lambda_handler(alarm_event("lambda-action", alarm, at=AT + timedelta(minutes=5)), lambda_context)
+
+    assert calls == ["UpdateEndpointWeightsAndCapacities"]
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert (status(world, 1), status(world, v2)) == ("LIVE", "ROLLED_BACK")
+
+
+def test_an_alarm_after_the_watch_window_is_announced_not_acted_on(world, sagemaker, lambda_context, first_deployment):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(
+        promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 60}, at=AT), lambda_context
+    )
+    alarm = error_rate_alarm(world)
+    for minute in range(8):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker) == {"churn-predictor-v2": 1.0}
+
+    event = alarm_event("eventbridge", "churn-accuracy-below-90", at=AT + timedelta(minutes=9))
+    assert rollback.lambda_handler(event, lambda_context)["results"][0]["result"] == "skipped"
+    assert rollback.lambda_handler(alarm_event("sns", alarm), lambda_context)["results"][0]["result"] in (
+        "ignored",
+        "skipped",
+    )
+    [skipped] = world.announcements("Rollback Skipped")[:1]
+    assert "watch window" in skipped["reason"] and skipped["endpoint_name"] == ENDPOINT
+    assert settled_weights(sagemaker) == {"churn-predictor-v2": 1.0}
+    assert status(world, v2) == "LIVE"
+
+
+def test_the_rollback_makes_at_most_two_sequential_aws_calls_before_the_flip(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    calls: list[str] = []
+
+    def count(model, **_):
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    with hooked(count):
+        rollback.lambda_handler(alarm_event("lambda-action", error_rate_alarm(world)), lambda_context)
+
+    flip = calls.index("sagemaker:UpdateEndpointWeightsAndCapacities")
+    assert flip <= 2, calls[: flip + 1]
+
+
+def test_throttling_on_the_flip_is_retried(world, sagemaker, lambda_context, canary_at_10):
+    failures = {"left": 3}
+
+    def throttle(model, params, **_):
+        if model.name == "UpdateEndpointWeightsAndCapacities" and failures["left"]:
+            failures["left"] -= 1
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, model.name)
+
+    with hooked(throttle, "before-call.sagemaker.*"):
+        result = rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)
+    assert result["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+
+
+def test_a_flip_that_never_lands_fails_the_invocation_and_claims_nothing(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    def throttle(model, params, **_):
+        if model.name == "UpdateEndpointWeightsAndCapacities":
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, model.name)
+
+    with hooked(throttle, "before-call.sagemaker.*"), pytest.raises(Exception, match="Throttling"):
+        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)
+    assert status(world, canary_at_10) == "DEPLOYING"
+    assert world.announcements("Rollout Rolled Back") == []
+    # Lambda's retry then succeeds.
+    assert (
+        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)["results"][0][
+            "result"
+        ]
+        == "rolled_back"
+    )
+
+
+def test_a_manual_rollback_after_completion_redeploys_the_previous_version(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(
+        promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 0}, at=AT), lambda_context
+    )
+    for minute in range(6):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker) == {"churn-predictor-v2": 1.0}
+    assert status(world, 1) == "RETIRED"
+    command = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Model Rollback Requested",
+        "source": "shepherd.cli",
+        "account": "123456789012",
+        "time": (AT + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {"endpoint_name": ENDPOINT, "reason": "customers complain", "requested_by": "oncall@example.com"},
+    }
+
+    assert rollback.lambda_handler(command, lambda_context)["results"][0]["result"] == "redeploying"
+    for minute in range(10, 16):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+
+    # v1 serves everything again; v2 stays at weight 0 through the redeploy's own watch window.
+    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+    started = world.announcements("Rollout Started")[-1]
+    assert started["version"] == 1 and started["reason"] == "rollback: customers complain"
