@@ -1,0 +1,47 @@
+"""The layering the style guide asks for, checked on the source: handlers are thin, the domain is pure."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "shepherd" / "shepherd"
+HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
+DOMAIN = sorted([*(PACKAGE / "registry").glob("*.py"), *(PACKAGE / "rollouts").glob("*.py"), PACKAGE / "contracts.py"])
+AWS_MODULES = {"boto3", "botocore", "aws_lambda_powertools"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=lambda p: p.name)
+def test_the_domain_imports_no_aws_sdk_and_reads_no_environment(path):
+    assert not imported_modules(path) & AWS_MODULES
+    assert "os.environ" not in path.read_text()
+
+
+@pytest.mark.parametrize("path", HANDLERS, ids=lambda p: p.parent.name)
+def test_handlers_make_no_aws_calls_and_stay_thin(path):
+    imports = imported_modules(path)
+    assert "boto3" not in imports and "botocore" not in imports
+    handler = next(node for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef))
+    assert handler.name == "lambda_handler"
+    assert handler.end_lineno - handler.lineno < 20  # parse, one service call, return
+
+
+def test_every_function_in_the_template_has_a_handler_and_every_handler_a_function():
+    template = (ROOT / "template.yaml").read_text()
+    for path in HANDLERS:
+        assert f"CodeUri: functions/{path.parent.name}/" in template
+    assert template.count("CodeUri: functions/") == len(HANDLERS)
