@@ -16,6 +16,7 @@ import pytest
 from shepherd_cli.local import emulator
 
 ROOT = Path(__file__).resolve().parents[2]
+ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
 
 
 @dataclass
@@ -54,6 +55,7 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("SHEPHERD_NAMESPACE", "shepherd-test")
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
     monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
+    monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)
     yield boto3.client("sagemaker")
     emulator.reset()
 

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from shepherd_cli.local import emulator
+from tests.handlers.conftest import ROLLBACK_ARN
 from tests.handlers.lifecycle import (
     ENDPOINT,
     START,
@@ -253,3 +254,32 @@ def test_a_crash_between_the_weight_change_and_the_record_is_repaired(
     run_controller(lambda_context, sagemaker, at + timedelta(minutes=10), 4)
     assert settled_weights(sagemaker)["churn-predictor-v2"] == 1.0
     assert [s["to_percent"] for s in world.announcements("Rollout Traffic Shifted")] == [100]
+
+
+def test_per_rollout_alarms_watch_the_candidate_and_call_the_rollback_function(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = {"type": "canary", "canary_percent": 10, "bake_seconds": 60, "analysis": {"max_error_rate_percent": 2.5}}
+    rollout_id = promote.lambda_handler(promotion(v2, strategy, at=START + timedelta(hours=1)), lambda_context)[
+        "rollout_id"
+    ]
+
+    alarms = {
+        a["AlarmName"]: a
+        for a in boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="shepherd-")["MetricAlarms"]
+    }
+
+    error_rate = alarms[f"shepherd-{ENDPOINT}-{rollout_id}-error-rate"]
+    latency = alarms[f"shepherd-{ENDPOINT}-{rollout_id}-latency-p99"]
+    assert error_rate["AlarmActions"] == [ROLLBACK_ARN] == latency["AlarmActions"]
+    assert error_rate["Threshold"] == 2.5
+    assert {m["Id"] for m in error_rate["Metrics"]} == {"errors", "invocations", "error_rate"}
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
+        "ModelLatency",
+        "p99",
+        300_000,
+    )
+    assert {"Name": "VariantName", "Value": "churn-predictor-v2"} in latency["Dimensions"]
+    [started] = world.announcements("Rollout Started")
+    assert set(started["alarms"]) == {error_rate["AlarmName"], latency["AlarmName"]}
