@@ -208,28 +208,8 @@ class DynamoRegistry(DynamoTable):
         audit: AuditEntry,
         changes: Mapping[str, Any],
     ) -> None:
-        values = {":expected": expected.value, ":to": audit.to_status.value}
-        names = {"#status": "status"}
-        assignments = ["#status = :to"]
-        for index, (field, value) in enumerate(changes.items()):
-            names[f"#f{index}"] = field
-            values[f":v{index}"] = value
-            assignments.append(f"#f{index} = :v{index}")
         try:
-            self._transact(
-                [
-                    {
-                        "Update": {
-                            "Key": key_of(model_pk(model_name), version_sk(version)),
-                            "UpdateExpression": "SET " + ", ".join(assignments),
-                            "ConditionExpression": "attribute_exists(pk) AND #status = :expected",
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": serialize_values(values),
-                        }
-                    },
-                    put_new(model_audit_item(audit)),
-                ]
-            )
+            self._transact(status_change_items(audit, (expected,), changes))
         except self._client.exceptions.TransactionCanceledException as cancelled:
             if "ConditionalCheckFailed" in cancellation_codes(cancelled):
                 raise ConflictError(f"{model_name} v{version} is no longer {expected.value}") from cancelled
@@ -288,6 +268,33 @@ class DynamoRegistry(DynamoTable):
             ExpressionAttributeValues=serialize_values({":pk": f"AUDIT#MODEL#{model_name}"}),
         )
         return [model_of(item, AuditEntry) for item in items]
+
+
+def status_change_items(
+    audit: AuditEntry, expected: tuple[VersionStatus, ...], changes: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A version's status change (only from one of `expected`) and its audit entry, for one transaction."""
+    names = {"#status": "status"}
+    values: dict[str, Any] = {":to": audit.to_status.value}
+    for index, status in enumerate(expected):
+        values[f":e{index}"] = status.value
+    assignments = ["#status = :to"]
+    for index, (field, value) in enumerate(changes.items()):
+        names[f"#f{index}"] = field
+        values[f":v{index}"] = value
+        assignments.append(f"#f{index} = :v{index}")
+    allowed = ", ".join(f":e{index}" for index in range(len(expected)))
+    update = {
+        "Update": {
+            "Key": key_of(model_pk(audit.model_name), version_sk(audit.version)),
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            "ConditionExpression": f"attribute_exists(pk) AND #status IN ({allowed})",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize_values(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+    return [update, put_new(model_audit_item(audit))]
 
 
 def put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:

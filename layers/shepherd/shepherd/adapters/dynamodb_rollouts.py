@@ -12,13 +12,11 @@ from shepherd.adapters.dynamodb import (
     cancellation_items,
     item_of,
     key_of,
-    model_audit_item,
     model_of,
-    model_pk,
     put_new,
     serialize,
     serialize_values,
-    version_sk,
+    status_change_items,
 )
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts.controller import LiveDeployment, Rollout
@@ -102,7 +100,7 @@ class DynamoRolloutStore(DynamoTable):
                 }
             ]
         if isinstance(change, MoveVersion):
-            return self._move_version(change)
+            return status_change_items(change.audit, change.expected, dict(change.changes))
         if isinstance(change, SetLive):
             item = {
                 "pk": endpoint_pk(change.endpoint_name),
@@ -141,31 +139,6 @@ class DynamoRolloutStore(DynamoTable):
             keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
             return [put_new(item_of(entry, **keys))]
         raise TypeError(f"unknown change {change!r}")
-
-    def _move_version(self, change: MoveVersion) -> list[dict[str, Any]]:
-        audit = change.audit
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":to": audit.to_status.value}
-        expected = []
-        for index, status in enumerate(change.expected):
-            values[f":e{index}"] = status.value
-            expected.append(f":e{index}")
-        assignments = ["#status = :to"]
-        for index, (field, value) in enumerate(change.changes):
-            names[f"#f{index}"] = field
-            values[f":v{index}"] = value
-            assignments.append(f"#f{index} = :v{index}")
-        update = {
-            "Update": {
-                "Key": key_of(model_pk(audit.model_name), version_sk(audit.version)),
-                "UpdateExpression": "SET " + ", ".join(assignments),
-                "ConditionExpression": f"attribute_exists(pk) AND #status IN ({', '.join(expected)})",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": serialize_values(values),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-        return [update, put_new(model_audit_item(audit))]
 
     # --- reads ----------------------------------------------------------------------------------
 
