@@ -127,3 +127,17 @@ def test_a_manifest_upload_is_ignored(world, lambda_context):
 def test_an_unparseable_event_raises_so_lambda_retries_it(world, lambda_context):
     with pytest.raises(ValidationError):
         handler.lambda_handler({"detail-type": "Object Created", "detail": {"bucket": {}}}, lambda_context)
+
+
+def test_lineage_naming_an_earlier_version_is_accepted_by_a_cold_container(world, lambda_context):
+    """A fresh container has not seen the model: its first guess of the number must not reject lineage."""
+    from shepherd import bootstrap
+
+    for run in (1, 2):
+        handler.lambda_handler(eventbridge_upload(world, key=f"models/churn/run-{run}/model.tar.gz"), lambda_context)
+    bootstrap.reset()  # a cold start
+    world.s3.put_object(Bucket=world.bucket, Key="models/churn/run-3/manifest.json", Body=b'{"parent_version": 2}')
+
+    result = handler.lambda_handler(eventbridge_upload(world, key="models/churn/run-3/model.tar.gz"), lambda_context)
+
+    assert result["results"][0] == {"key": "models/churn/run-3/model.tar.gz", "result": "registered", "version": 3}

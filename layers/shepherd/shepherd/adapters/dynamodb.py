@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
-from shepherd.registry.errors import ConflictError, TransientError
+from shepherd.registry.errors import ArtifactRejected, ConflictError, TransientError
 from shepherd.registry.model import (
     ArtifactRef,
     AuditEntry,
@@ -119,8 +119,17 @@ class DynamoRegistry(DynamoTable):
         self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
     ) -> tuple[ModelVersion, bool]:
         current = self._latest_seen.get(model_name, 0)
+        confirmed = False  # whether `current` was just read from the table, rather than guessed
         for attempt in range(MAX_REGISTRATION_ATTEMPTS):
-            version, audit = build(current + 1)
+            try:
+                version, audit = build(current + 1)
+            except ArtifactRejected:
+                # The builder judges against the number (e.g. lineage must name an earlier version):
+                # a guessed number must not reject an upload, so read the counter and judge again.
+                if confirmed:
+                    raise
+                current, confirmed = self._read_counter(model_name), True
+                continue
             try:
                 self._transact(self._registration_items(artifact, version, audit, current))
             except self._client.exceptions.TransactionCanceledException as cancelled:
@@ -131,6 +140,7 @@ class DynamoRegistry(DynamoTable):
                 if codes[0] == "ConditionalCheckFailed" or codes[1] == "ConditionalCheckFailed":
                     # Someone registered first: their counter is our next guess, no read needed.
                     current = _counter(model_item) if model_item else self._read_counter(model_name)
+                    confirmed = True
                     self._sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # noqa: S311 - jitter, not crypto
                     continue
                 if set(codes) & RETRYABLE_CANCELLATIONS:

@@ -1,0 +1,156 @@
+"""Watching local mode: Shepherd's announcements and the functions' invocations, as readable lines.
+
+`BusMonitor` subscribes a queue of its own to the Shepherd bus (a rule for source ``shepherd``, as any
+subscriber would), so announcements no function consumes are seen too. `describe_announcement` and
+`describe_invocation` turn events into one line for a person; `local up` and `local demo` print them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shepherd_cli.local.pump import Outcome
+from shepherd_cli.local.stack import LocalShepherd
+
+MONITOR_NAME = "shepherd-cli-monitor"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One entry of a timeline: when (simulated), what, and the details."""
+
+    at: datetime
+    kind: str  # "action" (something the user did), "announcement", "failure", "invocation"
+    title: str
+    details: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "kind": self.kind, "title": self.title, "details": self.details}
+
+
+class BusMonitor:
+    """A queue subscribed to every announcement (source ``shepherd``) on the Shepherd bus."""
+
+    def __init__(self, local: LocalShepherd, name: str = MONITOR_NAME) -> None:
+        self._sqs = local.client("sqs")
+        events = local.client("events")
+        bus = local.outputs["EventBusName"]
+        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["shepherd"]}))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "cli-monitor", "Arn": arn}])
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every announcement received since the last call, oldest first."""
+        received: list[dict[str, Any]] = []
+        while True:
+            messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            if not messages:
+                return received
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _plan(plan: list[dict[str, Any]]) -> str:
+    return " -> ".join(
+        f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
+        for step in plan
+    )
+
+
+def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - a branch per contract
+    """One line for a person about one announcement."""
+    model = f"{detail.get('model_name')} v{detail.get('version')}"
+    endpoint = detail.get("endpoint_name")
+    if detail_type == "Model Version Registered":
+        metrics = ", ".join(f"{name} {value:g}" for name, value in detail.get("metrics", {}).items())
+        return f"{model} from {detail.get('key')}" + (f" ({metrics})" if metrics else "")
+    if detail_type == "Model Artifact Rejected":
+        return f"{detail.get('key')}: {detail.get('reason')}"
+    if detail_type in ("Model Version Approved", "Model Version Rejected"):
+        return f"{model} by {detail.get('requested_by')}: {detail.get('reason')}"
+    if detail_type in ("Model Version Approval Refused", "Promotion Rejected", "Rollout Failed"):
+        return f"{model}: {detail.get('reason')}"
+    if detail_type == "Rollout Started":
+        previous = detail.get("previous_version")
+        replacing = f"replacing v{previous}" if previous else "first deployment"
+        watch = detail.get("post_deploy_watch_seconds")
+        return f"{model} -> {endpoint} ({replacing}): {_plan(detail.get('plan', []))}" + (
+            f", watch {watch}s" if previous and watch else ""
+        )
+    if detail_type == "Rollout Traffic Shifted":
+        return f"{model} on {endpoint}: {detail.get('from_percent')}% -> {detail.get('to_percent')}%"
+    if detail_type == "Rollout Completed":
+        until = detail.get("watch_until")
+        return f"{model} serves 100% of {endpoint}" + (f"; previous variant kept until {until}" if until else "")
+    if detail_type == "Model Version Retired":
+        return f"{model} removed from {endpoint}"
+    if detail_type == "Rollout Rolled Back":
+        flip = detail.get("seconds_to_flip")
+        return (
+            f"{endpoint}: v{detail.get('version')} rolled back to v{detail.get('restored_version')} "
+            f"(trigger {detail.get('trigger')}"
+            # Handlers run on real time while alarms carry simulated time in local mode: a negative flip
+            # time says nothing, so it is left out.
+            + (f", traffic flipped {flip:.1f}s after the alarm" if isinstance(flip, int | float) and flip >= 0 else "")
+            + f"): {detail.get('reason')}"
+        )
+    if detail_type == "Rollback Skipped":
+        return f"{endpoint} (trigger {detail.get('trigger')}): {detail.get('reason')}"
+    return json.dumps(detail, sort_keys=True)
+
+
+def event_shape(event: dict[str, Any]) -> str:
+    """What kind of event a function was given."""
+    if "detail-type" in event:
+        return str(event["detail-type"])
+    if "alarmData" in event:
+        return "alarm action"
+    if "Records" in event:
+        return "SNS notification"
+    return "event"
+
+
+def _item_summary(item: Any) -> str:
+    """One entry of a handler's `results`: its result, and its reason when short."""
+    if not isinstance(item, dict):
+        return str(item)
+    reason = str(item.get("reason") or "")
+    return f"{item.get('result')} ({reason})" if reason and len(reason) <= 60 else str(item.get("result"))
+
+
+def _result_summary(result: Any) -> str:
+    if isinstance(result, dict) and isinstance(result.get("results"), list):
+        return ", ".join(_item_summary(item) for item in result["results"])
+    if isinstance(result, dict) and isinstance(result.get("results"), dict):  # the controller: per rollout
+        return ", ".join(f"rollout {rollout}: {action}" for rollout, action in result["results"].items()) or "idle"
+    if isinstance(result, dict):
+        result = {key: value for key, value in result.items() if value not in (None, {}, [])}
+    text = "" if result is None else json.dumps(result, default=str)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def invocation_summary(event: dict[str, Any], outcome: Outcome) -> str:
+    """`<- <event shape>: <result or error>` for one invocation attempt."""
+    if outcome.status != "ok":
+        return f"<- {event_shape(event)}: {outcome.status} (attempt {outcome.attempt}): {outcome.error}"
+    return f"<- {event_shape(event)}: {_result_summary(outcome.result)}"
+
+
+def describe_invocation(function_name: str, event: dict[str, Any], outcome: Outcome) -> str:
+    return f"{function_name} {invocation_summary(event, outcome)}"
+
+
+def is_idle_tick(event: dict[str, Any], outcome: Outcome) -> bool:
+    """A controller pass that found nothing to do or only waited: not worth a line."""
+    if outcome.status != "ok" or event.get("detail-type") != "Scheduled Event":
+        return False
+    results = outcome.result.get("results") if isinstance(outcome.result, dict) else None
+    return isinstance(results, dict) and all(value == "waiting" for value in results.values())

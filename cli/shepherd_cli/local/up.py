@@ -1,0 +1,170 @@
+"""`shepherd local up`: local mode in the foreground, following real time, until Ctrl-C.
+
+template.yaml is deployed into the embedded emulator on a loopback port; the pump then serves
+(`Pump.serve`): events are handed to the functions as they arrive and schedules fire from a clock
+running ``speed`` times faster than real time. Each invocation and each announcement is printed as
+it flows. ``.shepherd/local.json`` tells other CLI invocations where the emulator is (see
+`state.py`); it is removed on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from shepherd_cli.errors import CliError
+from shepherd_cli.local.monitor import BusMonitor, describe_announcement, describe_invocation, is_idle_tick
+from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
+from shepherd_cli.local.stack import LocalShepherd
+from shepherd_cli.local.state import ClockState, LocalState, pid_alive, read_state, remove_state, write_state
+
+DEFAULT_PORT = 4750
+# Handlers log JSON to stdout: warnings and errors only, and no metrics, so the event lines stay readable.
+QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+STOP_TIMEOUT_SECONDS = 30
+
+
+class EventPrinter:
+    """The pump's hook: one line per invocation (idle controller ticks aside) and per announcement."""
+
+    def __init__(self, out: Console, clock: SimulatedClock, verbose: bool) -> None:
+        self.out = out
+        self.clock = clock
+        self.verbose = verbose
+        self.monitor: BusMonitor | None = None
+        self.prefix = ""
+
+    def __call__(self, function_name: str, event: dict[str, Any], outcome: Outcome) -> None:
+        name = function_name.removeprefix(self.prefix)
+        if self.verbose or not is_idle_tick(event, outcome):
+            style = "red" if outcome.status != "ok" else "dim"
+            self._line(self.clock.now, Text(describe_invocation(name, event, outcome), style=style))
+        if self.monitor is not None:
+            for announcement in self.monitor.drain():
+                detail_type = announcement["detail-type"]
+                text = Text.assemble(
+                    (detail_type, "bold"), "  ", describe_announcement(detail_type, announcement["detail"])
+                )
+                self._line(self.clock.now, text)
+
+    def _line(self, at: datetime, text: Text) -> None:
+        self.out.print(Text.assemble((at.strftime("%H:%M:%S"), "cyan"), "  ", text))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path, speed: float) -> None:
+    outputs, url, region = local.outputs, local.endpoint_url, local.region
+    bucket = outputs["ArtifactBucketName"]
+    key = "models/churn-predictor/run-1"
+    out.print(Text(f"Shepherd local mode: {template} deployed as stack {local.stack.name}", style="bold"))
+    out.print(f"  endpoint URL  {url}   (region {region}, any access key)")
+    out.print(f"  bucket        {bucket}")
+    out.print(f"  event bus     {outputs['EventBusName']}")
+    out.print(f"  table         {outputs['RegistryTableName']}")
+    out.print(f"  state file    {state_file}")
+    for note in local.stack.notes:
+        out.print(f"  not emulated: {note}", style="dim")
+    out.print("\nUpload with the AWS CLI from another terminal:", style="bold")
+    out.print(
+        f"  export AWS_ENDPOINT_URL={url} AWS_DEFAULT_REGION={region} "
+        "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing",
+        soft_wrap=True,
+    )
+    out.print(f"  aws s3 cp manifest.json s3://{bucket}/{key}/manifest.json", soft_wrap=True)
+    out.print(f"  aws s3 cp model.tar.gz s3://{bucket}/{key}/model.tar.gz --checksum-algorithm SHA256", soft_wrap=True)
+    out.print("or boto3:", style="bold")
+    out.print(
+        f'  python -c \'import boto3; boto3.client("s3", endpoint_url="{url}", region_name="{region}", '
+        f'aws_access_key_id="testing", aws_secret_access_key="testing").upload_file("model.tar.gz", '
+        f'"{bucket}", "{key}/model.tar.gz")\'',
+        soft_wrap=True,
+    )
+    out.print("then, from this directory (or with SHEPHERD_ENDPOINT_URL set):", style="bold")
+    out.print("  shepherd versions churn-predictor")
+    out.print("  shepherd approve churn-predictor 1 --reason 'looks good'")
+    out.print("  shepherd promote churn-predictor 1 churn-prod --all-at-once && shepherd status churn-prod")
+    out.print(f"\nSimulated clock at {speed:g}x real time. Events as they flow (Ctrl-C to stop):\n", style="bold")
+
+
+def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str]) -> None:
+    try:
+        pump.serve(stop, speed=speed)
+    # The thread's top level: whatever stops the pump is reported and ends `local up`.
+    except Exception as error:
+        failures.append(f"{type(error).__name__}: {error}")
+        stop.set()
+
+
+def run_up(
+    template: Path,
+    *,
+    out: Console,
+    port: int = DEFAULT_PORT,
+    speed: float = 1.0,
+    parameters: dict[str, str] | None = None,
+    state_file: Path,
+    verbose: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve until Ctrl-C, SIGTERM or `stop`; returns the exit code."""
+    if not template.is_file():
+        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+    if speed <= 0:
+        raise CliError("--speed must be positive")
+    existing = read_state(state_file)
+    if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
+        raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
+    if port and not _port_free(port):
+        raise CliError(f"port {port} is in use: pass --port with a free one (0 picks any)")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    stop = stop or threading.Event()
+    clock = SimulatedClock()
+    printer = EventPrinter(out, clock, verbose)
+    out.print("Starting the emulator and deploying the template...", style="dim")
+    local = LocalShepherd.start(
+        template, port=port, clock=clock, on_event=printer, environment_overrides=QUIET, parameters=parameters
+    )
+    failures: list[str] = []
+    try:
+        printer.prefix = f"{local.stack.name}-"
+        printer.monitor = BusMonitor(local)
+        # The clock started before the template was deployed: catch up with real time, so events the
+        # handlers stamp themselves (real time) and the simulated ones agree from here on.
+        local.pump.advance(max(0.0, (datetime.now(UTC) - clock.now).total_seconds()))
+        clock_state = ClockState(origin=clock.now.isoformat(), real_origin=time.time(), speed=speed)
+        state = LocalState(local.endpoint_url, local.region, local.stack.name, os.getpid(), local.outputs, clock_state)
+        write_state(state, state_file)
+        _banner(out, local, template, state_file, speed)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda _signum, _frame: stop.set())
+        server = threading.Thread(target=_serve, args=(local.pump, stop, speed, failures), name="pump", daemon=True)
+        server.start()
+        while not stop.wait(0.5):
+            pass
+        server.join(STOP_TIMEOUT_SECONDS)
+    finally:
+        remove_state(state_file, os.getpid())
+        local.stop()
+    for failure in failures:
+        out.print(Text(f"the pump stopped: {failure}", style="red"))
+    out.print("Stopped.", style="dim")
+    return 1 if failures else 0

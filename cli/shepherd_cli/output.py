@@ -1,0 +1,214 @@
+"""Printing: rich tables for a person, plain JSON for scripts (``--json``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shepherd.registry.model import ModelSummary, ModelVersion
+
+STATUS_STYLES = {
+    "REGISTERED": "cyan",
+    "APPROVED": "blue",
+    "REJECTED": "red",
+    "DEPLOYING": "yellow",
+    "LIVE": "bold green",
+    "RETIRED": "dim",
+    "ROLLED_BACK": "magenta",
+    "FAILED": "red",
+    "ALARM": "bold red",
+    "OK": "green",
+    "INSUFFICIENT_DATA": "yellow",
+    "COMPLETED": "green",
+}
+
+
+def console(stderr: bool = False) -> Console:
+    """Rich's console; wide when not a terminal (CI logs, pipes) so lines are not wrapped at 80."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(highlight=False, stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def styled(value: Any) -> Text:
+    text = "" if value is None else str(value)
+    return Text(text, style=STATUS_STYLES.get(text, ""))
+
+
+def when(value: datetime | str | None) -> str:
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024:
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def render_models(models: list[ModelSummary]) -> None:
+    out = console()
+    if not models:
+        out.print("No models yet: upload models/<model_name>/.../model.tar.gz to the artifact bucket.")
+        return
+    table = Table("MODEL", "LATEST VERSION", "CREATED", "UPDATED", box=None, pad_edge=False)
+    for model in models:
+        table.add_row(model.model_name, str(model.latest_version), when(model.created_at), when(model.updated_at))
+    out.print(table)
+
+
+def render_versions(versions: list[ModelVersion]) -> None:
+    table = Table("VERSION", "STATUS", "CREATED", "SIZE", "METRICS", "DECIDED BY", "ARTIFACT", box=None, pad_edge=False)
+    for version in versions:
+        metrics = ", ".join(f"{name} {value:g}" for name, value in sorted(version.metrics.items()))
+        table.add_row(
+            str(version.version),
+            styled(version.status.value),
+            when(version.created_at),
+            _size(version.size),
+            metrics,
+            version.decided_by or "",
+            version.artifact.key,
+        )
+    console().print(table)
+
+
+def render_version(version: ModelVersion) -> None:
+    out = console()
+    out.print(Text.assemble((f"{version.model_name} v{version.version}  ", "bold"), styled(version.status.value)))
+    rows: list[tuple[str, Any]] = [
+        ("artifact", version.artifact.uri),
+        ("s3 version id", version.artifact.s3_version_id),
+        ("size", f"{_size(version.size)} ({version.size} bytes)"),
+        ("checksum", f"{version.checksum.algorithm} {version.checksum.value}" if version.checksum else "none"),
+        ("created", when(version.created_at)),
+        ("uploaded by", version.uploaded_by),
+        ("description", version.description),
+        ("framework", " ".join(v for v in (version.framework, version.framework_version) if v) or None),
+        ("inference image", version.inference_image),
+        ("metrics", ", ".join(f"{k} {v:g}" for k, v in sorted(version.metrics.items())) or None),
+        ("tags", ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items())) or None),
+        ("metadata", ", ".join(f"{k}={v}" for k, v in sorted(version.metadata.items())) or None),
+        ("parent version", version.lineage.parent_version),
+        ("training data", version.lineage.training_data.uri if version.lineage.training_data else None),
+        (
+            "source",
+            f"{version.lineage.source.repository}@{version.lineage.source.commit}" if version.lineage.source else None,
+        ),
+        ("decided by", f"{version.decided_by}: {version.decision_reason}" if version.decided_by else None),
+    ]
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for name, value in rows:
+        if value is not None:
+            table.add_row(Text(name, style="dim"), str(value))
+    out.print(table)
+
+
+def render_sent(sent: dict[str, Any], summary: str) -> None:
+    out = console()
+    out.print(f"{summary}: sent {sent['detail_type']} (event {sent['event_id']}).")
+    if "rollout_id" in sent:
+        out.print(f"Rollout id {sent['rollout_id']}.")
+
+
+def _percent(weight: float | None, total: float) -> str:
+    if weight is None:
+        return ""
+    return f"{100 * weight / total:.0f}%" if total else f"{weight:g}"
+
+
+def render_status(status: dict[str, Any]) -> None:
+    out = console()
+    endpoint = status["endpoint"]
+    header = Text.assemble(("Endpoint ", "bold"), (status["endpoint_name"], "bold"))
+    if endpoint is not None:
+        header.append("  ")
+        header.append(endpoint["status"], style="green" if endpoint["status"] == "InService" else "yellow")
+        header.append(f"  config {endpoint['config_name']}", style="dim")
+    else:
+        header.append("  (no SageMaker endpoint)", style="yellow")
+    out.print(header)
+    if endpoint and endpoint.get("failure_reason"):
+        out.print(Text(f"Failure reason: {endpoint['failure_reason']}", style="red"))
+    live = status["live"]
+    out.print(f"Live:      {live['model_name']} v{live['version']}" if live else "Live:      none")
+    rollout = status["rollout"]
+    if rollout is not None:
+        line = Text("Rollout:   ")
+        line.append(f"{rollout['model_name']} v{rollout['version']}  ")
+        line.append(rollout["phase"], style=STATUS_STYLES.get(rollout["phase"], "yellow"))
+        if rollout["phase"] not in ("COMPLETED", "FAILED", "ROLLED_BACK"):
+            bake = f", bake {rollout['bake_seconds']}s" if rollout["bake_seconds"] else ""
+            line.append(f"  step {rollout['step']}/{rollout['steps']} ({rollout['target_percent']}%{bake})")
+        line.append(f"  id {rollout['rollout_id']}", style="dim")
+        out.print(line)
+        out.print(f"           requested by {rollout['requested_by']}: {rollout['reason']}", style="dim")
+        if rollout["failure_reason"]:
+            out.print(f"           {rollout['failure_reason']}", style="magenta")
+    if endpoint and endpoint["variants"]:
+        total = sum(variant["current_weight"] or 0 for variant in endpoint["variants"])
+        table = Table("VARIANT", "VERSION", "TRAFFIC", "WEIGHT", "DESIRED", "INSTANCES", box=None, pad_edge=False)
+        for variant in endpoint["variants"]:
+            table.add_row(
+                variant["variant_name"],
+                f"v{variant['version']}" if variant["version"] else "",
+                _percent(variant["current_weight"], total),
+                f"{variant['current_weight']:g}" if variant["current_weight"] is not None else "",
+                f"{variant['desired_weight']:g}" if variant["desired_weight"] is not None else "",
+                str(variant["instance_count"] or ""),
+            )
+        out.print(table)
+    if status["alarms"]:
+        table = Table("GATING ALARM", "STATE", "REASON", box=None, pad_edge=False)
+        table.columns[-1].overflow = "fold"
+        for alarm in status["alarms"]:
+            table.add_row(alarm["alarm_name"], styled(alarm["state"]), alarm["reason"] or "")
+        out.print(table)
+
+
+def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
+    out = console()
+    if trail["model"]:
+        out.print(Text(f"Model {name}", style="bold"))
+        table = Table("AT", "VERSION", "ACTION", "FROM", "TO", "BY", "REASON", box=None, pad_edge=False)
+        table.columns[-1].overflow = "fold"
+        for entry in trail["model"]:
+            table.add_row(
+                when(entry["at"]),
+                f"v{entry['version']}",
+                entry["action"],
+                styled(entry["from_status"]),
+                styled(entry["to_status"]),
+                entry["actor"] or "",
+                (entry["reason"] or "") + (f" [{entry['endpoint_name']}]" if entry.get("endpoint_name") else ""),
+            )
+        out.print(table)
+    if trail["endpoint"]:
+        out.print(Text(f"Endpoint {name}", style="bold"))
+        table = Table("AT", "VERSION", "ACTION", "DETAIL", "BY", "ROLLOUT", box=None, pad_edge=False)
+        table.columns[3].overflow = "fold"
+        for entry in trail["endpoint"]:
+            table.add_row(
+                when(entry["at"]),
+                f"{entry['model_name']} v{entry['version']}",
+                entry["action"],
+                entry["detail"],
+                entry["actor"] or "",
+                entry["rollout_id"] or "",
+            )
+        out.print(table)

@@ -1,0 +1,51 @@
+"""`shepherd local demo`'s scenario, end to end through the event pump.
+
+The demo uploads to the emulator's bucket, sends commands to the bus with the CLI's own code and sets
+alarm states through the pump: every function runs because the pump handed it its event, never
+because the test called a handler.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shepherd_cli.local.demo import ENDPOINT, SCENARIO, run_demo
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_demo_registers_canaries_and_rolls_back_on_a_5xx_spike():
+    result = run_demo(ROOT / "template.yaml")
+
+    # Every step happened as expected, in order.
+    assert [step.name for step in result.steps] == [step.name for step in SCENARIO]
+    assert result.failed_step is None, result.failed_step
+    assert result.ok
+
+    # v2 serves all traffic again; v1 was retired after v2's watch window; v3 was rolled back.
+    assert result.versions == {"v1": "RETIRED", "v2": "LIVE", "v3": "ROLLED_BACK"}
+    status = result.final_status
+    assert status is not None and status["endpoint_name"] == ENDPOINT
+    assert status["live"]["version"] == 2
+    assert status["endpoint"]["status"] == "InService"
+    assert [(v["version"], v["current_weight"]) for v in status["endpoint"]["variants"]] == [(2, 1.0)]
+    assert status["rollout"]["version"] == 3 and status["rollout"]["phase"] == "ROLLED_BACK"
+
+    # The timeline tells the story: the canary baked ten simulated minutes, the alarm's own action
+    # rolled v3 back, and nothing failed.
+    announced = [(line.title, line.data) for line in result.timeline if line.kind == "announcement"]
+    shifts = [line for line in result.timeline if line.title == "Rollout Traffic Shifted" and line.data["version"] == 2]
+    assert [(line.data["from_percent"], line.data["to_percent"]) for line in shifts] == [(0, 10), (10, 100)]
+    assert (shifts[1].at - shifts[0].at).total_seconds() >= 600
+    [rolled_back] = [detail for title, detail in announced if title == "Rollout Rolled Back"]
+    assert rolled_back["version"] == 3 and rolled_back["restored_version"] == 2
+    assert rolled_back["trigger"].endswith("-error-rate")
+    assert [line for line in result.timeline if line.kind == "failure"] == []
+
+    # Minutes of simulated time, seconds of real time.
+    assert result.simulated_seconds >= 20 * 60
+    assert result.wall_seconds < 120
