@@ -141,3 +141,16 @@ def test_lineage_naming_an_earlier_version_is_accepted_by_a_cold_container(world
     result = handler.lambda_handler(eventbridge_upload(world, key="models/churn/run-3/model.tar.gz"), lambda_context)
 
     assert result["results"][0] == {"key": "models/churn/run-3/model.tar.gz", "result": "registered", "version": 3}
+
+
+def test_twenty_parallel_uploads_of_one_model_become_versions_1_to_20(world, lambda_context):
+    from concurrent.futures import ThreadPoolExecutor
+
+    events = [eventbridge_upload(world, key=f"models/churn/run-{n}/model.tar.gz") for n in range(20)]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(lambda event: handler.lambda_handler(event, lambda_context)["results"][0], events))
+
+    assert sorted(result["version"] for result in results) == list(range(1, 21))
+    assert {result["key"] for result in results} == {f"models/churn/run-{n}/model.tar.gz" for n in range(20)}
+    assert sorted(a["version"] for a in world.announcements("Model Version Registered")) == list(range(1, 21))
