@@ -186,8 +186,12 @@ class _AlarmState(BaseModel):
     timestamp: AlarmTime | None = None
 
 
+class _Metric(BaseModel):
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
 class _MetricStat(BaseModel):
-    metric: dict[str, Any] = Field(default_factory=dict)
+    metric: _Metric = Field(default_factory=_Metric)
 
 
 class _AlarmMetric(BaseModel):
@@ -209,7 +213,7 @@ class AlarmDetail(BaseModel):
         found: dict[str, str] = {}
         for metric in self.configuration.metrics:
             if metric.metricStat is not None:
-                found.update({str(k): str(v) for k, v in metric.metricStat.metric.get("dimensions", {}).items()})
+                found.update(metric.metricStat.metric.dimensions)
         return found
 
 
@@ -247,6 +251,15 @@ class RollbackRequestedEvent(EventBridgeModel):
 
 def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
     """Any of the four ways the rollback function is invoked, as domain inputs."""
+    if not isinstance(event, dict):
+        raise ValueError(f"expected a JSON object, got {type(event).__name__}")
+    try:
+        return _rollback_trigger(event)
+    except (TypeError, AttributeError) as error:  # Powertools' SNS pre-validator on a damaged record
+        raise ValueError(f"malformed rollback trigger: {error}") from error
+
+
+def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
     if "alarmData" in event:
         action = AlarmActionEvent.model_validate(event)
         return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
