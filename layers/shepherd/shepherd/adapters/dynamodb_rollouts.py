@@ -18,10 +18,12 @@ from shepherd.adapters.dynamodb import (
     serialize_values,
     status_change_items,
 )
+from shepherd.contracts import ANNOUNCEMENTS, Announcement
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts.controller import LiveDeployment, Rollout
 from shepherd.rollouts.ports import (
     AlarmRegistration,
+    Announce,
     AuditEndpoint,
     Change,
     ChangeRejected,
@@ -39,6 +41,8 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
 )
+
+ANNOUNCEMENT_TYPES = {contract.DETAIL_TYPE: contract for contract in ANNOUNCEMENTS}
 
 
 def endpoint_pk(endpoint_name: str) -> str:
@@ -101,44 +105,7 @@ class DynamoRolloutStore(DynamoTable):
             ]
         if isinstance(change, MoveVersion):
             return status_change_items(change.audit, change.expected, dict(change.changes))
-        if isinstance(change, SetLive):
-            item = {
-                "pk": endpoint_pk(change.endpoint_name),
-                "sk": "ENDPOINT",
-                "gsi1pk": "ENDPOINTS",
-                "gsi1sk": change.endpoint_name,
-                "endpoint_name": change.endpoint_name,
-                "live": item_of(change.live),
-            }
-            return [{"Put": {"Item": serialize(item)}}]
-        if isinstance(change, RegisterAlarms):
-            return [
-                {
-                    "Put": {
-                        "Item": serialize(
-                            {
-                                "pk": alarm_pk(name),
-                                "sk": "ALARM",
-                                "alarm_name": name,
-                                "endpoint_name": change.endpoint_name,
-                                "rollout_id": change.rollout_id,
-                            }
-                        )
-                    }
-                }
-                for name in change.alarm_names
-            ]
-        if isinstance(change, ForgetAlarms):
-            return [{"Delete": {"Key": key_of(alarm_pk(name), "ALARM")}} for name in change.alarm_names]
-        if isinstance(change, RecordIncident):
-            incident = change.incident
-            sk = f"INCIDENT#{incident.flipped_at.isoformat(timespec='milliseconds')}#{incident.rollout_id}"
-            return [{"Put": {"Item": serialize(item_of(incident, pk=endpoint_pk(incident.endpoint_name), sk=sk))}}]
-        if isinstance(change, AuditEndpoint):
-            entry = change.entry
-            keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
-            return [put_new(item_of(entry, **keys))]
-        raise TypeError(f"unknown change {change!r}")
+        return _record_items(change)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -207,6 +174,24 @@ class DynamoRolloutStore(DynamoTable):
         )
         return [model_of(item, Incident) for item in items]
 
+    def pending_announcements(self, endpoint_name: str) -> list[Announce]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "OUTBOX#"}),
+            ConsistentRead=True,
+        )
+        groups: dict[str, list[Announcement]] = {}
+        for item in items:
+            key = str(item["sk"]).removeprefix("OUTBOX#").rsplit("#", 1)[0]
+            contract = ANNOUNCEMENT_TYPES[str(item["detail_type"])]
+            groups.setdefault(key, []).append(contract.model_validate_json(str(item["detail"])))
+        return [Announce(endpoint_name, key, tuple(announcements)) for key, announcements in groups.items()]
+
+    def forget(self, announce: Announce) -> None:
+        if announce.announcements:
+            pk = endpoint_pk(announce.endpoint_name)
+            self._transact([{"Delete": {"Key": key_of(pk, sk)}} for sk in _outbox_keys(announce)])
+
     def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None:
         item = self._get(alarm_pk(alarm_name), "ALARM")
         if item is None:
@@ -219,6 +204,64 @@ class DynamoRolloutStore(DynamoTable):
             ExpressionAttributeValues=serialize_values({":pk": f"AUDIT#ENDPOINT#{endpoint_name}"}),
         )
         return [model_of(item, EndpointAuditEntry) for item in items]
+
+
+def _record_items(change: Change) -> list[dict[str, Any]]:
+    """Changes that write records unconditionally (or only once): no state to lose a race on."""
+    if isinstance(change, SetLive):
+        item = {
+            "pk": endpoint_pk(change.endpoint_name),
+            "sk": "ENDPOINT",
+            "gsi1pk": "ENDPOINTS",
+            "gsi1sk": change.endpoint_name,
+            "endpoint_name": change.endpoint_name,
+            "live": item_of(change.live),
+        }
+        return [{"Put": {"Item": serialize(item)}}]
+    if isinstance(change, RegisterAlarms):
+        return [
+            {
+                "Put": {
+                    "Item": serialize(
+                        {
+                            "pk": alarm_pk(name),
+                            "sk": "ALARM",
+                            "alarm_name": name,
+                            "endpoint_name": change.endpoint_name,
+                            "rollout_id": change.rollout_id,
+                        }
+                    )
+                }
+            }
+            for name in change.alarm_names
+        ]
+    if isinstance(change, ForgetAlarms):
+        return [{"Delete": {"Key": key_of(alarm_pk(name), "ALARM")}} for name in change.alarm_names]
+    if isinstance(change, RecordIncident):
+        incident = change.incident
+        sk = f"INCIDENT#{incident.flipped_at.isoformat(timespec='milliseconds')}#{incident.rollout_id}"
+        return [{"Put": {"Item": serialize(item_of(incident, pk=endpoint_pk(incident.endpoint_name), sk=sk))}}]
+    if isinstance(change, Announce):
+        return [
+            put_new(
+                {
+                    "pk": endpoint_pk(change.endpoint_name),
+                    "sk": sk,
+                    "detail_type": announcement.DETAIL_TYPE,
+                    "detail": announcement.model_dump_json(exclude_none=True),
+                }
+            )
+            for sk, announcement in zip(_outbox_keys(change), change.announcements, strict=True)
+        ]
+    if isinstance(change, AuditEndpoint):
+        entry = change.entry
+        keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
+        return [put_new(item_of(entry, **keys))]
+    raise TypeError(f"unknown change {change!r}")
+
+
+def _outbox_keys(announce: Announce) -> list[str]:
+    return [f"OUTBOX#{announce.key}#{index:02d}" for index in range(len(announce.announcements))]
 
 
 def _rollout_item(rollout: Rollout, request: RolloutRequest) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from shepherd.contracts import Announcement
 from shepherd.registry.model import AuditEntry, VersionStatus
 from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
 from shepherd.rollouts.strategy import Analysis
@@ -131,6 +132,19 @@ class RecordIncident:
     incident: Incident
 
 
+@dataclass(frozen=True)
+class Announce:
+    """Announcements a change owes, stored in the same transaction (an outbox) until published.
+
+    A crash or a failed PutEvents after the commit leaves them pending; the next invocation that
+    touches the endpoint publishes them. `key` is unique per commit (rollout id and new revision).
+    """
+
+    endpoint_name: str
+    key: str
+    announcements: tuple[Announcement, ...]
+
+
 Change = (
     StartRollout
     | SaveRollout
@@ -141,6 +155,7 @@ Change = (
     | ForgetAlarms
     | AuditEndpoint
     | RecordIncident
+    | Announce
 )
 
 
@@ -200,6 +215,12 @@ class RolloutStore(Protocol):
         ...
 
     def incidents(self, endpoint_name: str) -> list[Incident]: ...
+
+    def pending_announcements(self, endpoint_name: str) -> list[Announce]: ...
+
+    def forget(self, announce: Announce) -> None:
+        """The announcements were published: drop them from the outbox."""
+        ...
 
     def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]: ...
 

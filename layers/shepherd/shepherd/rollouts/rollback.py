@@ -33,7 +33,7 @@ from shepherd.rollouts.ports import (
     StoredRollout,
     endpoint_audit,
 )
-from shepherd.rollouts.service import PromotionRequest, RolloutService, version_move
+from shepherd.rollouts.service import PromotionRequest, RolloutService, outbox, version_move
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ class RollbackService:
                 return self._skip(endpoint_name, stored, trigger, skipped)
             assert stored is not None
             if stored.rollout.phase is Phase.ABORTING:
+                self.promotions.flush(endpoint_name)  # the first delivery's announcement, if it was lost
                 return RollbackOutcome("duplicate", "already rolling back", endpoint_name, stored.rollout.rollout_id)
             flipped_at = self._flip(stored.rollout)
             try:
@@ -217,6 +218,19 @@ class RollbackService:
             ],
         )
         from_statuses = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
+        announced = outbox(
+            aborting,
+            RolloutRolledBack(
+                rollout_id=rollout.rollout_id,
+                endpoint_name=rollout.endpoint_name,
+                model_name=rollout.model_name,
+                version=rollout.version,
+                restored_version=rollout.previous_version,
+                trigger=trigger,
+                reason=change.reason,
+                seconds_to_flip=latency,
+            ),
+        )
         self.rollouts.commit(
             [
                 SaveRollout(aborting, stored.request, rollout.revision),
@@ -231,20 +245,10 @@ class RollbackService:
                 ),
                 RecordIncident(incident),
                 endpoint_audit(aborting, "rolled back", reason, aborting.updated_at, change.event_id, trigger),
+                announced,
             ]
         )
-        self.events.publish(
-            RolloutRolledBack(
-                rollout_id=rollout.rollout_id,
-                endpoint_name=rollout.endpoint_name,
-                model_name=rollout.model_name,
-                version=rollout.version,
-                restored_version=rollout.previous_version,
-                trigger=trigger,
-                reason=change.reason,
-                seconds_to_flip=latency,
-            )
-        )
+        self.promotions.deliver(announced)
         return RollbackOutcome("rolled_back", reason, rollout.endpoint_name, rollout.rollout_id, latency)
 
     def _skip(self, endpoint_name: str, stored: StoredRollout | None, trigger: str, why: str) -> RollbackOutcome:

@@ -47,6 +47,7 @@ from shepherd.rollouts.controller import (
 )
 from shepherd.rollouts.ports import (
     AlarmControl,
+    Announce,
     Change,
     ChangeRejected,
     EndpointBusy,
@@ -128,6 +129,7 @@ class RolloutService:
         existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
         if existing is not None:  # a redelivered command: finish what the first delivery started
             self._prepare(existing.rollout)
+            self.flush(request.endpoint_name)
             return PromotionOutcome("duplicate", rollout_id)
         try:
             stored = self._start(request, rollout_id)
@@ -146,8 +148,8 @@ class RolloutService:
             logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
             return PromotionOutcome("rejected", rollout_id, refused.reason)
         self._prepare(stored.rollout)
-        # The controller subscribes to this announcement and takes the first step at once.
-        self.events.publish(_started(stored))
+        # The controller subscribes to "Rollout Started" and takes the first step at once.
+        self.flush(request.endpoint_name)
         return PromotionOutcome("started", rollout_id)
 
     def _start(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
@@ -213,6 +215,7 @@ class RolloutService:
                         rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
+                    outbox(rollout, _started(stored)),
                     endpoint_audit(
                         rollout,
                         "started",
@@ -260,6 +263,15 @@ class RolloutService:
             if cursor is None:
                 raise PromotionRefused(f"{request.model_name} has no APPROVED version")
 
+    def flush(self, endpoint_name: str) -> None:
+        """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
+        for announce in self.rollouts.pending_announcements(endpoint_name):
+            self.deliver(announce)
+
+    def deliver(self, announce: Announce) -> None:
+        self.events.publish(*announce.announcements)
+        self.rollouts.forget(announce)
+
     def _prepare(self, rollout: Rollout) -> None:
         """Idempotent set-up after the lock is held: the candidate's alarms point at the rollback."""
         if rollout.phase.is_terminal:
@@ -283,6 +295,7 @@ class RolloutService:
         return results
 
     def _reconcile(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
+        self.flush(stored.rollout.endpoint_name)
         outcome = "waiting"
         for _ in range(MAX_DECISIONS_PER_TICK):
             rollout = stored.rollout
@@ -299,6 +312,8 @@ class RolloutService:
                 logger.info("endpoint busy; deciding again next tick", extra={"reason": str(conflict)})
                 return "raced"
             changes, announcements = self._consequences(stored, action, now, event_id)
+            owed = outbox(action.next, *announcements)
+            changes.append(owed)
             try:
                 self.rollouts.commit(changes)
             except ChangeRejected:
@@ -311,7 +326,7 @@ class RolloutService:
                 stored = fresh
                 outcome = "raced"
                 continue
-            self.events.publish(*announcements)
+            self.deliver(owed)
             outcome = type(action).__name__
             stored = StoredRollout(action.next, stored.request)
             if action.next.phase.is_terminal:
@@ -425,6 +440,11 @@ def version_move(
             rollout_id=rollout.rollout_id,
         ),
     )
+
+
+def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
+    """The announcements owed by the commit that writes `rollout` (keyed by its new revision)."""
+    return Announce(rollout.endpoint_name, f"{rollout.rollout_id}#{rollout.revision:06d}", announcements)
 
 
 def rollout_alarm_names(endpoint_name: str, rollout_id: str) -> tuple[str, str]:
