@@ -737,3 +737,17 @@ def test_a_late_or_stale_tick_after_a_rollback_never_shifts_traffic_back(
     assert settled_weights(sagemaker)[V2] == 0.0
     assert finish(lambda_context, sagemaker, range(2 + delay_minutes, 8)) == {V1: 1.0}
     assert status(world, canary_at_10) == "ROLLED_BACK"
+
+
+def test_an_alarm_before_the_first_tick_rolls_back(world, sagemaker, lambda_context, first_deployment):
+    # The candidate's alarm fires at the promotion's own time, before any controller tick: nothing to
+    # flip yet, but the rollout must still end rolled back (and the version not stay DEPLOYING).
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    bootstrap.rollback_service().sleep = lambda seconds: None
+
+    result = rollback.lambda_handler(alarm(world, at=AT), lambda_context)["results"][0]
+
+    assert result["result"] == "rolled_back"
+    assert status(world, v2) == "ROLLED_BACK"
+    assert finish(lambda_context, sagemaker, range(1, 4)) == {V1: 1.0}

@@ -29,8 +29,10 @@ from shepherd.registry.ports import Page, VersionBuilder
 
 M = TypeVar("M", bound=BaseModel)
 KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
-# Under contention every round of a registration race has one winner; 16 writers settle well within this.
-MAX_REGISTRATION_ATTEMPTS = 60
+# Under contention every round of a registration race has one winner; a loser retries at once (with a
+# little jitter: long exponential sleeps starve the unlucky ones while newcomers win). The budget is
+# time, well inside the function's timeout; past it the invocation fails and Lambda retries the event.
+REGISTRATION_BUDGET_SECONDS = 20.0
 RETRYABLE_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 _serializer = TypeSerializer()
@@ -56,7 +58,8 @@ def audit_key(scope: str, at: datetime, event_id: str, what: str) -> dict[str, s
 
 
 def model_audit_item(entry: AuditEntry) -> dict[str, Any]:
-    return item_of(entry, **audit_key(f"MODEL#{entry.model_name}", entry.at, entry.event_id, f"v{entry.version}"))
+    what = f"v{entry.version}#{entry.to_status.value}"  # one event may move two versions, or one twice
+    return item_of(entry, **audit_key(f"MODEL#{entry.model_name}", entry.at, entry.event_id, what))
 
 
 class DynamoTable:
@@ -120,7 +123,10 @@ class DynamoRegistry(DynamoTable):
     ) -> tuple[ModelVersion, bool]:
         current = self._latest_seen.get(model_name, 0)
         confirmed = False  # whether `current` was just read from the table, rather than guessed
-        for attempt in range(MAX_REGISTRATION_ATTEMPTS):
+        deadline = time.monotonic() + REGISTRATION_BUDGET_SECONDS
+        attempt = 0
+        while time.monotonic() < deadline:
+            attempt += 1
             try:
                 version, audit = build(current + 1)
             except ArtifactRejected:
@@ -141,15 +147,15 @@ class DynamoRegistry(DynamoTable):
                     # Someone registered first: their counter is our next guess, no read needed.
                     current = _counter(model_item) if model_item else self._read_counter(model_name)
                     confirmed = True
-                    self._sleep(random.uniform(0, 0.002 * min(attempt, 10)))  # noqa: S311 - jitter, not crypto
+                    self._sleep(_backoff(attempt))
                     continue
                 if set(codes) & RETRYABLE_CANCELLATIONS:
-                    self._sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))  # noqa: S311
+                    self._sleep(_backoff(attempt))
                     continue
                 raise
             self._latest_seen[model_name] = version.version
             return version, True
-        raise TransientError(f"could not allocate a version of {model_name} after {MAX_REGISTRATION_ATTEMPTS} tries")
+        raise TransientError(f"could not allocate a version of {model_name} in {REGISTRATION_BUDGET_SECONDS:.0f} s")
 
     def _registration_items(
         self, artifact: ArtifactRef, version: ModelVersion, audit: AuditEntry, current: int
@@ -278,6 +284,10 @@ class DynamoRegistry(DynamoTable):
             ExpressionAttributeValues=serialize_values({":pk": f"AUDIT#MODEL#{model_name}"}),
         )
         return [model_of(item, AuditEntry) for item in items]
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, 0.002 * min(attempt, 10))  # noqa: S311 - jitter, not cryptography
 
 
 def status_change_items(

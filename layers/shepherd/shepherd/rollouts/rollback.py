@@ -242,6 +242,7 @@ class RollbackService:
                     stored,
                     aborting.updated_at,
                     changes=(("rolled_back_by", trigger), ("rollback_reason", change.reason)),
+                    cause=(trigger, change.event_id),
                 ),
                 RecordIncident(incident),
                 endpoint_audit(aborting, "rolled back", reason, aborting.updated_at, change.event_id, trigger),
