@@ -76,6 +76,9 @@ def test_the_stack_is_built_from_the_template(local):
     # The table's TTL, which moto's CloudFormation ignores, is applied.
     ttl = local.client("dynamodb").describe_time_to_live(TableName=local.outputs["RegistryTableName"])
     assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    # So is the bucket's versioning: every upload gets its own S3 version id.
+    versioning = local.client("s3").get_bucket_versioning(Bucket=local.outputs["ArtifactBucketName"])
+    assert versioning["Status"] == "Enabled"
 
 
 def test_an_upload_is_registered_and_announced(local):
@@ -88,6 +91,7 @@ def test_an_upload_is_registered_and_announced(local):
     assert status == "ok" and event["detail"]["object"]["key"] == ARTIFACT_KEY
     [announcement] = received(local, registered)
     assert announcement["detail"]["model_name"] == "churn" and announcement["detail"]["version"] == 1
+    assert announcement["detail"]["s3_version_id"] != "null"
 
 
 def test_an_approval_command_reaches_decide_approval(local):

@@ -12,7 +12,8 @@ changes local behaviour; no code here names a Shepherd resource.
 Gaps in moto 5.2.5's CloudFormation that are filled here (see ``../shared/EMULATOR-NOTES.md``):
 
 * A bucket's ``NotificationConfiguration`` is ignored: ``EventBridgeConfiguration`` is applied with
-  ``PutBucketNotificationConfiguration``.
+  ``PutBucketNotificationConfiguration``. Its ``VersioningConfiguration`` is applied with
+  ``PutBucketVersioning``.
 * A table's ``TimeToLiveSpecification`` is ignored: applied with ``UpdateTimeToLive`` (moto never
   deletes expired items, as before).
 * ``lambda:GetFunctionConfiguration`` has no ``DeadLetterConfig``, and ``AWS::SNS::Subscription`` and
@@ -351,6 +352,12 @@ def _fill_gaps(
     """Apply what moto's CloudFormation ignores; returns notes on what is still not emulated."""
     notes = []
     for logical_id, resource in _resources_of_type(template, "AWS::S3::Bucket"):
+        versioning = resource.get("Properties", {}).get("VersioningConfiguration", {})
+        if logical_id in resources and versioning.get("Status") == "Enabled":
+            # moto's CloudFormation leaves the bucket unversioned: every object would be version "null".
+            client("s3").put_bucket_versioning(
+                Bucket=resources[logical_id], VersioningConfiguration={"Status": "Enabled"}
+            )
         configuration = resource.get("Properties", {}).get("NotificationConfiguration", {})
         if logical_id not in resources or not configuration:
             continue
