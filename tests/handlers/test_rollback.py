@@ -114,6 +114,13 @@ def test_an_alarm_during_a_canary_flips_traffic_back_then_removes_the_candidate(
     [rolled_back] = world.announcements("Rollout Rolled Back")
     assert (rolled_back["version"], rolled_back["restored_version"], rolled_back["trigger"]) == (2, 1, alarm)
     assert rolled_back["seconds_to_flip"] is not None
+    # The incident record, for the post-mortem: the alarm, its reason, the timeline up to the flip.
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert (incident.alarm_name, incident.version, incident.restored_version) == (alarm, 2, 1)
+    assert "Threshold Crossed" in incident.state_reason
+    assert incident.weights_before == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    assert incident.weights_after == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert {"started", "traffic 0% -> 10%"} <= {entry.action for entry in incident.timeline}
 
     # The controller then removes the candidate variant, releases the lock and deletes the alarms.
     for minute in range(3, 6):

@@ -35,18 +35,6 @@ class SageMakerEndpoints:
             failure_reason=response.get("FailureReason"),
         )
 
-    def live_variant(self, endpoint_name: str) -> tuple[str, dict[str, Any]] | None:
-        """(config name, the variant taking the most traffic as configured) of an existing endpoint."""
-        observed = self.describe(endpoint_name)
-        if observed is None:
-            return None
-        config = self._client.describe_endpoint_config(EndpointConfigName=observed.config_name)
-        heaviest = max(observed.variants, key=lambda variant: variant.current_weight, default=None)
-        for variant in config["ProductionVariants"]:
-            if heaviest is None or variant["VariantName"] == heaviest.name:
-                return observed.config_name, dict(variant)
-        return None
-
     def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
         try:
             self._client.create_model(

@@ -52,7 +52,7 @@ class Incident(BaseModel):
     alarm_changed_at: AwareDatetime | None
     flipped_at: AwareDatetime
     seconds_to_flip: float | None
-    weights_before: dict[str, float]  # as the rollout record had them: candidate at current_percent
+    weights_before: dict[str, float]  # the step the rollout had asked for when the alarm came
     weights_after: dict[str, float]
     timeline: list[EndpointAuditEntry]  # the rollout's transitions up to the flip
 

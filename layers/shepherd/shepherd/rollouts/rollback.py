@@ -206,9 +206,10 @@ class RollbackService:
             alarm_changed_at=change.changed_at,
             flipped_at=flipped_at,
             seconds_to_flip=latency,
+            # The step the rollout asked for: its record may not yet have seen the endpoint reach it.
             weights_before={
-                rollout.live.variant_name: (100 - rollout.current_percent) / 100,
-                rollout.candidate.variant_name: rollout.current_percent / 100,
+                rollout.live.variant_name: (100 - rollout.target_percent) / 100,
+                rollout.candidate.variant_name: rollout.target_percent / 100,
             },
             weights_after={rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0},
             timeline=[
