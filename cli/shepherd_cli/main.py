@@ -409,10 +409,17 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @_template
 @click.option("--port", type=click.IntRange(0, 65535), default=4750, show_default=True, help="0 picks a free port.")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Simulated time per real second.")
+@click.option(
+    "--rps",
+    type=click.FloatRange(min=0),
+    default=50.0,
+    show_default=True,
+    help="Simulated requests per second to every endpoint (0: no traffic).",
+)
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="A template parameter.")
 @click.option("--verbose", is_flag=True, help="Also print controller ticks that only waited.")
 @handle_errors
-def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...], verbose: bool) -> None:
+def local_up(template: Path, port: int, speed: float, rps: float, parameters: tuple[str, ...], verbose: bool) -> None:
     """Run local mode in the foreground until Ctrl-C, printing each event as it flows."""
     from shepherd_cli.local.state import state_path
     from shepherd_cli.local.up import run_up
@@ -422,11 +429,43 @@ def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...
         out=output.console(),
         port=port,
         speed=speed,
+        rps=rps,
         parameters=_parameters(parameters),
         state_file=state_path(),
         verbose=verbose,
     )
     sys.exit(code)
+
+
+@local.command("traffic")
+@click.argument("model_name")
+@click.argument("version", type=click.IntRange(min=1))
+@click.option("--latency-ms", type=float, required=True, help="Median model latency.")
+@click.option("--p99-ms", type=float, help="99th percentile latency (default: twice the median).")
+@click.option("--error-percent", type=float, default=0.0, show_default=True, help="Share of requests failing 5xx.")
+@target_options
+def local_traffic(
+    common: Common, model_name: str, version: int, latency_ms: float, p99_ms: float | None, error_percent: float
+) -> None:
+    """How VERSION of MODEL_NAME answers local mode's simulated traffic, from the next simulated minute."""
+    from shepherd_cli.local.traffic_behaviour import Behaviour, parameter_name, set_behaviour
+
+    if common.stack:
+        raise CliError("`shepherd local traffic` changes the simulated traffic of `shepherd local up` only")
+    target = resolve(None, True, common.region)
+    try:
+        behaviour = Behaviour.of(latency_ms, p99_ms, error_percent)
+        name = parameter_name(model_name, version)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    set_behaviour(target.client("ssm"), model_name, version, behaviour)
+    if common.json:
+        output.print_json({"model_name": model_name, "version": version, "parameter": name, **vars(behaviour)})
+    else:
+        click.echo(
+            f"{model_name} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
+            f"{behaviour.error_percent:g}% 5xx errors (from the next simulated minute)"
+        )
 
 
 @local.command("demo")

@@ -2,9 +2,11 @@
 
 template.yaml is deployed into the embedded emulator (`LocalShepherd`), and everything happens the
 way a user would make it happen: artifacts are uploaded to the bucket, commands are sent to the
-Shepherd bus with the CLI's own code (`shepherd_cli.operations`), a 5xx spike is written to
-CloudWatch and the per-rollout alarm is set to ALARM (moto never evaluates alarms). The functions
-run only because the pump hands them their events; no handler is called directly. Time moves with
+Shepherd bus with the CLI's own code (`shepherd_cli.operations`), and every endpoint gets simulated
+traffic (`simulation`): SageMaker's metrics are published each simulated minute and the alarms are
+evaluated on them. The candidate v3 is made to fail 30% of its requests the way `shepherd local
+traffic` does it, and its per-rollout error-rate alarm fires by itself. The functions run only
+because the pump hands them their events; no handler is called directly. Time moves with
 `pump.advance`, a controller minute at a time, until each step's expectation holds or its budget
 of simulated time runs out.
 
@@ -28,12 +30,13 @@ from botocore.exceptions import ClientError
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
-from shepherd.rollouts.service import rollout_alarm_names
 from shepherd_cli import operations
 from shepherd_cli.errors import CliError
+from shepherd_cli.local import simulation
 from shepherd_cli.local.monitor import BusMonitor, Line, describe_announcement, invocation_summary
 from shepherd_cli.local.pump import Outcome, SimulatedClock
 from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
+from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
 from shepherd_cli.target import Target
 
 MODEL = "churn-predictor"
@@ -46,6 +49,8 @@ ROLLBACK_FUNCTION = "RollbackFunction"  # the template's logical id of the rollb
 # Handlers log JSON to stdout: only errors, and no metrics, while the demo prints its timeline.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 ENDPOINT_ACTIONS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
+TRAFFIC_SEED = 12  # the simulated traffic's random draws: the same demo every run
+FAILING = Behaviour.of(latency_ms=40, error_percent=30)
 
 MANIFESTS: dict[int, dict[str, Any]] = {
     1: {
@@ -203,36 +208,15 @@ class Demo:
             reason=f"promote v{version}",
         )
 
-    def spike(self, version: int) -> None:
-        """The candidate fails 30% of its requests for three minutes; its error-rate alarm fires."""
-        stored = self.target.rollouts().latest_rollout(ENDPOINT)
-        if stored is None or stored.rollout.version != version:
-            raise CliError(f"no rollout of v{version} on {ENDPOINT}")
-        data = []
-        for minutes_ago in (2, 1, 0):
-            at = self.now - timedelta(minutes=minutes_ago)
-            for name, value in (("Invocations", 200.0), ("Invocation5XXErrors", 60.0)):
-                data.append(
-                    {
-                        "MetricName": name,
-                        "Dimensions": dimensions(version),
-                        "Timestamp": at,
-                        "Value": value,
-                        "Unit": "Count",
-                    }
-                )
-        self.local.client("cloudwatch").put_metric_data(Namespace="AWS/SageMaker", MetricData=data)
+    def misbehave(self, version: int, behaviour: Behaviour) -> None:
+        """What `shepherd local traffic` does: the version answers the simulated traffic this way."""
+        set_behaviour(self.local.client("ssm"), MODEL, version, behaviour)
         self.record(
-            "action", "5xx spike", f"{variant(version)}: 60 of 200 invocations a minute fail (30%) for 3 minutes"
+            "action",
+            "shepherd local traffic",
+            f"{MODEL} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
+            f"{behaviour.error_percent:g}% of requests fail 5xx",
         )
-        alarm = rollout_alarm_names(ENDPOINT, stored.rollout.rollout_id)[0]
-        reason = (
-            "Threshold Crossed: 3 out of the last 3 datapoints [30.0, 30.0, 30.0] were greater than the "
-            "threshold (5.0) (minimum 3 datapoints for OK -> ALARM transition)."
-        )
-        reason_data = {"version": "1.0", "queryDate": self.now.isoformat(), "recentDatapoints": [30.0, 30.0, 30.0]}
-        self.record("action", "alarm -> ALARM", f"{alarm} (set by the demo: moto never evaluates alarms)")
-        self.pump.set_alarm_state(alarm, "ALARM", reason, json.dumps(reason_data))
 
     # --- what the expectations read ---
 
@@ -469,9 +453,10 @@ SCENARIO: tuple[Step, ...] = (
         within_seconds=300,
     ),
     Step(
-        "a 5xx spike on the v3 variant: its error-rate alarm goes to ALARM",
-        lambda demo: demo.spike(3),
+        "v3 fails 30% of its requests: the simulated traffic records the 5xx errors",
+        lambda demo: demo.misbehave(3, FAILING),
         metric_recorded(3),
+        within_seconds=180,
     ),
     Step("automatic rollback to v2", None, rolled_back(3, 2), within_seconds=600),
 )
@@ -549,6 +534,7 @@ def run_demo(
     """Start local mode from `template_path`, run the scenario, stop; the result says how it went."""
     wall_start = time.monotonic()
     with LocalShepherd.start(template_path, clock=SimulatedClock(), environment_overrides=QUIET) as local:
+        simulation.attach(local, seed=TRAFFIC_SEED)
         demo = Demo(local, observer)
         if on_start is not None:
             on_start(demo)

@@ -199,6 +199,15 @@ class _ScheduledRoute:
 
 
 @dataclass
+class _Ticker:
+    """Something the pump calls on the simulated clock (see `Pump.every`), e.g. local traffic."""
+
+    timer: Timer
+    callback: Callable[[datetime], None]
+    last: datetime
+
+
+@dataclass
 class LambdaContext:
     """The attributes of Lambda's context object that handlers and Powertools read."""
 
@@ -255,6 +264,7 @@ class Pump:
         self._modules: dict[str, ModuleType] = {}
         self._routes: list[_Route] = []
         self._scheduled: list[_ScheduledRoute] = []
+        self._tickers: list[_Ticker] = []
         self._async_routes: dict[str, _Route] = {}
         self._lock = threading.RLock()  # one pump step at a time (serve() runs in its own thread)
         for function in stack.functions.values():
@@ -545,20 +555,31 @@ class Pump:
         with self._lock:
             until = self.clock.now + timedelta(seconds=seconds)
             while True:
-                due = [(entry.timer.next_after(entry.last, until), entry) for entry in self._scheduled]
+                entries: list[_Ticker | _ScheduledRoute] = [*self._tickers, *self._scheduled]
+                due = [(entry.timer.next_after(entry.last, until), entry) for entry in entries]
                 firings = [(moment, entry) for moment, entry in due if moment is not None]
                 if not firings:
                     break
                 moment = min(moment for moment, _entry in firings)
                 self.clock.advance_to(moment)
                 for entry_moment, entry in firings:
-                    if entry_moment == moment:
-                        entry.last = moment
+                    if entry_moment != moment:
+                        continue
+                    entry.last = moment
+                    if isinstance(entry, _Ticker):
+                        entry.callback(moment)
+                    else:
                         body = json.dumps(entry.make_event(moment))
                         self._sqs.send_message(QueueUrl=entry.route.queue_url, MessageBody=body)
                 self.run_until_idle()
             self.clock.advance_to(until)
             self.run_until_idle()
+
+    def every(self, expression: str, callback: Callable[[datetime], None]) -> None:
+        """Call ``callback(moment)`` each time the schedule ``expression`` fires on the simulated clock,
+        before the schedules due at the same moment are sent."""
+        with self._lock:
+            self._tickers.append(_Ticker(Timer(expression, self.clock.start), callback, self.clock.now))
 
     def serve(self, stop: threading.Event, *, speed: float = 1.0, poll_seconds: float = 0.25) -> None:
         """Until `stop` is set: handle events as they arrive, with the clock running `speed` times

@@ -55,7 +55,7 @@ from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_m
 from samtranslator.yaml_helper import yaml_parse
 
 from shepherd import bootstrap
-from shepherd_cli.local import atomic_dynamodb, emulator
+from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 
 logger = logging.getLogger(__name__)
@@ -628,6 +628,7 @@ class LocalShepherd:
         if cls._running is not None:
             raise RuntimeError("a LocalShepherd is already running in this process (moto's state is global)")
         emulator.install()
+        cloudwatch_emulator.install()
         atomic_dynamodb.install()
         if logging.getLogger("werkzeug").level == logging.NOTSET:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request

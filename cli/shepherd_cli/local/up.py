@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from shepherd_cli.errors import CliError
+from shepherd_cli.local import simulation
 from shepherd_cli.local.monitor import BusMonitor, describe_announcement, describe_invocation, is_idle_tick
 from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
@@ -70,7 +71,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path, speed: float) -> None:
+def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path, speed: float, rps: float) -> None:
     outputs, url, region = local.outputs, local.endpoint_url, local.region
     bucket = outputs["ArtifactBucketName"]
     key = "models/churn-predictor/run-1"
@@ -101,6 +102,10 @@ def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path
     out.print("  shepherd versions churn-predictor")
     out.print("  shepherd approve churn-predictor 1 --reason 'looks good'")
     out.print("  shepherd promote churn-predictor 1 churn-prod --all-at-once && shepherd status churn-prod")
+    out.print(
+        f"Simulated traffic: {rps:g} requests/s to every endpoint; make a version slow or failing with", style="bold"
+    )
+    out.print("  shepherd local traffic churn-predictor 2 --latency-ms 120 --p99-ms 400 --error-percent 2")
     out.print(f"\nSimulated clock at {speed:g}x real time. Events as they flow (Ctrl-C to stop):\n", style="bold")
 
 
@@ -119,6 +124,7 @@ def run_up(
     out: Console,
     port: int = DEFAULT_PORT,
     speed: float = 1.0,
+    rps: float = simulation.DEFAULT_RPS,
     parameters: dict[str, str] | None = None,
     state_file: Path,
     verbose: bool = False,
@@ -129,6 +135,8 @@ def run_up(
         raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
     if speed <= 0:
         raise CliError("--speed must be positive")
+    if rps < 0:
+        raise CliError("--rps must be 0 (no traffic) or more")
     existing = read_state(state_file)
     if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
         raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
@@ -146,13 +154,14 @@ def run_up(
     try:
         printer.prefix = f"{local.stack.name}-"
         printer.monitor = BusMonitor(local)
+        simulation.attach(local, rps=rps)
         # The clock started before the template was deployed: catch up with real time, so events the
         # handlers stamp themselves (real time) and the simulated ones agree from here on.
         local.pump.advance(max(0.0, (datetime.now(UTC) - clock.now).total_seconds()))
         clock_state = ClockState(origin=clock.now.isoformat(), real_origin=time.time(), speed=speed)
         state = LocalState(local.endpoint_url, local.region, local.stack.name, os.getpid(), local.outputs, clock_state)
         write_state(state, state_file)
-        _banner(out, local, template, state_file, speed)
+        _banner(out, local, template, state_file, speed, rps)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda _signum, _frame: stop.set())

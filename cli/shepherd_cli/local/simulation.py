@@ -1,0 +1,52 @@
+"""Local mode's simulated minute: traffic and its metrics, then CloudWatch alarm evaluation.
+
+`attach(local)` makes a running `LocalShepherd` behave like an endpoint under load: at each whole
+simulated minute the pump (`Pump.every`) first publishes the minute that just ended (`traffic`), then
+evaluates the alarms whose period ended (`alarm_evaluator`), whose state changes produce CloudWatch's
+three deliveries through `Pump.set_alarm_state`. `shepherd local up` and `shepherd local demo` attach
+it; a test that sets alarm states by hand can leave it out.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from shepherd_cli.local import cloudwatch_emulator
+from shepherd_cli.local.alarm_evaluator import AlarmEvaluator
+from shepherd_cli.local.traffic import TrafficSimulator, VariantMinute, moto_endpoints
+
+if TYPE_CHECKING:
+    from shepherd_cli.local.stack import LocalShepherd
+
+DEFAULT_RPS = 50.0
+EVERY_MINUTE = "cron(* * * * ? *)"
+
+
+@dataclass
+class Simulation:
+    traffic: TrafficSimulator
+    alarms: AlarmEvaluator
+    last_minute: list[VariantMinute]
+
+    def minute(self, moment: datetime) -> None:
+        """The pump's callback at each whole minute: the minute before ``moment``, then the alarms."""
+        self.last_minute = self.traffic.publish_minute(moment - timedelta(minutes=1))
+        self.alarms.evaluate(moment)
+
+
+def attach(local: LocalShepherd, *, rps: float = DEFAULT_RPS, seed: int | None = None) -> Simulation:
+    """Simulate ``rps`` requests a second to every endpoint of ``local`` and evaluate its alarms."""
+    cloudwatch_emulator.install()
+    traffic = TrafficSimulator(
+        local.client("cloudwatch"),
+        local.client("ssm"),
+        moto_endpoints(local.stack.account_id, local.region),
+        rps=rps,
+        rng=random.Random(seed),  # noqa: S311 - simulated traffic, not cryptography
+    )
+    simulation = Simulation(traffic, AlarmEvaluator(local.client("cloudwatch"), local.pump.set_alarm_state), [])
+    local.pump.every(EVERY_MINUTE, simulation.minute)
+    return simulation

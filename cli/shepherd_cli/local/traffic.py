@@ -1,0 +1,210 @@
+"""Local mode's simulated traffic: requests to every endpoint, and SageMaker's per-variant metrics.
+
+Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives
+``rps * 60`` requests, split between its variants by their *current* weights (a multinomial draw,
+so a 10% canary gets about 10%, with the noise real traffic has). Each variant's version behaves as
+`traffic_behaviour` says: a share of 5xx errors (binomial) and a log-normal latency with the given
+median and p99. What SageMaker would publish for that minute is then put to CloudWatch, stamped with
+the minute's start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``,
+metrics ``Invocations``, ``Invocation4XXErrors`` (always 0: clients are not simulated),
+``Invocation5XXErrors`` (Count) and ``ModelLatency`` (Microseconds, one sample per invocation, sent as
+``Values``/``Counts`` on a 1% logarithmic grid so that percentiles can be computed, see
+`cloudwatch_emulator`).
+
+The cost stays low: no request is made; per variant-minute the simulator draws one normal number per
+invocation for the latency and a few binomials, then makes one PutMetricData call per endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from moto.sagemaker.models import sagemaker_backends
+
+from shepherd_cli.local.traffic_behaviour import HEALTHY, Behaviour, behaviours_by_variant
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "AWS/SageMaker"
+SERVING_STATUSES = ("InService", "Updating", "SystemUpdating")
+Z_99 = 2.3263478740408408  # the standard normal's 99th percentile
+LATENCY_GRID_STEPS_PER_E = 100  # ModelLatency values are rounded to exp(k / 100) us: 1% apart
+MAX_VALUES_PER_DATUM = 150  # PutMetricData's limit for Values/Counts
+
+
+@dataclass(frozen=True)
+class ServingVariant:
+    name: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class ServingEndpoint:
+    name: str
+    variants: tuple[ServingVariant, ...]
+
+
+EndpointSource = Callable[[], list[ServingEndpoint]]
+
+
+@dataclass(frozen=True)
+class VariantMinute:
+    """One variant's simulated minute: what SageMaker would count and time."""
+
+    endpoint_name: str
+    variant_name: str
+    invocations: int
+    errors_5xx: int
+    errors_4xx: int = 0
+    latency_us: dict[float, int] = field(default_factory=dict)  # microseconds -> how many invocations
+
+
+def moto_endpoints(account_id: str, region: str) -> EndpointSource:
+    """The serving endpoints and their current weights, read from moto's SageMaker backend.
+
+    Read in-process rather than with DescribeEndpoint, because in the emulator each DescribeEndpoint
+    moves an endpoint's update forward (see `emulator`): the simulator must not change what the
+    controller sees.
+    """
+
+    def endpoints() -> list[ServingEndpoint]:
+        backend = sagemaker_backends[account_id][region]
+        serving = []
+        for endpoint in list(backend.endpoints.values()):
+            if endpoint.endpoint_status not in SERVING_STATUSES:
+                continue
+            variants = tuple(
+                ServingVariant(variant["VariantName"], float(variant.get("CurrentWeight") or 0.0))
+                for variant in list(endpoint.production_variants)
+            )
+            serving.append(ServingEndpoint(endpoint.endpoint_name, variants))
+        return serving
+
+    return endpoints
+
+
+# --- drawing a minute ---------------------------------------------------------------------------------
+
+
+def binomial(trials: int, probability: float, rng: random.Random) -> int:
+    """A binomial draw: exact for small expected counts, a rounded normal approximation otherwise."""
+    if trials <= 0 or probability <= 0:
+        return 0
+    if probability >= 1:
+        return trials
+    variance = trials * probability * (1 - probability)
+    if variance < 25:
+        return sum(1 for _ in range(trials) if rng.random() < probability)
+    drawn = round(rng.gauss(trials * probability, math.sqrt(variance)))
+    return min(trials, max(0, drawn))
+
+
+def split_requests(total: int, variants: tuple[ServingVariant, ...], rng: random.Random) -> list[int]:
+    """A multinomial split of ``total`` requests by weight (SageMaker routes weight / sum of weights)."""
+    remaining_weight = sum(max(0.0, variant.weight) for variant in variants)
+    remaining = total
+    counts = []
+    for variant in variants:
+        weight = max(0.0, variant.weight)
+        share = weight / remaining_weight if remaining_weight > 0 else 0.0
+        count = binomial(remaining, share, rng)
+        counts.append(count)
+        remaining -= count
+        remaining_weight -= weight
+    return counts
+
+
+def latency_histogram(invocations: int, behaviour: Behaviour, rng: random.Random) -> dict[float, int]:
+    """``invocations`` log-normal latencies (microseconds), counted on a 1% logarithmic grid."""
+    mu = math.log(behaviour.latency_ms * 1000)
+    sigma = math.log(behaviour.p99_ms / behaviour.latency_ms) / Z_99
+    steps = LATENCY_GRID_STEPS_PER_E
+    counts = Counter(round((mu + sigma * rng.gauss(0.0, 1.0)) * steps) for _ in range(invocations))
+    return {round(math.exp(step / steps), 1): count for step, count in counts.items()}
+
+
+def simulate_minute(
+    endpoint: ServingEndpoint, behaviours: dict[str, Behaviour], rps: float, rng: random.Random
+) -> list[VariantMinute]:
+    requests = split_requests(round(rps * 60), endpoint.variants, rng)
+    minutes = []
+    for variant, invocations in zip(endpoint.variants, requests, strict=True):
+        behaviour = behaviours.get(variant.name, HEALTHY)
+        errors = binomial(invocations, behaviour.error_percent / 100, rng)
+        latency = latency_histogram(invocations, behaviour, rng)
+        minutes.append(VariantMinute(endpoint.name, variant.name, invocations, errors, latency_us=latency))
+    return minutes
+
+
+def metric_data(minute: VariantMinute, timestamp: datetime) -> list[dict[str, Any]]:
+    """The PutMetricData entries SageMaker would publish for one variant-minute."""
+    dimensions = [
+        {"Name": "EndpointName", "Value": minute.endpoint_name},
+        {"Name": "VariantName", "Value": minute.variant_name},
+    ]
+    counts = (
+        ("Invocations", minute.invocations),
+        ("Invocation4XXErrors", minute.errors_4xx),
+        ("Invocation5XXErrors", minute.errors_5xx),
+    )
+    data: list[dict[str, Any]] = [
+        {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value), "Unit": "Count"}
+        for name, value in counts
+    ]
+    for values in _chunks(sorted(minute.latency_us.items())):
+        data.append(
+            {
+                "MetricName": "ModelLatency",
+                "Dimensions": dimensions,
+                "Timestamp": timestamp,
+                "Values": [value for value, _count in values],
+                "Counts": [float(count) for _value, count in values],
+                "Unit": "Microseconds",
+            }
+        )
+    return data
+
+
+def _chunks(items: list[tuple[float, int]]) -> Iterator[list[tuple[float, int]]]:
+    for start in range(0, len(items), MAX_VALUES_PER_DATUM):
+        yield items[start : start + MAX_VALUES_PER_DATUM]
+
+
+# --- publishing ---------------------------------------------------------------------------------------
+
+
+class TrafficSimulator:
+    """Publishes a simulated minute of every serving endpoint's metrics (see the module docstring)."""
+
+    def __init__(self, cloudwatch: Any, ssm: Any, endpoints: EndpointSource, *, rps: float, rng: random.Random) -> None:
+        if rps < 0 or not math.isfinite(rps):
+            raise ValueError(f"rps: must be a number >= 0, got {rps!r}")
+        self.rps = rps
+        self._cloudwatch = cloudwatch
+        self._ssm = ssm
+        self._endpoints = endpoints
+        self._rng = rng
+
+    def publish_minute(self, minute_start: datetime) -> list[VariantMinute]:
+        """Simulate the minute starting at ``minute_start`` and publish it; returns what was published."""
+        if self.rps == 0:
+            return []
+        endpoints = self._endpoints()
+        if not endpoints:
+            return []
+        behaviours = behaviours_by_variant(self._ssm)
+        published = []
+        for endpoint in endpoints:
+            minutes = simulate_minute(endpoint, behaviours, self.rps, self._rng)
+            data = [entry for minute in minutes for entry in metric_data(minute, minute_start)]
+            if data:
+                self._cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
+            published.extend(minutes)
+        return published
