@@ -447,7 +447,7 @@ def local_up(template: Path, port: int, speed: float, rps: float, parameters: tu
 def local_traffic(
     common: Common, model_name: str, version: int, latency_ms: float, p99_ms: float | None, error_percent: float
 ) -> None:
-    """How VERSION of MODEL_NAME answers local mode's simulated traffic, from the next simulated minute."""
+    """How VERSION of MODEL_NAME answers local mode's simulated traffic, from the minute in progress."""
     from shepherd_cli.local.traffic_behaviour import Behaviour, parameter_name, set_behaviour
 
     if common.stack:
@@ -464,7 +464,7 @@ def local_traffic(
     else:
         click.echo(
             f"{model_name} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
-            f"{behaviour.error_percent:g}% 5xx errors (from the next simulated minute)"
+            f"{behaviour.error_percent:g}% 5xx errors (from the simulated minute in progress)"
         )
 
 
@@ -473,7 +473,7 @@ def local_traffic(
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the timeline.")
 @handle_errors
 def local_demo(template: Path, as_json: bool) -> None:
-    """Register, approve, canary, catch a 5xx spike and roll back, on a simulated clock.
+    """Register, approve, canary, catch a failing canary and roll back, on a simulated clock.
 
     Exits 0 only if every step happened as expected.
     """

@@ -1,8 +1,8 @@
 """`shepherd local demo`'s scenario, end to end through the event pump.
 
-The demo uploads to the emulator's bucket, sends commands to the bus with the CLI's own code and sets
-alarm states through the pump: every function runs because the pump handed it its event, never
-because the test called a handler.
+The demo uploads to the emulator's bucket, sends commands to the bus with the CLI's own code and
+makes v3 fail under the simulated traffic: every function runs because the pump handed it its event,
+never because the test called a handler, and no alarm state is set by hand.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_demo_registers_canaries_and_rolls_back_on_a_5xx_spike():
+def rolled_back_at(result):
+    [line] = [line for line in result.timeline if line.title == "Rollout Rolled Back"]
+    return line.at
+
+
+def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary():
     result = run_demo(ROOT / "template.yaml")
 
     # Every step happened as expected, in order.
@@ -44,6 +49,11 @@ def test_the_demo_registers_canaries_and_rolls_back_on_a_5xx_spike():
     [rolled_back] = [detail for title, detail in announced if title == "Rollout Rolled Back"]
     assert rolled_back["version"] == 3 and rolled_back["restored_version"] == 2
     assert rolled_back["trigger"].endswith("-error-rate")
+    # The alarm was evaluated from the simulated traffic: three minutes of v3 failing about 30%.
+    assert "3 out of the last 3 datapoints" in rolled_back["reason"]
+    [failing] = [line for line in result.timeline if line.title == "shepherd local traffic"]
+    # The minute in progress counts (the simulator reads the behaviour when it closes the minute).
+    assert 120 <= (rolled_back_at(result) - failing.at).total_seconds() <= 240
     assert [line for line in result.timeline if line.kind == "failure"] == []
 
     # Minutes of simulated time, seconds of real time.

@@ -46,6 +46,7 @@ _installed = False
 _moto_put_metric_data = CloudWatchBackend.put_metric_data
 _moto_statistic = Statistics.get_statistics_for_type
 _moto_get_metric_statistics = CloudWatchResponse.get_metric_statistics
+_moto_get_metric_data = CloudWatchBackend.get_metric_data
 
 
 def install() -> None:
@@ -56,6 +57,7 @@ def install() -> None:
             return
         CloudWatchBackend.put_metric_data = _put_metric_data  # type: ignore[method-assign]
         Statistics.get_statistics_for_type = _statistic  # type: ignore[method-assign]
+        CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign]
         CloudWatchResponse.get_metric_statistics = _get_metric_statistics_response  # type: ignore[method-assign]
         # moto's get_metric_data calls the module-level name, so that is what is replaced.
         cloudwatch_models.parse_expression = _evaluate_expression
@@ -172,6 +174,18 @@ def _statistic(self: Statistics, stat: str) -> SupportsFloat | None:
     return None if samples is None else nearest_rank(samples, percent)
 
 
+def _get_metric_data(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """moto's GetMetricData without the periods whose statistic has no value (a percentile of a period
+    with only statistic sets): CloudWatch leaves such a period out, moto would fail to render it."""
+    results = _moto_get_metric_data(self, *args, **kwargs)
+    for result in results:
+        points = [(moment, value) for moment, value in zip(result["timestamps"], result["values"], strict=True)]
+        kept = [(moment, value) for moment, value in points if value is not None]
+        result["timestamps"] = [moment for moment, _value in kept]
+        result["values"] = [value for _moment, value in kept]
+    return results
+
+
 def _get_metric_statistics_response(self: CloudWatchResponse) -> ActionResult:
     """moto's GetMetricStatistics, plus each datapoint's ``ExtendedStatistics`` (percentiles)."""
     extended = [str(name) for name in self._get_param("ExtendedStatistics", []) or []]
@@ -264,7 +278,12 @@ def _evaluate_expression(expression: str, results: list[dict[str, Any]]) -> tupl
     """Replaces moto's ``parse_expression``: the expression over the MetricStat results it names."""
     tree = parse_metric_math(expression)
     by_id: dict[str, Series] = {
-        result["id"]: dict(zip(result["timestamps"], map(float, result["values"]), strict=True)) for result in results
+        result["id"]: {
+            moment: float(value)
+            for moment, value in zip(result["timestamps"], result["values"], strict=True)
+            if value is not None
+        }
+        for result in results
     }
     names = series_names(tree)
     unknown = names - by_id.keys()

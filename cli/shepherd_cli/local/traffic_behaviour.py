@@ -3,9 +3,9 @@
 `shepherd local traffic MODEL VERSION --latency-ms 120 --p99-ms 400 --error-percent 2` runs in another
 process than `shepherd local up`, which holds the emulator. The channel between them is the emulator
 itself: one SSM parameter per version, ``/shepherd/local/traffic/<model>/v<version>``, holding the
-behaviour as JSON. The traffic simulator reads every parameter under the prefix once a simulated
-minute, so a change applies from the next minute on. A version without a parameter is healthy
-(`HEALTHY`).
+behaviour as JSON. The traffic simulator reads every parameter under the prefix each time it closes
+a simulated minute, so a change applies to the whole minute in progress and the ones after it. A
+version without a parameter is healthy (`HEALTHY`).
 
 Variants are matched to versions by name: Shepherd names the variant serving a version with
 ``naming.variant_name(model, version)``, so a behaviour applies to that version on every endpoint.
