@@ -452,12 +452,12 @@ def local_traffic(
 
     if common.stack:
         raise CliError("`shepherd local traffic` changes the simulated traffic of `shepherd local up` only")
-    target = resolve(None, True, common.region)
     try:
         behaviour = Behaviour.of(latency_ms, p99_ms, error_percent)
         name = parameter_name(model_name, version)
     except ValueError as error:
         raise CliError(str(error)) from None
+    target = resolve(None, True, common.region)
     set_behaviour(target.client("ssm"), model_name, version, behaviour)
     if common.json:
         output.print_json({"model_name": model_name, "version": version, "parameter": name, **vars(behaviour)})

@@ -170,10 +170,14 @@ def test_shepherd_local_traffic_makes_the_canarys_alarms_fire_and_recover_with_a
     ]
 
 
-def test_shepherd_local_traffic_rejects_a_bad_behaviour_and_a_deployed_stack(local):
+def test_shepherd_local_traffic_rejects_a_bad_behaviour_a_bad_name_and_a_deployed_stack():
+    # Checked before looking for the emulator: none runs here.
     result = CliRunner().invoke(cli, ["local", "traffic", MODEL, "2", "--latency-ms", "100", "--p99-ms", "10"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: p99_ms: must be at least the median (100) and at most 60000, got 10"
+
+    result = CliRunner().invoke(cli, ["local", "traffic", "no_underscores", "2", "--latency-ms", "100"])
+    assert result.exit_code == 1 and "model_name: 'no_underscores' is not a valid SageMaker name" in result.stderr
 
     result = CliRunner().invoke(cli, ["local", "traffic", MODEL, "2", "--latency-ms", "100", "--stack", "prod"])
     assert result.exit_code == 1 and "simulated traffic of `shepherd local up` only" in result.stderr
