@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from shepherd_cli.local import cloudwatch_emulator
 from shepherd_cli.local.alarm_evaluator import AlarmEvaluator
-from shepherd_cli.local.traffic import TrafficSimulator, VariantMinute, moto_endpoints
+from shepherd_cli.local.traffic import TrafficSimulator, moto_endpoints
 
 if TYPE_CHECKING:
     from shepherd_cli.local.stack import LocalShepherd
@@ -29,11 +29,10 @@ EVERY_MINUTE = "cron(* * * * ? *)"
 class Simulation:
     traffic: TrafficSimulator
     alarms: AlarmEvaluator
-    last_minute: list[VariantMinute]
 
     def minute(self, moment: datetime) -> None:
         """The pump's callback at each whole minute: the minute before ``moment``, then the alarms."""
-        self.last_minute = self.traffic.publish_minute(moment - timedelta(minutes=1))
+        self.traffic.publish_minute(moment - timedelta(minutes=1))
         self.alarms.evaluate(moment)
 
 
@@ -47,6 +46,6 @@ def attach(local: LocalShepherd, *, rps: float = DEFAULT_RPS, seed: int | None =
         rps=rps,
         rng=random.Random(seed),  # noqa: S311 - simulated traffic, not cryptography
     )
-    simulation = Simulation(traffic, AlarmEvaluator(local.client("cloudwatch"), local.pump.set_alarm_state), [])
+    simulation = Simulation(traffic, AlarmEvaluator(local.client("cloudwatch"), local.pump.set_alarm_state))
     local.pump.every(EVERY_MINUTE, simulation.minute)
     return simulation
