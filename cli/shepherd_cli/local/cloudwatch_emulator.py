@@ -179,7 +179,7 @@ def _get_metric_data(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> list
     with only statistic sets): CloudWatch leaves such a period out, moto would fail to render it."""
     results = _moto_get_metric_data(self, *args, **kwargs)
     for result in results:
-        points = [(moment, value) for moment, value in zip(result["timestamps"], result["values"], strict=True)]
+        points = zip(result["timestamps"], result["values"], strict=True)
         kept = [(moment, value) for moment, value in points if value is not None]
         result["timestamps"] = [moment for moment, _value in kept]
         result["values"] = [value for _moment, value in kept]
