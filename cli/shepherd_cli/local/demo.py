@@ -225,7 +225,8 @@ class Demo:
         self.record(
             "action", "5xx spike", f"{variant(version)}: 60 of 200 invocations a minute fail (30%) for 3 minutes"
         )
-        alarm = rollout_alarm_names(ENDPOINT, stored.rollout.rollout_id)[0]
+        namespace = self.local.stack.functions["StartRolloutFunction"].environment["SHEPHERD_NAMESPACE"]
+        alarm = rollout_alarm_names(namespace, ENDPOINT, stored.rollout.rollout_id)[0]
         reason = (
             "Threshold Crossed: 3 out of the last 3 datapoints [30.0, 30.0, 30.0] were greater than the "
             "threshold (5.0) (minimum 3 datapoints for OK -> ALARM transition)."
