@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -179,7 +181,9 @@ def check_forged_announcements_denied(template: dict[str, Any]) -> list[str]:
             statement.get("Effect") == "Deny"
             and statement.get("Principal") == "*"
             and "events:PutEvents" in as_list(statement.get("Action"))
-            and as_list(condition.get("StringEquals", {}).get("events:source")) == ["shepherd"]
+            # any entry of a batch with source "shepherd" (a plain StringEquals would be undefined on
+            # the multivalued key)
+            and as_list(condition.get("ForAnyValue:StringEquals", {}).get("events:source")) == ["shepherd"]
             and {ref["Fn::GetAtt"][0] for ref in excepted if isinstance(ref, dict) and "Fn::GetAtt" in ref} == roles
             and len(excepted) == len(roles)
         ):
@@ -193,12 +197,15 @@ def check_commands_by_role(template: dict[str, Any]) -> list[str]:
     allows = [s for s in bus_statements(template) if s.get("Effect") == "Allow"]
     for parameter, detail_type in ROLES.items():
         principal = {"Fn::If": [f"Has{parameter}", {"Ref": parameter}, {"Ref": "AWS::AccountId"}]}
+        # Every entry of a batch must qualify (ForAllValues): with StringEquals, one approval in a
+        # batch of promotions would let the whole batch through.
         matching = [
             s
             for s in allows
             if s.get("Principal") == {"AWS": principal}
-            and as_list(s.get("Condition", {}).get("StringEquals", {}).get("events:detail-type")) == [detail_type]
-            and as_list(s.get("Condition", {}).get("StringNotEquals", {}).get("events:source")) == ["shepherd"]
+            and set(s.get("Condition", {})) == {"ForAllValues:StringEquals", "ForAllValues:StringNotEquals"}
+            and as_list(s["Condition"]["ForAllValues:StringEquals"].get("events:detail-type")) == [detail_type]
+            and as_list(s["Condition"]["ForAllValues:StringNotEquals"].get("events:source")) == ["shepherd"]
             and as_list(s.get("Action")) == ["events:PutEvents"]
         ]
         if len(matching) != 1:
@@ -457,6 +464,11 @@ def _drop_first_role_exception(template: dict[str, Any]) -> None:
     ].pop(0)
 
 
+def _any_entry_suffices(template: dict[str, Any]) -> None:
+    condition = template["Resources"]["ShepherdBusAllowDeployers"]["Properties"]["Statement"]["Condition"]
+    condition["StringEquals"] = condition.pop("ForAllValues:StringEquals")
+
+
 def _drop_key_policy_for_cloudwatch(template: dict[str, Any]) -> None:
     policy = template["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "AllowThisAccountsAlarmsToPublish"]
@@ -481,23 +493,24 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         "forged_announcements_denied",
         _drop(
             lambda t: t["Resources"]["ShepherdBusDenyForgedAnnouncements"]["Properties"]["Statement"]["Condition"],
-            "StringEquals",
+            "ForAnyValue:StringEquals",
         ),
     ),
     "approvers may put any detail-type": (
         "commands_by_role",
         _drop(
             lambda t: t["Resources"]["ShepherdBusAllowApprovers"]["Properties"]["Statement"]["Condition"],
-            "StringEquals",
+            "ForAllValues:StringEquals",
         ),
     ),
     "approvers may announce": (
         "commands_by_role",
         _drop(
             lambda t: t["Resources"]["ShepherdBusAllowApprovers"]["Properties"]["Statement"]["Condition"],
-            "StringNotEquals",
+            "ForAllValues:StringNotEquals",
         ),
     ),
+    "deployers judged by any one entry of a batch": ("commands_by_role", _any_entry_suffices),
     "deployers parameter ignored": (
         "commands_by_role",
         _set(_bus("ShepherdBusAllowDeployers"), "Principal", {"AWS": {"Ref": "AWS::AccountId"}}),
@@ -631,3 +644,19 @@ def test_the_check_fails_without_the_property(mutation):
 
 def test_every_check_has_a_mutation():
     assert {check for check, _ in MUTATIONS.values()} == set(CHECKS)
+
+
+README_POLICY = re.compile(r"^#### (?P<role>\w+) policy\n\n```json\n(?P<body>.*?)\n```", re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_gives_one_ready_policy_per_role():
+    policies = {m["role"]: json.loads(m["body"]) for m in README_POLICY.finditer((ROOT / "README.md").read_text())}
+    assert sorted(policies) == ["Approver", "Deployer", "Operator"]
+    for role, detail_type in zip(("Approver", "Deployer", "Operator"), ROLES.values(), strict=True):
+        puts = [s for s in policies[role]["Statement"] if as_list(s["Action"]) == ["events:PutEvents"]]
+        assert [(s["Effect"], s["Condition"]["ForAllValues:StringEquals"]["events:detail-type"]) for s in puts] == [
+            ("Allow", detail_type)
+        ]
+        assert puts[0]["Condition"]["ForAllValues:StringNotEquals"]["events:source"] == "shepherd"
+    # An approver cannot also be the uploader.
+    assert any(s["Effect"] == "Deny" and s["Action"] == "s3:PutObject" for s in policies["Approver"]["Statement"])
