@@ -33,9 +33,11 @@ TEMPLATE_ENVIRONMENT = {
     "EVENT_BUS_NAME": "shepherd-bench",
     "ARTIFACT_BUCKET_NAME": "acme-model-artifacts",
     "REQUIRE_APPROVAL": "true",
+    "SEPARATE_APPROVAL_DUTIES": "true",
     "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/shepherd-sagemaker",
     "SHEPHERD_NAMESPACE": "shepherd-bench",
+    "SHEPHERD_STACK_NAME": "shepherd-bench",
 }
 LAMBDA_ENVIRONMENT = {
     "AWS_REGION": "eu-west-1",

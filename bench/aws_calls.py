@@ -391,7 +391,7 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
 
             alarm = json.loads((ROOT / "events" / "cloudwatch-alarm-state-change.eventbridge.json").read_text())
             alarm["id"] = str(uuid.uuid4())
-            alarm["detail"]["alarmName"] = f"shepherd-{ENDPOINT}-{lock}-error-rate"
+            alarm["detail"]["alarmName"] = f"shepherd-bench--{ENDPOINT}-{lock}-error-rate"
             stamp = (at + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             alarm["detail"]["state"]["timestamp"] = stamp
             measure("rollback (alarm during a canary at 10%)", "rollback", alarm)

@@ -139,7 +139,7 @@ def main() -> int:
         for trial in range(args.trials):
             version = trial + 2
             scenario.release(version)
-            alarm = f"shepherd-{ENDPOINT}-{scenario.lock()}-error-rate"
+            alarm = f"shepherd-bench--{ENDPOINT}-{scenario.lock()}-error-rate"
             before = len(local.pump.history)
             flips.flips.clear()
             began = time.perf_counter()

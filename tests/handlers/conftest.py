@@ -53,6 +53,7 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     role = iam.create_role(RoleName="shepherd-sagemaker", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     monkeypatch.setenv("SAGEMAKER_EXECUTION_ROLE_ARN", role)
     monkeypatch.setenv("SHEPHERD_NAMESPACE", "shepherd-test")
+    monkeypatch.setenv("SHEPHERD_STACK_NAME", "shepherd-test-stack")
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
     monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
     monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)

@@ -78,3 +78,19 @@ def test_a_malformed_command_raises_for_the_dead_letter_queue(registered, lambda
     with pytest.raises(ValidationError):
         handler.lambda_handler(event, lambda_context)
     assert version_status(registered) == "REGISTERED"
+
+
+def test_the_uploader_approving_their_own_version_is_refused(registered, lambda_context):
+    # Given the stack separates duties (tests/world.py sets SEPARATE_APPROVAL_DUTIES as prod does) and
+    # S3 reported the upload's requester as the sample's account id
+    uploader = sample_event("s3-object-created.eventbridge.json")["detail"]["requester"]
+    event = sample_event("model-version-approval-requested.json")
+    event["detail"]["requested_by"] = uploader
+
+    response = handler.lambda_handler(event, lambda_context)
+
+    assert response["result"] == "refused"
+    assert version_status(registered) == "REGISTERED"
+    [refused] = registered.announcements("Model Version Approval Refused")
+    assert refused["current_status"] == "REGISTERED"
+    assert refused["reason"].startswith(f"separation of duties: {uploader} uploaded churn-predictor version 1")

@@ -53,7 +53,7 @@ def active_rollout_id(world) -> str:
 
 
 def error_rate_alarm(world) -> str:
-    return f"shepherd-{ENDPOINT}-{active_rollout_id(world)}-error-rate"
+    return f"shepherd-test--{ENDPOINT}-{active_rollout_id(world)}-error-rate"
 
 
 def alarm_event(shape: str, alarm_name: str, state: str = "ALARM", at=AT) -> dict[str, Any]:
@@ -145,7 +145,10 @@ def test_alarms_from_several_metrics_at_once_are_one_rollback(world, sagemaker, 
     from concurrent.futures import ThreadPoolExecutor
 
     rollout_id = active_rollout_id(world)
-    names = [f"shepherd-{ENDPOINT}-{rollout_id}-error-rate", f"shepherd-{ENDPOINT}-{rollout_id}-latency-p99"]
+    names = [
+        f"shepherd-test--{ENDPOINT}-{rollout_id}-error-rate",
+        f"shepherd-test--{ENDPOINT}-{rollout_id}-latency-p99",
+    ]
     events = [alarm_event("lambda-action", name) for name in names] * 2
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda e: rollback.lambda_handler(e, lambda_context)["results"][0]["result"], events))

@@ -29,6 +29,20 @@ from tests.handlers.lifecycle import (
 )
 
 
+def test_every_sagemaker_resource_shepherd_creates_carries_the_stack_tag(sagemaker, first_deployment):
+    # The stack's IAM policies let Shepherd change only resources with this tag (moto keeps tags but
+    # enforces no policy: tests/unit/test_template_security.py checks the policies).
+    endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    models = [sagemaker.describe_model(ModelName=v["ModelName"]) for v in config["ProductionVariants"]]
+    arns = [endpoint["EndpointArn"], config["EndpointConfigArn"], *(m["ModelArn"] for m in models)]
+
+    tags = {arn: sagemaker.list_tags(ResourceArn=arn)["Tags"] for arn in arns}
+
+    assert len(arns) == 3
+    assert all({"Key": "shepherd:stack", "Value": "shepherd-test-stack"} in found for found in tags.values()), tags
+
+
 def test_a_first_deployment_creates_the_endpoint_at_100_percent(world, sagemaker, lambda_context):
     v1 = registered_version(world, lambda_context, 1)
 
@@ -270,8 +284,8 @@ def test_per_rollout_alarms_watch_the_candidate_and_call_the_rollback_function(
         for a in boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="shepherd-")["MetricAlarms"]
     }
 
-    error_rate = alarms[f"shepherd-{ENDPOINT}-{rollout_id}-error-rate"]
-    latency = alarms[f"shepherd-{ENDPOINT}-{rollout_id}-latency-p99"]
+    error_rate = alarms[f"shepherd-test--{ENDPOINT}-{rollout_id}-error-rate"]
+    latency = alarms[f"shepherd-test--{ENDPOINT}-{rollout_id}-latency-p99"]
     assert error_rate["AlarmActions"] == [ROLLBACK_ARN] == latency["AlarmActions"]
     assert error_rate["Threshold"] == 2.5
     assert {m["Id"] for m in error_rate["Metrics"]} == {"errors", "invocations", "error_rate"}

@@ -648,7 +648,7 @@ def alarm(world, at=AT + timedelta(minutes=2)) -> dict[str, Any]:
     )
     event = sample_event("cloudwatch-alarm-state-change.eventbridge.json")
     event["id"] = str(uuid.uuid4())
-    event["detail"]["alarmName"] = f"shepherd-{ENDPOINT}-{lock['Item']['rollout_id']['S']}-error-rate"
+    event["detail"]["alarmName"] = f"shepherd-test--{ENDPOINT}-{lock['Item']['rollout_id']['S']}-error-rate"
     event["detail"]["state"]["timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = ENDPOINT
     return event

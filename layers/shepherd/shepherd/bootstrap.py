@@ -23,7 +23,7 @@ from shepherd.adapters.sagemaker import SageMakerEndpoints
 from shepherd.registry.service import ApprovalService, RegistrationService
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService, RolloutSettings
-from shepherd.settings import RolloutEnvironment, Settings
+from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
 
 
 def utc_now() -> datetime:
@@ -57,7 +57,8 @@ def registration_service() -> RegistrationService:
 
 @cache
 def approval_service() -> ApprovalService:
-    return ApprovalService(registry(), publisher(), utc_now)
+    environment = ApprovalEnvironment.from_environ(os.environ)
+    return ApprovalService(registry(), publisher(), utc_now, separate_duties=environment.separate_approval_duties)
 
 
 @cache
@@ -72,7 +73,10 @@ def rollout_environment() -> RolloutEnvironment:
 
 @cache
 def endpoints() -> SageMakerEndpoints:
-    return SageMakerEndpoints(client("sagemaker"), rollout_environment().sagemaker_execution_role_arn)
+    environment = rollout_environment()
+    return SageMakerEndpoints(
+        client("sagemaker"), environment.sagemaker_execution_role_arn, environment.shepherd_stack_name
+    )
 
 
 @cache

@@ -23,6 +23,12 @@ class Settings(BaseModel):
         return cls.model_validate({name: environ.get(name.upper()) for name in cls.model_fields})
 
 
+class ApprovalEnvironment(Settings):
+    """What the approval function needs on top: whether an uploader may approve their own version."""
+
+    separate_approval_duties: bool
+
+
 class RolloutEnvironment(Settings):
     """What the rollout functions need on top: SageMaker and approval settings from the stack."""
 
@@ -30,5 +36,7 @@ class RolloutEnvironment(Settings):
     default_inference_image: str = Field(min_length=1)
     sagemaker_execution_role_arn: str = Field(min_length=1)
     shepherd_namespace: str = Field(min_length=1, max_length=20)
+    # Tags every SageMaker resource Shepherd creates: the stack's IAM policies act only on those.
+    shepherd_stack_name: str = Field(min_length=1)
     # Empty until the rollback function is deployed beside them: per-rollout alarms then have no action.
     rollback_function_arn: str | None = None

@@ -10,13 +10,20 @@ from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
 from shepherd.registry.errors import ConflictError
 from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
 
+STACK_TAG = "shepherd:stack"
+"""Names the stack that created a SageMaker resource. The stack's IAM policies let Shepherd change or
+delete only resources carrying it (and create them only with it): see template.yaml."""
+MANAGED_BY_TAG = "managed-by"
+
 
 class SageMakerEndpoints:
     """Implements `shepherd.rollouts.ports.EndpointControl`. Creating what exists counts as done."""
 
-    def __init__(self, client: Any, execution_role_arn: str) -> None:
+    def __init__(self, client: Any, execution_role_arn: str, stack_name: str) -> None:
         self._client = client
         self._role_arn = execution_role_arn
+        # Set at creation (never added later): the IAM policies require the tag in the create request.
+        self._tags = [{"Key": MANAGED_BY_TAG, "Value": "shepherd"}, {"Key": STACK_TAG, "Value": stack_name}]
 
     def describe(self, endpoint_name: str) -> ObservedEndpoint | None:
         try:
@@ -41,7 +48,7 @@ class SageMakerEndpoints:
                 ModelName=name,
                 ExecutionRoleArn=self._role_arn,
                 PrimaryContainer={"Image": image, "ModelDataUrl": artifact_uri},
-                Tags=[{"Key": "managed-by", "Value": "shepherd"}],
+                Tags=self._tags,
             )
         except ClientError as error:
             if not _already_exists(error):
@@ -62,14 +69,14 @@ class SageMakerEndpoints:
             self._client.create_endpoint_config(
                 EndpointConfigName=spec.name,
                 ProductionVariants=variants,
-                Tags=[{"Key": "managed-by", "Value": "shepherd"}],
+                Tags=self._tags,
             )
         except ClientError as error:
             if not _already_exists(error):
                 raise_transient_or_reraise(error)
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
-        self._change("create_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name)
+        self._change("create_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=self._tags)
 
     def update_endpoint(self, endpoint_name: str, config_name: str) -> None:
         self._change("update_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name)

@@ -186,7 +186,7 @@ class RolloutService:
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
                 version.version,
             )
-        per_rollout_alarms = rollout_alarm_names(request.endpoint_name, rollout_id)
+        per_rollout_alarms = rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
         rollout = new_rollout(
             rollout_id=rollout_id,
             endpoint_name=request.endpoint_name,
@@ -278,7 +278,7 @@ class RolloutService:
             return
         actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
         self.alarms.create_rollout_alarms(
-            _own_alarms(rollout),
+            _own_alarms(self.settings.namespace, rollout),
             rollout.endpoint_name,
             rollout.candidate.variant_name,
             rollout.strategy.analysis,
@@ -374,7 +374,10 @@ class RolloutService:
             watch_until = now + timedelta(seconds=after.post_deploy_watch_seconds) if reached_full else None
             announcements.append(RolloutCompleted(**ids, watch_until=watch_until))
         if after.phase.is_terminal:
-            changes += [ReleaseLock(after.endpoint_name, after.rollout_id), ForgetAlarms(_own_alarms(after))]
+            changes += [
+                ReleaseLock(after.endpoint_name, after.rollout_id),
+                ForgetAlarms(_own_alarms(self.settings.namespace, after)),
+            ]
         if isinstance(action, Complete):
             changes.append(SetLive(after.endpoint_name, _live(after)))
             if after.previous_version is not None and after.previous_model_name is not None:
@@ -397,7 +400,7 @@ class RolloutService:
 
     def _clean_up(self, rollout: Rollout) -> None:
         """Delete the per-rollout alarms, and configs and models nothing uses any more."""
-        self.alarms.delete_alarms(_own_alarms(rollout))
+        self.alarms.delete_alarms(_own_alarms(self.settings.namespace, rollout))
         in_use = rollout.final_config if rollout.phase is Phase.COMPLETED else rollout.previous_config
         for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - {in_use, None}:
             assert config is not None
@@ -452,14 +455,18 @@ def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
     return Announce(rollout.endpoint_name, f"{rollout.rollout_id}#{rollout.revision:06d}", announcements)
 
 
-def rollout_alarm_names(endpoint_name: str, rollout_id: str) -> tuple[str, str]:
-    """The per-rollout alarms on the candidate variant: error rate and p99 latency."""
-    prefix = f"shepherd-{endpoint_name}-{rollout_id}"
+def rollout_alarm_names(namespace: str, endpoint_name: str, rollout_id: str) -> tuple[str, str]:
+    """The per-rollout alarms on the candidate variant: error rate and p99 latency.
+
+    They start with ``<namespace>--`` (no namespace contains "--"), the prefix the stack's alarm
+    permissions are scoped to, so one stack cannot change or delete another stack's alarms.
+    """
+    prefix = f"{namespace}--{endpoint_name}-{rollout_id}"
     return f"{prefix}-error-rate", f"{prefix}-latency-p99"
 
 
-def _own_alarms(rollout: Rollout) -> tuple[str, str]:
-    return rollout_alarm_names(rollout.endpoint_name, rollout.rollout_id)
+def _own_alarms(namespace: str, rollout: Rollout) -> tuple[str, str]:
+    return rollout_alarm_names(namespace, rollout.endpoint_name, rollout.rollout_id)
 
 
 def _ids(rollout: Rollout) -> dict[str, Any]:
