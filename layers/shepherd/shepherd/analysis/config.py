@@ -142,8 +142,8 @@ class UserMetric(_Directed):
         if reserved:
             raise PydanticCustomError(
                 _FIELD_ERROR,
-                "{names} is added by Shepherd for each variant; leave it out",
-                {"names": " and ".join(reserved)},
+                "Shepherd sets {names} for each variant: leave {pronoun} out",
+                {"names": " and ".join(reserved), "pronoun": "them" if len(reserved) > 1 else "it"},
             )
         return dimensions
 
