@@ -7,6 +7,7 @@ noise, errors drawn per request. scipy checks the closed forms of the sequential
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from shepherd.analysis.sequential import (
     paired_log_ratio_interval,
     rate_ratio_interval,
 )
+from shepherd.contracts import CanaryAnalysisCompleted
 
 START = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 DEFAULTS = JudgeConfig()
@@ -323,3 +325,26 @@ def test_the_rate_bound_is_where_the_beta_binomial_mixture_reaches_one_over_alph
         mixture, _ = integrate.quad(lambda p: stats.binom.pmf(x, x + y, p) * stats.beta.pdf(p, a, b), 0, 1, points=[p0])
 
         assert mixture / stats.binom.pmf(x, x + y, p0) == pytest.approx(1 / alpha, rel=1e-4)
+
+
+def test_a_verdict_is_announced_as_canary_analysis_completed():
+    verdict = verdict_after(canary(seed=2, errors_x=5), 5)
+
+    announcement = CanaryAnalysisCompleted(
+        rollout_id="20261129T070000Z-3fa9c1d2e4",
+        endpoint_name="churn-prod",
+        model_name="churn",
+        version=4,
+        previous_version=3,
+        step=0,
+        percent=10,
+        outcome=verdict.outcome,
+        decision="rollback",
+        critical_failure=verdict.critical_failure,
+        minutes=verdict.minutes,
+        metrics=list(verdict.metrics),
+    )
+
+    detail = json.loads(announcement.model_dump_json())
+    assert (detail["metrics"][0]["metric"], detail["metrics"][0]["outcome"]) == ("errors_5xx", "FAIL")
+    assert CanaryAnalysisCompleted.model_validate(detail) == announcement
