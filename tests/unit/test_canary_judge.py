@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from boto3.dynamodb.types import TypeDeserializer
 from scipy import integrate, stats
 
+from shepherd.adapters.dynamodb import item_of, model_of, serialize
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import VariantSeries, judge
 from shepherd.analysis.metrics import JudgedMetric
@@ -26,10 +28,12 @@ from shepherd.analysis.sequential import (
     paired_log_ratio_interval,
     rate_ratio_interval,
 )
+from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import CanaryAnalysisCompleted
 
 START = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 DEFAULTS = JudgeConfig()
+DESERIALIZER = TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -348,3 +352,12 @@ def test_a_verdict_is_announced_as_canary_analysis_completed():
     detail = json.loads(announcement.model_dump_json())
     assert (detail["metrics"][0]["metric"], detail["metrics"][0]["outcome"]) == ("errors_5xx", "FAIL")
     assert CanaryAnalysisCompleted.model_validate(detail) == announcement
+
+
+def test_the_verdict_survives_the_rollout_records_dynamodb_encoding():
+    # The rollout record is stored through item_of/model_of (floats as Decimals, None as NULL).
+    verdict = verdict_after(canary(seed=7, rps=0.5), 3)  # INCONCLUSIVE, some bounds unbounded (None)
+
+    item = serialize(item_of(verdict))
+
+    assert model_of({name: DESERIALIZER.deserialize(value) for name, value in item.items()}, Verdict) == verdict
