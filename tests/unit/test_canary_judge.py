@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from shepherd.adapters.dynamodb import item_of, model_of, serialize
@@ -361,3 +363,49 @@ def test_the_verdict_survives_the_rollout_records_dynamodb_encoding():
     item = serialize(item_of(verdict))
 
     assert model_of({name: DESERIALIZER.deserialize(value) for name, value in item.items()}, Verdict) == verdict
+
+
+# --- properties of the intervals ----------------------------------------------------------------
+
+counts = st.integers(min_value=0, max_value=5_000)
+requests = st.integers(min_value=1, max_value=100_000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(x=counts, n_c=requests, y=counts, n_b=requests, alpha=st.sampled_from([0.0025, 0.01, 0.1]))
+def test_a_rate_interval_holds_its_estimate_and_swapping_the_variants_inverts_it(x, n_c, y, n_b, alpha):
+    assume(x <= n_c and y <= n_b)
+    interval = rate_ratio_interval(x, n_c, y, n_b, alpha)
+    swapped = rate_ratio_interval(y, n_b, x, n_c, alpha)
+
+    assert interval.lower <= interval.estimate <= interval.upper
+    # The prior is centred on "no change", so the test does not care which variant is which.
+    assert swapped.lower == pytest.approx(1 / interval.upper if interval.upper else math.inf, rel=1e-6)
+    assert swapped.upper == pytest.approx(1 / interval.lower if interval.lower else math.inf, rel=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=st.integers(0, 500), n_c=st.integers(600, 5_000), y=st.integers(0, 5_000))
+def test_more_candidate_errors_never_lower_the_bounds(x, n_c, y):
+    fewer = rate_ratio_interval(x, n_c, y, 30_000, 0.01)
+    more = rate_ratio_interval(x + 1, n_c, y, 30_000, 0.01)
+
+    assert more.lower >= fewer.lower * (1 - 1e-9)
+    assert more.upper >= fewer.upper * (1 - 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    log_ratios=st.lists(st.floats(-2, 2, allow_nan=False), min_size=2, max_size=120),
+    looser=st.sampled_from([0.05, 0.1]),
+)
+def test_a_paired_interval_is_centred_and_narrows_with_a_stricter_alpha(log_ratios, looser):
+    summary = LogRatioSummary.of(log_ratios)
+    strict = paired_log_ratio_interval(summary, 0.001)
+    loose = paired_log_ratio_interval(summary, looser)
+
+    assert loose.lower <= loose.estimate <= loose.upper
+    assert strict.lower <= loose.lower and loose.upper <= strict.upper
+    if math.isfinite(loose.upper) and loose.lower > 0:
+        # Symmetric on the log scale around the geometric-mean ratio.
+        assert math.log(loose.upper) - summary.mean == pytest.approx(summary.mean - math.log(loose.lower), abs=1e-9)
