@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shepherd.analysis.verdict import MetricEvidence, Outcome
 from shepherd.registry.model import Checksum, ModelName, VersionNumber
 
 SOURCE = "shepherd"
@@ -250,3 +251,44 @@ class RollbackSkipped(Announcement):
 
 ANNOUNCEMENTS += (RolloutRolledBack, RollbackSkipped)
 COMMANDS += (ModelRollbackRequested,)
+
+
+# --- Canary analysis --------------------------------------------------------------------------------
+
+
+class ModelRolloutResumeRequested(Contract):
+    """Resume a rollout the judge held (``on_inconclusive: hold``): it advances to the next step.
+
+    To roll back instead, send ``Model Rollback Requested``.
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Model Rollout Resume Requested"
+
+    endpoint_name: EndpointName
+    rollout_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
+    requested_by: Text
+    reason: Text
+
+
+class CanaryAnalysisCompleted(RolloutAnnouncement):
+    """The judge's final verdict on one traffic step, with the evidence per metric.
+
+    Sent once per judged step: at the end of the bake (or of its extension), or at once on a
+    critical FAIL. ``decision`` is what the rollout does with it; ``extended_seconds`` how long the
+    bake was extended while the verdict was INCONCLUSIVE.
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Canary Analysis Completed"
+
+    step: int = Field(ge=0)  # index in the plan of Rollout Started
+    percent: int = Field(ge=1, le=100)
+    outcome: Outcome
+    decision: Literal["advance", "rollback", "hold"]
+    critical_failure: bool
+    minutes: int = Field(ge=0)
+    extended_seconds: int = Field(default=0, ge=0)
+    metrics: list[MetricEvidence]
+
+
+ANNOUNCEMENTS += (CanaryAnalysisCompleted,)
+COMMANDS += (ModelRolloutResumeRequested,)

@@ -18,7 +18,7 @@ Strategies (``type`` is the discriminator; unknown fields and unknown types are 
 
 Every strategy also takes ``post_deploy_watch_seconds`` (default 900): after 100% the previous
 variant stays deployed at weight 0 this long, so a rollback is one weight change; and ``analysis``,
-the thresholds of the per-rollout CloudWatch alarms (see :class:`Analysis`).
+the thresholds of the per-rollout CloudWatch alarms and the canary judge (see :class:`Analysis`).
 
 :meth:`plan` gives the effective traffic steps, the thing announced and recorded: strictly
 increasing percents in 1..100, each baked for ``bake_seconds`` after the endpoint reaches it; the
@@ -46,6 +46,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from shepherd.analysis.config import RULE_ERROR, JudgeConfig
+
 MAX_BAKE_SECONDS = 604_800
 """Seven days: the upper bound of every bake, interval and watch window."""
 
@@ -57,7 +59,7 @@ _MAX_ALARM_WINDOW_SECONDS = 86_400
 _MAX_LATENCY_P99_MS = 60_000
 
 # Custom error type for cross-field rules; its message already carries its own path.
-_RULE_ERROR = "strategy_rule"
+_RULE_ERROR = RULE_ERROR
 
 Percent = Annotated[StrictInt, Field(ge=1, le=100)]
 Seconds = Annotated[StrictInt, Field(ge=0, le=MAX_BAKE_SECONDS)]
@@ -83,12 +85,13 @@ class TrafficStep(_Frozen):
 
 
 class Analysis(_Frozen):
-    """Thresholds of the per-rollout alarms Shepherd creates on the candidate variant.
+    """Thresholds of the per-rollout alarms Shepherd creates on the candidate variant, and the judge.
 
     The error-rate alarm is metric math ``100 * Invocation5XXErrors / Invocations``; the latency
     alarm is ``ModelLatency`` p99 (SageMaker reports microseconds: the adapter multiplies by 1000).
     Both evaluate ``evaluation_periods`` periods of ``period_seconds`` and fire when every one of
-    them breaches.
+    them breaches. ``judge`` compares the candidate with the live variant (see
+    :mod:`shepherd.analysis.config`); the alarms keep working alongside it.
     """
 
     max_error_rate_percent: Annotated[float, Strict(), Field(gt=0, le=100, allow_inf_nan=False)] = 5.0
@@ -96,6 +99,7 @@ class Analysis(_Frozen):
     # SageMaker publishes endpoint metrics once a minute: a shorter period would see gaps.
     period_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_ALARM_WINDOW_SECONDS, multiple_of=60)] = 60
     evaluation_periods: Annotated[StrictInt, Field(ge=1, le=1440)] = 3
+    judge: JudgeConfig = JudgeConfig()
 
     @model_validator(mode="after")
     def _window_within_a_day(self) -> Self:

@@ -1,0 +1,218 @@
+"""``analysis.judge`` in a strategy: which metrics the canary judge compares, and how strictly.
+
+By default (whenever the endpoint has a live variant to compare with) the judge compares four
+built-in SageMaker metrics; each can be tuned or switched off under ``default_metrics``::
+
+    "judge": {
+      "false_rollback_rate": 0.01,
+      "default_metrics": {"latency_p99": {"tolerance": 0.2}, "errors_4xx": {"enabled": false}},
+      "metrics": [{"name": "accuracy", "namespace": "Acme/Quality", "metric_name": "Accuracy",
+                   "statistic": "Average", "dimensions": {"Task": "churn"},
+                   "direction": "lower_is_worse", "tolerance": 0.02, "critical": true}],
+      "max_extension_seconds": 600,
+      "on_inconclusive": "hold"
+    }
+
+A user metric is published per variant (dimensions ``EndpointName`` and ``VariantName``, plus its own
+``dimensions``) and is compared minute by minute like the built-in latencies. Validation errors name
+the field (``analysis.judge.metrics[0].tolerance: ...``): see ``shepherd.rollouts.strategy``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, Direction, JudgedMetric, SeriesQuery
+
+RULE_ERROR = "strategy_rule"
+"""Error type of rules that spell out their own path (shared with ``shepherd.rollouts.strategy``)."""
+_FIELD_ERROR = "judge_field"
+
+MAX_USER_METRICS = 20  # 2 + 20 series per variant keeps GetMetricData far below its 500 queries
+_MAX_EXTRA_DIMENSIONS = 28  # CloudWatch allows 30 dimensions; EndpointName and VariantName are two
+_MAX_SECONDS = 604_800
+_STATISTIC = re.compile(r"^(Sum|Average|Minimum|Maximum|SampleCount|p(\d{1,2}(\.\d{1,2})?|100))$")
+_RESERVED_DIMENSIONS = ("EndpointName", "VariantName")
+
+Tolerance = Annotated[float, Strict(), Field(ge=0, le=10, allow_inf_nan=False)]
+MinSamples = Annotated[StrictInt, Field(ge=1, le=10_000_000)]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+CloudWatchName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^:].*$")]
+DimensionName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+DimensionValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Directed(_Frozen):
+    direction: Direction
+    tolerance: Tolerance
+
+    @field_validator("tolerance")
+    @classmethod
+    def _ratio_stays_positive(cls, tolerance: float, info: ValidationInfo) -> float:
+        # "10% lower" is a ratio of 0.9; a tolerance of 1 or more would accept a ratio of 0 or less.
+        direction = info.data.get("direction")
+        if direction in ("lower_is_worse", "either") and tolerance >= 1:
+            raise PydanticCustomError(
+                _FIELD_ERROR,
+                "must be below 1 when direction is '{direction}' (a ratio cannot drop by 100% or more)",
+                {"direction": direction},
+            )
+        return float(tolerance)
+
+
+class DefaultMetricSettings(_Frozen):
+    """Changes to one built-in metric; anything left out keeps the built-in value."""
+
+    enabled: StrictBool = True
+    tolerance: Tolerance | None = None
+    critical: StrictBool | None = None
+    min_samples: MinSamples | None = None
+
+
+class DefaultMetrics(_Frozen):
+    """The built-in metrics, all on. Rates are judged from counts, latencies minute by minute."""
+
+    errors_5xx: DefaultMetricSettings = DefaultMetricSettings()
+    errors_4xx: DefaultMetricSettings = DefaultMetricSettings()
+    latency_p50: DefaultMetricSettings = DefaultMetricSettings()
+    latency_p99: DefaultMetricSettings = DefaultMetricSettings()
+
+
+# The built-in metrics before any change. Errors: any significant rise fails by default (a
+# tolerance of 0 still needs always-valid evidence); 4xx are the callers' errors, so a rise fails at
+# the end of the bake rather than at once. Latency: +10%, at once. min_samples for a rate counts
+# requests to the candidate; for a latency, minutes with data from both variants.
+_BUILTIN_METRICS: dict[str, JudgedMetric] = {
+    "errors_5xx": JudgedMetric(
+        "errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.0, True, 500, INVOCATIONS.id
+    ),
+    "errors_4xx": JudgedMetric(
+        "errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.0, False, 500, INVOCATIONS.id
+    ),
+    "latency_p50": JudgedMetric("latency_p50", "paired", "model_latency_p50", "higher_is_worse", 0.1, True, 5),
+    "latency_p99": JudgedMetric("latency_p99", "paired", "model_latency_p99", "higher_is_worse", 0.1, True, 5),
+}
+
+
+class UserMetric(_Directed):
+    """A KPI published per variant, compared minute by minute with the baseline's."""
+
+    name: MetricName
+    namespace: CloudWatchName
+    metric_name: CloudWatchName
+    statistic: Annotated[str, StringConstraints(max_length=16)]
+    dimensions: Annotated[dict[DimensionName, DimensionValue], Field(max_length=_MAX_EXTRA_DIMENSIONS)] = Field(
+        default_factory=dict
+    )
+    critical: StrictBool = False
+    min_samples: MinSamples = 5
+
+    @field_validator("statistic")
+    @classmethod
+    def _known_statistic(cls, statistic: str) -> str:
+        if not _STATISTIC.match(statistic):
+            raise PydanticCustomError(
+                _FIELD_ERROR, "must be Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99"
+            )
+        return statistic
+
+    @field_validator("dimensions")
+    @classmethod
+    def _no_variant_dimensions(cls, dimensions: dict[str, str]) -> dict[str, str]:
+        reserved = [name for name in _RESERVED_DIMENSIONS if name in dimensions]
+        if reserved:
+            raise PydanticCustomError(
+                _FIELD_ERROR,
+                "Shepherd sets {names} for each variant: leave {pronoun} out",
+                {"names": " and ".join(reserved), "pronoun": "them" if len(reserved) > 1 else "it"},
+            )
+        return dimensions
+
+    def judged(self) -> JudgedMetric:
+        return JudgedMetric(
+            self.name, "paired", self.name, self.direction, float(self.tolerance), self.critical, self.min_samples
+        )
+
+    def series(self) -> SeriesQuery:
+        return SeriesQuery(
+            self.name, self.namespace, self.metric_name, self.statistic, tuple(sorted(self.dimensions.items()))
+        )
+
+
+class JudgeConfig(_Frozen):
+    """The canary judge of one promotion. It runs only when there is a live variant to compare with."""
+
+    enabled: StrictBool = True
+    # Probability, per traffic step, that a candidate as good as the live model is rolled back by the
+    # judge, although the judge looks again every minute. Split equally among the judged metrics.
+    false_rollback_rate: Annotated[float, Strict(), Field(gt=0, le=0.2, allow_inf_nan=False)] = 0.01
+    default_metrics: DefaultMetrics = DefaultMetrics()
+    metrics: Annotated[tuple[UserMetric, ...], Field(max_length=MAX_USER_METRICS)] = ()
+    # A bake that ends INCONCLUSIVE (too little traffic) is extended up to this long...
+    max_extension_seconds: Annotated[StrictInt, Field(ge=0, le=_MAX_SECONDS)] = 600
+    # ...then the rollout holds for an operator, advances, or rolls back.
+    on_inconclusive: Literal["hold", "advance", "rollback"] = "hold"
+
+    @model_validator(mode="after")
+    def _distinct_names(self) -> Self:
+        builtin = {*_BUILTIN_METRICS, *(series.id for series in BUILTIN_SERIES)}
+        taken: set[str] = set()
+        for index, metric in enumerate(self.metrics):
+            if metric.name in builtin or metric.name in taken:
+                raise PydanticCustomError(
+                    RULE_ERROR,
+                    "metrics[{index}].name: '{name}' is already used (names of user metrics are unique and "
+                    "differ from the built-in names: {builtin})",
+                    {"index": index, "name": metric.name, "builtin": ", ".join(sorted(builtin))},
+                )
+            taken.add(metric.name)
+        return self
+
+    def judged_metrics(self) -> tuple[JudgedMetric, ...]:
+        """Every metric the judge decides on, built-in ones first (empty when disabled)."""
+        if not self.enabled:
+            return ()
+        chosen: list[JudgedMetric] = []
+        for name, builtin in _BUILTIN_METRICS.items():
+            settings: DefaultMetricSettings = getattr(self.default_metrics, name)
+            if settings.enabled:
+                chosen.append(_apply(builtin, settings))
+        return (*chosen, *(metric.judged() for metric in self.metrics))
+
+    def series(self) -> tuple[SeriesQuery, ...]:
+        """The CloudWatch series the judged metrics need, each once."""
+        needed = {name for metric in self.judged_metrics() for name in (metric.series, metric.requests_series)}
+        builtin = tuple(series for series in BUILTIN_SERIES if series.id in needed)
+        return (*builtin, *(metric.series() for metric in self.metrics if self.enabled))
+
+
+def _apply(builtin: JudgedMetric, settings: DefaultMetricSettings) -> JudgedMetric:
+    return JudgedMetric(
+        name=builtin.name,
+        kind=builtin.kind,
+        series=builtin.series,
+        direction=builtin.direction,
+        tolerance=builtin.tolerance if settings.tolerance is None else float(settings.tolerance),
+        critical=builtin.critical if settings.critical is None else settings.critical,
+        min_samples=builtin.min_samples if settings.min_samples is None else settings.min_samples,
+        requests_series=builtin.requests_series,
+    )

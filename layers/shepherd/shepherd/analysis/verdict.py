@@ -1,0 +1,55 @@
+"""The judge's verdict and its evidence: serialisable, stored on the rollout and announced.
+
+Intervals are always valid at the stated ``confidence``: they may be read at every look. A bound
+that the data cannot limit yet is ``None`` (JSON has no infinity).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shepherd.analysis.metrics import Direction, MetricKind
+
+Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+
+
+class MetricEvidence(BaseModel):
+    """One metric's outcome and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    kind: MetricKind
+    outcome: Outcome
+    critical: bool
+    direction: Direction
+    tolerance: float
+    samples: int  # rate: requests to the candidate; paired: minutes with data from both variants
+    min_samples: int
+    candidate: float | None  # rate: error rate; paired: geometric mean of the per-minute values
+    baseline: float | None
+    relative_effect: float | None  # candidate / baseline - 1
+    interval: tuple[float | None, float | None]  # of relative_effect; None = unbounded
+    confidence: float
+    rule: str
+
+
+class Verdict(BaseModel):
+    """The overall outcome: FAIL if any metric fails, else INCONCLUSIVE if any is, else PASS."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: Outcome
+    critical_failure: bool  # a critical metric failed: roll back now rather than at the end of the bake
+    minutes: int  # distinct minutes of data seen
+    metrics: tuple[MetricEvidence, ...]
+
+    def failing(self, *, critical_only: bool = False) -> tuple[str, ...]:
+        """Names of the failing metrics (for a rollback's reason and incident)."""
+        return tuple(
+            evidence.metric
+            for evidence in self.metrics
+            if evidence.outcome == "FAIL" and (evidence.critical or not critical_only)
+        )
