@@ -218,6 +218,18 @@ class RolloutStore(Protocol):
 
     def pending_announcements(self, endpoint_name: str) -> list[Announce]: ...
 
+    def endpoints_owed_announcements(self) -> list[str]:
+        """Endpoints with announcements still in the outbox (of any rollout, finished ones too)."""
+        ...
+
+    def rollouts_to_clean_up(self) -> list[StoredRollout]:
+        """Finished rollouts whose alarms, configs and models may still exist."""
+        ...
+
+    def cleaned_up(self, endpoint_name: str, rollout_id: str) -> None:
+        """The rollout's clean-up is done: it leaves `rollouts_to_clean_up`."""
+        ...
+
     def forget(self, announce: Announce) -> None:
         """The announcements were published: drop them from the outbox."""
         ...
