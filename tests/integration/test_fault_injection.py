@@ -86,6 +86,7 @@ class Fault:
     respond: Callable[[], tuple[int, dict[str, Any]]] | None = None  # a custom (status, JSON body)
     armed: Callable[[], bool] = lambda: True  # inject only while this holds (e.g. after another call)
     on_first: Callable[[], None] | None = None  # called when the first fault is injected
+    about: str | None = None  # inject only into requests naming this (an endpoint, say)
     attempts: int = 0  # every attempt the SDK made, faulted or not
     injected: int = 0
 
@@ -101,9 +102,13 @@ class Fault:
         """Attempts that reached the emulator (and took effect there)."""
         return self.attempts - self.injected
 
+    def _names_it(self, request: Any) -> bool:
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        return self.about is None or f'"{self.about}"'.encode() in body
+
     def _before_send(self, request: Any, **_: Any) -> AWSResponse | None:
         self.attempts += 1
-        if self.injected >= self.times or not self.armed():
+        if self.injected >= self.times or not self.armed() or not self._names_it(request):
             return None
         if self.injected == 0 and self.on_first is not None:
             self.on_first()

@@ -601,6 +601,9 @@ def _audit_action(action: Action) -> str:
         return f"traffic {action.from_percent}% -> {action.to_percent}%"
     if isinstance(action, UpdateEndpoint):
         return f"update endpoint ({action.purpose})"
+    if isinstance(action, RecordProgress) and action.next.phase is Phase.ABORTING:
+        # Its own name: it may follow a "progress" in the same tick, and audit keys hold the action.
+        return "aborting"
     return {
         CreateEndpoint: "create endpoint",
         DeleteEndpoint: "delete endpoint",
