@@ -30,6 +30,7 @@ from shepherd.rollouts.ports import (
     EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
+    ForgetLive,
     Incident,
     MoveVersion,
     RecordIncident,
@@ -249,6 +250,8 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
             "live": item_of(change.live),
         }
         return [{"Put": {"Item": serialize(item)}}]
+    if isinstance(change, ForgetLive):
+        return [{"Delete": {"Key": key_of(endpoint_pk(change.endpoint_name), "ENDPOINT")}}]
     if isinstance(change, RegisterAlarms):
         return [
             {

@@ -111,6 +111,13 @@ class SetLive:
 
 
 @dataclass(frozen=True)
+class ForgetLive:
+    """The endpoint no longer exists (deleted outside Shepherd): drop its baseline."""
+
+    endpoint_name: str
+
+
+@dataclass(frozen=True)
 class RegisterAlarms:
     endpoint_name: str
     rollout_id: str
@@ -151,6 +158,7 @@ Change = (
     | ReleaseLock
     | MoveVersion
     | SetLive
+    | ForgetLive
     | RegisterAlarms
     | ForgetAlarms
     | AuditEndpoint

@@ -61,6 +61,7 @@ from shepherd.rollouts.ports import (
     EndpointBusy,
     EndpointControl,
     ForgetAlarms,
+    ForgetLive,
     MoveVersion,
     RegisterAlarms,
     ReleaseLock,
@@ -197,18 +198,24 @@ class RolloutService:
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
         live = self.rollouts.live(request.endpoint_name)
-        if live is None and self.endpoints.describe(request.endpoint_name) is not None:
+        exists = self.endpoints.describe(request.endpoint_name) is not None
+        if live is None and exists:
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
             )
+        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
+        deleted = live if live is not None and not exists else None
+        known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
         candidate = VariantSpec.for_version(
             version.model_name,
             version.version,
-            instance_type=request.instance_type or (live.variant.instance_type if live else DEFAULT_INSTANCE_TYPE),
+            instance_type=request.instance_type or (known.variant.instance_type if known else DEFAULT_INSTANCE_TYPE),
             initial_instance_count=request.initial_instance_count
-            or (live.variant.initial_instance_count if live else 1),
+            or (known.variant.initial_instance_count if known else 1),
             namespace=self.settings.namespace,
         )
+        if deleted is not None:
+            live = None
         if live is not None and live.variant.variant_name == candidate.variant_name:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
@@ -239,6 +246,7 @@ class RolloutService:
                         rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
+                    *(_forget_deleted(deleted, stored) if deleted else ()),
                     outbox(rollout, _started(stored)),
                     endpoint_audit(
                         rollout,
@@ -560,6 +568,25 @@ def version_move(
             rollout_id=rollout.rollout_id,
         ),
     )
+
+
+def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout) -> tuple[Change, ...]:
+    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE."""
+    rollout = stored.rollout
+    retired = AuditEntry(
+        model_name=deleted.model_name,
+        version=deleted.version,
+        action="retired",
+        from_status=VersionStatus.LIVE,
+        to_status=VersionStatus.RETIRED,
+        actor=stored.request.requested_by,
+        at=rollout.started_at,
+        event_id=stored.request.event_id,
+        reason=f"endpoint {rollout.endpoint_name} was deleted outside Shepherd",
+        endpoint_name=rollout.endpoint_name,
+        rollout_id=rollout.rollout_id,
+    )
+    return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
 
 
 def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
