@@ -7,6 +7,7 @@ version statuses, the endpoint lock and the announcements.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -105,13 +106,17 @@ def test_a_change_sagemaker_refuses_fails_that_rollout_alone_and_the_others_move
 
 
 def test_retryable_failures_that_never_end_fail_the_rollout_at_its_deadline(
-    world, sagemaker, lambda_context, faults, candidate_joined
+    world, sagemaker, lambda_context, faults, candidate_joined, capsys
 ):
     # Every traffic shift on churn-prod is throttled, beyond the SDK's retries, for as long as it takes.
     throttled = faults("sagemaker", "UpdateEndpointWeightsAndCapacities", times=10**6)
+    capsys.readouterr()
 
     early = [tick(lambda_context, AT + timedelta(minutes=minute)) for minute in (1, 2, 30)]
     assert [response["errors"] for response in early] == [1, 1, 1]  # retried, reported each time
+    # ...and counted in the metric an operator alarms on (CloudWatch embedded metric format on stdout).
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RolloutErrors"' in line]
+    assert [metrics["RolloutErrors"] for metrics in emitted] == [[1.0], [1.0], [1.0]]
     assert lock_holder(world) is not None and status(world, candidate_joined) == "DEPLOYING"
     assert throttled.passed == 0 and settled(sagemaker, ENDPOINT) == {V1: 1.0, V2: 0.0}
 

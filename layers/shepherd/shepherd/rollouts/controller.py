@@ -69,7 +69,11 @@ Phases (``Phase.is_terminal``: COMPLETED, FAILED, ROLLED_BACK)::
   as it was before the rollout - candidate weight 0, then ``UpdateEndpoint`` to ``previous_config``
   - and only then ends the rollout. The lock is held throughout, so a new promotion cannot collide
   with the restore. A failed first deployment deletes the endpoint it created unless it is
-  InService (it may already take traffic: left in place, and the reason says so).
+  InService (it may already take traffic: left in place and completed as the endpoint's live
+  deployment, the reason saying why it was late).
+- SageMaker refusing a call for good: the service asks :func:`refused` for the record (ABORTING, or
+  the end when the refusal came during a restore). Retryable failures are timed from the first
+  (:func:`still_failing`, :func:`failing_too_long`; any action or :func:`recovered` clears it).
 
 Rules:
 

@@ -3,7 +3,8 @@
 The controller's decisions are the pure `controller.decide`; this module observes (DescribeEndpoint,
 alarm states), carries each action out, and commits the next record together with the version
 statuses, the lock and the audit trail it implies, then announces. Act first, then write: a crash
-in between is repaired on the next tick, which sees the endpoint already changed.
+in between is repaired on the next tick, which sees the endpoint already changed. Each rollout's pass
+is isolated from the others' failures; SageMaker refusing a call for good fails that rollout.
 """
 
 from __future__ import annotations
