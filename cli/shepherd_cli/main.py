@@ -290,8 +290,10 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
 @click.option("--all-at-once", is_flag=True, help="Straight to 100%.")
 @click.option("--watch", type=DURATION, help="Post-deploy watch window (default 900 s).")
 @click.option("--alarm", "alarms", multiple=True, metavar="NAME", help="A CloudWatch alarm that gates every step.")
-@click.option("--instance-type", default="ml.m5.large", show_default=True)
-@click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
+@click.option("--instance-type", help="Default: as the live variant (ml.m5.large on a first deployment).")
+@click.option(
+    "--instance-count", type=click.IntRange(1, 100), help="Default: as the live variant (1 on a first deployment)."
+)
 @click.option("--reason", default="promoted with the shepherd CLI", show_default=True, help="Why.")
 @_by
 @target_options

@@ -256,8 +256,8 @@ def request_promotion(
     endpoint_name: str,
     strategy: dict[str, Any],
     alarms: tuple[str, ...],
-    instance_type: str,
-    instance_count: int,
+    instance_type: str | None,
+    instance_count: int | None,
     by: str,
     reason: str,
 ) -> dict[str, Any]:
@@ -282,7 +282,8 @@ def request_promotion(
         requested_by=by,
         reason=reason,
     )
-    sent = send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json"))
+    # Unset capacity stays out of the command: the rollout then keeps the live variant's.
+    sent = send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json", exclude_none=True))
     if "time" in sent:  # the rollout id is known when the CLI set the event's time
         sent["rollout_id"] = naming.rollout_id(sent["event_id"], datetime.fromisoformat(sent["time"]))
     return sent

@@ -19,7 +19,9 @@ metrics = Metrics()
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now, event_id = parse_tick(event)
-    results = bootstrap.rollout_service().tick(now, event_id)
-    metrics.add_metric(name="ActiveRollouts", unit=MetricUnit.Count, value=len(results))
-    logger.info("controller tick", extra={"now": now.isoformat(), "results": results})
-    return {"now": now.isoformat(), "results": results}
+    report = bootstrap.rollout_service().tick(now, event_id)
+    metrics.add_metric(name="ActiveRollouts", unit=MetricUnit.Count, value=len(report.results))
+    # A rollout whose pass failed is isolated and retried by the next tick: alarm on this, not on errors.
+    metrics.add_metric(name="RolloutErrors", unit=MetricUnit.Count, value=report.errors)
+    logger.info("controller tick", extra={"now": now.isoformat(), "results": report.results})
+    return {"now": now.isoformat(), "results": report.results, "errors": report.errors}

@@ -39,8 +39,12 @@ from shepherd.rollouts.controller import (
     VariantSpec,
     Wait,
     decide,
+    failing_too_long,
     new_rollout,
+    recovered,
+    refused,
     request_abort,
+    still_failing,
 )
 from shepherd.rollouts.strategy import MAX_BAKE_SECONDS, Strategy, TrafficStep, parse_strategy
 
@@ -303,7 +307,9 @@ def test_a_failed_first_deployment_deletes_its_own_endpoint_then_fails() -> None
     assert gone.reason == "endpoint is Failed (FailureReason: bad model)"
 
 
-def test_a_first_deployment_that_came_up_after_giving_up_is_left_in_place() -> None:
+def test_a_first_deployment_that_came_up_after_giving_up_is_kept_and_recorded_as_live() -> None:
+    # Before: it ended FAILED with the endpoint serving it, so the next promotion was refused
+    # ("exists but was not deployed by Shepherd"). It is what it is: the endpoint's live deployment.
     record = rollout(first=True, pending_since=T0)
     late = T0 + s(DEFAULT_UPDATE_TIMEOUT_SECONDS)
 
@@ -311,8 +317,9 @@ def test_a_first_deployment_that_came_up_after_giving_up_is_left_in_place() -> N
     assert isinstance(gave_up, RecordProgress)
     ended = decide(written(gave_up), on_final(), NONE, late + s(60))
 
-    assert isinstance(ended, Fail)
-    assert ended.reason.endswith("the new endpoint is InService and may already take traffic: left in place")
+    assert isinstance(ended, Complete)
+    assert (written(ended).phase, written(ended).current_percent) == (Phase.COMPLETED, 100)
+    assert written(ended).failure_reason.endswith("the endpoint came up InService: kept as live")
 
 
 def test_a_first_deployment_cannot_be_rolled_back_but_can_be_aborted() -> None:
@@ -336,6 +343,57 @@ def test_a_first_deployment_whose_endpoint_never_appears_fails() -> None:
 
     assert isinstance(action, Fail)
     assert "gave up waiting for the endpoint to appear" in action.reason
+
+
+# --- SageMaker refusing a call for good, or failing for too long ---------------------------------
+
+
+def test_a_refused_call_starts_the_abort_with_sagemakers_reason() -> None:
+    action = refused(shifting(0), T0 + s(60), "ResourceLimitExceeded: quota")
+
+    assert isinstance(action, RecordProgress)
+    record = written(action)
+    assert (record.phase, record.abort_outcome) == (Phase.ABORTING, Phase.FAILED)
+    assert record.failure_reason == "ResourceLimitExceeded: quota"
+    assert record.revision == shifting(0).revision + 1
+    # The restore is the next decision: traffic back to the live variant first.
+    restore = decide(record, at(10), NONE, T0 + s(61))
+    assert isinstance(restore, ShiftTraffic) and restore.to_percent == 0
+
+
+def test_a_refused_restore_ends_the_rollout_with_both_reasons() -> None:
+    action = refused(aborting(), T0 + s(60), "AccessDeniedException: no")
+
+    assert isinstance(action, Fail)
+    assert action.reason == "boom; could not restore the endpoint: AccessDeniedException: no"
+    assert written(action).phase is Phase.FAILED
+
+
+def test_retryable_failures_time_out_from_the_first_one() -> None:
+    first = still_failing(shifting(0, reached=None, pending=T0), T0 + s(60))
+    again = still_failing(first, T0 + s(120))
+
+    assert first.failing_since == again.failing_since == T0 + s(60)
+    assert again.revision == first.revision + 1 and again.updated_at == T0 + s(120)
+    assert not failing_too_long(again, T0 + s(60 + DEFAULT_UPDATE_TIMEOUT_SECONDS - 1))
+    assert failing_too_long(again, T0 + s(60 + DEFAULT_UPDATE_TIMEOUT_SECONDS))
+    # Any action that goes through clears it, and so does a pass that only waits.
+    assert written(decide(again, at(10), NONE, T0 + s(180))).failing_since is None
+    assert recovered(again, T0 + s(180)).failing_since is None
+
+
+def test_starting_from_a_config_that_still_serves_the_live_variant_restarts_cleanly() -> None:
+    # A restore that gave up left the endpoint on an older rollout's shift config: the next
+    # promotion starts from there instead of failing as "changed outside" forever.
+    leftover = at(10, config="fraud-endpoint-older-shift")
+
+    action = decide(rollout(), leftover, NONE, T0)
+
+    assert isinstance(action, UpdateEndpoint) and action.config_name == SHIFT
+    assert {(w.variant.variant_name, w.initial_weight) for w in action.create_config.variants} == {
+        (LIVE.variant_name, 1.0),
+        (CANDIDATE.variant_name, 0.0),
+    }
 
 
 # --- SHIFTING ---------------------------------------------------------------------------------

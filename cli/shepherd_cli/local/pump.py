@@ -25,7 +25,7 @@ moto cannot run Lambda functions (it needs Docker, and an EventBridge rule with 
   alarm-action event, and publishes the alarm notification to an SNS topic in its actions.
 
 Every invocation attempt is recorded in ``history`` and passed to ``on_event(function_name, event,
-outcome)``. Handlers take "now" from their own clock (real time); only event times are simulated.
+outcome)``. While a handler runs, Shepherd's services read the simulated clock too (`bootstrap.use_clock`).
 """
 
 from __future__ import annotations
@@ -526,6 +526,9 @@ class Pump:
             os.environ.pop(name, None)
         os.environ.update(wanted)
         bootstrap.reset()
+        # The services check event times against their own clock: here that is the simulated one,
+        # which makes those times (and runs ahead of wall time at --speed 60).
+        bootstrap.use_clock(lambda: self.clock.now)
         try:
             yield
         finally:

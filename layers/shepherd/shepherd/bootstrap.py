@@ -20,6 +20,7 @@ from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.adapters.eventbridge import EventBridgePublisher
 from shepherd.adapters.s3 import S3ArtifactStore
 from shepherd.adapters.sagemaker import SageMakerEndpoints
+from shepherd.registry.ports import Clock
 from shepherd.registry.service import ApprovalService, RegistrationService
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService, RolloutSettings
@@ -28,6 +29,21 @@ from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+# The services' clock: wall time in Lambda; local mode sets its simulated clock here (which runs ahead
+# of wall time at --speed 60) so that event times are checked against the same clock that made them.
+_clock: Clock = utc_now
+
+
+def use_clock(clock: Clock) -> None:
+    """Every service built from here on reads `clock` (until `reset()`)."""
+    global _clock  # the one switch local mode flips; reset() flips it back
+    _clock = clock
+
+
+def now() -> datetime:
+    return _clock()
 
 
 @cache
@@ -52,13 +68,13 @@ def publisher() -> EventBridgePublisher:
 
 @cache
 def registration_service() -> RegistrationService:
-    return RegistrationService(S3ArtifactStore(client("s3")), registry(), publisher(), utc_now)
+    return RegistrationService(S3ArtifactStore(client("s3")), registry(), publisher(), now)
 
 
 @cache
 def approval_service() -> ApprovalService:
     environment = ApprovalEnvironment.from_environ(os.environ)
-    return ApprovalService(registry(), publisher(), utc_now, separate_duties=environment.separate_approval_duties)
+    return ApprovalService(registry(), publisher(), now, separate_duties=environment.separate_approval_duties)
 
 
 @cache
@@ -88,7 +104,7 @@ def rollout_service() -> RolloutService:
         endpoints=endpoints(),
         alarms=CloudWatchAlarms(client("cloudwatch")),
         events=publisher(),
-        clock=utc_now,
+        clock=now,
         settings=RolloutSettings(
             require_approval=environment.require_approval,
             default_inference_image=environment.default_inference_image,
@@ -100,11 +116,12 @@ def rollout_service() -> RolloutService:
 
 @cache
 def rollback_service() -> RollbackService:
-    return RollbackService(rollout_store(), endpoints(), publisher(), utc_now, rollout_service())
+    return RollbackService(rollout_store(), endpoints(), publisher(), now, rollout_service())
 
 
 def reset() -> None:
-    """Forget every client and service (tests: a new moto world per test)."""
+    """Forget every client and service, and go back to wall time (tests: a new moto world per test)."""
+    use_clock(utc_now)
     for cached in (
         settings,
         rollout_environment,

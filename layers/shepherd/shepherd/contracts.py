@@ -125,8 +125,9 @@ class ModelPromotionRequested(Contract):
     # Kept raw: the service validates it, so an invalid strategy is announced with a precise reason.
     strategy: dict[str, Any]
     alarms: list[AlarmName] = Field(default_factory=list, max_length=50)
-    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
-    initial_instance_count: int = Field(default=1, ge=1, le=100)
+    # Absent: as the live variant (the defaults, ml.m5.large and 1, only on a first deployment).
+    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    initial_instance_count: int | None = Field(default=None, ge=1, le=100)
     requested_by: Text
     reason: Text
 

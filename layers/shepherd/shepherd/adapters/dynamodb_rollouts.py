@@ -30,6 +30,7 @@ from shepherd.rollouts.ports import (
     EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
+    ForgetLive,
     Incident,
     MoveVersion,
     RecordIncident,
@@ -42,6 +43,8 @@ from shepherd.rollouts.ports import (
     StoredRollout,
 )
 
+OUTBOX_INDEX = "OUTBOX"  # gsi1pk of announcements not yet published
+CLEAN_UP_INDEX = "ROLLOUTS_TO_CLEAN_UP"  # gsi1pk of finished rollouts whose resources may remain
 ANNOUNCEMENT_TYPES = {contract.DETAIL_TYPE: contract for contract in ANNOUNCEMENTS}
 
 
@@ -187,6 +190,35 @@ class DynamoRolloutStore(DynamoTable):
             groups.setdefault(key, []).append(contract.model_validate_json(str(item["detail"])))
         return [Announce(endpoint_name, key, tuple(announcements)) for key, announcements in groups.items()]
 
+    def endpoints_owed_announcements(self) -> list[str]:
+        # Outbox items carry a sparse index key until published: any rollout's, finished ones included.
+        items = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :outbox",
+            ExpressionAttributeValues=serialize_values({":outbox": OUTBOX_INDEX}),
+        )
+        return sorted({str(item["endpoint_name"]) for item in items})
+
+    def rollouts_to_clean_up(self) -> list[StoredRollout]:
+        items = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :clean",
+            ExpressionAttributeValues=serialize_values({":clean": CLEAN_UP_INDEX}),
+        )
+        found = (self.get_rollout(item["endpoint_name"], item["rollout_id"]) for item in items)
+        return [stored for stored in found if stored is not None and stored.rollout.phase.is_terminal]
+
+    def cleaned_up(self, endpoint_name: str, rollout_id: str) -> None:
+        try:
+            self._call(
+                "update_item",
+                Key=key_of(endpoint_pk(endpoint_name), f"ROLLOUT#{rollout_id}"),
+                UpdateExpression="REMOVE gsi1pk, gsi1sk",
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return  # no such rollout: nothing to mark
+
     def forget(self, announce: Announce) -> None:
         if announce.announcements:
             pk = endpoint_pk(announce.endpoint_name)
@@ -218,6 +250,8 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
             "live": item_of(change.live),
         }
         return [{"Put": {"Item": serialize(item)}}]
+    if isinstance(change, ForgetLive):
+        return [{"Delete": {"Key": key_of(endpoint_pk(change.endpoint_name), "ENDPOINT")}}]
     if isinstance(change, RegisterAlarms):
         return [
             {
@@ -247,6 +281,9 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
                 {
                     "pk": endpoint_pk(change.endpoint_name),
                     "sk": sk,
+                    "gsi1pk": OUTBOX_INDEX,
+                    "gsi1sk": f"{change.endpoint_name}#{sk}",
+                    "endpoint_name": change.endpoint_name,
                     "detail_type": announcement.DETAIL_TYPE,
                     "detail": announcement.model_dump_json(exclude_none=True),
                 }
@@ -275,9 +312,9 @@ def _rollout_item(rollout: Rollout, request: RolloutRequest) -> dict[str, Any]:
         "rollout": item_of(rollout),
         "request": item_of(request),
     }
-    if not rollout.phase.is_terminal:  # the sparse index holds active rollouts only
-        item |= {"gsi1pk": "ACTIVE_ROLLOUTS", "gsi1sk": f"{rollout.endpoint_name}#{rollout.rollout_id}"}
-    return item
+    # The sparse index holds active rollouts, then finished ones until their clean-up is done.
+    index = CLEAN_UP_INDEX if rollout.phase.is_terminal else "ACTIVE_ROLLOUTS"
+    return item | {"gsi1pk": index, "gsi1sk": f"{rollout.endpoint_name}#{rollout.rollout_id}"}
 
 
 def _stored(item: dict[str, Any]) -> StoredRollout:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
-from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
-from shepherd.registry.errors import ConflictError
+from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
 from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
+from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 
 STACK_TAG = "shepherd:stack"
 """Names the stack that created a SageMaker resource. The stack's IAM policies let Shepherd change or
@@ -17,7 +17,13 @@ MANAGED_BY_TAG = "managed-by"
 
 
 class SageMakerEndpoints:
-    """Implements `shepherd.rollouts.ports.EndpointControl`. Creating what exists counts as done."""
+    """Implements `shepherd.rollouts.ports.EndpointControl`. Creating what exists counts as done.
+
+    Failures: throttling and 5xx -> `TransientError` (ask again later); a change refused because the
+    endpoint is already changing -> `EndpointStillUpdating`; anything else SageMaker refuses
+    (ResourceLimitExceeded, AccessDeniedException, a ValidationException about the request itself)
+    -> `EndpointRequestRefused`, which fails the rollout that needs the call.
+    """
 
     def __init__(self, client: Any, execution_role_arn: str, stack_name: str) -> None:
         self._client = client
@@ -31,7 +37,7 @@ class SageMakerEndpoints:
         except ClientError as error:
             if _is_missing(error):
                 return None
-            raise_transient_or_reraise(error)
+            _raise_domain_error(error)
         return ObservedEndpoint(
             status=EndpointStatus(response["EndpointStatus"]),
             config_name=response["EndpointConfigName"],
@@ -52,7 +58,7 @@ class SageMakerEndpoints:
             )
         except ClientError as error:
             if not _already_exists(error):
-                raise_transient_or_reraise(error)
+                _raise_domain_error(error)
 
     def ensure_config(self, spec: EndpointConfigSpec) -> None:
         variants = [
@@ -73,7 +79,7 @@ class SageMakerEndpoints:
             )
         except ClientError as error:
             if not _already_exists(error):
-                raise_transient_or_reraise(error)
+                _raise_domain_error(error)
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         self._change("create_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=self._tags)
@@ -105,15 +111,22 @@ class SageMakerEndpoints:
             getattr(self._client, operation)(**params)
         except ClientError as error:
             if _is_busy(error):
-                raise ConflictError(f"{operation}: {error}") from error
-            raise_transient_or_reraise(error)
+                raise EndpointStillUpdating(f"{operation}: {error}") from error
+            _raise_domain_error(error)
 
     def _delete(self, operation: str, **params: Any) -> None:
         try:
             getattr(self._client, operation)(**params)
         except ClientError as error:
             if not _is_missing(error):
-                raise_transient_or_reraise(error)
+                _raise_domain_error(error)
+
+
+def _raise_domain_error(error: ClientError) -> NoReturn:
+    if is_transient(error):
+        raise_transient_or_reraise(error)
+    message = str(error.response.get("Error", {}).get("Message", ""))
+    raise EndpointRequestRefused(error_code(error), message) from error
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -127,7 +140,7 @@ def _is_missing(error: ClientError) -> bool:
 def _is_busy(error: ClientError) -> bool:
     # "Cannot update in-progress endpoint": someone else's change is under way.
     message = str(error.response.get("Error", {}).get("Message", ""))
-    return error_code(error) == "ValidationException" and "in-progress" in message
+    return error_code(error) == "ValidationException" and ("in-progress" in message or "in progress" in message)
 
 
 def _already_exists(error: ClientError) -> bool:

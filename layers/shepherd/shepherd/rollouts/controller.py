@@ -69,7 +69,11 @@ Phases (``Phase.is_terminal``: COMPLETED, FAILED, ROLLED_BACK)::
   as it was before the rollout - candidate weight 0, then ``UpdateEndpoint`` to ``previous_config``
   - and only then ends the rollout. The lock is held throughout, so a new promotion cannot collide
   with the restore. A failed first deployment deletes the endpoint it created unless it is
-  InService (it may already take traffic: left in place, and the reason says so).
+  InService (it may already take traffic: left in place and completed as the endpoint's live
+  deployment, the reason saying why it was late).
+- SageMaker refusing a call for good: the service asks :func:`refused` for the record (ABORTING, or
+  the end when the refusal came during a restore). Retryable failures are timed from the first
+  (:func:`still_failing`, :func:`failing_too_long`; any action or :func:`recovered` clears it).
 
 Rules:
 
@@ -246,6 +250,9 @@ class Rollout(_Frozen):
     watch_started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     failure_reason: str | None = None
+    # When a SageMaker call this rollout needs first failed with a retryable error (throttling, 5xx);
+    # every action clears it. The service fails the rollout once it has failed for update_timeout_seconds.
+    failing_since: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -514,9 +521,55 @@ def decide(
         action = _decide_forward(rollout, observed, alarms_firing, now)
     if isinstance(action, Wait):
         return action
+    return _stamped(rollout, action, now)
+
+
+def _stamped(rollout: Rollout, action: Action, now: datetime) -> Action:
     # One place stamps every write, so no branch can forget the revision the service conditions on.
-    next_record = action.next.model_copy(update={"revision": rollout.revision + 1, "updated_at": now})
-    return dataclasses.replace(action, next=next_record)
+    assert not isinstance(action, Wait)
+    update = {"revision": rollout.revision + 1, "updated_at": now, "failing_since": None}
+    return dataclasses.replace(action, next=action.next.model_copy(update=update))
+
+
+def refused(rollout: Rollout, now: datetime, reason: str) -> Action:
+    """SageMaker refused a call the rollout needs, for good (``reason``): the record that says so.
+
+    A rollout moving forward starts aborting (its restore comes from the next :func:`decide`); one
+    already aborting cannot be restored any further and ends, its reason saying what was refused.
+    Only a record write: nothing here calls SageMaker again.
+    """
+    _require_aware(now)
+    if rollout.phase.is_terminal:
+        return Wait(f"rollout is {rollout.phase}")
+    at = max(now, rollout.updated_at)
+    if rollout.phase is Phase.ABORTING:
+        action: Action = _finish(rollout, at, f"could not restore the endpoint: {reason}")
+    else:
+        action = RecordProgress(f"aborting: {reason}", _aborting(rollout, reason, Phase.FAILED, at))
+    return _stamped(rollout, action, at)
+
+
+def still_failing(rollout: Rollout, now: datetime) -> Rollout:
+    """The record after a retryable failure: ``failing_since`` set (kept from the first failure)."""
+    return _failing_since(rollout, now, failing=True)
+
+
+def recovered(rollout: Rollout, now: datetime) -> Rollout:
+    """The record after a pass that failed nothing (a :class:`Wait`): ``failing_since`` cleared."""
+    return _failing_since(rollout, now, failing=False)
+
+
+def _failing_since(rollout: Rollout, now: datetime, *, failing: bool) -> Rollout:
+    _require_aware(now)
+    at = max(now, rollout.updated_at)
+    since = (rollout.failing_since or at) if failing else None
+    return rollout.model_copy(update={"failing_since": since, "revision": rollout.revision + 1, "updated_at": at})
+
+
+def failing_too_long(rollout: Rollout, now: datetime) -> bool:
+    """Retryable failures have lasted the update deadline: the rollout gives up as if refused."""
+    since = rollout.failing_since
+    return since is not None and now >= since + timedelta(seconds=rollout.update_timeout_seconds)
 
 
 def _decide_forward(
@@ -569,7 +622,9 @@ def _off_target(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> 
                 "a first deployment creates it"
             )
             return _abort(rollout, observed, now, reason)
-        if observed.config_name == rollout.previous_config:
+        # The previous config, or any config still serving the live variant (a restore that gave
+        # up, an edit outside Shepherd): the shift config puts all traffic back on the live variant.
+        if observed.config_name == rollout.previous_config or _serves_live(rollout, observed):
             return _start_update(rollout, now)
     reason = (
         f"endpoint changed outside this rollout: {_describe(rollout, observed)}, expected {_describe_target(rollout)}"
@@ -716,7 +771,12 @@ def _restore(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Act
     pending = rollout.model_copy(update={"pending_since": now})
     if rollout.is_first_deployment:
         if observed.status is EndpointStatus.IN_SERVICE:
-            return _finish(rollout, now, "the new endpoint is InService and may already take traffic: left in place")
+            # It came up after all and may already take traffic: left in place, and recorded as what
+            # it is, the endpoint's live deployment (so the next promotion updates it).
+            kept = rollout.model_copy(
+                update={"failure_reason": f"{rollout.failure_reason}; the endpoint came up InService: kept as live"}
+            )
+            return Complete(_ended(kept, Phase.COMPLETED, now, current_percent=100))
         # A broken endpoint this rollout created serves nobody; deleting it lets the next
         # promotion create it again.
         return DeleteEndpoint(rollout.endpoint_name, pending)
@@ -792,6 +852,10 @@ def _at_target(rollout: Rollout, observed: ObservedEndpoint) -> bool:
         return True  # the candidate alone: its weight is all the traffic
     percent = _candidate_percent(rollout, observed)
     return percent is not None and abs(percent - rollout.target_percent) <= _PERCENT_TOLERANCE
+
+
+def _serves_live(rollout: Rollout, observed: ObservedEndpoint) -> bool:
+    return rollout.live is not None and observed.weight_of(rollout.live.variant_name) is not None
 
 
 def _candidate_percent(rollout: Rollout, observed: ObservedEndpoint) -> float | None:

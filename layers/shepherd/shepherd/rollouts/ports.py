@@ -111,6 +111,13 @@ class SetLive:
 
 
 @dataclass(frozen=True)
+class ForgetLive:
+    """The endpoint no longer exists (deleted outside Shepherd): drop its baseline."""
+
+    endpoint_name: str
+
+
+@dataclass(frozen=True)
 class RegisterAlarms:
     endpoint_name: str
     rollout_id: str
@@ -151,6 +158,7 @@ Change = (
     | ReleaseLock
     | MoveVersion
     | SetLive
+    | ForgetLive
     | RegisterAlarms
     | ForgetAlarms
     | AuditEndpoint
@@ -217,6 +225,18 @@ class RolloutStore(Protocol):
     def incidents(self, endpoint_name: str) -> list[Incident]: ...
 
     def pending_announcements(self, endpoint_name: str) -> list[Announce]: ...
+
+    def endpoints_owed_announcements(self) -> list[str]:
+        """Endpoints with announcements still in the outbox (of any rollout, finished ones too)."""
+        ...
+
+    def rollouts_to_clean_up(self) -> list[StoredRollout]:
+        """Finished rollouts whose alarms, configs and models may still exist."""
+        ...
+
+    def cleaned_up(self, endpoint_name: str, rollout_id: str) -> None:
+        """The rollout's clean-up is done: it leaves `rollouts_to_clean_up`."""
+        ...
 
     def forget(self, announce: Announce) -> None:
         """The announcements were published: drop them from the outbox."""

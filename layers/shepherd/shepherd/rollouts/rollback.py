@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -22,6 +22,7 @@ from shepherd.contracts import RollbackSkipped, RolloutRolledBack
 from shepherd.registry.errors import ConflictError, TransientError
 from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
+from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import Phase, Rollout, request_abort
 from shepherd.rollouts.ports import (
     ChangeRejected,
@@ -84,8 +85,10 @@ class RollbackService:
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> RollbackOutcome:
         if isinstance(trigger, AlarmStateChange):
+            if trigger.changed_at is not None:  # a sender's time, never beyond ours (rollouts/clock.py)
+                trigger = replace(trigger, changed_at=received_time(trigger.changed_at, self.clock()))
             return self.handle_alarm(trigger)
-        return self.handle_request(trigger)
+        return self.handle_request(replace(trigger, requested_at=received_time(trigger.requested_at, self.clock())))
 
     def handle_alarm(self, change: AlarmStateChange) -> RollbackOutcome:
         if change.state != "ALARM":

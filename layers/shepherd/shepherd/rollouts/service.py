@@ -3,14 +3,17 @@
 The controller's decisions are the pure `controller.decide`; this module observes (DescribeEndpoint,
 alarm states), carries each action out, and commits the next record together with the version
 statuses, the lock and the audit trail it implies, then announces. Act first, then write: a crash
-in between is repaired on the next tick, which sees the endpoint already changed.
+in between is repaired on the next tick, which sees the endpoint already changed. Each rollout's pass
+is isolated from the others' failures; SageMaker refusing a call for good fails that rollout.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from shepherd.contracts import (
@@ -23,10 +26,11 @@ from shepherd.contracts import (
     RolloutTrafficShifted,
     TrafficStepDetail,
 )
-from shepherd.registry.errors import ConflictError
+from shepherd.registry.errors import TransientError
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher, Registry
 from shepherd.rollouts import naming
+from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import (
     Action,
     Complete,
@@ -43,8 +47,13 @@ from shepherd.rollouts.controller import (
     VariantSpec,
     Wait,
     decide,
+    failing_too_long,
     new_rollout,
+    recovered,
+    refused,
+    still_failing,
 )
+from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
@@ -53,6 +62,7 @@ from shepherd.rollouts.ports import (
     EndpointBusy,
     EndpointControl,
     ForgetAlarms,
+    ForgetLive,
     MoveVersion,
     RegisterAlarms,
     ReleaseLock,
@@ -104,12 +114,22 @@ class PromotionOutcome:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class TickReport:
+    results: dict[str, str]  # rollout id -> what its pass did last ("error" when it failed)
+    errors: int  # rollouts whose pass failed (logged); the next tick tries them again
+
+
 class PromotionRefused(Exception):
     def __init__(self, reason: str, version: int | None = None, active_rollout_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.version = version
         self.active_rollout_id = active_rollout_id
+
+
+class SameRollout(Exception):
+    """The lock is held by the very rollout this delivery would start (a concurrent duplicate)."""
 
 
 @dataclass
@@ -125,14 +145,19 @@ class RolloutService:
     # --- promotion ------------------------------------------------------------------------------
 
     def promote(self, request: PromotionRequest) -> PromotionOutcome:
+        # The id comes from the command as sent (every delivery names the same rollout); the rollout's
+        # clock starts no later than ours, so a future-dated command cannot skip or stretch a bake.
         rollout_id = naming.rollout_id(request.event_id, request.requested_at)
+        request = replace(request, requested_at=received_time(request.requested_at, self.clock()))
         existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
         if existing is not None:  # a redelivered command: finish what the first delivery started
-            self._prepare(existing.rollout)
-            self.flush(request.endpoint_name)
-            return PromotionOutcome("duplicate", rollout_id)
+            return self._duplicate(existing)
         try:
             stored = self._start(request, rollout_id)
+        except SameRollout:  # the same command delivered twice at once: the other delivery started it
+            started = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
+            assert started is not None, "the lock names a rollout that is stored in the same transaction"
+            return self._duplicate(started)
         except PromotionRefused as refused:
             self.events.publish(
                 PromotionRejected(
@@ -152,6 +177,11 @@ class RolloutService:
         self.flush(request.endpoint_name)
         return PromotionOutcome("started", rollout_id)
 
+    def _duplicate(self, existing: StoredRollout) -> PromotionOutcome:
+        self._prepare(existing.rollout)
+        self.flush(existing.rollout.endpoint_name)
+        return PromotionOutcome("duplicate", existing.rollout.rollout_id)
+
     def _start(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
         try:
             strategy = parse_strategy(request.strategy)
@@ -169,18 +199,24 @@ class RolloutService:
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
         live = self.rollouts.live(request.endpoint_name)
-        if live is None and self.endpoints.describe(request.endpoint_name) is not None:
+        exists = self.endpoints.describe(request.endpoint_name) is not None
+        if live is None and exists:
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
             )
+        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
+        deleted = live if live is not None and not exists else None
+        known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
         candidate = VariantSpec.for_version(
             version.model_name,
             version.version,
-            instance_type=request.instance_type or (live.variant.instance_type if live else DEFAULT_INSTANCE_TYPE),
+            instance_type=request.instance_type or (known.variant.instance_type if known else DEFAULT_INSTANCE_TYPE),
             initial_instance_count=request.initial_instance_count
-            or (live.variant.initial_instance_count if live else 1),
+            or (known.variant.initial_instance_count if known else 1),
             namespace=self.settings.namespace,
         )
+        if deleted is not None:
+            live = None
         if live is not None and live.variant.variant_name == candidate.variant_name:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
@@ -201,12 +237,8 @@ class RolloutService:
         stored = StoredRollout(
             rollout, RolloutRequest(requested_by=request.requested_by, reason=request.reason, event_id=request.event_id)
         )
-        # The model must exist before any endpoint config names it; creating it touches no endpoint.
-        self.endpoints.ensure_model(
-            candidate.model_resource_name,
-            version.inference_image or self.settings.default_inference_image,
-            version.artifact.uri,
-        )
+        # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
+        # leaves nothing behind.
         try:
             self.rollouts.commit(
                 [
@@ -215,6 +247,7 @@ class RolloutService:
                         rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
+                    *(_forget_deleted(deleted, stored) if deleted else ()),
                     outbox(rollout, _started(stored)),
                     endpoint_audit(
                         rollout,
@@ -227,6 +260,8 @@ class RolloutService:
                 ]
             )
         except EndpointBusy as busy:
+            if busy.active_rollout_id == rollout_id:
+                raise SameRollout from None
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} has an active rollout {busy.active_rollout_id}",
                 version.version,
@@ -273,9 +308,18 @@ class RolloutService:
         self.rollouts.forget(announce)
 
     def _prepare(self, rollout: Rollout) -> None:
-        """Idempotent set-up after the lock is held: the candidate's alarms point at the rollback."""
+        """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
+        before any endpoint config names it), and its alarms pointing at the rollback."""
         if rollout.phase.is_terminal:
             return
+        version = self.registry.get_version(rollout.model_name, rollout.version)
+        if version is None:
+            raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
+        self.endpoints.ensure_model(
+            rollout.candidate.model_resource_name,
+            version.inference_image or self.settings.default_inference_image,
+            version.artifact.uri,
+        )
         actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
         self.alarms.create_rollout_alarms(
             _own_alarms(self.settings.namespace, rollout),
@@ -287,30 +331,54 @@ class RolloutService:
 
     # --- the controller -------------------------------------------------------------------------
 
-    def tick(self, now: datetime, event_id: str) -> dict[str, str]:
-        """One controller pass over every active rollout. Returns rollout id -> what it did last."""
-        results = {}
-        for stored in self.rollouts.active_rollouts():
-            results[stored.rollout.rollout_id] = self._reconcile(stored, now, event_id)
-        return results
+    def tick(self, now: datetime, event_id: str) -> TickReport:
+        """One controller pass over every active rollout, each isolated from the others' failures."""
+        now = received_time(now, self.clock())
+        results: dict[str, str] = {}
+        errors = 0
+        # Announcements a finished rollout still owes first (its endpoint may never be ticked again),
+        # then every active rollout, then the clean-up finished rollouts still need.
+        passes: list[tuple[str, Callable[[], str]]] = [
+            (f"outbox {endpoint}", partial(self.flush_announcements, endpoint))
+            for endpoint in self.rollouts.endpoints_owed_announcements()
+        ]
+        passes += [
+            (s.rollout.rollout_id, partial(self._reconcile, s, now, event_id)) for s in self.rollouts.active_rollouts()
+        ]
+        passes += [
+            (f"clean-up {s.rollout.rollout_id}", partial(self._clean_up, s.rollout))
+            for s in self.rollouts.rollouts_to_clean_up()
+        ]
+        for name, run in passes:
+            try:
+                outcome = run()
+            except Exception:  # one rollout's failure must never stop another's (I5)
+                # Logged with its traceback and counted (the handler's RolloutErrors metric); the
+                # record is as the last commit left it, so the next tick decides again from there.
+                logger.exception("rollout pass failed; the next tick tries again", extra={"pass": name})
+                outcome = "error"
+                errors += 1
+            if not name.startswith(("outbox ", "clean-up ")) or outcome == "error":
+                results[name] = outcome
+        return TickReport(results, errors)
+
+    def flush_announcements(self, endpoint_name: str) -> str:
+        self.flush(endpoint_name)
+        return "published"
 
     def _reconcile(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
         self.flush(stored.rollout.endpoint_name)
         outcome = "waiting"
         for _ in range(MAX_DECISIONS_PER_TICK):
             rollout = stored.rollout
-            observed = self.endpoints.describe(rollout.endpoint_name)
-            firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
-            action = decide(rollout, observed, firing, now)
+            action = self._next_action(stored, now)
+            if action is None:
+                return "raced"
             if isinstance(action, Wait):
                 logger.info("rollout waits", extra={"rollout_id": rollout.rollout_id, "reason": action.reason})
+                if rollout.failing_since is not None:  # this pass failed nothing: the failure clock stops
+                    self._save_quietly(stored, recovered(rollout, now))
                 return outcome
-            try:
-                self._carry_out(action)
-            except ConflictError as conflict:
-                # SageMaker refused because the endpoint is already changing: another tick acted.
-                logger.info("endpoint busy; deciding again next tick", extra={"reason": str(conflict)})
-                return "raced"
             changes, announcements = self._consequences(stored, action, now, event_id)
             owed = outbox(action.next, *announcements)
             changes.append(owed)
@@ -333,6 +401,48 @@ class RolloutService:
                 self._clean_up(action.next)
                 return outcome
         return outcome
+
+    def _next_action(self, stored: StoredRollout, now: datetime) -> Action | None:
+        """The action taken (its SageMaker calls made); None when another writer is changing the endpoint."""
+        rollout = stored.rollout
+        try:
+            return self._decide_and_act(rollout, now)
+        except EndpointStillUpdating as busy:
+            # SageMaker refused because the endpoint is already changing: another writer acted.
+            logger.info("endpoint busy; deciding again next tick", extra={"reason": str(busy)})
+            return None
+        except EndpointRequestRefused as refusal:
+            # Asking again gives the same answer: the rollout fails (and restores) with SageMaker's reason.
+            logger.warning(
+                "SageMaker refused a call", extra={"rollout_id": rollout.rollout_id, "reason": refusal.reason}
+            )
+            return refused(rollout, now, refusal.reason)
+        except TransientError as failure:
+            if not failing_too_long(rollout, now):
+                self._note_failing(stored, now)
+                raise
+            return refused(rollout, now, f"still failing after {rollout.update_timeout_seconds} s: {failure}")
+
+    def _decide_and_act(self, rollout: Rollout, now: datetime) -> Action:
+        """Observe, decide, and make the action's SageMaker call(s); the caller records the outcome."""
+        observed = self.endpoints.describe(rollout.endpoint_name)
+        firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
+        action = decide(rollout, observed, firing, now)
+        if not isinstance(action, Wait):
+            self._carry_out(action)
+        return action
+
+    def _note_failing(self, stored: StoredRollout, now: datetime) -> None:
+        """Start the clock on retryable failures (kept from the first), so they cannot hold the lock forever."""
+        if stored.rollout.failing_since is None:
+            self._save_quietly(stored, still_failing(stored.rollout, now))
+
+    def _save_quietly(self, stored: StoredRollout, record: Rollout) -> None:
+        """A record-only bookkeeping write; losing it to another writer is harmless (it re-decides)."""
+        try:
+            self.rollouts.commit([SaveRollout(record, stored.request, stored.rollout.revision)])
+        except ChangeRejected:
+            logger.info("record changed meanwhile", extra={"rollout_id": record.rollout_id})
 
     def _carry_out(self, action: Action) -> None:
         if isinstance(action, CreateEndpoint):
@@ -398,16 +508,30 @@ class RolloutService:
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK at the flip.
         return changes, announcements
 
-    def _clean_up(self, rollout: Rollout) -> None:
-        """Delete the per-rollout alarms, and configs and models nothing uses any more."""
+    def _clean_up(self, rollout: Rollout) -> str:
+        """Delete the per-rollout alarms, and the configs and models nothing uses any more.
+
+        Re-runnable: a finished rollout stays listed by `rollouts_to_clean_up` until this completes,
+        so a failure half-way is finished by a later tick. What the endpoint runs now (described, not
+        assumed from the outcome) and the endpoint's recorded baseline are never deleted.
+        """
         self.alarms.delete_alarms(_own_alarms(self.settings.namespace, rollout))
-        in_use = rollout.final_config if rollout.phase is Phase.COMPLETED else rollout.previous_config
-        for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - {in_use, None}:
+        observed = self.endpoints.describe(rollout.endpoint_name)
+        live = self.rollouts.live(rollout.endpoint_name)
+        in_use = {observed.config_name if observed else None, live.config_name if live else None}
+        for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
             assert config is not None
             self.endpoints.delete_config(config)
         retired = rollout.live if rollout.phase is Phase.COMPLETED else rollout.candidate
-        if retired is not None and not self.rollouts.endpoints_serving(retired.model_resource_name):
+        running = {variant.name for variant in observed.variants} if observed else set()
+        if (
+            retired is not None
+            and retired.variant_name not in running
+            and not self.rollouts.endpoints_serving(retired.model_resource_name)
+        ):
             self.endpoints.delete_model(retired.model_resource_name)
+        self.rollouts.cleaned_up(rollout.endpoint_name, rollout.rollout_id)
+        return "cleaned up"
 
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -448,6 +572,25 @@ def version_move(
             rollout_id=rollout.rollout_id,
         ),
     )
+
+
+def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout) -> tuple[Change, ...]:
+    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE."""
+    rollout = stored.rollout
+    retired = AuditEntry(
+        model_name=deleted.model_name,
+        version=deleted.version,
+        action="retired",
+        from_status=VersionStatus.LIVE,
+        to_status=VersionStatus.RETIRED,
+        actor=stored.request.requested_by,
+        at=rollout.started_at,
+        event_id=stored.request.event_id,
+        reason=f"endpoint {rollout.endpoint_name} was deleted outside Shepherd",
+        endpoint_name=rollout.endpoint_name,
+        rollout_id=rollout.rollout_id,
+    )
+    return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
 
 
 def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
@@ -493,6 +636,9 @@ def _audit_action(action: Action) -> str:
         return f"traffic {action.from_percent}% -> {action.to_percent}%"
     if isinstance(action, UpdateEndpoint):
         return f"update endpoint ({action.purpose})"
+    if isinstance(action, RecordProgress) and action.next.phase is Phase.ABORTING:
+        # Its own name: it may follow a "progress" in the same tick, and audit keys hold the action.
+        return "aborting"
     return {
         CreateEndpoint: "create endpoint",
         DeleteEndpoint: "delete endpoint",
