@@ -676,6 +676,9 @@ class LocalShepherd:
     def stop(self) -> None:
         """Stop the server and forget moto's state and the handlers' cached clients (stop `pump.serve`
         first if it runs in another thread)."""
+        pump = getattr(self, "pump", None)
+        if pump is not None:
+            pump.close()
         try:
             self._reset_emulator()
         finally:
