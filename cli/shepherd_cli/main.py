@@ -25,10 +25,14 @@ from typing import Any, Literal, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.text import Text
 
 from shepherd.registry.errors import TransientError
 from shepherd_cli import operations, output
+from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError
+from shepherd_cli.follow import follow
+from shepherd_cli.subscription import Subscription
 from shepherd_cli.target import Target, resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,25 +169,53 @@ def show(common: Common, model: str, version: int) -> None:
         output.render_version(found)
 
 
+def _answered(
+    common: Common, target: Target, send: Callable[[], dict[str, Any]], summary: str, wait: bool, timeout: float
+) -> dict[str, Any]:
+    """Send a command and, unless --no-wait, wait for Shepherd's answer to it; a refusal exits 1."""
+    if not wait:
+        sent = send()
+        if common.json:
+            output.print_json(sent)
+        else:
+            output.render_sent(sent, summary)
+        return sent
+    with Subscription(target) as subscription:  # subscribed before sending: the answer cannot be missed
+        sent = send()
+        if not common.json:
+            output.render_sent(sent, summary)
+        sent["answer"] = operations.wait_for_answer(target, subscription, sent, timeout)
+    answer = sent["answer"]
+    detail_type, detail = answer["detail-type"], answer.get("detail") or {}
+    if common.json:
+        output.print_json(sent)
+    else:
+        output.console().print(Text.assemble((detail_type, "bold"), "  ", describe_announcement(detail_type, detail)))
+    if detail_type in REFUSALS:
+        raise CliError(f"refused: {detail.get('reason')}")
+    return sent
+
+
 def _decide(common: Common, model: str, version: int, decision: Literal["approved", "rejected"], **kw: Any) -> None:
     target = common.target()
     by = kw["by"] or target.caller()
-    sent = operations.request_approval(target, model, version, decision, kw["reason"], by)
-    if kw["wait"]:
-        decided = operations.wait_for_decision(target, model, version, kw["wait"])
-        sent["status"] = decided.status.value
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"{'Approval' if decision == 'approved' else 'Rejection'} of {model} v{version}")
-    if "status" in sent:
-        output.console().print(f"{model} v{version} is now {sent['status']}.")
+    _answered(
+        common,
+        target,
+        lambda: operations.request_approval(target, model, version, decision, kw["reason"], by),
+        f"{'Approval' if decision == 'approved' else 'Rejection'} of {model} v{version}",
+        kw["wait"],
+        kw["timeout"],
+    )
 
 
 _reason = click.option("--reason", required=True, help="Why (kept in the audit trail).")
 _by = click.option("--by", help="Who asks (default: your AWS identity, or $USER locally).")
 _wait = click.option(
-    "--wait", type=click.FloatRange(min=0), default=0, help="Seconds to wait for the decision to be recorded."
+    "--wait/--no-wait", default=True, show_default=True, help="Wait for Shepherd's answer (exit 1 if refused)."
+)
+_timeout = click.option(
+    "--timeout", type=DURATION, default=60, show_default=True, help="How long to wait for the answer (exit 3 after)."
 )
 
 
@@ -193,10 +225,11 @@ _wait = click.option(
 @_reason
 @_by
 @_wait
+@_timeout
 @target_options
-def approve(common: Common, model: str, version: int, reason: str, by: str | None, wait: float) -> None:
-    """Approve a REGISTERED version (sends Model Version Approval Requested)."""
-    _decide(common, model, version, "approved", reason=reason, by=by, wait=wait)
+def approve(common: Common, model: str, version: int, **options: Any) -> None:
+    """Approve a REGISTERED version (sends Model Version Approval Requested, waits for the answer)."""
+    _decide(common, model, version, "approved", **options)
 
 
 @cli.command()
@@ -205,10 +238,11 @@ def approve(common: Common, model: str, version: int, reason: str, by: str | Non
 @_reason
 @_by
 @_wait
+@_timeout
 @target_options
-def reject(common: Common, model: str, version: int, reason: str, by: str | None, wait: float) -> None:
-    """Reject a REGISTERED version (sends Model Version Approval Requested)."""
-    _decide(common, model, version, "rejected", reason=reason, by=by, wait=wait)
+def reject(common: Common, model: str, version: int, **options: Any) -> None:
+    """Reject a REGISTERED version (sends Model Version Approval Requested, waits for the answer)."""
+    _decide(common, model, version, "rejected", **options)
 
 
 def _parse_steps(text: str) -> list[dict[str, int]]:
@@ -294,6 +328,9 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
 @click.option("--instance-count", type=click.IntRange(1, 100), default=1, show_default=True)
 @click.option("--reason", default="promoted with the shepherd CLI", show_default=True, help="Why.")
 @_by
+@_wait
+@_timeout
+@click.option("--follow", is_flag=True, help="Once started, follow the rollout to its end (as status --watch).")
 @target_options
 def promote(common: Common, model: str, version: str, endpoint: str, **options: Any) -> None:
     """Roll a version out to a SageMaker endpoint (sends Model Promotion Requested).
@@ -316,23 +353,30 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
         watch=options["watch"],
     )
     target = common.target()
-    sent = operations.request_promotion(
-        target,
-        model_name=model,
-        version=chosen_version,
-        endpoint_name=endpoint,
-        strategy=strategy,
-        alarms=tuple(options["alarms"]),
-        instance_type=options["instance_type"],
-        instance_count=options["instance_count"],
-        by=options["by"] or target.caller(),
-        reason=options["reason"],
-    )
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"Promotion of {model} {version} to {endpoint}")
-    output.console().print(f"Follow it with: shepherd status {endpoint}")
+
+    def send() -> dict[str, Any]:
+        return operations.request_promotion(
+            target,
+            model_name=model,
+            version=chosen_version,
+            endpoint_name=endpoint,
+            strategy=strategy,
+            alarms=tuple(options["alarms"]),
+            instance_type=options["instance_type"],
+            instance_count=options["instance_count"],
+            by=options["by"] or target.caller(),
+            reason=options["reason"],
+        )
+
+    summary = f"Promotion of {model} {version} to {endpoint}"
+    sent = _answered(common, target, send, summary, options["wait"] or options["follow"], options["timeout"])
+    if options["follow"]:
+        with Subscription(target) as subscription:
+            sys.exit(
+                follow(target, endpoint, subscription=subscription, rollout_id=sent["rollout_id"], as_json=common.json)
+            )
+    if not common.json:
+        output.console().print(f"Follow it with: shepherd status {endpoint} --watch")
 
 
 @cli.command()
@@ -340,23 +384,41 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
 @click.option("--to-version", type=click.IntRange(min=1), help="Version to redeploy (default: the one live before).")
 @_reason
 @_by
+@_wait
+@_timeout
 @target_options
-def rollback(common: Common, endpoint: str, to_version: int | None, reason: str, by: str | None) -> None:
-    """Roll an endpoint back (sends Model Rollback Requested)."""
+def rollback(
+    common: Common, endpoint: str, to_version: int | None, reason: str, by: str | None, **options: Any
+) -> None:
+    """Roll an endpoint back (sends Model Rollback Requested, waits for the answer)."""
     target = common.target()
-    sent = operations.request_rollback(target, endpoint, to_version, reason, by or target.caller())
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"Rollback of {endpoint}")
-    output.console().print(f"Follow it with: shepherd status {endpoint}")
+    _answered(
+        common,
+        target,
+        lambda: operations.request_rollback(target, endpoint, to_version, reason, by or target.caller()),
+        f"Rollback of {endpoint}",
+        options["wait"],
+        options["timeout"],
+    )
+    if not common.json:
+        output.console().print(f"See it with: shepherd status {endpoint}")
 
 
 @cli.command()
 @click.argument("endpoint")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Redraw until the rollout ends: exit 0 once the candidate serves 100%, 1 if rolled back or failed.",
+)
+@click.option("--timeout", type=DURATION, help="With --watch: give up after this long (exit 3).")
 @target_options
-def status(common: Common, endpoint: str) -> None:
+def status(common: Common, endpoint: str, watch: bool, timeout: int | None) -> None:
     """Live and candidate versions, variant weights, rollout phase and step, gating alarms."""
+    if watch:
+        target = common.target()
+        with Subscription(target) as subscription:
+            sys.exit(follow(target, endpoint, subscription=subscription, timeout=timeout, as_json=common.json))
     found = operations.endpoint_status(common.target(), endpoint)
     if common.json:
         output.print_json(found)

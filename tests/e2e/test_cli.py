@@ -4,6 +4,7 @@ bus carried out by the functions (the pump runs them), clear errors without trac
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,15 @@ def fails(*args: str) -> str:
 def emulator() -> Iterator[LocalShepherd]:
     """One local Shepherd for the module: each test uses its own model and endpoint names."""
     with LocalShepherd.start(ROOT / "template.yaml", environment_overrides=QUIET) as running:
-        yield running
+        # The pump serves in the background, as `local up` does: commands wait for their answer.
+        stop = threading.Event()
+        server = threading.Thread(target=running.pump.serve, args=(stop,), kwargs={"poll_seconds": 0.1}, daemon=True)
+        server.start()
+        try:
+            yield running
+        finally:
+            stop.set()
+            server.join(30)
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def upload(local: LocalShepherd, folder: str) -> None:
 def invocation_of(local: LocalShepherd, logical_id: str, event_id: str) -> dict[str, Any]:
     """The event a function was given for the command `event_id` (the emulator is shared)."""
     name = local.stack.functions[logical_id].name
-    [event] = [c.event for c in local.pump.history if c.function_name == name and c.event.get("id") == event_id]
+    [event] = [c.event for c in local.pump.invocations() if c.function_name == name and c.event.get("id") == event_id]
     return event
 
 
@@ -113,9 +122,14 @@ def test_the_lifecycle_through_the_cli(local):
     assert endpoint_trail["model"] == []
     assert {"started", "create endpoint", "completed"} <= {entry["action"] for entry in endpoint_trail["endpoint"]}
 
-    sent = as_json("rollback", ENDPOINT, "--reason", "customer complaints", "--by", "bob")
+    # A first deployment has nothing to roll back to: the command waits for Shepherd's answer and exits 1.
+    refused = shepherd("rollback", ENDPOINT, "--reason", "customer complaints", "--by", "bob", "--json")
+    assert refused.exit_code == 1
+    assert json.loads(refused.stderr) == {"error": f"refused: {ENDPOINT} has no earlier version to roll back to"}
+    sent = json.loads(refused.stdout)
     assert sent["detail"] == {"endpoint_name": ENDPOINT, "reason": "customer complaints", "requested_by": "bob"}
-    local.pump.run_until_idle()
+    assert sent["answer"]["detail-type"] == "Rollback Skipped"
+    assert sent["answer"]["detail"]["command_id"] == sent["event_id"]
     request = invocation_of(local, "RollbackFunction", sent["event_id"])
     assert request["detail-type"] == "Model Rollback Requested" and request["source"] == "shepherd.cli"
 

@@ -30,8 +30,9 @@ from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.service import rollout_alarm_names
 from shepherd_cli import operations
+from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
-from shepherd_cli.local.monitor import BusMonitor, Line, describe_announcement, invocation_summary
+from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
 from shepherd_cli.local.pump import Outcome, SimulatedClock
 from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
 from shepherd_cli.target import Target

@@ -348,6 +348,11 @@ class Pump:
             "detail": detail,
         }
 
+    def invocations(self) -> list[Invocation]:
+        """A copy of `history`, safe to read while `serve` runs in another thread."""
+        with self._lock:
+            return list(self.history)
+
     @property
     def routes(self) -> list[tuple[str, str]]:
         """(function name, event source) for every route, e.g. for a CLI to show the wiring."""

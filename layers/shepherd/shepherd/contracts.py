@@ -75,6 +75,7 @@ class ModelVersionApproved(Announcement):
     version: int
     requested_by: str
     reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class ModelVersionRejected(Announcement):
@@ -84,6 +85,7 @@ class ModelVersionRejected(Announcement):
     version: int
     requested_by: str
     reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class ModelVersionApprovalRefused(Announcement):
@@ -97,6 +99,7 @@ class ModelVersionApprovalRefused(Announcement):
     requested_by: str
     reason: str
     current_status: str | None = None
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
@@ -233,6 +236,7 @@ class RolloutRolledBack(Announcement):
     trigger: str  # the alarm's name, or who asked
     reason: str
     seconds_to_flip: float | None = None  # from the alarm's state change to the traffic flip
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class RollbackSkipped(Announcement):
@@ -246,6 +250,9 @@ class RollbackSkipped(Announcement):
     rollout_id: str | None = None
     model_name: str | None = None
     version: int | None = None
+    command_id: str | None = Field(
+        default=None, description="the event id of the Model Rollback Requested this answers"
+    )
 
 
 ANNOUNCEMENTS += (RolloutRolledBack, RollbackSkipped)
