@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import re
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ from shepherd_cli import operations, output
 from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.follow import follow
+from shepherd_cli.local.state import read_state
 from shepherd_cli.subscription import Subscription
-from shepherd_cli.target import Target, resolve
+from shepherd_cli.target import LOCAL_CREDENTIALS, Target, resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
@@ -472,10 +474,22 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--port", type=click.IntRange(0, 65535), default=4750, show_default=True, help="0 picks a free port.")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Simulated time per real second.")
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="A template parameter.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".shepherd/state"),
+    show_default=True,
+    help="Where the emulator's state is kept across restarts.",
+)
+@click.option("--fresh", is_flag=True, help="Start empty (forget the saved state).")
 @click.option("--verbose", is_flag=True, help="Also print controller ticks that only waited.")
 @handle_errors
-def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...], verbose: bool) -> None:
-    """Run local mode in the foreground until Ctrl-C, printing each event as it flows."""
+def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...], **options: Any) -> None:
+    """Run local mode in the foreground until Ctrl-C, printing each event as it flows.
+
+    The emulator's state (bucket, versions, endpoints, alarms) is saved in --state on the way out
+    and restored on the next start."""
     from shepherd_cli.local.state import state_path
     from shepherd_cli.local.up import run_up
 
@@ -486,9 +500,54 @@ def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...
         speed=speed,
         parameters=_parameters(parameters),
         state_file=state_path(),
-        verbose=verbose,
+        state_dir=options["state_dir"],
+        fresh=options["fresh"],
+        verbose=options["verbose"],
     )
     sys.exit(code)
+
+
+@local.command("env")
+@handle_errors
+def local_env() -> None:
+    """Print the exports that point the AWS CLI (and the shepherd CLI) at the running local mode.
+
+    \b
+    eval "$(shepherd local env)"
+    aws s3 ls
+    """
+    from shepherd_cli.local.state import find_state
+
+    target = resolve(None, True, None, None)
+    state = read_state(find_state())
+    exports = {
+        "AWS_ENDPOINT_URL": target.endpoint_url,
+        "AWS_DEFAULT_REGION": target.region,
+        "AWS_REGION": target.region,
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "SHEPHERD_ENDPOINT_URL": target.endpoint_url,
+    }
+    for name, value in exports.items():
+        click.echo(f"export {name}={shlex.quote(str(value))}")
+    if state is not None:
+        click.echo(f"# bucket {target.bucket}, bus {target.bus}, table {target.table}")
+
+
+@local.command("alarm")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["ALARM", "OK", "INSUFFICIENT_DATA"]))
+@click.option("--reason", default="set with shepherd local alarm", show_default=True)
+@handle_errors
+def local_alarm(name: str, state: str, reason: str) -> None:
+    """Set an alarm's state in local mode (as `aws cloudwatch set-alarm-state` does): local mode
+    delivers the change as CloudWatch would (EventBridge, alarm action, SNS)."""
+    target = resolve(None, True, None, None)
+    cloudwatch = target.client("cloudwatch")
+    if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        raise CliError(f"no alarm {name} in {target.describe()}")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    click.echo(f"{name} -> {state}")
 
 
 @local.command("demo")

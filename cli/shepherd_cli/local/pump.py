@@ -487,6 +487,14 @@ class Pump:
             module = self._module(function, module_path)
             return getattr(module, handler_name)(event, context)
 
+    def warm_up(self) -> None:
+        """Import every function's handler now (Lambda's cold start), so the first event, e.g. an
+        alarm that must roll back within seconds, does not wait for the imports."""
+        for function in self.stack.functions.values():
+            if function.code_dir is not None:
+                with self._environment(function), self._sys_path(function):
+                    self._module(function, function.handler.rpartition(".")[0])
+
     def _module(self, function: Function, module_path: str) -> ModuleType:
         """The handler's module, imported once per function under a unique name (each is `app`)."""
         module = self._modules.get(function.logical_id)

@@ -36,6 +36,7 @@ import itertools
 import json
 import logging
 import re
+import secrets
 import time
 import warnings
 import zipfile
@@ -623,8 +624,12 @@ class LocalShepherd:
         clock: SimulatedClock | None = None,
         on_event: EventHook | None = None,
         environment_overrides: dict[str, str] | None = None,
+        names_seed: int | None = None,
     ) -> LocalShepherd:
-        """Start the emulator, deploy the template and wire the pump. One instance per process."""
+        """Start the emulator, deploy the template and wire the pump. One instance per process.
+
+        With `names_seed`, moto's random generator is seeded before the deployment, so the same
+        template gets the same physical names (see persistence.py), and re-seeded at random after."""
         if cls._running is not None:
             raise RuntimeError("a LocalShepherd is already running in this process (moto's state is global)")
         emulator.install()
@@ -637,9 +642,13 @@ class LocalShepherd:
         local = cls(server, f"http://{host}:{bound_port}", region)
         try:
             local._reset_emulator()
+            if names_seed is not None:
+                local._seed(names_seed)
             local.stack = provision(
                 Path(template_path), local.client, region=region, stack_name=stack_name, parameters=parameters
             )
+            if names_seed is not None:
+                local._seed(secrets.randbelow(2**31))
             local.pump = Pump(
                 local.stack,
                 local.client,
@@ -686,6 +695,9 @@ class LocalShepherd:
             bootstrap.reset()
             if LocalShepherd._running is self:
                 LocalShepherd._running = None
+
+    def _seed(self, seed: int) -> None:
+        requests.post(f"{self.endpoint_url}/moto-api/seed", params={"a": str(seed)}, timeout=10).raise_for_status()
 
     def _reset_emulator(self) -> None:
         requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()

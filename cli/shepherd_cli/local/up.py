@@ -24,6 +24,7 @@ from rich.text import Text
 
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
+from shepherd_cli.local import persistence
 from shepherd_cli.local.monitor import BusMonitor, describe_invocation, is_idle_tick
 from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
@@ -64,6 +65,9 @@ class EventPrinter:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a port whose last connections are in TIME_WAIT (a restart right
+        # after Ctrl-C) is free; one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -105,6 +109,20 @@ def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path
     out.print(f"\nSimulated clock at {speed:g}x real time. Events as they flow (Ctrl-C to stop):\n", style="bold")
 
 
+def _restore(out: Console, local: LocalShepherd, state_dir: Path, fresh: bool) -> None:
+    if fresh:
+        persistence.forget(state_dir)
+        return
+    saved = persistence.saved_outputs(state_dir)
+    if saved is None:
+        return
+    if saved != local.outputs:
+        out.print(f"The template's outputs changed since {state_dir} was saved: starting empty.", style="yellow")
+        return
+    persistence.restore(state_dir)
+    out.print(f"Restored the state saved in {state_dir} (--fresh starts empty).", style="dim")
+
+
 def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str]) -> None:
     try:
         pump.serve(stop, speed=speed)
@@ -112,6 +130,18 @@ def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str])
     except Exception as error:
         failures.append(f"{type(error).__name__}: {error}")
         stop.set()
+
+
+def _check_can_start(template: Path, speed: float, state_file: Path, port: int) -> None:
+    if not template.is_file():
+        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+    if speed <= 0:
+        raise CliError("--speed must be positive")
+    existing = read_state(state_file)
+    if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
+        raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
+    if port and not _port_free(port):
+        raise CliError(f"port {port} is in use: pass --port with a free one (0 picks any)")
 
 
 def run_up(
@@ -122,29 +152,32 @@ def run_up(
     speed: float = 1.0,
     parameters: dict[str, str] | None = None,
     state_file: Path,
+    state_dir: Path | None = None,
+    fresh: bool = False,
     verbose: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until Ctrl-C, SIGTERM or `stop`; returns the exit code."""
-    if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
-    if speed <= 0:
-        raise CliError("--speed must be positive")
-    existing = read_state(state_file)
-    if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
-        raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
-    if port and not _port_free(port):
-        raise CliError(f"port {port} is in use: pass --port with a free one (0 picks any)")
+    _check_can_start(template, speed, state_file, port)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop or threading.Event()
     clock = SimulatedClock()
     printer = EventPrinter(out, clock, verbose)
     out.print("Starting the emulator and deploying the template...", style="dim")
     local = LocalShepherd.start(
-        template, port=port, clock=clock, on_event=printer, environment_overrides=QUIET, parameters=parameters
+        template,
+        port=port,
+        clock=clock,
+        on_event=printer,
+        environment_overrides=QUIET,
+        parameters=parameters,
+        names_seed=persistence.NAMES_SEED,
     )
     failures: list[str] = []
     try:
+        if state_dir is not None:
+            _restore(out, local, state_dir, fresh)
+        local.pump.warm_up()
         printer.prefix = f"{local.stack.name}-"
         printer.monitor = BusMonitor(local)
         # The clock started before the template was deployed: catch up with real time, so events the
@@ -162,6 +195,10 @@ def run_up(
         while not stop.wait(0.5):
             pass
         server.join(STOP_TIMEOUT_SECONDS)
+        if state_dir is not None and not server.is_alive():
+            local.pump.run_until_idle()  # what was sent before the stop is handled, then kept
+            persistence.save(state_dir, local.outputs)
+            out.print(f"State saved in {state_dir}.", style="dim")
     finally:
         remove_state(state_file, os.getpid())
         local.stop()
