@@ -483,7 +483,7 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
     help="Where the emulator's state is kept across restarts.",
 )
 @click.option("--fresh", is_flag=True, help="Start empty (forget the saved state).")
-@click.option("--verbose", is_flag=True, help="Also print controller ticks that only waited.")
+@click.option("--verbose", is_flag=True, help="Also print idle controller ticks and the handlers' JSON logs.")
 @handle_errors
 def local_up(template: Path, port: int, speed: float, parameters: tuple[str, ...], **options: Any) -> None:
     """Run local mode in the foreground until Ctrl-C, printing each event as it flows.

@@ -31,8 +31,10 @@ from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.state import ClockState, LocalState, pid_alive, read_state, remove_state, write_state
 
 DEFAULT_PORT = 4750
-# Handlers log JSON to stdout: warnings and errors only, and no metrics, so the event lines stay readable.
-QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+# Handlers' Powertools JSON lines: only errors by default (warnings such as a refusal are announced,
+# and printed as one line each); with --verbose, everything from INFO up.
+QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+VERBOSE = {"POWERTOOLS_LOG_LEVEL": "INFO", "LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "true"}
 STOP_TIMEOUT_SECONDS = 30
 
 
@@ -169,7 +171,7 @@ def run_up(
         port=port,
         clock=clock,
         on_event=printer,
-        environment_overrides=QUIET,
+        environment_overrides=VERBOSE if verbose else QUIET,
         parameters=parameters,
         names_seed=persistence.NAMES_SEED,
     )
