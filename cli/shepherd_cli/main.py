@@ -19,6 +19,7 @@ import logging
 import re
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -440,6 +441,73 @@ def history(common: Common, name: str, kind: Literal["model", "endpoint"] | None
         output.print_json(trail)
     else:
         output.render_history(name, trail)
+
+
+@cli.command()
+@click.argument("endpoint")
+@target_options
+def rollouts(common: Common, endpoint: str) -> None:
+    """The rollouts of an endpoint, newest first."""
+    found = operations.list_rollouts(common.target(), endpoint)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rollouts(endpoint, found)
+
+
+@cli.command()
+@click.argument("rollout_id", metavar="ID")
+@click.option("--endpoint", help="The rollout's endpoint (found by itself when it ever went live).")
+@target_options
+def rollout(common: Common, rollout_id: str, endpoint: str | None) -> None:
+    """One rollout: plan, timeline, outcome and incident."""
+    found = operations.get_rollout(common.target(), rollout_id, endpoint)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rollout(found)
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@target_options
+def rejections(common: Common, model: str | None, limit: int) -> None:
+    """Rejected uploads with their reasons, newest first (of MODEL, when given)."""
+    found = operations.list_rejections(common.target(), model, limit)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rejections(found)
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Keep listening until Ctrl-C.")
+@click.option(
+    "--for", "listen", type=DURATION, default=30, show_default=True, help="Without --follow: listen this long."
+)
+@target_options
+def events(common: Common, follow: bool, listen: int) -> None:
+    """Shepherd's announcements on the bus as they are made (a temporary subscription, removed after)."""
+    target = common.target()
+    deadline = None if follow else time.monotonic() + listen
+    out = output.console()
+    with Subscription(target) as subscription:
+        if not common.json:
+            out.print(
+                f"Listening to {target.bus} on {target.describe()}" + ("" if follow else f" for {listen}s"), style="dim"
+            )
+        while deadline is None or time.monotonic() < deadline:
+            wait = 5.0 if deadline is None else max(0.0, min(5.0, deadline - time.monotonic()))
+            for announcement in subscription.receive(wait):
+                if common.json:
+                    click.echo(json.dumps(announcement, sort_keys=True))
+                    continue
+                detail_type = announcement.get("detail-type", "")
+                text = describe_announcement(detail_type, announcement.get("detail") or {})
+                out.print(
+                    Text.assemble((str(announcement.get("time", "")), "cyan"), "  ", (detail_type, "bold"), "  ", text)
+                )
 
 
 # --- local mode -----------------------------------------------------------------------------------

@@ -231,6 +231,45 @@ def history(
     }
 
 
+def list_rollouts(target: Target, endpoint_name: str) -> list[dict[str, Any]]:
+    """The endpoint's rollouts, newest first (one Query)."""
+    found = target.rollouts().rollouts_of(endpoint_name)
+    if not found and target.rollouts().live(endpoint_name) is None:
+        raise CliError(f"no rollout on {endpoint_name} in {target.describe()}")
+    return [_rollout_summary(stored) for stored in found]
+
+
+def get_rollout(target: Target, rollout_id: str, endpoint_name: str | None = None) -> dict[str, Any]:
+    """One rollout: plan, timeline, outcome and incident. Without the endpoint, the endpoints Shepherd
+    knows (gsi1: active rollouts, then deployed endpoints) are each asked for it: Queries and Gets only."""
+    if not naming.ROLLOUT_ID_PATTERN.fullmatch(rollout_id):
+        raise CliError(f"{rollout_id!r} is not a rollout id (like 20261120T100000Z-3fa9c1d2e4)")
+    store = target.rollouts()
+    if endpoint_name is not None:
+        candidates = [endpoint_name]
+    else:
+        active = [stored.rollout.endpoint_name for stored in store.active_rollouts()]
+        candidates = [*active, *store.endpoint_names()]
+    for name in dict.fromkeys(candidates):
+        stored = store.get_rollout(name, rollout_id)
+        if stored is not None:
+            timeline = [e for e in store.endpoint_audit_trail(name) if e.rollout_id == rollout_id]
+            incidents = [i for i in store.incidents(name) if i.rollout_id == rollout_id]
+            return {
+                **_rollout_summary(stored),
+                "endpoint_name": name,
+                "timeline": [entry.model_dump(mode="json") for entry in sorted(timeline, key=lambda e: e.at)],
+                "incident": incidents[0].model_dump(mode="json", exclude={"timeline"}) if incidents else None,
+            }
+    where = f"on {endpoint_name}" if endpoint_name else "on any endpoint (pass --endpoint if it never went live)"
+    raise CliError(f"no rollout {rollout_id} {where} in {target.describe()}")
+
+
+def list_rejections(target: Target, model_name: str | None, limit: int) -> list[dict[str, Any]]:
+    """Rejected uploads with their reasons, newest first (a Query on gsi1)."""
+    return [rejection.model_dump(mode="json") for rejection in target.registry().list_rejections(model_name, limit)]
+
+
 # --- commands ------------------------------------------------------------------------------------
 
 

@@ -248,3 +248,65 @@ def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
                 entry["rollout_id"] or "",
             )
         out.print(table)
+
+
+def render_rollouts(endpoint_name: str, rollouts: list[dict[str, Any]]) -> None:
+    table = Table("ROLLOUT", "VERSION", "REPLACING", "STRATEGY", "PHASE", "STARTED", "ENDED", "OUTCOME", box=None)
+    table.columns[-1].overflow = "fold"
+    for rollout in rollouts:
+        table.add_row(
+            rollout["rollout_id"],
+            f"{rollout['model_name']} v{rollout['version']}",
+            f"v{rollout['previous_version']}" if rollout["previous_version"] else "",
+            rollout["strategy"].get("type", ""),
+            styled(rollout["phase"]),
+            when(rollout["started_at"]),
+            when(rollout["ended_at"]),
+            rollout["failure_reason"] or "",
+        )
+    console().print(Text(f"Rollouts on {endpoint_name}, newest first", style="bold"))
+    console().print(table)
+
+
+def render_rollout(rollout: dict[str, Any]) -> None:
+    out = console()
+    out.print(Text.assemble(("Rollout ", "bold"), (rollout["rollout_id"], "bold"), f" on {rollout['endpoint_name']}"))
+    previous = f" replacing v{rollout['previous_version']}" if rollout["previous_version"] else " (first deployment)"
+    out.print(f"Version:   {rollout['model_name']} v{rollout['version']}{previous}")
+    out.print(Text.assemble("Outcome:   ", styled(rollout["phase"]), f"  {rollout['failure_reason'] or ''}"))
+    plan = " -> ".join(
+        f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
+        for step in rollout["plan"]
+    )
+    out.print(f"Plan:      {plan}, watch {rollout['post_deploy_watch_seconds']}s")
+    out.print(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}")
+    table = Table("AT", "ACTION", "DETAIL", "BY", box=None, pad_edge=False)
+    table.columns[2].overflow = "fold"
+    for entry in rollout["timeline"]:
+        table.add_row(when(entry["at"]), entry["action"], entry["detail"], entry["actor"] or "")
+    out.print(Text("Timeline", style="bold"))
+    out.print(table)
+    incident = rollout["incident"]
+    if incident:
+        out.print(Text("Incident", style="bold red"))
+        flip = incident["seconds_to_flip"]
+        out.print(
+            f"  trigger {incident['trigger']}: {incident['state_reason']}; "
+            f"traffic back on v{incident['restored_version']}"
+            f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after the alarm)" if flip is not None else "")
+        )
+        out.print(f"  weights before {incident['weights_before']}, after {incident['weights_after']}")
+
+
+def render_rejections(rejections: list[dict[str, Any]]) -> None:
+    table = Table("AT", "MODEL", "KEY", "CODE", "REASON", box=None, pad_edge=False)
+    table.columns[-1].overflow = "fold"
+    for rejection in rejections:
+        table.add_row(
+            when(rejection["rejected_at"]),
+            rejection["model_name"] or "",
+            rejection["artifact"]["key"],
+            rejection["code"],
+            rejection["reason"],
+        )
+    console().print(table)

@@ -201,3 +201,56 @@ def test_strategy_shorthands_that_make_no_sense_are_refused(flags):
     arguments = dict.fromkeys(("strategy", "canary", "bake", "linear", "interval", "steps", "watch"))
     with pytest.raises(CliError):
         build_strategy(**{**arguments, "all_at_once": False, **flags})
+
+
+def test_what_happened_can_be_found_and_status_agrees_with_itself(local):
+    endpoint = "ranking-prod"
+    s3, bucket = local.client("s3"), local.outputs["ArtifactBucketName"]
+    s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/manifest.json", Body=b"{not json")
+    s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/model.tar.gz", Body=b"w", ChecksumAlgorithm="SHA256")
+    upload(local, "models/ranker2/run-1")
+    upload(local, "models/ranker2/run-2")
+
+    [rejection] = as_json("rejections", "ranker2")
+    assert rejection["code"] == "INVALID_MANIFEST" and rejection["artifact"]["key"].endswith("run-0/model.tar.gz")
+    assert as_json("rejections", "nobody") == []
+
+    for version in ("1", "2"):
+        assert (
+            as_json("approve", "ranker2", version, "--reason", "ok")["answer"]["detail-type"]
+            == "Model Version Approved"
+        )
+    first = as_json("promote", "ranker2", "1", endpoint, "--all-at-once", "--watch", "0")
+    assert (
+        first["answer"]["detail-type"] == "Rollout Started"
+        and first["answer"]["detail"]["rollout_id"] == first["rollout_id"]
+    )
+    local.pump.advance(180)
+    # --no-wait: sent, no answer awaited
+    second = as_json("promote", "ranker2", "2", endpoint, "--all-at-once", "--watch", "10m", "--no-wait")
+    assert "answer" not in second
+    local.pump.advance(180)
+
+    # In the watch window the candidate serves and the previous version is on standby, in every view.
+    status = as_json("status", endpoint)
+    assert status["rollout"]["phase"] == "WATCHING"
+    roles = {
+        variant["version"]: (variant["role"], variant["current_weight"]) for variant in status["endpoint"]["variants"]
+    }
+    assert roles == {2: ("serving", 1.0), 1: ("standby", 0.0)}
+    shown = shepherd("status", endpoint).stdout
+    assert "standby" in shown and "watch window" in shown and "DESIRED WEIGHT" in shown and "INSTANCES" in shown
+
+    listed = as_json("rollouts", endpoint)
+    assert [(r["rollout_id"], r["version"]) for r in listed] == [(second["rollout_id"], 2), (first["rollout_id"], 1)]
+
+    rolled_back = as_json("rollback", endpoint, "--reason", "complaints", "--by", "bob")
+    assert rolled_back["answer"]["detail-type"] == "Rollout Rolled Back"
+    assert rolled_back["answer"]["detail"]["command_id"] == rolled_back["event_id"]
+
+    found = as_json("rollout", second["rollout_id"])  # found without naming its endpoint
+    assert found["endpoint_name"] == endpoint and found["version"] == 2
+    assert found["timeline"][0]["action"] == "started"
+    assert found["incident"]["trigger"] == "bob" and found["incident"]["restored_version"] == 1
+    assert "Incident" in shepherd("rollout", second["rollout_id"]).stdout
+    assert "not a rollout id" in fails("rollout", "nope")
