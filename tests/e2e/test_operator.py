@@ -115,6 +115,18 @@ def test_an_operator_session(tmp_path):
     try:
         upload(up, "run-1")
         wait_until(lambda: len(versions(work)) == 1, "version 1")
+        # A malformed command, as any client on the bus could send it.
+        bad = {"model_name": MODEL, "version": 1, "endpoint_name": "not a name!", "strategy": {}}
+        up.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "shepherd.cli",
+                    "DetailType": "Model Promotion Requested",
+                    "Detail": json.dumps({**bad, "requested_by": "eve", "reason": "typo"}),
+                    "EventBusName": up.state["outputs"]["EventBusName"],
+                }
+            ]
+        )
 
         # A promotion of a REGISTERED version is refused: the reason, exit 1, within 10 s.
         started = time.monotonic()
@@ -147,6 +159,12 @@ def test_an_operator_session(tmp_path):
     finally:
         first_log = up.interrupt()
     assert up.process.returncode == 0, first_log
+    # Readable logs: the malformed command is one line naming the field (after Lambda's retries); no
+    # Powertools JSON without --verbose; the bake shows the controller waiting, tick after tick.
+    malformed = [line for line in first_log.splitlines() if "not a name!" in line or "endpoint_name:" in line]
+    assert len(malformed) == 1 and "invalid" in malformed[0] and "validation error" not in first_log, malformed
+    assert '"level":' not in first_log
+    assert first_log.count(f"rollout {rollout_id}: waiting") >= 2
 
     # Restarted at once, on the same port, at real-time speed: the same bucket, versions and rollout.
     up = LocalUp(tmp_path, port, "1", "second.log")

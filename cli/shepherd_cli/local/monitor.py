@@ -88,10 +88,24 @@ def _result_summary(result: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def condensed_error(error: str | None) -> str:
+    """One line for a handler's error: a pydantic validation error becomes `invalid <what>: <field>:
+    <message>` (its first problem, and how many more), not its multi-line report."""
+    lines = (error or "").splitlines()
+    if len(lines) >= 3 and " validation error" in lines[0]:
+        count, _, what = lines[0].removeprefix("ValidationError: ").partition(" validation error")
+        message = lines[2].strip().split(" [type=")[0]
+        more = f" (and {int(count) - 1} more)" if count.isdigit() and int(count) > 1 else ""
+        return f"invalid {what.removeprefix('s').removeprefix(' for ')}: {lines[1].strip()}: {message}{more}"
+    return lines[0] if lines else ""
+
+
 def invocation_summary(event: dict[str, Any], outcome: Outcome) -> str:
     """`<- <event shape>: <result or error>` for one invocation attempt."""
     if outcome.status != "ok":
-        return f"<- {event_shape(event)}: {outcome.status} (attempt {outcome.attempt}): {outcome.error}"
+        return (
+            f"<- {event_shape(event)}: {outcome.status} (attempt {outcome.attempt}): {condensed_error(outcome.error)}"
+        )
     return f"<- {event_shape(event)}: {_result_summary(outcome.result)}"
 
 

@@ -50,7 +50,7 @@ class EventPrinter:
 
     def __call__(self, function_name: str, event: dict[str, Any], outcome: Outcome) -> None:
         name = function_name.removeprefix(self.prefix)
-        if self.verbose or not is_idle_tick(event, outcome):
+        if self.verbose or _worth_a_line(event, outcome):
             style = "red" if outcome.status != "ok" else "dim"
             self._line(self.clock.now, Text(describe_invocation(name, event, outcome), style=style))
         if self.monitor is not None:
@@ -63,6 +63,17 @@ class EventPrinter:
 
     def _line(self, at: datetime, text: Text) -> None:
         self.out.print(Text.assemble((at.strftime("%H:%M:%S"), "cyan"), "  ", text))
+
+
+def _worth_a_line(event: dict[str, Any], outcome: Outcome) -> bool:
+    """Not a failed attempt Lambda will retry (the last one is shown), nor a controller tick with no
+    rollout to look after; a tick that waits on a bake is shown (one line per simulated minute)."""
+    if outcome.status == "error":
+        return False
+    if is_idle_tick(event, outcome):
+        results = outcome.result.get("results") if isinstance(outcome.result, dict) else None
+        return bool(results)
+    return True
 
 
 def _port_free(port: int) -> bool:
