@@ -141,6 +141,12 @@ def test_a_deployed_stack_is_found_by_its_outputs(local, monkeypatch):
     upload(local, "models/fraud-detector/run-1")
 
     assert as_json("versions", "fraud-detector", "--stack", local.stack.name)[0]["version"] == 1
+    # Against a stack, a command waits for its answer the same way (a temporary queue and rule, removed after).
+    approved = as_json("approve", "fraud-detector", "1", "--reason", "ok", "--stack", local.stack.name)
+    assert approved["answer"]["detail"]["command_id"] == approved["event_id"]
+    assert not [url for url in local.client("sqs").list_queues().get("QueueUrls", []) if "shepherd-cli-" in url]
+    rules = local.client("events").list_rules(EventBusName=local.outputs["EventBusName"])["Rules"]
+    assert not [rule for rule in rules if rule["Name"].startswith("shepherd-cli-")]
     assert "stack missing not found" in fails("models", "--stack", "missing")
 
 

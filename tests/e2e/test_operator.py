@@ -136,8 +136,23 @@ def test_an_operator_session(tmp_path):
         assert "version 1 is REGISTERED; only APPROVED versions can be promoted" in refused.stderr
         assert "Promotion Rejected" in refused.stdout
 
+        listener = subprocess.Popen(
+            [sys.executable, "-m", "shepherd_cli", "events", "--for", "8", "--json"],
+            cwd=work,
+            env=cli_environment(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)  # `events` subscribes as it starts
         approved = shepherd("approve", MODEL, "1", "--reason", "offline AUC 0.9", cwd=work)
         assert approved.returncode == 0 and "Model Version Approved" in approved.stdout, approved.stderr
+        heard, errors = listener.communicate(timeout=30)
+        assert listener.returncode == 0, errors
+        assert {"detail-type": "Model Version Approved", "version": 1} in [
+            {"detail-type": event["detail-type"], "version": event["detail"].get("version")}
+            for event in map(json.loads, heard.splitlines())
+        ]
         first = shepherd("promote", MODEL, "1", ENDPOINT, "--all-at-once", "--watch", "0", "--follow", cwd=work)
         assert first.returncode == 0, first.stdout + first.stderr
         assert "Rollout Started" in first.stdout and "Completed: churn v1 serves 100%." in first.stdout
