@@ -46,14 +46,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shepherd import bootstrap
 from shepherd_cli.local import alarm_changes
 from shepherd_cli.local.alarm_changes import AlarmChange
-
-if TYPE_CHECKING:
-    from shepherd_cli.local.stack import Function, Stack
+from shepherd_cli.local.stack_description import Function, Stack
 
 logger = logging.getLogger(__name__)
 
