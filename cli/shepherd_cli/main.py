@@ -2,7 +2,8 @@
 
 Reads (models, versions, show, status, history) use the shared package's adapters and SageMaker and
 CloudWatch describes; changes (approve, reject, promote, rollback) are commands sent to the
-Shepherd bus, which the stack's functions carry out. Every command takes ``--json`` for scripts and
+Shepherd bus, which the stack's functions carry out, and the CLI waits for Shepherd's answer to each
+(`subscription.py`, `operations.wait_for_answer`). Every command takes ``--json`` for scripts and
 exits non-zero, with one line on stderr and no traceback, on an expected error.
 
 Which Shepherd: ``--stack NAME`` (a deployed stack, found by its CloudFormation Outputs) or
@@ -132,7 +133,7 @@ def cli() -> None:
 
     Point it at a deployed stack with --stack NAME (or SHEPHERD_STACK), or at a running
     `shepherd local up` with --local (found through .shepherd/local.json in the current
-    directory, or SHEPHERD_ENDPOINT_URL).
+    directory or one above it, SHEPHERD_ENDPOINT_URL, or AWS_ENDPOINT_URL).
     """
 
 
