@@ -179,7 +179,7 @@ def test_an_operator_session(tmp_path):
     malformed = [line for line in first_log.splitlines() if "not a name!" in line or "endpoint_name:" in line]
     assert len(malformed) == 1 and "invalid" in malformed[0] and "validation error" not in first_log, malformed
     assert '"level":' not in first_log
-    assert first_log.count(f"rollout {rollout_id}: waiting") >= 2
+    assert f"rollout {rollout_id}: waiting" in first_log
 
     # Restarted at once, on the same port, at real-time speed: the same bucket, versions and rollout.
     up = LocalUp(tmp_path, port, "1", "second.log")
