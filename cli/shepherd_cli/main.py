@@ -2,7 +2,8 @@
 
 Reads (models, versions, show, status, history) use the shared package's adapters and SageMaker and
 CloudWatch describes; changes (approve, reject, promote, rollback) are commands sent to the
-Shepherd bus, which the stack's functions carry out. Every command takes ``--json`` for scripts and
+Shepherd bus, which the stack's functions carry out, and the CLI waits for Shepherd's answer to each
+(`subscription.py`, `operations.wait_for_answer`). Every command takes ``--json`` for scripts and
 exits non-zero, with one line on stderr and no traceback, on an expected error.
 
 Which Shepherd: ``--stack NAME`` (a deployed stack, found by its CloudFormation Outputs) or
@@ -17,7 +18,9 @@ import functools
 import json
 import logging
 import re
+import shlex
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +28,16 @@ from typing import Any, Literal, TypeVar
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.text import Text
 
 from shepherd.registry.errors import TransientError
 from shepherd_cli import operations, output
+from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError
-from shepherd_cli.target import Target, resolve
+from shepherd_cli.follow import follow
+from shepherd_cli.local.state import read_state
+from shepherd_cli.subscription import Subscription
+from shepherd_cli.target import LOCAL_CREDENTIALS, Target, resolve
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DURATION = re.compile(r"(\d+)\s*([smhd]?)")
@@ -125,7 +133,7 @@ def cli() -> None:
 
     Point it at a deployed stack with --stack NAME (or SHEPHERD_STACK), or at a running
     `shepherd local up` with --local (found through .shepherd/local.json in the current
-    directory, or SHEPHERD_ENDPOINT_URL).
+    directory or one above it, SHEPHERD_ENDPOINT_URL, or AWS_ENDPOINT_URL).
     """
 
 
@@ -165,25 +173,53 @@ def show(common: Common, model: str, version: int) -> None:
         output.render_version(found)
 
 
+def _answered(
+    common: Common, target: Target, send: Callable[[], dict[str, Any]], summary: str, wait: bool, timeout: float
+) -> dict[str, Any]:
+    """Send a command and, unless --no-wait, wait for Shepherd's answer to it; a refusal exits 1."""
+    if not wait:
+        sent = send()
+        if common.json:
+            output.print_json(sent)
+        else:
+            output.render_sent(sent, summary)
+        return sent
+    with Subscription(target) as subscription:  # subscribed before sending: the answer cannot be missed
+        sent = send()
+        if not common.json:
+            output.render_sent(sent, summary)
+        sent["answer"] = operations.wait_for_answer(target, subscription, sent, timeout)
+    answer = sent["answer"]
+    detail_type, detail = answer["detail-type"], answer.get("detail") or {}
+    if common.json:
+        output.print_json(sent)
+    else:
+        output.console().print(Text.assemble((detail_type, "bold"), "  ", describe_announcement(detail_type, detail)))
+    if detail_type in REFUSALS:
+        raise CliError(f"refused: {detail.get('reason')}")
+    return sent
+
+
 def _decide(common: Common, model: str, version: int, decision: Literal["approved", "rejected"], **kw: Any) -> None:
     target = common.target()
     by = kw["by"] or target.caller()
-    sent = operations.request_approval(target, model, version, decision, kw["reason"], by)
-    if kw["wait"]:
-        decided = operations.wait_for_decision(target, model, version, kw["wait"])
-        sent["status"] = decided.status.value
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"{'Approval' if decision == 'approved' else 'Rejection'} of {model} v{version}")
-    if "status" in sent:
-        output.console().print(f"{model} v{version} is now {sent['status']}.")
+    _answered(
+        common,
+        target,
+        lambda: operations.request_approval(target, model, version, decision, kw["reason"], by),
+        f"{'Approval' if decision == 'approved' else 'Rejection'} of {model} v{version}",
+        kw["wait"],
+        kw["timeout"],
+    )
 
 
 _reason = click.option("--reason", required=True, help="Why (kept in the audit trail).")
 _by = click.option("--by", help="Who asks (default: your AWS identity, or $USER locally).")
 _wait = click.option(
-    "--wait", type=click.FloatRange(min=0), default=0, help="Seconds to wait for the decision to be recorded."
+    "--wait/--no-wait", default=True, show_default=True, help="Wait for Shepherd's answer (exit 1 if refused)."
+)
+_timeout = click.option(
+    "--timeout", type=DURATION, default=60, show_default=True, help="How long to wait for the answer (exit 3 after)."
 )
 
 
@@ -193,10 +229,11 @@ _wait = click.option(
 @_reason
 @_by
 @_wait
+@_timeout
 @target_options
-def approve(common: Common, model: str, version: int, reason: str, by: str | None, wait: float) -> None:
-    """Approve a REGISTERED version (sends Model Version Approval Requested)."""
-    _decide(common, model, version, "approved", reason=reason, by=by, wait=wait)
+def approve(common: Common, model: str, version: int, **options: Any) -> None:
+    """Approve a REGISTERED version (sends Model Version Approval Requested, waits for the answer)."""
+    _decide(common, model, version, "approved", **options)
 
 
 @cli.command()
@@ -205,10 +242,11 @@ def approve(common: Common, model: str, version: int, reason: str, by: str | Non
 @_reason
 @_by
 @_wait
+@_timeout
 @target_options
-def reject(common: Common, model: str, version: int, reason: str, by: str | None, wait: float) -> None:
-    """Reject a REGISTERED version (sends Model Version Approval Requested)."""
-    _decide(common, model, version, "rejected", reason=reason, by=by, wait=wait)
+def reject(common: Common, model: str, version: int, **options: Any) -> None:
+    """Reject a REGISTERED version (sends Model Version Approval Requested, waits for the answer)."""
+    _decide(common, model, version, "rejected", **options)
 
 
 def _parse_steps(text: str) -> list[dict[str, int]]:
@@ -296,6 +334,9 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
 )
 @click.option("--reason", default="promoted with the shepherd CLI", show_default=True, help="Why.")
 @_by
+@_wait
+@_timeout
+@click.option("--follow", is_flag=True, help="Once started, follow the rollout to its end (as status --watch).")
 @target_options
 def promote(common: Common, model: str, version: str, endpoint: str, **options: Any) -> None:
     """Roll a version out to a SageMaker endpoint (sends Model Promotion Requested).
@@ -318,23 +359,30 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
         watch=options["watch"],
     )
     target = common.target()
-    sent = operations.request_promotion(
-        target,
-        model_name=model,
-        version=chosen_version,
-        endpoint_name=endpoint,
-        strategy=strategy,
-        alarms=tuple(options["alarms"]),
-        instance_type=options["instance_type"],
-        instance_count=options["instance_count"],
-        by=options["by"] or target.caller(),
-        reason=options["reason"],
-    )
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"Promotion of {model} {version} to {endpoint}")
-    output.console().print(f"Follow it with: shepherd status {endpoint}")
+
+    def send() -> dict[str, Any]:
+        return operations.request_promotion(
+            target,
+            model_name=model,
+            version=chosen_version,
+            endpoint_name=endpoint,
+            strategy=strategy,
+            alarms=tuple(options["alarms"]),
+            instance_type=options["instance_type"],
+            instance_count=options["instance_count"],
+            by=options["by"] or target.caller(),
+            reason=options["reason"],
+        )
+
+    summary = f"Promotion of {model} {version} to {endpoint}"
+    sent = _answered(common, target, send, summary, options["wait"] or options["follow"], options["timeout"])
+    if options["follow"]:
+        with Subscription(target) as subscription:
+            sys.exit(
+                follow(target, endpoint, subscription=subscription, rollout_id=sent["rollout_id"], as_json=common.json)
+            )
+    if not common.json:
+        output.console().print(f"Follow it with: shepherd status {endpoint} --watch")
 
 
 @cli.command()
@@ -342,23 +390,41 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
 @click.option("--to-version", type=click.IntRange(min=1), help="Version to redeploy (default: the one live before).")
 @_reason
 @_by
+@_wait
+@_timeout
 @target_options
-def rollback(common: Common, endpoint: str, to_version: int | None, reason: str, by: str | None) -> None:
-    """Roll an endpoint back (sends Model Rollback Requested)."""
+def rollback(
+    common: Common, endpoint: str, to_version: int | None, reason: str, by: str | None, **options: Any
+) -> None:
+    """Roll an endpoint back (sends Model Rollback Requested, waits for the answer)."""
     target = common.target()
-    sent = operations.request_rollback(target, endpoint, to_version, reason, by or target.caller())
-    if common.json:
-        output.print_json(sent)
-        return
-    output.render_sent(sent, f"Rollback of {endpoint}")
-    output.console().print(f"Follow it with: shepherd status {endpoint}")
+    _answered(
+        common,
+        target,
+        lambda: operations.request_rollback(target, endpoint, to_version, reason, by or target.caller()),
+        f"Rollback of {endpoint}",
+        options["wait"],
+        options["timeout"],
+    )
+    if not common.json:
+        output.console().print(f"See it with: shepherd status {endpoint}")
 
 
 @cli.command()
 @click.argument("endpoint")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Redraw until the rollout ends: exit 0 once the candidate serves 100%, 1 if rolled back or failed.",
+)
+@click.option("--timeout", type=DURATION, help="With --watch: give up after this long (exit 3).")
 @target_options
-def status(common: Common, endpoint: str) -> None:
+def status(common: Common, endpoint: str, watch: bool, timeout: int | None) -> None:
     """Live and candidate versions, variant weights, rollout phase and step, gating alarms."""
+    if watch:
+        target = common.target()
+        with Subscription(target) as subscription:
+            sys.exit(follow(target, endpoint, subscription=subscription, timeout=timeout, as_json=common.json))
     found = operations.endpoint_status(common.target(), endpoint)
     if common.json:
         output.print_json(found)
@@ -378,6 +444,73 @@ def history(common: Common, name: str, kind: Literal["model", "endpoint"] | None
         output.print_json(trail)
     else:
         output.render_history(name, trail)
+
+
+@cli.command()
+@click.argument("endpoint")
+@target_options
+def rollouts(common: Common, endpoint: str) -> None:
+    """The rollouts of an endpoint, newest first."""
+    found = operations.list_rollouts(common.target(), endpoint)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rollouts(endpoint, found)
+
+
+@cli.command()
+@click.argument("rollout_id", metavar="ID")
+@click.option("--endpoint", help="The rollout's endpoint (found by itself when it ever went live).")
+@target_options
+def rollout(common: Common, rollout_id: str, endpoint: str | None) -> None:
+    """One rollout: plan, timeline, outcome and incident."""
+    found = operations.get_rollout(common.target(), rollout_id, endpoint)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rollout(found)
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@target_options
+def rejections(common: Common, model: str | None, limit: int) -> None:
+    """Rejected uploads with their reasons, newest first (of MODEL, when given)."""
+    found = operations.list_rejections(common.target(), model, limit)
+    if common.json:
+        output.print_json(found)
+    else:
+        output.render_rejections(found)
+
+
+@cli.command()
+@click.option("--follow", is_flag=True, help="Keep listening until Ctrl-C.")
+@click.option(
+    "--for", "listen", type=DURATION, default=30, show_default=True, help="Without --follow: listen this long."
+)
+@target_options
+def events(common: Common, follow: bool, listen: int) -> None:
+    """Shepherd's announcements on the bus as they are made (a temporary subscription, removed after)."""
+    target = common.target()
+    deadline = None if follow else time.monotonic() + listen
+    out = output.console()
+    with Subscription(target) as subscription:
+        if not common.json:
+            out.print(
+                f"Listening to {target.bus} on {target.describe()}" + ("" if follow else f" for {listen}s"), style="dim"
+            )
+        while deadline is None or time.monotonic() < deadline:
+            wait = 5.0 if deadline is None else max(0.0, min(5.0, deadline - time.monotonic()))
+            for announcement in subscription.receive(wait):
+                if common.json:
+                    click.echo(json.dumps(announcement, sort_keys=True))
+                    continue
+                detail_type = announcement.get("detail-type", "")
+                text = describe_announcement(detail_type, announcement.get("detail") or {})
+                out.print(
+                    Text.assemble((str(announcement.get("time", "")), "cyan"), "  ", (detail_type, "bold"), "  ", text)
+                )
 
 
 # --- local mode -----------------------------------------------------------------------------------
@@ -419,10 +552,22 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
     help="Simulated requests per second to every endpoint (0: no traffic).",
 )
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="A template parameter.")
-@click.option("--verbose", is_flag=True, help="Also print controller ticks that only waited.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".shepherd/state"),
+    show_default=True,
+    help="Where the emulator's state is kept across restarts.",
+)
+@click.option("--fresh", is_flag=True, help="Start empty (forget the saved state).")
+@click.option("--verbose", is_flag=True, help="Also print idle controller ticks and the handlers' JSON logs.")
 @handle_errors
-def local_up(template: Path, port: int, speed: float, rps: float, parameters: tuple[str, ...], verbose: bool) -> None:
-    """Run local mode in the foreground until Ctrl-C, printing each event as it flows."""
+def local_up(template: Path, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any) -> None:
+    """Run local mode in the foreground until Ctrl-C, printing each event as it flows.
+
+    The emulator's state (bucket, versions, endpoints, alarms) is saved in --state on the way out
+    and restored on the next start."""
     from shepherd_cli.local.state import state_path
     from shepherd_cli.local.up import run_up
 
@@ -434,7 +579,9 @@ def local_up(template: Path, port: int, speed: float, rps: float, parameters: tu
         rps=rps,
         parameters=_parameters(parameters),
         state_file=state_path(),
-        verbose=verbose,
+        state_dir=options["state_dir"],
+        fresh=options["fresh"],
+        verbose=options["verbose"],
     )
     sys.exit(code)
 
@@ -468,6 +615,49 @@ def local_traffic(
             f"{model_name} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
             f"{behaviour.error_percent:g}% 5xx errors (from the simulated minute in progress)"
         )
+
+
+@local.command("env")
+@handle_errors
+def local_env() -> None:
+    """Print the exports that point the AWS CLI (and the shepherd CLI) at the running local mode.
+
+    \b
+    eval "$(shepherd local env)"
+    aws s3 ls
+    """
+    from shepherd_cli.local.state import find_state
+
+    target = resolve(None, True, None, None)
+    state = read_state(find_state())
+    exports = {
+        "AWS_ENDPOINT_URL": target.endpoint_url,
+        "AWS_DEFAULT_REGION": target.region,
+        "AWS_REGION": target.region,
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "SHEPHERD_ENDPOINT_URL": target.endpoint_url,
+    }
+    for name, value in exports.items():
+        click.echo(f"export {name}={shlex.quote(str(value))}")
+    if state is not None:
+        click.echo(f"# bucket {target.bucket}, bus {target.bus}, table {target.table}")
+
+
+@local.command("alarm")
+@click.argument("name")
+@click.argument("state", type=click.Choice(["ALARM", "OK", "INSUFFICIENT_DATA"]))
+@click.option("--reason", default="set with shepherd local alarm", show_default=True)
+@handle_errors
+def local_alarm(name: str, state: str, reason: str) -> None:
+    """Set an alarm's state in local mode (as `aws cloudwatch set-alarm-state` does): local mode
+    delivers the change as CloudWatch would (EventBridge, alarm action, SNS)."""
+    target = resolve(None, True, None, None)
+    cloudwatch = target.client("cloudwatch")
+    if not cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+        raise CliError(f"no alarm {name} in {target.describe()}")
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+    click.echo(f"{name} -> {state}")
 
 
 @local.command("demo")

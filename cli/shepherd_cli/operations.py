@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -20,9 +20,11 @@ from pydantic import ValidationError
 from shepherd.contracts import ModelPromotionRequested, ModelRollbackRequested, ModelVersionApprovalRequested
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion, VersionStatus
 from shepherd.rollouts import naming
+from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import EndpointAuditEntry, StoredRollout
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 from shepherd_cli.errors import CliError
+from shepherd_cli.subscription import Subscription
 from shepherd_cli.target import Target
 
 CLI_SOURCE = "shepherd.cli"
@@ -88,15 +90,17 @@ def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
                     "current_weight": variant.get("CurrentWeight"),
                     "desired_weight": variant.get("DesiredWeight"),
                     "instance_count": variant.get("CurrentInstanceCount"),
+                    "role": _role(variant["VariantName"], stored),
                 }
                 for variant in described.get("ProductionVariants", [])
             ],
         }
+    now = target.simulated_now() or datetime.now(UTC)
     return {
         "endpoint_name": endpoint_name,
         "endpoint": endpoint,
         "live": live.model_dump(mode="json") if live else None,
-        "rollout": _rollout_summary(stored) if stored else None,
+        "rollout": {**_rollout_summary(stored), **_timing(stored, now)} if stored else None,
         "alarms": _alarm_states(target, stored.rollout.gating_alarms) if stored is not None and active else [],
     }
 
@@ -120,6 +124,40 @@ def _variant_versions(live: dict[str, Any] | None, stored: StoredRollout | None)
         if rollout.live is not None and rollout.previous_version is not None:
             versions[rollout.live.variant_name] = rollout.previous_version
     return versions
+
+
+def _role(variant_name: str, stored: StoredRollout | None) -> str:
+    """What a variant is for, as the rollout sees it: the status view and the weights never disagree."""
+    if stored is None:
+        return "serving"
+    rollout, phase = stored.rollout, stored.rollout.phase
+    candidate = variant_name == rollout.candidate.variant_name
+    previous = rollout.live is not None and variant_name == rollout.live.variant_name
+    if phase in (Phase.STARTING, Phase.SHIFTING):
+        return "candidate" if candidate else "serving" if previous else "other"
+    if phase in (Phase.WATCHING, Phase.RETIRING, Phase.COMPLETED):
+        return "serving" if candidate else "standby" if previous else "other"
+    # ABORTING, ROLLED_BACK, FAILED: traffic is back on the previous version (or never left it).
+    return "rolled back" if candidate else "serving" if previous else "other"
+
+
+def _timing(stored: StoredRollout, now: datetime) -> dict[str, Any]:
+    """When the current bake ends and the next step is due, and the watch window's end."""
+    rollout = stored.rollout
+    timing: dict[str, Any] = {"now": now.isoformat()}
+    step = rollout.plan[rollout.step_index] if rollout.step_index >= 0 else None
+    if rollout.phase is Phase.SHIFTING and step is not None and rollout.step_started_at and step.bake_seconds:
+        ends = rollout.step_started_at + timedelta(seconds=step.bake_seconds)
+        timing["bake_ends_at"] = ends.isoformat()
+        timing["bake_left_seconds"] = max(0, round((ends - now).total_seconds()))
+        if rollout.step_index + 1 < len(rollout.plan):
+            timing["next_step_percent"] = rollout.plan[rollout.step_index + 1].percent
+            timing["next_step_at"] = ends.isoformat()
+    if rollout.watch_started_at is not None:
+        until = rollout.watch_started_at + timedelta(seconds=rollout.post_deploy_watch_seconds)
+        timing["watch_until"] = until.isoformat()
+        timing["watch_left_seconds"] = max(0, round((until - now).total_seconds()))
+    return timing
 
 
 def _version_from_variant(variant_name: str) -> int | None:
@@ -193,6 +231,45 @@ def history(
     }
 
 
+def list_rollouts(target: Target, endpoint_name: str) -> list[dict[str, Any]]:
+    """The endpoint's rollouts, newest first (one Query)."""
+    found = target.rollouts().rollouts_of(endpoint_name)
+    if not found and target.rollouts().live(endpoint_name) is None:
+        raise CliError(f"no rollout on {endpoint_name} in {target.describe()}")
+    return [_rollout_summary(stored) for stored in found]
+
+
+def get_rollout(target: Target, rollout_id: str, endpoint_name: str | None = None) -> dict[str, Any]:
+    """One rollout: plan, timeline, outcome and incident. Without the endpoint, the endpoints Shepherd
+    knows (gsi1: active rollouts, then deployed endpoints) are each asked for it: Queries and Gets only."""
+    if not naming.ROLLOUT_ID_PATTERN.fullmatch(rollout_id):
+        raise CliError(f"{rollout_id!r} is not a rollout id (like 20261120T100000Z-3fa9c1d2e4)")
+    store = target.rollouts()
+    if endpoint_name is not None:
+        candidates = [endpoint_name]
+    else:
+        active = [stored.rollout.endpoint_name for stored in store.active_rollouts()]
+        candidates = [*active, *store.endpoint_names()]
+    for name in dict.fromkeys(candidates):
+        stored = store.get_rollout(name, rollout_id)
+        if stored is not None:
+            timeline = [e for e in store.endpoint_audit_trail(name) if e.rollout_id == rollout_id]
+            incidents = [i for i in store.incidents(name) if i.rollout_id == rollout_id]
+            return {
+                **_rollout_summary(stored),
+                "endpoint_name": name,
+                "timeline": [entry.model_dump(mode="json") for entry in sorted(timeline, key=lambda e: e.at)],
+                "incident": incidents[0].model_dump(mode="json", exclude={"timeline"}) if incidents else None,
+            }
+    where = f"on {endpoint_name}" if endpoint_name else "on any endpoint (pass --endpoint if it never went live)"
+    raise CliError(f"no rollout {rollout_id} {where} in {target.describe()}")
+
+
+def list_rejections(target: Target, model_name: str | None, limit: int) -> list[dict[str, Any]]:
+    """Rejected uploads with their reasons, newest first (a Query on gsi1)."""
+    return [rejection.model_dump(mode="json") for rejection in target.registry().list_rejections(model_name, limit)]
+
+
 # --- commands ------------------------------------------------------------------------------------
 
 
@@ -204,17 +281,17 @@ def send_command(target: Target, detail_type: str, detail: dict[str, Any]) -> di
         "Detail": json.dumps(detail),
         "EventBusName": target.bus,
     }
-    now = target.simulated_now()
-    if now is not None:
-        entry["Time"] = now  # local mode: the simulated clock, as the pump's events carry it
+    # The CLI sets the time (local mode's simulated clock, else now, to the second as EventBridge
+    # keeps it): with the event id it names the rollout a promotion starts, which is how the answer is
+    # recognised (`is_answer`).
+    now = target.simulated_now() or datetime.now(UTC)
+    now = now.replace(microsecond=0)
+    entry["Time"] = now
     response = target.client("events").put_events(Entries=[entry])
     result = response["Entries"][0]
     if response.get("FailedEntryCount") or "EventId" not in result:
         raise CliError(f"the bus refused the command: {result.get('ErrorCode')}: {result.get('ErrorMessage')}")
-    sent: dict[str, Any] = {"event_id": result["EventId"], "detail_type": detail_type, "detail": detail}
-    if now is not None:
-        sent["time"] = now.isoformat()
-    return sent
+    return {"event_id": result["EventId"], "detail_type": detail_type, "detail": detail, "time": now.isoformat()}
 
 
 def request_approval(
@@ -234,18 +311,6 @@ def request_approval(
         reason=reason,
     )
     return send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json"))
-
-
-def wait_for_decision(target: Target, model_name: str, version: int, timeout_seconds: float) -> ModelVersion:
-    """Poll until the version leaves REGISTERED, or fail after `timeout_seconds` (wall time)."""
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        current = get_version(target, model_name, version)
-        if current.status is not VersionStatus.REGISTERED:
-            return current
-        if time.monotonic() >= deadline:
-            raise CliError(f"{model_name} version {version} is still REGISTERED after {timeout_seconds:g} s")
-        time.sleep(0.25)
 
 
 def request_promotion(
@@ -284,9 +349,13 @@ def request_promotion(
     )
     # Unset capacity stays out of the command: the rollout then keeps the live variant's.
     sent = send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json", exclude_none=True))
-    if "time" in sent:  # the rollout id is known when the CLI set the event's time
-        sent["rollout_id"] = naming.rollout_id(sent["event_id"], datetime.fromisoformat(sent["time"]))
+    sent["rollout_id"] = requested_rollout_id(sent)
     return sent
+
+
+def requested_rollout_id(sent: dict[str, Any]) -> str:
+    """The id of the rollout a sent promotion (or a rollback that redeploys) starts, if it starts one."""
+    return naming.rollout_id(sent["event_id"], datetime.fromisoformat(sent["time"]))
 
 
 def request_rollback(
@@ -314,3 +383,58 @@ def _validated(model: Any, **fields: Any) -> Any:
             f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors()
         )
         raise CliError(f"invalid {model.DETAIL_TYPE}: {problems}") from None
+
+
+# --- answers -------------------------------------------------------------------------------------
+
+POLL_SECONDS = 1.0
+
+
+def is_answer(sent: dict[str, Any], announcement: dict[str, Any]) -> bool:
+    """Whether `announcement` is Shepherd's answer to the command `sent`."""
+    detail, detail_type = announcement.get("detail") or {}, announcement.get("detail-type")
+    if detail.get("command_id") == sent["event_id"]:
+        return True  # approvals, refusals, rollbacks of a rollout in progress
+    if sent["detail_type"] in (ModelPromotionRequested.DETAIL_TYPE, ModelRollbackRequested.DETAIL_TYPE):
+        # A promotion, or a rollback that redeploys an earlier version: the rollout the command names.
+        return detail_type in ("Rollout Started", "Promotion Rejected") and (
+            detail.get("rollout_id") == requested_rollout_id(sent)
+        )
+    return False
+
+
+def wait_for_answer(target: Target, subscription: Subscription, sent: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Shepherd's answer to `sent` (an announcement), heard on `subscription` or read from the records
+    the functions write; raises `CliError` (exit 3) when none came within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for announcement in subscription.receive(min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if is_answer(sent, announcement):
+                return announcement
+        recorded = _recorded_answer(target, sent)
+        if recorded is not None:
+            return recorded
+        if time.monotonic() >= deadline:
+            raise CliError(
+                f"no answer to {sent['detail_type']} (event {sent['event_id']}) within {timeout:g} s; it may still "
+                "be carried out: check with `shepherd status` or `shepherd history`",
+                exit_code=3,
+            )
+
+
+def _recorded_answer(target: Target, sent: dict[str, Any]) -> dict[str, Any] | None:
+    """What the records say the command did (when the announcement was missed), or None."""
+    detail = sent["detail"]
+    if sent["detail_type"] == ModelVersionApprovalRequested.DETAIL_TYPE:
+        version = target.registry().get_version(detail["model_name"], detail["version"])
+        if version is None or version.decided_by_event != sent["event_id"]:
+            return None
+        decided = "Model Version Approved" if detail["decision"] == "approved" else "Model Version Rejected"
+        return {"detail-type": decided, "detail": {**detail, "command_id": sent["event_id"]}, "recorded": True}
+    if sent["detail_type"] == ModelPromotionRequested.DETAIL_TYPE:
+        stored = target.rollouts().get_rollout(detail["endpoint_name"], requested_rollout_id(sent))
+        if stored is None:
+            return None
+        summary = _rollout_summary(stored)
+        return {"detail-type": "Rollout Started", "detail": {**summary, "endpoint_name": detail["endpoint_name"]}}
+    return None

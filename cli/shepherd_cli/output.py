@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -133,7 +133,46 @@ def _percent(weight: float | None, total: float) -> str:
 
 
 def render_status(status: dict[str, Any]) -> None:
-    out = console()
+    console().print(status_view(status))
+
+
+def _duration(seconds: int) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
+    line = Text("Rollout:   ")
+    line.append(f"{rollout['model_name']} v{rollout['version']}  ")
+    line.append(rollout["phase"], style=STATUS_STYLES.get(rollout["phase"], "yellow"))
+    if rollout["phase"] in ("STARTING", "SHIFTING"):
+        line.append(
+            f"  step {max(rollout['step'], 0)}/{rollout['steps']}: "
+            f"{rollout['current_percent']}% now, {rollout['target_percent']}% asked"
+        )
+    line.append(f"  id {rollout['rollout_id']}", style="dim")
+    lines = [line, Text(f"           requested by {rollout['requested_by']}: {rollout['reason']}", style="dim")]
+    if "bake_ends_at" in rollout:
+        bake = Text(f"           bake {_duration(rollout['bake_seconds'])} started {when(rollout['step_started_at'])}")
+        bake.append(f", {_duration(rollout['bake_left_seconds'])} left", style="bold")
+        if "next_step_at" in rollout:
+            bake.append(f"; next step {rollout['next_step_percent']}% at {when(rollout['next_step_at'])}")
+        lines.append(bake)
+    if "watch_until" in rollout and rollout["phase"] in ("WATCHING", "RETIRING"):
+        lines.append(
+            Text(
+                f"           watch window: previous version on standby until {when(rollout['watch_until'])} "
+                f"({_duration(rollout['watch_left_seconds'])} left)"
+            )
+        )
+    if rollout["failure_reason"]:
+        lines.append(Text(f"           {rollout['failure_reason']}", style="magenta"))
+    return lines
+
+
+def status_view(status: dict[str, Any], announcements: list[str] | None = None) -> Group:
+    """The endpoint, its rollout, variants and gating alarms (and the last announcements, when given)."""
+    parts: list[Any] = []
     endpoint = status["endpoint"]
     header = Text.assemble(("Endpoint ", "bold"), (status["endpoint_name"], "bold"))
     if endpoint is not None:
@@ -142,43 +181,40 @@ def render_status(status: dict[str, Any]) -> None:
         header.append(f"  config {endpoint['config_name']}", style="dim")
     else:
         header.append("  (no SageMaker endpoint)", style="yellow")
-    out.print(header)
+    parts.append(header)
     if endpoint and endpoint.get("failure_reason"):
-        out.print(Text(f"Failure reason: {endpoint['failure_reason']}", style="red"))
+        parts.append(Text(f"Failure reason: {endpoint['failure_reason']}", style="red"))
     live = status["live"]
-    out.print(f"Live:      {live['model_name']} v{live['version']}" if live else "Live:      none")
+    parts.append(Text(f"Live:      {live['model_name']} v{live['version']}" if live else "Live:      none"))
     rollout = status["rollout"]
     if rollout is not None:
-        line = Text("Rollout:   ")
-        line.append(f"{rollout['model_name']} v{rollout['version']}  ")
-        line.append(rollout["phase"], style=STATUS_STYLES.get(rollout["phase"], "yellow"))
-        if rollout["phase"] not in ("COMPLETED", "FAILED", "ROLLED_BACK"):
-            bake = f", bake {rollout['bake_seconds']}s" if rollout["bake_seconds"] else ""
-            line.append(f"  step {rollout['step']}/{rollout['steps']} ({rollout['target_percent']}%{bake})")
-        line.append(f"  id {rollout['rollout_id']}", style="dim")
-        out.print(line)
-        out.print(f"           requested by {rollout['requested_by']}: {rollout['reason']}", style="dim")
-        if rollout["failure_reason"]:
-            out.print(f"           {rollout['failure_reason']}", style="magenta")
+        parts.extend(_rollout_lines(rollout))
     if endpoint and endpoint["variants"]:
         total = sum(variant["current_weight"] or 0 for variant in endpoint["variants"])
-        table = Table("VARIANT", "VERSION", "TRAFFIC", "WEIGHT", "DESIRED", "INSTANCES", box=None, pad_edge=False)
+        table = Table(
+            "VARIANT", "VERSION", "ROLE", "TRAFFIC", "WEIGHT", "DESIRED WEIGHT", "INSTANCES", box=None, pad_edge=False
+        )
         for variant in endpoint["variants"]:
             table.add_row(
                 variant["variant_name"],
                 f"v{variant['version']}" if variant["version"] else "",
+                variant.get("role", ""),
                 _percent(variant["current_weight"], total),
                 f"{variant['current_weight']:g}" if variant["current_weight"] is not None else "",
                 f"{variant['desired_weight']:g}" if variant["desired_weight"] is not None else "",
                 str(variant["instance_count"] or ""),
             )
-        out.print(table)
+        parts.append(table)
     if status["alarms"]:
         table = Table("GATING ALARM", "STATE", "REASON", box=None, pad_edge=False)
         table.columns[-1].overflow = "fold"
         for alarm in status["alarms"]:
             table.add_row(alarm["alarm_name"], styled(alarm["state"]), alarm["reason"] or "")
-        out.print(table)
+        parts.append(table)
+    if announcements:
+        parts.append(Text("Last announcements:", style="bold"))
+        parts.extend(Text(f"  {line}") for line in announcements[-5:])
+    return Group(*parts)
 
 
 def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
@@ -212,3 +248,65 @@ def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
                 entry["rollout_id"] or "",
             )
         out.print(table)
+
+
+def render_rollouts(endpoint_name: str, rollouts: list[dict[str, Any]]) -> None:
+    table = Table("ROLLOUT", "VERSION", "REPLACING", "STRATEGY", "PHASE", "STARTED", "ENDED", "OUTCOME", box=None)
+    table.columns[-1].overflow = "fold"
+    for rollout in rollouts:
+        table.add_row(
+            rollout["rollout_id"],
+            f"{rollout['model_name']} v{rollout['version']}",
+            f"v{rollout['previous_version']}" if rollout["previous_version"] else "",
+            rollout["strategy"].get("type", ""),
+            styled(rollout["phase"]),
+            when(rollout["started_at"]),
+            when(rollout["ended_at"]),
+            rollout["failure_reason"] or "",
+        )
+    console().print(Text(f"Rollouts on {endpoint_name}, newest first", style="bold"))
+    console().print(table)
+
+
+def render_rollout(rollout: dict[str, Any]) -> None:
+    out = console()
+    out.print(Text.assemble(("Rollout ", "bold"), (rollout["rollout_id"], "bold"), f" on {rollout['endpoint_name']}"))
+    previous = f" replacing v{rollout['previous_version']}" if rollout["previous_version"] else " (first deployment)"
+    out.print(f"Version:   {rollout['model_name']} v{rollout['version']}{previous}")
+    out.print(Text.assemble("Outcome:   ", styled(rollout["phase"]), f"  {rollout['failure_reason'] or ''}"))
+    plan = " -> ".join(
+        f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
+        for step in rollout["plan"]
+    )
+    out.print(f"Plan:      {plan}, watch {rollout['post_deploy_watch_seconds']}s")
+    out.print(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}")
+    table = Table("AT", "ACTION", "DETAIL", "BY", box=None, pad_edge=False)
+    table.columns[2].overflow = "fold"
+    for entry in rollout["timeline"]:
+        table.add_row(when(entry["at"]), entry["action"], entry["detail"], entry["actor"] or "")
+    out.print(Text("Timeline", style="bold"))
+    out.print(table)
+    incident = rollout["incident"]
+    if incident:
+        out.print(Text("Incident", style="bold red"))
+        flip = incident["seconds_to_flip"]
+        out.print(
+            f"  trigger {incident['trigger']}: {incident['state_reason']}; "
+            f"traffic back on v{incident['restored_version']}"
+            f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after the alarm)" if flip is not None else "")
+        )
+        out.print(f"  weights before {incident['weights_before']}, after {incident['weights_after']}")
+
+
+def render_rejections(rejections: list[dict[str, Any]]) -> None:
+    table = Table("AT", "MODEL", "KEY", "CODE", "REASON", box=None, pad_edge=False)
+    table.columns[-1].overflow = "fold"
+    for rejection in rejections:
+        table.add_row(
+            when(rejection["rejected_at"]),
+            rejection["model_name"] or "",
+            rejection["artifact"]["key"],
+            rejection["code"],
+            rejection["reason"],
+        )
+    console().print(table)

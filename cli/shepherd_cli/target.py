@@ -5,7 +5,9 @@ Both are found the same way: the CloudFormation stack's Outputs name the bucket,
 caller's own credentials and region; local mode with the emulator's endpoint and dummy credentials.
 
 Selection, first match wins: ``--stack NAME``; ``--local``; ``$SHEPHERD_ENDPOINT_URL``;
-``$SHEPHERD_STACK``; a ``.shepherd/local.json`` in the current directory (a running `local up`).
+``$SHEPHERD_STACK``; a ``.shepherd/local.json`` in the current directory or the nearest one above
+it (a running `local up`); ``$AWS_ENDPOINT_URL`` (local mode's endpoint, as `shepherd local env`
+exports it).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from shepherd.adapters.dynamodb import DynamoRegistry
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd_cli.errors import CliError
-from shepherd_cli.local.state import LocalState, pid_alive, read_state, state_path
+from shepherd_cli.local.state import LocalState, find_state, pid_alive, read_state
 
 REQUIRED_OUTPUTS = ("ArtifactBucketName", "RegistryTableName", "EventBusName")
 LOCAL_STACK_NAME = "shepherd-local"
@@ -111,13 +113,15 @@ def resolve(stack: str | None, local: bool, region: str | None, directory: Path 
     if stack:
         return deployed(stack, region)
     endpoint_url = os.environ.get("SHEPHERD_ENDPOINT_URL")
-    path = state_path(directory)
+    path = find_state(directory)
     if local or endpoint_url:
         return local_target(endpoint_url, path)
     if os.environ.get("SHEPHERD_STACK"):
         return deployed(os.environ["SHEPHERD_STACK"], region)
     if path.exists():
         return local_target(None, path)
+    if os.environ.get("AWS_ENDPOINT_URL"):  # the AWS CLI pointed at local mode (`shepherd local env`)
+        return local_target(os.environ["AWS_ENDPOINT_URL"], path)
     raise CliError(
         "which Shepherd? Pass --stack NAME (or set SHEPHERD_STACK) for a deployed stack, or start "
         "`shepherd local up` and pass --local (or set SHEPHERD_ENDPOINT_URL)"

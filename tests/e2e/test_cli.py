@@ -4,6 +4,7 @@ bus carried out by the functions (the pump runs them), clear errors without trac
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,15 @@ def fails(*args: str) -> str:
 def emulator() -> Iterator[LocalShepherd]:
     """One local Shepherd for the module: each test uses its own model and endpoint names."""
     with LocalShepherd.start(ROOT / "template.yaml", environment_overrides=QUIET) as running:
-        yield running
+        # The pump serves in the background, as `local up` does: commands wait for their answer.
+        stop = threading.Event()
+        server = threading.Thread(target=running.pump.serve, args=(stop,), kwargs={"poll_seconds": 0.1}, daemon=True)
+        server.start()
+        try:
+            yield running
+        finally:
+            stop.set()
+            server.join(30)
 
 
 @pytest.fixture
@@ -66,7 +75,7 @@ def upload(local: LocalShepherd, folder: str) -> None:
 def invocation_of(local: LocalShepherd, logical_id: str, event_id: str) -> dict[str, Any]:
     """The event a function was given for the command `event_id` (the emulator is shared)."""
     name = local.stack.functions[logical_id].name
-    [event] = [c.event for c in local.pump.history if c.function_name == name and c.event.get("id") == event_id]
+    [event] = [c.event for c in local.pump.invocations() if c.function_name == name and c.event.get("id") == event_id]
     return event
 
 
@@ -113,9 +122,14 @@ def test_the_lifecycle_through_the_cli(local):
     assert endpoint_trail["model"] == []
     assert {"started", "create endpoint", "completed"} <= {entry["action"] for entry in endpoint_trail["endpoint"]}
 
-    sent = as_json("rollback", ENDPOINT, "--reason", "customer complaints", "--by", "bob")
+    # A first deployment has nothing to roll back to: the command waits for Shepherd's answer and exits 1.
+    refused = shepherd("rollback", ENDPOINT, "--reason", "customer complaints", "--by", "bob", "--json")
+    assert refused.exit_code == 1
+    assert json.loads(refused.stderr) == {"error": f"refused: {ENDPOINT} has no earlier version to roll back to"}
+    sent = json.loads(refused.stdout)
     assert sent["detail"] == {"endpoint_name": ENDPOINT, "reason": "customer complaints", "requested_by": "bob"}
-    local.pump.run_until_idle()
+    assert sent["answer"]["detail-type"] == "Rollback Skipped"
+    assert sent["answer"]["detail"]["command_id"] == sent["event_id"]
     request = invocation_of(local, "RollbackFunction", sent["event_id"])
     assert request["detail-type"] == "Model Rollback Requested" and request["source"] == "shepherd.cli"
 
@@ -127,6 +141,12 @@ def test_a_deployed_stack_is_found_by_its_outputs(local, monkeypatch):
     upload(local, "models/fraud-detector/run-1")
 
     assert as_json("versions", "fraud-detector", "--stack", local.stack.name)[0]["version"] == 1
+    # Against a stack, a command waits for its answer the same way (a temporary queue and rule, removed after).
+    approved = as_json("approve", "fraud-detector", "1", "--reason", "ok", "--stack", local.stack.name)
+    assert approved["answer"]["detail"]["command_id"] == approved["event_id"]
+    assert not [url for url in local.client("sqs").list_queues().get("QueueUrls", []) if "shepherd-cli-" in url]
+    rules = local.client("events").list_rules(EventBusName=local.outputs["EventBusName"])["Rules"]
+    assert not [rule for rule in rules if rule["Name"].startswith("shepherd-cli-")]
     assert "stack missing not found" in fails("models", "--stack", "missing")
 
 
@@ -187,3 +207,56 @@ def test_strategy_shorthands_that_make_no_sense_are_refused(flags):
     arguments = dict.fromkeys(("strategy", "canary", "bake", "linear", "interval", "steps", "watch"))
     with pytest.raises(CliError):
         build_strategy(**{**arguments, "all_at_once": False, **flags})
+
+
+def test_what_happened_can_be_found_and_status_agrees_with_itself(local):
+    endpoint = "ranking-prod"
+    s3, bucket = local.client("s3"), local.outputs["ArtifactBucketName"]
+    s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/manifest.json", Body=b"{not json")
+    s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/model.tar.gz", Body=b"w", ChecksumAlgorithm="SHA256")
+    upload(local, "models/ranker2/run-1")
+    upload(local, "models/ranker2/run-2")
+
+    [rejection] = as_json("rejections", "ranker2")
+    assert rejection["code"] == "INVALID_MANIFEST" and rejection["artifact"]["key"].endswith("run-0/model.tar.gz")
+    assert as_json("rejections", "nobody") == []
+
+    for version in ("1", "2"):
+        assert (
+            as_json("approve", "ranker2", version, "--reason", "ok")["answer"]["detail-type"]
+            == "Model Version Approved"
+        )
+    first = as_json("promote", "ranker2", "1", endpoint, "--all-at-once", "--watch", "0")
+    assert (
+        first["answer"]["detail-type"] == "Rollout Started"
+        and first["answer"]["detail"]["rollout_id"] == first["rollout_id"]
+    )
+    local.pump.advance(180)
+    # --no-wait: sent, no answer awaited
+    second = as_json("promote", "ranker2", "2", endpoint, "--all-at-once", "--watch", "10m", "--no-wait")
+    assert "answer" not in second
+    local.pump.advance(180)
+
+    # In the watch window the candidate serves and the previous version is on standby, in every view.
+    status = as_json("status", endpoint)
+    assert status["rollout"]["phase"] == "WATCHING"
+    roles = {
+        variant["version"]: (variant["role"], variant["current_weight"]) for variant in status["endpoint"]["variants"]
+    }
+    assert roles == {2: ("serving", 1.0), 1: ("standby", 0.0)}
+    shown = shepherd("status", endpoint).stdout
+    assert "standby" in shown and "watch window" in shown and "DESIRED WEIGHT" in shown and "INSTANCES" in shown
+
+    listed = as_json("rollouts", endpoint)
+    assert [(r["rollout_id"], r["version"]) for r in listed] == [(second["rollout_id"], 2), (first["rollout_id"], 1)]
+
+    rolled_back = as_json("rollback", endpoint, "--reason", "complaints", "--by", "bob")
+    assert rolled_back["answer"]["detail-type"] == "Rollout Rolled Back"
+    assert rolled_back["answer"]["detail"]["command_id"] == rolled_back["event_id"]
+
+    found = as_json("rollout", second["rollout_id"])  # found without naming its endpoint
+    assert found["endpoint_name"] == endpoint and found["version"] == 2
+    assert found["timeline"][0]["action"] == "started"
+    assert found["incident"]["trigger"] == "bob" and found["incident"]["restored_version"] == 1
+    assert "Incident" in shepherd("rollout", second["rollout_id"]).stdout
+    assert "not a rollout id" in fails("rollout", "nope")

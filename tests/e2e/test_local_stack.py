@@ -252,3 +252,16 @@ def test_schedules_fire_from_the_simulated_clock_and_alarm_changes_are_emitted(t
         # Setting the same state again is not a change: nothing is emitted.
         local.pump.set_alarm_state("churn-candidate-5xx", "ALARM", "still")
         assert len(invocations(local, "Recorder")) == 6
+
+        # Any client's SetAlarmState (here boto3 over HTTP, as the AWS CLI sends it) is delivered the same way.
+        cloudwatch.set_alarm_state(AlarmName="churn-candidate-5xx", StateValue="OK", StateReason="recovered")
+        cloudwatch.set_alarm_state(AlarmName="churn-candidate-5xx", StateValue="ALARM", StateReason="by hand")
+        local.pump.run_until_idle()
+        by_hand = [event for _status, event in invocations(local, "Recorder")][6:]
+        shapes = sorted(
+            "lambda" if "alarmData" in e else "sns" if "Records" in e else e["detail-type"] for e in by_hand
+        )
+        assert shapes == ["CloudWatch Alarm State Change", "CloudWatch Alarm State Change", "lambda", "sns"]
+        action = next(event for event in by_hand if "alarmData" in event)
+        assert action["alarmData"]["state"]["reason"] == "by hand"
+        assert action["alarmData"]["previousState"]["value"] == "OK"

@@ -27,7 +27,8 @@ def version_status(world, version: int = 1) -> str:
 
 
 def test_an_approval_approves_and_announces(registered, lambda_context):
-    response = handler.lambda_handler(sample_event("model-version-approval-requested.json"), lambda_context)
+    command = sample_event("model-version-approval-requested.json")
+    response = handler.lambda_handler(command, lambda_context)
 
     assert response["result"] == "approved"
     assert version_status(registered) == "APPROVED"
@@ -37,6 +38,7 @@ def test_an_approval_approves_and_announces(registered, lambda_context):
         "version": 1,
         "requested_by": "alice@example.com",
         "reason": "offline AUC 0.91 beats the baseline",
+        "command_id": command["id"],  # the answer names the command it answers
     }
 
 

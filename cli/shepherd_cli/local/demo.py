@@ -31,9 +31,10 @@ from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
 from shepherd_cli import operations
+from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import simulation
-from shepherd_cli.local.monitor import BusMonitor, Line, describe_announcement, invocation_summary
+from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
 from shepherd_cli.local.pump import Outcome, SimulatedClock
 from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
 from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour

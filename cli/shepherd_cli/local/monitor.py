@@ -58,55 +58,6 @@ class BusMonitor:
                 self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def _plan(plan: list[dict[str, Any]]) -> str:
-    return " -> ".join(
-        f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
-        for step in plan
-    )
-
-
-def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - a branch per contract
-    """One line for a person about one announcement."""
-    model = f"{detail.get('model_name')} v{detail.get('version')}"
-    endpoint = detail.get("endpoint_name")
-    if detail_type == "Model Version Registered":
-        metrics = ", ".join(f"{name} {value:g}" for name, value in detail.get("metrics", {}).items())
-        return f"{model} from {detail.get('key')}" + (f" ({metrics})" if metrics else "")
-    if detail_type == "Model Artifact Rejected":
-        return f"{detail.get('key')}: {detail.get('reason')}"
-    if detail_type in ("Model Version Approved", "Model Version Rejected"):
-        return f"{model} by {detail.get('requested_by')}: {detail.get('reason')}"
-    if detail_type in ("Model Version Approval Refused", "Promotion Rejected", "Rollout Failed"):
-        return f"{model}: {detail.get('reason')}"
-    if detail_type == "Rollout Started":
-        previous = detail.get("previous_version")
-        replacing = f"replacing v{previous}" if previous else "first deployment"
-        watch = detail.get("post_deploy_watch_seconds")
-        return f"{model} -> {endpoint} ({replacing}): {_plan(detail.get('plan', []))}" + (
-            f", watch {watch}s" if previous and watch else ""
-        )
-    if detail_type == "Rollout Traffic Shifted":
-        return f"{model} on {endpoint}: {detail.get('from_percent')}% -> {detail.get('to_percent')}%"
-    if detail_type == "Rollout Completed":
-        until = detail.get("watch_until")
-        return f"{model} serves 100% of {endpoint}" + (f"; previous variant kept until {until}" if until else "")
-    if detail_type == "Model Version Retired":
-        return f"{model} removed from {endpoint}"
-    if detail_type == "Rollout Rolled Back":
-        flip = detail.get("seconds_to_flip")
-        return (
-            f"{endpoint}: v{detail.get('version')} rolled back to v{detail.get('restored_version')} "
-            f"(trigger {detail.get('trigger')}"
-            # Handlers run on real time while alarms carry simulated time in local mode: a negative flip
-            # time says nothing, so it is left out.
-            + (f", traffic flipped {flip:.1f}s after the alarm" if isinstance(flip, int | float) and flip >= 0 else "")
-            + f"): {detail.get('reason')}"
-        )
-    if detail_type == "Rollback Skipped":
-        return f"{endpoint} (trigger {detail.get('trigger')}): {detail.get('reason')}"
-    return json.dumps(detail, sort_keys=True)
-
-
 def event_shape(event: dict[str, Any]) -> str:
     """What kind of event a function was given."""
     if "detail-type" in event:
@@ -137,10 +88,24 @@ def _result_summary(result: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def condensed_error(error: str | None) -> str:
+    """One line for a handler's error: a pydantic validation error becomes `invalid <what>: <field>:
+    <message>` (its first problem, and how many more), not its multi-line report."""
+    lines = (error or "").splitlines()
+    if len(lines) >= 3 and " validation error" in lines[0]:
+        count, _, what = lines[0].removeprefix("ValidationError: ").partition(" validation error")
+        message = lines[2].strip().split(" [type=")[0]
+        more = f" (and {int(count) - 1} more)" if count.isdigit() and int(count) > 1 else ""
+        return f"invalid {what.removeprefix('s').removeprefix(' for ')}: {lines[1].strip()}: {message}{more}"
+    return lines[0] if lines else ""
+
+
 def invocation_summary(event: dict[str, Any], outcome: Outcome) -> str:
     """`<- <event shape>: <result or error>` for one invocation attempt."""
     if outcome.status != "ok":
-        return f"<- {event_shape(event)}: {outcome.status} (attempt {outcome.attempt}): {outcome.error}"
+        return (
+            f"<- {event_shape(event)}: {outcome.status} (attempt {outcome.attempt}): {condensed_error(outcome.error)}"
+        )
     return f"<- {event_shape(event)}: {_result_summary(outcome.result)}"
 
 

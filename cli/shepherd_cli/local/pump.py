@@ -19,10 +19,11 @@ moto cannot run Lambda functions (it needs Docker, and an EventBridge rule with 
 * **Time is simulated.** Schedules (``rate(...)`` and ``cron(...)`` rules, Scheduler schedules) fire
   from ``clock``, which moves only with ``advance(seconds)`` (or ``serve(speed=...)``): a rule sends
   EventBridge's "Scheduled Event" with ``time`` = the simulated now.
-* **Alarm state changes are emitted.** ``set_alarm_state`` sets the state in moto, then does what
-  CloudWatch does on a transition: puts "CloudWatch Alarm State Change" on the default bus (routed by
-  moto like any event), invokes a stack function named in the alarm's actions with the Lambda
-  alarm-action event, and publishes the alarm notification to an SNS topic in its actions.
+* **Alarm state changes are emitted.** Every state change made in the emulator (``SetAlarmState`` from
+  the AWS CLI or any client, or ``set_alarm_state`` here) is seen through `alarm_changes` and does
+  what CloudWatch does on a transition: puts "CloudWatch Alarm State Change" on the default bus
+  (routed by moto like any event), invokes a stack function named in the alarm's actions with the
+  Lambda alarm-action event, and publishes the alarm notification to an SNS topic in its actions.
 
 Every invocation attempt is recorded in ``history`` and passed to ``on_event(function_name, event,
 outcome)``. While a handler runs, Shepherd's services read the simulated clock too (`bootstrap.use_clock`).
@@ -45,12 +46,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shepherd import bootstrap
-
-if TYPE_CHECKING:
-    from shepherd_cli.local.stack import Function, Stack
+from shepherd_cli.local import alarm_changes
+from shepherd_cli.local.alarm_changes import AlarmChange
+from shepherd_cli.local.stack_description import Function, Stack
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +270,10 @@ class Pump:
         self._lock = threading.RLock()  # one pump step at a time (serve() runs in its own thread)
         for function in stack.functions.values():
             self._wire(function)
+        # Alarm state changes made by anyone in the emulator (the AWS CLI, boto3, this pump).
+        self._alarm_changes: deque[AlarmChange] = deque()
+        alarm_changes.install()
+        alarm_changes.subscribe(self._alarm_changed)
 
     # --- wiring ---
 
@@ -351,6 +356,11 @@ class Pump:
             "detail": detail,
         }
 
+    def invocations(self) -> list[Invocation]:
+        """A copy of `history`, safe to read while `serve` runs in another thread."""
+        with self._lock:
+            return list(self.history)
+
     @property
     def routes(self) -> list[tuple[str, str]]:
         """(function name, event source) for every route, e.g. for a CLI to show the wiring."""
@@ -367,7 +377,7 @@ class Pump:
         handled = 0
         with self._lock:
             for _round in range(max_rounds):
-                moved = sum(self._drain(route) for route in self._routes)
+                moved = self._deliver_alarm_changes() + sum(self._drain(route) for route in self._routes)
                 if not moved:
                     return handled
                 handled += moved
@@ -485,6 +495,14 @@ class Pump:
             module = self._module(function, module_path)
             return getattr(module, handler_name)(event, context)
 
+    def warm_up(self) -> None:
+        """Import every function's handler now (Lambda's cold start), so the first event, e.g. an
+        alarm that must roll back within seconds, does not wait for the imports."""
+        for function in self.stack.functions.values():
+            if function.code_dir is not None:
+                with self._environment(function), self._sys_path(function):
+                    self._module(function, function.handler.rpartition(".")[0])
+
     def _module(self, function: Function, module_path: str) -> ModuleType:
         """The handler's module, imported once per function under a unique name (each is `app`)."""
         module = self._modules.get(function.logical_id)
@@ -597,48 +615,69 @@ class Pump:
     # --- alarms ---
 
     def set_alarm_state(self, alarm_name: str, state: str, reason: str, reason_data: str | None = None) -> None:
-        """Set an alarm's state in moto and emit what CloudWatch emits on a change, then run_until_idle."""
+        """Set an alarm's state in moto, as any client would, then run_until_idle: the change is
+        delivered like every other one made in the emulator (see `_deliver_alarm_change`)."""
         with self._lock:
-            alarms = self._cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]
-            if not alarms:
+            if not self._cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]:
                 raise KeyError(f"no metric alarm {alarm_name!r}")
-            before = alarms[0]
             arguments = {"AlarmName": alarm_name, "StateValue": state, "StateReason": reason}
             if reason_data is not None:
                 arguments["StateReasonData"] = reason_data
             self._cloudwatch.set_alarm_state(**arguments)
-            if before["StateValue"] == state:
-                return  # not a transition: CloudWatch emits nothing
-            now = self.clock.now
-            previous = {
-                "value": before["StateValue"],
-                "reason": before.get("StateReason", ""),
-                "reasonData": before.get("StateReasonData", "{}"),
-                "timestamp": _alarm_time(before["StateUpdatedTimestamp"]),
-            }
-            current = {"value": state, "reason": reason, "timestamp": _alarm_time(now)}
-            if reason_data is not None:
-                current["reasonData"] = reason_data
-            detail = {
-                "alarmName": alarm_name,
-                "state": current,
-                "previousState": previous,
-                "configuration": _alarm_configuration(before),
-            }
-            self._events.put_events(
-                Entries=[
-                    {
-                        "Source": "aws.cloudwatch",
-                        "DetailType": "CloudWatch Alarm State Change",
-                        "Detail": json.dumps(detail),
-                        "Resources": [before["AlarmArn"]],
-                        "Time": now,
-                    }
-                ]
-            )
-            if before.get("ActionsEnabled", True):
-                self._alarm_actions(before, detail, state, now)
             self.run_until_idle()
+
+    def _alarm_changed(self, change: AlarmChange) -> None:
+        # Runs inside moto's request handling: only queue it (the pump's thread delivers it).
+        self._alarm_changes.append(change)
+
+    def _deliver_alarm_changes(self) -> int:
+        delivered = 0
+        while self._alarm_changes:
+            self._deliver_alarm_change(self._alarm_changes.popleft())
+            delivered += 1
+        return delivered
+
+    def _deliver_alarm_change(self, change: AlarmChange) -> None:
+        """What CloudWatch emits on a transition: the EventBridge event, then the alarm's actions."""
+        if change.previous_state == change.state:
+            return  # not a transition: CloudWatch emits nothing
+        alarms = self._cloudwatch.describe_alarms(AlarmNames=[change.alarm_name])["MetricAlarms"]
+        if not alarms or alarms[0]["AlarmArn"] != change.alarm_arn:
+            return  # another account or region of the emulator, or deleted meanwhile
+        alarm = alarms[0]
+        now = self.clock.now
+        previous = {
+            "value": change.previous_state,
+            "reason": change.previous_reason,
+            "reasonData": change.previous_reason_data or "{}",
+            "timestamp": _alarm_time(change.previous_updated_at),
+        }
+        current = {"value": change.state, "reason": change.reason, "timestamp": _alarm_time(now)}
+        if change.reason_data is not None:
+            current["reasonData"] = change.reason_data
+        detail = {
+            "alarmName": change.alarm_name,
+            "state": current,
+            "previousState": previous,
+            "configuration": _alarm_configuration(alarm),
+        }
+        self._events.put_events(
+            Entries=[
+                {
+                    "Source": "aws.cloudwatch",
+                    "DetailType": "CloudWatch Alarm State Change",
+                    "Detail": json.dumps(detail),
+                    "Resources": [change.alarm_arn],
+                    "Time": now,
+                }
+            ]
+        )
+        if alarm.get("ActionsEnabled", True):
+            self._alarm_actions(alarm, detail, change.state, now)
+
+    def close(self) -> None:
+        """Stop listening to the emulator's alarm changes."""
+        alarm_changes.unsubscribe(self._alarm_changed)
 
     def _alarm_actions(self, alarm: dict[str, Any], detail: dict[str, Any], state: str, now: datetime) -> None:
         actions_key = {"ALARM": "AlarmActions", "OK": "OKActions", "INSUFFICIENT_DATA": "InsufficientDataActions"}

@@ -36,6 +36,7 @@ import itertools
 import json
 import logging
 import re
+import secrets
 import time
 import warnings
 import zipfile
@@ -57,6 +58,7 @@ from samtranslator.yaml_helper import yaml_parse
 from shepherd import bootstrap
 from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
+from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -71,84 +73,6 @@ STACK_TIMEOUT_SECONDS = 60
 EMULATED_HERE = ("AWS::SNS::Subscription", "AWS::Scheduler::Schedule", "AWS::Lambda::EventInvokeConfig")
 
 ClientFactory = Callable[[str], Any]
-
-
-# --- what local mode knows about the deployed stack ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Rule:
-    """An EventBridge rule of the stack with a function as a target."""
-
-    logical_id: str
-    name: str
-    arn: str
-    bus: str
-    event_pattern: str | None
-    schedule_expression: str | None
-    enabled: bool
-    target_ids: tuple[str, ...]  # the function's targets on this rule (the pump replaces them)
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """An EventBridge Scheduler schedule (SAM ``ScheduleV2``) targeting a function."""
-
-    logical_id: str
-    name: str
-    arn: str
-    schedule_expression: str
-    enabled: bool
-    input: str | None
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """An SNS subscription of a function to a topic."""
-
-    logical_id: str
-    topic_arn: str
-    filter_policy: str | None
-    filter_policy_scope: str | None
-
-
-@dataclass(frozen=True)
-class Function:
-    """A function of the stack as local mode runs it: code, handler, environment, event sources."""
-
-    logical_id: str
-    name: str
-    arn: str
-    handler: str  # e.g. "app.lambda_handler", relative to code_dir
-    code_dir: Path | None  # None: not local code (InlineCode, an image, an s3:// CodeUri)
-    layer_dirs: tuple[Path, ...]
-    environment: dict[str, str]
-    memory_mb: int
-    timeout_seconds: int
-    dead_letter_arn: str | None
-    max_retries: int
-    rules: tuple[Rule, ...] = ()
-    schedules: tuple[Schedule, ...] = ()
-    subscriptions: tuple[Subscription, ...] = ()
-
-
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    region: str
-    account_id: str
-    outputs: dict[str, str]
-    resources: dict[str, str]  # logical id -> physical id
-    functions: dict[str, Function]  # by logical id
-    notes: tuple[str, ...] = ()
-
-    def function_by_arn(self, arn: str) -> Function | None:
-        """The stack's function an ARN names (a qualified ARN names its function too)."""
-        unqualified = ":".join(arn.split(":")[:7])
-        return next((function for function in self.functions.values() if function.arn == unqualified), None)
 
 
 # --- provisioning ------------------------------------------------------------------------------------
@@ -623,8 +547,12 @@ class LocalShepherd:
         clock: SimulatedClock | None = None,
         on_event: EventHook | None = None,
         environment_overrides: dict[str, str] | None = None,
+        names_seed: int | None = None,
     ) -> LocalShepherd:
-        """Start the emulator, deploy the template and wire the pump. One instance per process."""
+        """Start the emulator, deploy the template and wire the pump. One instance per process.
+
+        With `names_seed`, moto's random generator is seeded before the deployment, so the same
+        template gets the same physical names (see persistence.py), and re-seeded at random after."""
         if cls._running is not None:
             raise RuntimeError("a LocalShepherd is already running in this process (moto's state is global)")
         emulator.install()
@@ -638,9 +566,13 @@ class LocalShepherd:
         local = cls(server, f"http://{host}:{bound_port}", region)
         try:
             local._reset_emulator()
+            if names_seed is not None:
+                local._seed(names_seed)
             local.stack = provision(
                 Path(template_path), local.client, region=region, stack_name=stack_name, parameters=parameters
             )
+            if names_seed is not None:
+                local._seed(secrets.randbelow(2**31))
             local.pump = Pump(
                 local.stack,
                 local.client,
@@ -677,6 +609,9 @@ class LocalShepherd:
     def stop(self) -> None:
         """Stop the server and forget moto's state and the handlers' cached clients (stop `pump.serve`
         first if it runs in another thread)."""
+        pump = getattr(self, "pump", None)
+        if pump is not None:
+            pump.close()
         try:
             self._reset_emulator()
         finally:
@@ -684,6 +619,9 @@ class LocalShepherd:
             bootstrap.reset()
             if LocalShepherd._running is self:
                 LocalShepherd._running = None
+
+    def _seed(self, seed: int) -> None:
+        requests.post(f"{self.endpoint_url}/moto-api/seed", params={"a": str(seed)}, timeout=10).raise_for_status()
 
     def _reset_emulator(self) -> None:
         requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()

@@ -23,6 +23,16 @@ def state_path(directory: Path | None = None) -> Path:
     return (directory or Path.cwd()) / STATE_DIR / STATE_FILE
 
 
+def find_state(directory: Path | None = None) -> Path:
+    """The state file of `directory` or of the nearest folder above it that has one (as git finds
+    .git), else `directory`'s own (which does not exist)."""
+    start = (directory or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if state_path(folder).exists():
+            return state_path(folder)
+    return state_path(start)
+
+
 @dataclass(frozen=True)
 class ClockState:
     """Simulated time = ``origin`` + (wall time - ``real_origin``) x ``speed``."""

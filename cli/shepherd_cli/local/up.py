@@ -22,16 +22,19 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
-from shepherd_cli.local import simulation
-from shepherd_cli.local.monitor import BusMonitor, describe_announcement, describe_invocation, is_idle_tick
+from shepherd_cli.local import persistence, simulation
+from shepherd_cli.local.monitor import BusMonitor, describe_invocation, is_idle_tick
 from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.state import ClockState, LocalState, pid_alive, read_state, remove_state, write_state
 
 DEFAULT_PORT = 4750
-# Handlers log JSON to stdout: warnings and errors only, and no metrics, so the event lines stay readable.
-QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+# Handlers' Powertools JSON lines: only errors by default (warnings such as a refusal are announced,
+# and printed as one line each); with --verbose, everything from INFO up.
+QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+VERBOSE = {"POWERTOOLS_LOG_LEVEL": "INFO", "LOG_LEVEL": "INFO", "POWERTOOLS_METRICS_DISABLED": "true"}
 STOP_TIMEOUT_SECONDS = 30
 
 
@@ -47,7 +50,7 @@ class EventPrinter:
 
     def __call__(self, function_name: str, event: dict[str, Any], outcome: Outcome) -> None:
         name = function_name.removeprefix(self.prefix)
-        if self.verbose or not is_idle_tick(event, outcome):
+        if self.verbose or _worth_a_line(event, outcome):
             style = "red" if outcome.status != "ok" else "dim"
             self._line(self.clock.now, Text(describe_invocation(name, event, outcome), style=style))
         if self.monitor is not None:
@@ -62,8 +65,22 @@ class EventPrinter:
         self.out.print(Text.assemble((at.strftime("%H:%M:%S"), "cyan"), "  ", text))
 
 
+def _worth_a_line(event: dict[str, Any], outcome: Outcome) -> bool:
+    """Not a failed attempt Lambda will retry (the last one is shown), nor a controller tick with no
+    rollout to look after; a tick that waits on a bake is shown (one line per simulated minute)."""
+    if outcome.status == "error":
+        return False
+    if is_idle_tick(event, outcome):
+        results = outcome.result.get("results") if isinstance(outcome.result, dict) else None
+        return bool(results)
+    return True
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the server binds: a port whose last connections are in TIME_WAIT (a restart right
+        # after Ctrl-C) is free; one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -109,6 +126,20 @@ def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path
     out.print(f"\nSimulated clock at {speed:g}x real time. Events as they flow (Ctrl-C to stop):\n", style="bold")
 
 
+def _restore(out: Console, local: LocalShepherd, state_dir: Path, fresh: bool) -> None:
+    if fresh:
+        persistence.forget(state_dir)
+        return
+    saved = persistence.saved_outputs(state_dir)
+    if saved is None:
+        return
+    if saved != local.outputs:
+        out.print(f"The template's outputs changed since {state_dir} was saved: starting empty.", style="yellow")
+        return
+    persistence.restore(state_dir)
+    out.print(f"Restored the state saved in {state_dir} (--fresh starts empty).", style="dim")
+
+
 def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str]) -> None:
     try:
         pump.serve(stop, speed=speed)
@@ -116,6 +147,18 @@ def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str])
     except Exception as error:
         failures.append(f"{type(error).__name__}: {error}")
         stop.set()
+
+
+def _check_can_start(template: Path, speed: float, state_file: Path, port: int) -> None:
+    if not template.is_file():
+        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+    if speed <= 0:
+        raise CliError("--speed must be positive")
+    existing = read_state(state_file)
+    if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
+        raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
+    if port and not _port_free(port):
+        raise CliError(f"port {port} is in use: pass --port with a free one (0 picks any)")
 
 
 def run_up(
@@ -127,31 +170,34 @@ def run_up(
     rps: float = simulation.DEFAULT_RPS,
     parameters: dict[str, str] | None = None,
     state_file: Path,
+    state_dir: Path | None = None,
+    fresh: bool = False,
     verbose: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until Ctrl-C, SIGTERM or `stop`; returns the exit code."""
-    if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
-    if speed <= 0:
-        raise CliError("--speed must be positive")
+    _check_can_start(template, speed, state_file, port)
     if rps < 0:
         raise CliError("--rps must be 0 (no traffic) or more")
-    existing = read_state(state_file)
-    if existing is not None and existing.pid != os.getpid() and pid_alive(existing.pid):
-        raise CliError(f"a local Shepherd is already running (pid {existing.pid}) at {existing.endpoint_url}")
-    if port and not _port_free(port):
-        raise CliError(f"port {port} is in use: pass --port with a free one (0 picks any)")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop or threading.Event()
     clock = SimulatedClock()
     printer = EventPrinter(out, clock, verbose)
     out.print("Starting the emulator and deploying the template...", style="dim")
     local = LocalShepherd.start(
-        template, port=port, clock=clock, on_event=printer, environment_overrides=QUIET, parameters=parameters
+        template,
+        port=port,
+        clock=clock,
+        on_event=printer,
+        environment_overrides=VERBOSE if verbose else QUIET,
+        parameters=parameters,
+        names_seed=persistence.NAMES_SEED,
     )
     failures: list[str] = []
     try:
+        if state_dir is not None:
+            _restore(out, local, state_dir, fresh)
+        local.pump.warm_up()
         printer.prefix = f"{local.stack.name}-"
         printer.monitor = BusMonitor(local)
         simulation.attach(local, rps=rps)
@@ -170,6 +216,10 @@ def run_up(
         while not stop.wait(0.5):
             pass
         server.join(STOP_TIMEOUT_SECONDS)
+        if state_dir is not None and not server.is_alive():
+            local.pump.run_until_idle()  # what was sent before the stop is handled, then kept
+            persistence.save(state_dir, local.outputs)
+            out.print(f"State saved in {state_dir}.", style="dim")
     finally:
         remove_state(state_file, os.getpid())
         local.stop()

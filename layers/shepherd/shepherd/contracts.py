@@ -76,6 +76,7 @@ class ModelVersionApproved(Announcement):
     version: int
     requested_by: str
     reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class ModelVersionRejected(Announcement):
@@ -85,6 +86,7 @@ class ModelVersionRejected(Announcement):
     version: int
     requested_by: str
     reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class ModelVersionApprovalRefused(Announcement):
@@ -98,6 +100,7 @@ class ModelVersionApprovalRefused(Announcement):
     requested_by: str
     reason: str
     current_status: str | None = None
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
@@ -235,6 +238,7 @@ class RolloutRolledBack(Announcement):
     trigger: str  # the alarm's name, or who asked
     reason: str
     seconds_to_flip: float | None = None  # from the alarm's state change to the traffic flip
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
 
 
 class RollbackSkipped(Announcement):
@@ -248,6 +252,9 @@ class RollbackSkipped(Announcement):
     rollout_id: str | None = None
     model_name: str | None = None
     version: int | None = None
+    command_id: str | None = Field(
+        default=None, description="the event id of the Model Rollback Requested this answers"
+    )
 
 
 ANNOUNCEMENTS += (RolloutRolledBack, RollbackSkipped)

@@ -29,6 +29,7 @@ from shepherd.registry.ports import Page, VersionBuilder
 
 M = TypeVar("M", bound=BaseModel)
 KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
+REJECTIONS_INDEX = "REJECTIONS"  # gsi1 partition of rejected uploads
 # Under contention every round of a registration race has one winner; a loser retries at once (with a
 # little jitter: long exponential sleeps starve the unlucky ones while newcomers win). The budget is
 # time, well inside the function's timeout; past it the invocation fails and Lambda retries the event.
@@ -207,7 +208,12 @@ class DynamoRegistry(DynamoTable):
 
     def record_rejection(self, rejection: Rejection) -> None:
         item = item_of(
-            rejection, pk=artifact_pk(rejection.artifact), sk=f"REJECTION#{rejection.artifact.s3_version_id}"
+            rejection,
+            pk=artifact_pk(rejection.artifact),
+            sk=f"REJECTION#{rejection.artifact.s3_version_id}",
+            # Listed newest first by `list_rejections` (a Query on gsi1, never a Scan).
+            gsi1pk=REJECTIONS_INDEX,
+            gsi1sk=f"{rejection.rejected_at.isoformat()}#{rejection.artifact.s3_version_id}",
         )
         try:
             self._call("put_item", Item=serialize(item), ConditionExpression="attribute_not_exists(pk)")
@@ -277,6 +283,26 @@ class DynamoRegistry(DynamoTable):
         )
         rejections = [model_of(item, Rejection) for item in items]
         return max(rejections, key=lambda rejection: rejection.rejected_at, default=None)
+
+    def list_rejections(self, model_name: str | None, limit: int) -> list[Rejection]:
+        """Rejected uploads, newest first (of one model, when given)."""
+        params: dict[str, Any] = {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :rejections",
+            "ScanIndexForward": False,
+        }
+        values: dict[str, Any] = {":rejections": REJECTIONS_INDEX}
+        if model_name is not None:
+            params["FilterExpression"] = "model_name = :model"
+            values[":model"] = model_name
+        found: list[Rejection] = []
+        cursor = None
+        while len(found) < limit:
+            items, cursor = self._query(cursor, limit, ExpressionAttributeValues=serialize_values(values), **params)
+            found.extend(model_of(item, Rejection) for item in items)
+            if cursor is None:
+                break
+        return found[:limit]
 
     def model_audit_trail(self, model_name: str) -> list[AuditEntry]:
         items = self._query_all(

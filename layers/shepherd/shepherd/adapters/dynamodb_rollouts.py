@@ -158,6 +158,15 @@ class DynamoRolloutStore(DynamoTable):
                 serving.add(rollout.endpoint_name)
         return sorted(serving)
 
+    def endpoint_names(self) -> list[str]:
+        """Every endpoint with a live deployment (a Query on gsi1)."""
+        endpoints = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :endpoints",
+            ExpressionAttributeValues=serialize_values({":endpoints": "ENDPOINTS"}),
+        )
+        return [str(item["endpoint_name"]) for item in endpoints]
+
     def lock_holder(self, endpoint_name: str) -> str | None:
         item = self._get(endpoint_pk(endpoint_name), "LOCK")
         return str(item["rollout_id"]) if item else None

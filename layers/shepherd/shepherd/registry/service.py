@@ -251,6 +251,7 @@ class ApprovalService:
                 requested_by=command.requested_by,
                 reason=reason,
                 current_status=status.value if status else None,
+                command_id=command.event_id,
             )
         )
         return ApprovalOutcome("refused", reason=reason)
@@ -263,6 +264,7 @@ class ApprovalService:
                 version=command.version,
                 requested_by=command.requested_by,
                 reason=command.reason,
+                command_id=command.event_id,
             )
         )
 

@@ -141,7 +141,8 @@ class RollbackService:
         for _ in range(MAX_RACE_ROUNDS):
             skipped = self._why_not(endpoint_name, stored)
             if skipped is not None:
-                return self._skip(endpoint_name, stored, trigger, skipped)
+                command_id = None if change.alarm_name else change.event_id
+                return self._skip(endpoint_name, stored, trigger, skipped, command_id)
             assert stored is not None
             if stored.rollout.phase is Phase.ABORTING:
                 self.promotions.flush(endpoint_name)  # the first delivery's announcement, if it was lost
@@ -233,6 +234,7 @@ class RollbackService:
                 trigger=trigger,
                 reason=change.reason,
                 seconds_to_flip=latency,
+                command_id=None if change.alarm_name else change.event_id,  # an operator's request
             ),
         )
         self.rollouts.commit(
@@ -256,10 +258,14 @@ class RollbackService:
         self.promotions.deliver(announced)
         return RollbackOutcome("rolled_back", reason, rollout.endpoint_name, rollout.rollout_id, latency)
 
-    def _skip(self, endpoint_name: str, stored: StoredRollout | None, trigger: str, why: str) -> RollbackOutcome:
+    def _skip(
+        self, endpoint_name: str, stored: StoredRollout | None, trigger: str, why: str, command_id: str | None = None
+    ) -> RollbackOutcome:
         rollout = stored.rollout if stored else None
-        if rollout is not None and rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTING):
-            # A repeat of an alarm already acted on: one rollback, one announcement.
+        ended = rollout is not None and rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTING)
+        if rollout is not None and ended and command_id is None:
+            # A repeat of an alarm already acted on: one rollback, one announcement. (An operator's
+            # command is answered even then: the CLI waits for the answer.)
             return RollbackOutcome("duplicate", why, endpoint_name, rollout.rollout_id)
         self.events.publish(
             RollbackSkipped(
@@ -269,6 +275,7 @@ class RollbackService:
                 rollout_id=rollout.rollout_id if rollout else None,
                 model_name=rollout.model_name if rollout else None,
                 version=rollout.version if rollout else None,
+                command_id=command_id,
             )
         )
         return RollbackOutcome("skipped", why, endpoint_name, rollout.rollout_id if rollout else None)
@@ -280,7 +287,7 @@ class RollbackService:
         target = self._previous(request.endpoint_name, request.to_version)
         if target is None:
             why = f"{request.endpoint_name} has no earlier version to roll back to"
-            return self._skip(request.endpoint_name, None, request.requested_by, why)
+            return self._skip(request.endpoint_name, None, request.requested_by, why, request.event_id)
         model_name, version = target
         outcome = self.promotions.promote(
             PromotionRequest(

@@ -1,0 +1,58 @@
+"""Shepherd's announcements in words: one line for a person about each one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Announcements that answer a command by refusing it (exit 1 for the CLI).
+REFUSALS = frozenset({"Model Version Approval Refused", "Promotion Rejected", "Rollback Skipped"})
+
+
+def _plan(plan: list[dict[str, Any]]) -> str:
+    return " -> ".join(
+        f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
+        for step in plan
+    )
+
+
+def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - a branch per contract
+    """One line for a person about one announcement."""
+    model = f"{detail.get('model_name')} v{detail.get('version')}"
+    endpoint = detail.get("endpoint_name")
+    if detail_type == "Model Version Registered":
+        metrics = ", ".join(f"{name} {value:g}" for name, value in detail.get("metrics", {}).items())
+        return f"{model} from {detail.get('key')}" + (f" ({metrics})" if metrics else "")
+    if detail_type == "Model Artifact Rejected":
+        return f"{detail.get('key')}: {detail.get('reason')}"
+    if detail_type in ("Model Version Approved", "Model Version Rejected"):
+        return f"{model} by {detail.get('requested_by')}: {detail.get('reason')}"
+    if detail_type in ("Model Version Approval Refused", "Promotion Rejected", "Rollout Failed"):
+        return f"{model}: {detail.get('reason')}"
+    if detail_type == "Rollout Started":
+        previous = detail.get("previous_version")
+        replacing = f"replacing v{previous}" if previous else "first deployment"
+        watch = detail.get("post_deploy_watch_seconds")
+        return f"{model} -> {endpoint} ({replacing}): {_plan(detail.get('plan', []))}" + (
+            f", watch {watch}s" if previous and watch else ""
+        )
+    if detail_type == "Rollout Traffic Shifted":
+        return f"{model} on {endpoint}: {detail.get('from_percent')}% -> {detail.get('to_percent')}%"
+    if detail_type == "Rollout Completed":
+        until = detail.get("watch_until")
+        return f"{model} serves 100% of {endpoint}" + (f"; previous variant kept until {until}" if until else "")
+    if detail_type == "Model Version Retired":
+        return f"{model} removed from {endpoint}"
+    if detail_type == "Rollout Rolled Back":
+        flip = detail.get("seconds_to_flip")
+        return (
+            f"{endpoint}: v{detail.get('version')} rolled back to v{detail.get('restored_version')} "
+            f"(trigger {detail.get('trigger')}"
+            # Handlers run on real time while alarms carry simulated time in local mode: a negative flip
+            # time says nothing, so it is left out.
+            + (f", traffic flipped {flip:.1f}s after the alarm" if isinstance(flip, int | float) and flip >= 0 else "")
+            + f"): {detail.get('reason')}"
+        )
+    if detail_type == "Rollback Skipped":
+        return f"{endpoint} (trigger {detail.get('trigger')}): {detail.get('reason')}"
+    return json.dumps(detail, sort_keys=True)

@@ -1,0 +1,79 @@
+"""Local mode's state across restarts: what `local up --state DIR` keeps when it stops.
+
+moto keeps everything in memory. Two things make a restart come back as it was:
+
+* **The same names.** moto draws CloudFormation's physical names (the bucket's random suffix) from
+  its own random generator; local mode seeds it (`NAMES_SEED`) before deploying the template, so the
+  same template deploys to the same bucket, table and topic names every time. It is re-seeded at
+  random afterwards, so event ids and the like do not repeat across restarts.
+* **The same data.** On a clean stop (Ctrl-C, SIGTERM) the backends that hold Shepherd's data are
+  pickled into DIR: S3 (objects and their version ids), DynamoDB (registry, rollouts, audit),
+  SageMaker (models, endpoint configs, endpoints) and CloudWatch (alarms and their states). On the
+  next start, after the template is deployed again, each saved backend's contents replace the fresh
+  one's. The rest (SQS, EventBridge rules, SNS subscriptions, Lambda) is rebuilt by deploying the
+  template and wiring the pump, as on a first start.
+
+Not kept: messages queued but not yet handled at the stop (the pump drains before stopping), and
+anything after a crash (state is written on the way out only). A template whose outputs changed
+since the save starts empty rather than half-restored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from moto.backends import get_backend
+
+NAMES_SEED = 4750
+PERSISTED_SERVICES = ("s3", "dynamodb", "sagemaker", "cloudwatch")
+OUTPUTS_FILE = "outputs.json"
+
+
+def _backends(service: str) -> dict[tuple[str, str], Any]:
+    backends: Any = get_backend(service)  # type: ignore[call-overload]
+    return {(account, region): backend for account, regions in backends.items() for region, backend in regions.items()}
+
+
+def save(directory: Path, outputs: dict[str, str]) -> None:
+    """Write the persisted backends and the stack outputs they belong to (atomically, per file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for service in PERSISTED_SERVICES:
+        _write(directory / f"{service}.pickle", pickle.dumps(_backends(service)))
+    _write(directory / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True).encode())
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(path)
+
+
+def saved_outputs(directory: Path) -> dict[str, str] | None:
+    try:
+        return dict(json.loads((directory / OUTPUTS_FILE).read_text()))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def restore(directory: Path) -> None:
+    """Put the saved backends' contents in place of the running ones (same objects, new contents)."""
+    for service in PERSISTED_SERVICES:
+        path = directory / f"{service}.pickle"
+        if not path.exists():
+            continue
+        # Our own file, written by `save` above: unpickling it runs no foreign code.
+        saved: dict[tuple[str, str], Any] = pickle.loads(path.read_bytes())  # noqa: S301
+        backends: Any = get_backend(service)  # type: ignore[call-overload]
+        for (account, region), backend in saved.items():
+            backends[account][region].__dict__.update(backend.__dict__)
+
+
+def forget(directory: Path) -> None:
+    """`--fresh`: remove what an earlier run saved."""
+    for service in PERSISTED_SERVICES:
+        (directory / f"{service}.pickle").unlink(missing_ok=True)
+    (directory / OUTPUTS_FILE).unlink(missing_ok=True)
