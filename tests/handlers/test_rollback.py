@@ -314,19 +314,19 @@ def test_a_flip_that_never_lands_fails_the_invocation_and_claims_nothing(
         if model.name == "UpdateEndpointWeightsAndCapacities":
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, model.name)
 
+    event = alarm_event("eventbridge", error_rate_alarm(world))
     with hooked(throttle, "before-call.sagemaker.*"), pytest.raises(Exception, match="Throttling"):
-        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)
+        rollback.lambda_handler(copy.deepcopy(event), lambda_context)
     # The abort is recorded before the flip, so the version is already ROLLED_BACK; no flip is claimed.
     assert world.announcements("Rollout Rolled Back") == []
     assert bootstrap.rollout_store().incidents(ENDPOINT) == []
     assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
-    # Lambda's retry then succeeds.
-    assert (
-        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)["results"][0][
-            "result"
-        ]
-        == "rolled_back"
-    )
+    # Lambda's retry (the same event) finishes the abort it started; another alarm would be a duplicate.
+    another = alarm_event("eventbridge", error_rate_alarm(world))
+    assert rollback.lambda_handler(another, lambda_context)["results"][0]["result"] == "duplicate"
+    assert rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert len(world.announcements("Rollout Rolled Back")) == 1
 
 
 def test_a_manual_rollback_after_completion_redeploys_the_previous_version(

@@ -110,6 +110,7 @@ from typing import Literal, Self, TypeAlias
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shepherd.rollouts import naming
+from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.strategy import Strategy, TrafficStep
 
 DEFAULT_UPDATE_TIMEOUT_SECONDS = 3600
@@ -246,6 +247,7 @@ class Rollout(_Frozen):
     watch_started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     failure_reason: str | None = None
+    rollback: RollbackCause | None = None  # a rollback's cause and observed flip (rollback_cause.py)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -9,7 +9,9 @@ in between is repaired on the next tick, which sees the endpoint already changed
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -45,6 +47,7 @@ from shepherd.rollouts.controller import (
     decide,
     new_rollout,
 )
+from shepherd.rollouts.flip import TrafficFlip, moves_forward, observe_flip, rollback_consequences
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
@@ -121,6 +124,7 @@ class RolloutService:
     events: EventPublisher
     clock: Clock
     settings: RolloutSettings
+    sleep: Callable[[float], None] = field(default=time.sleep)  # waiting for a busy endpoint to flip back
 
     # --- promotion ------------------------------------------------------------------------------
 
@@ -305,12 +309,16 @@ class RolloutService:
             if isinstance(action, Wait):
                 logger.info("rollout waits", extra={"rollout_id": rollout.rollout_id, "reason": action.reason})
                 return outcome
+            if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
+                stored, outcome = fresh, "raced"  # decide again from it: it may be a rollback's abort
+                continue
             try:
                 self._carry_out(action)
             except ConflictError as conflict:
                 # SageMaker refused because the endpoint is already changing: another tick acted.
                 logger.info("endpoint busy; deciding again next tick", extra={"reason": str(conflict)})
                 return "raced"
+            action = observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
             changes, announcements = self._consequences(stored, action, now, event_id)
             owed = outbox(action.next, *announcements)
             changes.append(owed)
@@ -323,6 +331,7 @@ class RolloutService:
                 fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
                 if fresh is None:
                     return "raced"
+                self._undo_lost_step(action, fresh.rollout)
                 stored = fresh
                 outcome = "raced"
                 continue
@@ -333,6 +342,21 @@ class RolloutService:
                 self._clean_up(action.next)
                 return outcome
         return outcome
+
+    def _written_since(self, rollout: Rollout) -> StoredRollout | None:
+        """The record again, if someone (a rollback's abort) wrote it since `rollout` was read.
+
+        Read before every forward change, so a tick never steps forward on a record a rollback has
+        already aborted; a rollback that writes between this read and the change is undone by
+        `_undo_lost_step`.
+        """
+        fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+        return fresh if fresh is not None and fresh.rollout.revision != rollout.revision else None
+
+    def _undo_lost_step(self, action: Action, fresh: Rollout) -> None:
+        """Our forward step landed, but a rollback aborted the rollout meanwhile: flip back at once."""
+        if moves_forward(action) and fresh.phase is Phase.ABORTING and fresh.live is not None:
+            TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
 
     def _carry_out(self, action: Action) -> None:
         if isinstance(action, CreateEndpoint):
@@ -392,8 +416,9 @@ class RolloutService:
             failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
-        # FinishRollback: the rollback function already marked the candidate ROLLED_BACK at the flip.
-        return changes, announcements
+        # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
+        owed, announced = rollback_consequences(before, action, self.rollouts.endpoint_audit_trail, now, event_id)
+        return changes + owed, announcements + announced
 
     def _clean_up(self, rollout: Rollout) -> None:
         """Delete the per-rollout alarms, and configs and models nothing uses any more."""
