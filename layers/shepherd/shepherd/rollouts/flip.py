@@ -78,6 +78,21 @@ def traffic(rollout: Rollout, observed: ObservedEndpoint | None) -> Traffic:
     return Traffic.ON
 
 
+@dataclass
+class _Patience:
+    """How much longer a busy endpoint is waited for."""
+
+    sleep: Callable[[float], None]
+    seconds_left: float
+
+    def wait(self) -> bool:
+        if self.seconds_left <= 0:
+            return False
+        self.sleep(BUSY_POLL_SECONDS)
+        self.seconds_left -= BUSY_POLL_SECONDS
+        return True
+
+
 @dataclass(frozen=True)
 class TrafficFlip:
     endpoints: EndpointControl
@@ -90,42 +105,49 @@ class TrafficFlip:
 
         SHIFTING and WATCHING flip at once (the fast path: no read first). Other phases look first:
         before its first step the candidate has no traffic, and while retiring the update to the
-        final config leaves no live variant to flip to. Raises TransientError if throttling or 5xx
-        outlast `FLIP_ATTEMPTS`.
+        final config leaves no live variant to flip to (not waited for: the controller restores).
+        Raises TransientError if throttling or 5xx outlast `FLIP_ATTEMPTS`.
         """
-        assert rollout.live is not None
-        weights = {rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0}
-        patience = 0.0 if rollout.phase is Phase.RETIRING else self.busy_wait_seconds
+        patience = _Patience(self.sleep, 0.0 if rollout.phase is Phase.RETIRING else self.busy_wait_seconds)
         look = rollout.phase not in (Phase.SHIFTING, Phase.WATCHING)
-        waited, failures = 0.0, 0
         while True:
             if look:
-                seen = traffic(rollout, self.endpoints.describe(rollout.endpoint_name))
+                seen = self._look(rollout, patience)
                 if seen is Traffic.OFF:
                     return self.clock()
-                if seen is Traffic.STUCK or (seen is Traffic.BUSY and waited >= patience):
+                if seen is not Traffic.ON:
                     logger.warning("flip left to the controller", extra={"rollout_id": rollout.rollout_id})
                     return None
-                if seen is Traffic.BUSY:
-                    self.sleep(BUSY_POLL_SECONDS)
-                    waited += BUSY_POLL_SECONDS
-                    continue
+            if self._set_weights(rollout):
+                return self.clock()
+            # Refused as in progress. After a look that said InService (a describe lagging behind),
+            # wait before the next try, so the loop cannot spin.
+            if look and not patience.wait():
+                return None
+            look = True
+
+    def _look(self, rollout: Rollout, patience: _Patience) -> Traffic:
+        """Describe the endpoint, again and again while it is busy and patience lasts."""
+        while True:
+            seen = traffic(rollout, self.endpoints.describe(rollout.endpoint_name))
+            if seen is not Traffic.BUSY or not patience.wait():
+                return seen
+
+    def _set_weights(self, rollout: Rollout) -> bool:
+        """One flip request, retried on throttling and 5xx; False if refused as in progress."""
+        assert rollout.live is not None
+        weights = {rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0}
+        for attempt in range(FLIP_ATTEMPTS):
             try:
                 self.endpoints.set_weights(rollout.endpoint_name, weights)
-                return self.clock()
-            except ConflictError:
-                # "Cannot update in-progress endpoint": a change is under way. Look again (and wait
-                # before the next attempt, so a describe that lags cannot make this loop spin).
-                look = True
-                if waited >= patience:
-                    return None
-                self.sleep(BUSY_POLL_SECONDS)
-                waited += BUSY_POLL_SECONDS
+                return True
+            except ConflictError:  # "Cannot update in-progress endpoint"
+                return False
             except TransientError:
-                failures += 1
-                if failures == FLIP_ATTEMPTS:
+                if attempt == FLIP_ATTEMPTS - 1:
                     raise
-                self.sleep(0.2 * 2 ** (failures - 1))
+                self.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
 
 # --- what an observed flip owes ---------------------------------------------------------------------
