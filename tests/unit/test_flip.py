@@ -149,11 +149,16 @@ def test_before_its_first_step_a_candidate_without_traffic_needs_no_call(sleeps)
         assert "set_weights" not in endpoint.calls
 
 
-def test_while_retiring_the_flip_is_left_to_the_controllers_restore(sleeps):
-    for observed in (on_final(UPDATING), on_final()):  # towards, or on, a config without the live variant
-        endpoint = ScriptedEndpoint([observed])
-        assert flip(endpoint, sleeps).back(retiring()) is None
-        assert endpoint.calls == ["describe"] and sleeps.slept == []
+def test_an_aborting_rollout_on_a_config_without_its_live_variant_is_left_to_the_controllers_restore(sleeps):
+    endpoint = ScriptedEndpoint([on_final()])  # e.g. a retire that landed: only an endpoint update helps
+    assert flip(endpoint, sleeps).back(rolling_back(retiring())) is None
+    assert endpoint.calls == ["describe"] and sleeps.slept == []
+
+
+def test_an_aborting_rollout_already_flipped_needs_no_call(sleeps):
+    endpoint = ScriptedEndpoint([at(0)])
+    assert flip(endpoint, sleeps).back(rolling_back()) is not None
+    assert endpoint.calls == ["describe"]
 
 
 @pytest.mark.parametrize(

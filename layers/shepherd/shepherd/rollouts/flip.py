@@ -104,11 +104,11 @@ class TrafficFlip:
         """All traffic to `rollout`'s live variant: when that was observed, or None if not in time.
 
         SHIFTING and WATCHING flip at once (the fast path: no read first). Other phases look first:
-        before its first step the candidate has no traffic, and while retiring the update to the
-        final config leaves no live variant to flip to (not waited for: the controller restores).
+        before its first step the candidate may have no traffic at all, and an aborting rollout's
+        endpoint may already be flipped, or on a config only the controller's restore can undo.
         Raises TransientError if throttling or 5xx outlast `FLIP_ATTEMPTS`.
         """
-        patience = _Patience(self.sleep, 0.0 if rollout.phase is Phase.RETIRING else self.busy_wait_seconds)
+        patience = _Patience(self.sleep, self.busy_wait_seconds)
         look = rollout.phase not in (Phase.SHIFTING, Phase.WATCHING)
         while True:
             if look:

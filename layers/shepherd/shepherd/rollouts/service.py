@@ -355,7 +355,8 @@ class RolloutService:
 
     def _undo_lost_step(self, action: Action, fresh: Rollout) -> None:
         """Our forward step landed, but a rollback aborted the rollout meanwhile: flip back at once."""
-        if moves_forward(action) and fresh.phase is Phase.ABORTING and fresh.live is not None:
+        stepped_up = isinstance(action, ShiftTraffic) and moves_forward(action)
+        if stepped_up and fresh.phase is Phase.ABORTING and fresh.live is not None:
             TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
 
     def _carry_out(self, action: Action) -> None:
