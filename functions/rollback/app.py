@@ -21,10 +21,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     service = bootstrap.rollback_service()
     results = []
     for trigger in parse_rollback_trigger(event):
-        outcome = service.handle(trigger)
-        if outcome.seconds_to_flip is not None:
-            metrics.add_metric(name="RollbackLatency", unit=MetricUnit.Seconds, value=outcome.seconds_to_flip)
-        metrics.add_metric(name=f"Rollback{outcome.result.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
-        results.append({"result": outcome.result, "reason": outcome.reason, "rollout_id": outcome.rollout_id})
+        for outcome in service.handle(trigger):
+            if outcome.seconds_to_flip is not None:  # only a flip this invocation observed
+                metrics.add_metric(name="RollbackLatency", unit=MetricUnit.Seconds, value=outcome.seconds_to_flip)
+            metric = f"Rollback{outcome.result.title().replace('_', '')}"
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+            results.append(
+                {
+                    "result": outcome.result,
+                    "reason": outcome.reason,
+                    "rollout_id": outcome.rollout_id,
+                    "seconds_to_flip": outcome.seconds_to_flip,
+                }
+            )
     logger.info("rollback handled", extra={"results": results})
     return {"results": results}

@@ -189,7 +189,7 @@ def test_an_operator_session(tmp_path):
         assert status(work)["rollout"]["rollout_id"] == rollout_id
 
         # SetAlarmState on the rollout's error-rate alarm, as `aws cloudwatch set-alarm-state` sends it.
-        alarm = f"shepherd-{ENDPOINT}-{rollout_id}-error-rate"
+        [alarm] = [a["alarm_name"] for a in status(work)["alarms"] if a["alarm_name"].endswith("-error-rate")]
         flipped = time.monotonic()
         up.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="5xx by hand")
 

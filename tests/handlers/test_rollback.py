@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -56,29 +56,32 @@ def error_rate_alarm(world) -> str:
     return f"shepherd-test--{ENDPOINT}-{active_rollout_id(world)}-error-rate"
 
 
-def alarm_event(shape: str, alarm_name: str, state: str = "ALARM", at=AT) -> dict[str, Any]:
-    """One of the three real alarm shapes from events/, about our alarm and endpoint."""
+CANDIDATE = {"EndpointName": ENDPOINT, "VariantName": "churn-predictor-v2"}
+
+
+def alarm_event(
+    shape: str, alarm_name: str, state: str = "ALARM", at=AT, dimensions: dict[str, str] = CANDIDATE
+) -> dict[str, Any]:
+    """One of the three real alarm shapes from events/, about `alarm_name` on the metric `dimensions`."""
     stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     reason = "Threshold Crossed: 1 datapoint [17.0] was greater than the threshold (5.0)."
     if shape == "lambda-action":
         event = sample_event("cloudwatch-alarm-lambda-action.json")
         event["alarmData"]["alarmName"] = alarm_name
         event["alarmData"]["state"].update(value=state, reason=reason, timestamp=stamp)
-        event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = (
-            ENDPOINT
-        )
+        event["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = dict(dimensions)
         return event
     if shape == "eventbridge":
         event = sample_event("cloudwatch-alarm-state-change.eventbridge.json")
         event["id"] = str(uuid.uuid4())
         event["detail"]["alarmName"] = alarm_name
         event["detail"]["state"].update(value=state, reason=reason, timestamp=stamp)
-        event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["EndpointName"] = ENDPOINT
+        event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = dict(dimensions)
         return event
     event = sample_event("cloudwatch-alarm.sns.json")
     message = json.loads(event["Records"][0]["Sns"]["Message"])
     message.update(AlarmName=alarm_name, NewStateValue=state, NewStateReason=reason, StateChangeTime=stamp)
-    message["Trigger"]["Dimensions"] = [{"name": "EndpointName", "value": ENDPOINT}]
+    message["Trigger"]["Dimensions"] = [{"name": name, "value": value} for name, value in dimensions.items()]
     event["Records"][0]["Sns"]["Message"] = json.dumps(message)
     return event
 
@@ -170,11 +173,65 @@ def test_an_alarm_about_an_endpoint_shepherd_does_not_manage_is_ignored(world, s
     assert rollback.lambda_handler(event, lambda_context)["results"][0]["result"] == "ignored"
 
 
-def test_an_alarm_mapped_by_its_endpoint_dimension_rolls_back_too(world, sagemaker, lambda_context, canary_at_10):
-    # A team's own alarm, not registered with the rollout, about the endpoint by its dimension.
-    event = alarm_event("eventbridge", "churn-accuracy-below-90")
+def test_an_alarm_on_the_endpoint_and_the_candidate_variant_rolls_back_too(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    # A team's own alarm, not registered with the rollout, about the candidate by its dimensions.
+    event = alarm_event("eventbridge", "churn-accuracy-below-90", dimensions=CANDIDATE)
     assert rollback.lambda_handler(event, lambda_context)["results"][0]["result"] == "rolled_back"
-    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+
+
+@pytest.mark.parametrize(
+    "dimensions",
+    [
+        {"EndpointName": ENDPOINT, "VariantName": "churn-predictor-v1"},  # e.g. target tracking on the baseline
+        {"EndpointName": ENDPOINT},  # the endpoint as a whole, no variant
+    ],
+    ids=["baseline-variant", "no-variant"],
+)
+@pytest.mark.parametrize("shape", ["eventbridge", "sns"])
+def test_an_alarm_on_the_endpoint_but_not_on_the_candidate_does_not_act(
+    world, sagemaker, lambda_context, canary_at_10, dimensions, shape
+):
+    event = alarm_event(shape, "churn-prod-scale-out", dimensions=dimensions)
+
+    result = rollback.lambda_handler(event, lambda_context)["results"][0]
+
+    assert result["result"] == "ignored"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    assert status(world, canary_at_10) == "DEPLOYING"
+    assert world.announcements("Rollout Rolled Back") == []
+
+
+def test_an_alarm_named_in_the_promotion_acts_whatever_its_dimensions(
+    world, sagemaker, lambda_context, first_deployment
+):
+    # A business metric with no SageMaker dimensions at all, named by the team in its promotion.
+    boto3.client("cloudwatch").put_metric_alarm(
+        AlarmName="churn-conversion-drop",
+        Namespace="Acme/Checkout",
+        MetricName="Conversions",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="LessThanThreshold",
+    )
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = {"type": "canary", "canary_percent": 10, "bake_seconds": 3600}
+    promote.lambda_handler(promotion(v2, strategy, at=AT, alarms=["churn-conversion-drop"]), lambda_context)
+    tick(lambda_context, AT)
+    tick(lambda_context, AT + timedelta(minutes=1))
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+
+    event = alarm_event("sns", "churn-conversion-drop", at=AT + timedelta(minutes=2), dimensions={})
+    result = rollback.lambda_handler(event, lambda_context)["results"][0]
+
+    assert result["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert rolled_back["trigger"] == "churn-conversion-drop"
 
 
 def test_an_alarm_inside_the_watch_window_restores_the_previous_version_with_one_weight_call(
@@ -220,9 +277,7 @@ def test_an_alarm_after_the_watch_window_is_announced_not_acted_on(world, sagema
     assert status(world, v2) == "LIVE"
 
 
-def test_the_rollback_makes_at_most_two_sequential_aws_calls_before_the_flip(
-    world, sagemaker, lambda_context, canary_at_10
-):
+def test_the_rollback_flips_after_two_reads_and_the_abort_record(world, sagemaker, lambda_context, canary_at_10):
     calls: list[str] = []
 
     def count(model, **_):
@@ -231,8 +286,14 @@ def test_the_rollback_makes_at_most_two_sequential_aws_calls_before_the_flip(
     with hooked(count):
         rollback.lambda_handler(alarm_event("lambda-action", error_rate_alarm(world)), lambda_context)
 
+    # Which rollout, its record, then the abort written before the flip (so no tick moves traffic on).
     flip = calls.index("sagemaker:UpdateEndpointWeightsAndCapacities")
-    assert flip <= 2, calls[: flip + 1]
+    assert calls[: flip + 1] == [
+        "dynamodb:GetItem",
+        "dynamodb:GetItem",
+        "dynamodb:TransactWriteItems",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ]
 
 
 def test_throttling_on_the_flip_is_retried(world, sagemaker, lambda_context, canary_at_10):
@@ -256,17 +317,19 @@ def test_a_flip_that_never_lands_fails_the_invocation_and_claims_nothing(
         if model.name == "UpdateEndpointWeightsAndCapacities":
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, model.name)
 
+    event = alarm_event("eventbridge", error_rate_alarm(world))
     with hooked(throttle, "before-call.sagemaker.*"), pytest.raises(Exception, match="Throttling"):
-        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)
-    assert status(world, canary_at_10) == "DEPLOYING"
+        rollback.lambda_handler(copy.deepcopy(event), lambda_context)
+    # The abort is recorded before the flip, so the version is already ROLLED_BACK; no flip is claimed.
     assert world.announcements("Rollout Rolled Back") == []
-    # Lambda's retry then succeeds.
-    assert (
-        rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world)), lambda_context)["results"][0][
-            "result"
-        ]
-        == "rolled_back"
-    )
+    assert bootstrap.rollout_store().incidents(ENDPOINT) == []
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    # Lambda's retry (the same event) finishes the abort it started; another alarm would be a duplicate.
+    another = alarm_event("eventbridge", error_rate_alarm(world))
+    assert rollback.lambda_handler(another, lambda_context)["results"][0]["result"] == "duplicate"
+    assert rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert len(world.announcements("Rollout Rolled Back")) == 1
 
 
 def test_a_manual_rollback_after_completion_redeploys_the_previous_version(
@@ -300,3 +363,88 @@ def test_a_manual_rollback_after_completion_redeploys_the_previous_version(
     assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
     started = world.announcements("Rollout Started")[-1]
     assert started["version"] == 1 and started["reason"] == "rollback: customers complain"
+
+
+def rollback_command(at, **detail: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Model Rollback Requested",
+        "source": "shepherd.cli",
+        "account": "123456789012",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-1",
+        "resources": [],
+        "detail": {"endpoint_name": ENDPOINT, "reason": "customers complain", "requested_by": "oncall@example.com"}
+        | detail,
+    }
+
+
+@pytest.mark.parametrize("to_version", [None, 1], ids=["no-to-version", "to-the-baseline"])
+def test_an_operator_rollback_during_a_rollout_aborts_it_as_a_rollback(
+    world, sagemaker, lambda_context, canary_at_10, to_version
+):
+    detail = {} if to_version is None else {"to_version": to_version}
+
+    result = rollback.lambda_handler(rollback_command(AT + timedelta(minutes=2), **detail), lambda_context)
+
+    assert result["results"][0]["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert status(world, canary_at_10) == "ROLLED_BACK"
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert (rolled_back["trigger"], rolled_back["restored_version"]) == ("oncall@example.com", 1)
+    assert world.announcements("Promotion Rejected") == []
+    # An operator is not an alarm: the incident names who asked, and no alarm.
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert (incident.trigger, incident.alarm_name) == ("oncall@example.com", None)
+
+
+def test_an_operator_rollback_to_another_version_during_a_rollout_is_skipped_with_a_reason(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    registered_version(world, lambda_context, 3)
+    world.announcements()
+    world.seen.clear()
+
+    result = rollback.lambda_handler(rollback_command(AT + timedelta(minutes=2), to_version=3), lambda_context)
+
+    assert result["results"][0]["result"] == "skipped"
+    [skipped] = world.announcements("Rollback Skipped")
+    assert skipped["trigger"] == "oncall@example.com" and skipped["version"] == canary_at_10
+    assert "version 3" in skipped["reason"] and "baseline" in skipped["reason"]
+    assert world.announcements("Promotion Rejected") == []
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    assert status(world, canary_at_10) == "DEPLOYING"
+
+
+def test_a_watch_window_rollback_is_audited_from_live(world, sagemaker, lambda_context, first_deployment):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(
+        promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 900}, at=AT), lambda_context
+    )
+    for minute in range(4):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert status(world, v2) == "LIVE"
+
+    rollback.lambda_handler(
+        alarm_event("eventbridge", error_rate_alarm(world), at=AT + timedelta(minutes=5)), lambda_context
+    )
+
+    trail = bootstrap.registry().model_audit_trail("churn-predictor")
+    [rolled_back] = [entry for entry in trail if entry.version == v2 and entry.to_status.value == "ROLLED_BACK"]
+    assert rolled_back.from_status.value == "LIVE"
+
+
+def test_seconds_to_flip_is_never_negative_even_for_an_alarm_stamped_ahead_of_the_service_clock(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    # A sender's clock (or a forged event) ahead of ours: the flip cannot precede the alarm.
+    ahead = datetime.now(UTC) + timedelta(hours=2)
+
+    result = rollback.lambda_handler(alarm_event("eventbridge", error_rate_alarm(world), at=ahead), lambda_context)
+
+    assert result["results"][0]["result"] == "rolled_back"
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert 0 <= rolled_back["seconds_to_flip"] < 60
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert incident.seconds_to_flip is not None and 0 <= incident.seconds_to_flip < 60

@@ -106,7 +106,7 @@ def test_a_future_dated_alarm_rolls_back_and_the_restore_still_finishes(
     for minute in (0, 1):
         honest_tick(lambda_context, clock, AT + timedelta(minutes=minute))
     event = sample_event("cloudwatch-alarm-state-change.eventbridge.json")
-    event["detail"]["alarmName"] = f"shepherd-{ENDPOINT}-{rollout_id}-error-rate"
+    event["detail"]["alarmName"] = f"shepherd-test--{ENDPOINT}-{rollout_id}-error-rate"
     event["detail"]["state"]["timestamp"] = (clock.now + FORGED).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     event["time"] = (clock.now + FORGED).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -690,30 +690,34 @@ def test_a_throttled_flip_is_retried_and_rolls_back_once(world, sagemaker, lambd
     assert len(world.announcements("Rollout Rolled Back")) == 1
 
 
-def test_a_flip_that_never_lands_fails_the_invocation_and_changes_nothing(
+def test_a_flip_that_never_lands_fails_the_invocation_and_claims_no_flip(
     world, sagemaker, lambda_context, faults, canary_at_10
 ):
-    from shepherd.rollouts.rollback import FLIP_ATTEMPTS
+    from shepherd.rollouts.flip import FLIP_ATTEMPTS
 
     event = alarm(world)
-    before = rollout_record(world)
     faults("sagemaker", "UpdateEndpointWeightsAndCapacities", kind="5xx", times=SDK_ATTEMPTS * FLIP_ATTEMPTS)
 
     with pytest.raises(TransientError):
         rollback.lambda_handler(copy.deepcopy(event), lambda_context)
-    assert rollout_record(world) == before
+    # The abort was recorded before the flip (no tick moves the candidate on); no flip is claimed.
+    assert rollout_record(world)["rollout"]["M"]["phase"] == {"S": "ABORTING"}
     assert settled_weights(sagemaker) == {V1: 0.9, V2: 0.1}
+    assert world.announcements("Rollout Rolled Back") == []
+    assert bootstrap.rollout_store().incidents(ENDPOINT) == []
 
     assert rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]["result"] == "rolled_back"
     assert settled_weights(sagemaker) == {V1: 1.0, V2: 0.0}
     assert finish(lambda_context, sagemaker, range(3, 6)) == {V1: 1.0}
     assert status(world, canary_at_10) == "ROLLED_BACK"
+    assert len(world.announcements("Rollout Rolled Back")) == 1
 
 
-def test_a_record_write_failing_after_the_flip_leaves_no_traffic_on_the_candidate(
-    world, sagemaker, lambda_context, faults, canary_at_10
+@pytest.mark.parametrize("tick_before_the_retry", [True, False], ids=["tick-first", "retry-first"])
+def test_a_record_write_failing_after_the_flip_still_ends_rolled_back_with_its_incident(
+    world, sagemaker, lambda_context, faults, canary_at_10, tick_before_the_retry
 ):
-    # The flip lands, the rollback's record write fails; a controller tick runs before Lambda's retry.
+    # The flip lands, the write that records it fails; a controller tick may run before Lambda's retry.
     event = alarm(world)
     flip = faults("sagemaker", "UpdateEndpointWeightsAndCapacities", times=0)
     faults("dynamodb", "TransactWriteItems", kind="5xx", times=SDK_ATTEMPTS, armed=lambda: flip.passed > 0)
@@ -721,13 +725,18 @@ def test_a_record_write_failing_after_the_flip_leaves_no_traffic_on_the_candidat
     with pytest.raises(TransientError):
         rollback.lambda_handler(copy.deepcopy(event), lambda_context)
     assert settled_weights(sagemaker) == {V1: 1.0, V2: 0.0}
-    tick(lambda_context, AT + timedelta(minutes=3))
+    if tick_before_the_retry:
+        tick(lambda_context, AT + timedelta(minutes=3))
     retried = rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]
 
+    # Whoever sees the flip first records it (the tick, or the retry): once, with its incident.
+    assert retried["result"] == ("duplicate" if tick_before_the_retry else "rolled_back")
     assert finish(lambda_context, sagemaker, range(4, 8)) == {V1: 1.0}  # never back on the candidate
-    assert status(world, 1) == "LIVE"
-    assert status(world, canary_at_10) in ("ROLLED_BACK", "FAILED")
-    assert retried["result"] in ("rolled_back", "skipped", "duplicate")
+    assert (status(world, 1), status(world, canary_at_10)) == ("LIVE", "ROLLED_BACK")
+    assert world.announcements("Rollout Failed") == []
+    [announced] = world.announcements("Rollout Rolled Back")
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert incident.seconds_to_flip == announced["seconds_to_flip"] and incident.seconds_to_flip is not None
 
 
 def test_put_events_failing_after_the_rollback_is_recorded_loses_no_announcement(

@@ -114,6 +114,7 @@ from typing import Literal, Self, TypeAlias
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shepherd.rollouts import naming
+from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.strategy import Strategy, TrafficStep
 
 DEFAULT_UPDATE_TIMEOUT_SECONDS = 3600
@@ -253,6 +254,7 @@ class Rollout(_Frozen):
     # When a SageMaker call this rollout needs first failed with a retryable error (throttling, 5xx);
     # every action clears it. The service fails the rollout once it has failed for update_timeout_seconds.
     failing_since: AwareDatetime | None = None
+    rollback: RollbackCause | None = None  # a rollback's cause and observed flip (rollback_cause.py)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

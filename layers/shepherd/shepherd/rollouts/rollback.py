@@ -1,12 +1,23 @@
 """Rollback: an alarm (or an operator) puts an endpoint's traffic back on its last good version.
 
-Speed first: the traffic flip is one UpdateEndpointWeightsAndCapacities, made after at most two
-reads (which rollout, and its record) and before any write that could fail. Then the rollout is
-marked ABORTING (outcome ROLLED_BACK) conditionally on the revision that was read, the candidate
-version ROLLED_BACK, and an incident recorded; the controller then removes the candidate variant,
-releases the lock and deletes the per-rollout alarms (controller.py, ABORTING). A lost race with a
-controller tick is repaired by reading again and flipping again, so traffic never stays on the
-candidate.
+In this order, so that the flip is fast and what is reported is true:
+
+1. Which rollout (the alarm's registration, else the active rollouts) and its record: two reads for
+   a rollout's own alarm.
+2. The abort, written conditionally on the record's revision: the rollout ABORTING (outcome
+   ROLLED_BACK) with its :class:`RollbackCause`, the candidate version ROLLED_BACK, an audit entry.
+   From here on no controller tick moves the candidate forward: a tick re-reads the record before a
+   forward change, and one whose step lost the race flips back itself.
+3. The flip (:mod:`flip`): one UpdateEndpointWeightsAndCapacities, retried (re-describing) while
+   the endpoint is busy, for a bounded time.
+4. The observed flip, recorded conditionally on the abort's revision: ``flipped_at``, the incident
+   and ``Rollout Rolled Back`` (through the outbox). Only this reports ``rolled_back`` with a
+   ``seconds_to_flip``.
+
+If the endpoint stays busy the result is ``flip_pending``: the controller flips as soon as the
+endpoint is InService, and records and announces the flip then. A retry of the same event finishes
+its own abort; another trigger that finds a rollback under way is a duplicate. The controller then
+removes the candidate variant, releases the lock and deletes the per-rollout alarms (ABORTING).
 """
 
 from __future__ import annotations
@@ -14,31 +25,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from shepherd.contracts import RollbackSkipped, RolloutRolledBack
-from shepherd.registry.errors import ConflictError, TransientError
+from shepherd.contracts import RollbackSkipped
+from shepherd.registry.errors import TransientError
 from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
-from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import Phase, Rollout, request_abort
+from shepherd.rollouts.flip import TrafficFlip, flip_record
 from shepherd.rollouts.ports import (
     ChangeRejected,
     EndpointControl,
-    Incident,
-    RecordIncident,
     RolloutStore,
     SaveRollout,
     StoredRollout,
     endpoint_audit,
 )
+from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.service import PromotionRequest, RolloutService, outbox, version_move
 
 logger = logging.getLogger(__name__)
 
-FLIP_ATTEMPTS = 4  # on top of the SDK's own retries: throttling on the flip must not lose the rollback
 MAX_RACE_ROUNDS = 5
 
 
@@ -57,6 +66,8 @@ class AlarmStateChange:
 
 @dataclass(frozen=True)
 class RollbackRequest:
+    """An operator's `Model Rollback Requested`."""
+
     endpoint_name: str
     reason: str
     requested_by: str
@@ -65,13 +76,16 @@ class RollbackRequest:
     requested_at: datetime
 
 
+RollbackResult = Literal["rolled_back", "flip_pending", "redeploying", "duplicate", "skipped", "ignored"]
+
+
 @dataclass(frozen=True)
 class RollbackOutcome:
-    result: Literal["rolled_back", "redeploying", "duplicate", "skipped", "ignored"]
+    result: RollbackResult
     reason: str
     endpoint_name: str | None = None
     rollout_id: str | None = None
-    seconds_to_flip: float | None = None
+    seconds_to_flip: float | None = None  # only for a flip this invocation observed and recorded
 
 
 @dataclass
@@ -83,190 +97,205 @@ class RollbackService:
     promotions: RolloutService
     sleep: Callable[[float], None] = field(default=time.sleep)
 
-    def handle(self, trigger: AlarmStateChange | RollbackRequest) -> RollbackOutcome:
+    def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
+        """One outcome per rollout acted on (an alarm named by several rollouts acts on each)."""
         if isinstance(trigger, AlarmStateChange):
-            if trigger.changed_at is not None:  # a sender's time, never beyond ours (rollouts/clock.py)
-                trigger = replace(trigger, changed_at=received_time(trigger.changed_at, self.clock()))
             return self.handle_alarm(trigger)
-        return self.handle_request(replace(trigger, requested_at=received_time(trigger.requested_at, self.clock())))
+        return [self.handle_request(trigger)]
 
-    def handle_alarm(self, change: AlarmStateChange) -> RollbackOutcome:
+    def handle_alarm(self, change: AlarmStateChange) -> list[RollbackOutcome]:
         if change.state != "ALARM":
             logger.info("alarm state recorded, not acted on", extra={"alarm": change.alarm_name, "state": change.state})
-            return RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")
-        target = self._target(change)
-        if target is None:
-            logger.info("alarm about no endpoint Shepherd manages", extra={"alarm": change.alarm_name})
-            return RollbackOutcome("ignored", f"{change.alarm_name} maps to no endpoint Shepherd manages")
-        endpoint_name, stored = target
-        return self._roll_back(endpoint_name, stored, change.alarm_name, change)
+            return [RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")]
+        targets, why_not = self._targets(change)
+        if not targets:
+            logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
+            return [RollbackOutcome("ignored", why_not)]
+        cause = RollbackCause(
+            trigger=change.alarm_name,
+            alarm_name=change.alarm_name,
+            reason=change.reason,
+            reason_data=change.reason_data,
+            requested_at=self._received(change.changed_at),
+            event_id=change.event_id,
+        )
+        return [self._roll_back(endpoint_name, stored, cause) for endpoint_name, stored in targets]
 
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
         stored = self.rollouts.get_rollout(request.endpoint_name, holder) if holder else None
-        if stored is not None and request.to_version is None:
-            change = AlarmStateChange(
-                alarm_name="",
-                state="ALARM",
-                reason=request.reason,
-                reason_data=None,
-                changed_at=request.requested_at,
-                dimensions={},
-                event_id=request.event_id,
+        if stored is None:
+            return self._redeploy(request)
+        rollout = stored.rollout
+        if request.to_version is not None and request.to_version != rollout.previous_version:
+            if rollout.previous_version is None:
+                why = (
+                    f"rollout {rollout.rollout_id} is the first deployment of {rollout.model_name} on "
+                    f"{request.endpoint_name}: version {request.to_version} can be deployed once it ends"
+                )
+            else:
+                why = (
+                    f"rollout {rollout.rollout_id} (version {rollout.version} replacing {rollout.previous_version}) "
+                    f"holds {request.endpoint_name}: only its baseline version {rollout.previous_version} can be "
+                    f"rolled back to now, not version {request.to_version}"
+                )
+            return self._skip(request.endpoint_name, stored, request.requested_by, why, request.event_id)
+        cause = RollbackCause(
+            trigger=request.requested_by,
+            alarm_name=None,
+            reason=request.reason,
+            requested_at=self._received(request.requested_at),
+            event_id=request.event_id,
+        )
+        return self._roll_back(request.endpoint_name, stored, cause)
+
+    def _received(self, sent_at: datetime | None) -> datetime:
+        """The sender's time, but never later than ours: a clock ahead (or a forged time) cannot
+        make the flip look earlier than the alarm, nor push the record's time into the future."""
+        now = self.clock()
+        return now if sent_at is None else min(sent_at, now)
+
+    # --- which rollouts an alarm acts on ---------------------------------------------------------
+
+    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str]:
+        """The rollouts the alarm acts on (or, with none, why not).
+
+        It acts on a rollout whose own alarm it is, or whose promotion named it, whatever its
+        dimensions; or if its dimensions name the endpoint and the rollout's candidate variant.
+        With no rollout, an alarm on an endpoint's live variant is skipped (announced); any other
+        alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored.
+        """
+        registration = self.rollouts.alarm_registration(change.alarm_name)
+        if registration is not None:  # a rollout's own alarm: one read finds it
+            stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
+            return [(registration.endpoint_name, stored)], ""
+        endpoint_name = change.dimensions.get("EndpointName")
+        variant_name = change.dimensions.get("VariantName")
+        active = self.rollouts.active_rollouts()
+        acting = [
+            stored
+            for stored in active
+            if change.alarm_name in stored.rollout.gating_alarms
+            or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) == (endpoint_name, variant_name)
+        ]
+        if acting:
+            return [(stored.rollout.endpoint_name, stored) for stored in acting], ""
+        if endpoint_name is None:
+            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint"
+        on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name == endpoint_name]
+        if on_endpoint:
+            rollout = on_endpoint[0]
+            return [], (
+                f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not the candidate "
+                f"{rollout.candidate.variant_name} of rollout {rollout.rollout_id}, and is not one of its alarms"
             )
-            return self._roll_back(request.endpoint_name, stored, request.requested_by, change)
-        return self._redeploy(request)
+        live = self.rollouts.live(endpoint_name)
+        if live is None:
+            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages"
+        if variant_name == live.variant.variant_name:
+            return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
+        return [], f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant"
 
     # --- acting on a rollout ---------------------------------------------------------------------
 
-    def _target(self, change: AlarmStateChange) -> tuple[str, StoredRollout | None] | None:
-        """(endpoint, its rollout) by the alarm's registration, else by its EndpointName dimension."""
-        registration = self.rollouts.alarm_registration(change.alarm_name)
-        if registration is not None:
-            stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
-            return registration.endpoint_name, stored
-        endpoint_name = change.dimensions.get("EndpointName")
-        if endpoint_name is None:
-            return None
-        holder = self.rollouts.lock_holder(endpoint_name)
-        if holder is not None:
-            return endpoint_name, self.rollouts.get_rollout(endpoint_name, holder)
-        if self.rollouts.live(endpoint_name) is None:
-            return None
-        return endpoint_name, None
-
-    def _roll_back(
-        self, endpoint_name: str, stored: StoredRollout | None, trigger: str, change: AlarmStateChange
-    ) -> RollbackOutcome:
+    def _roll_back(self, endpoint_name: str, stored: StoredRollout | None, cause: RollbackCause) -> RollbackOutcome:
         for _ in range(MAX_RACE_ROUNDS):
-            skipped = self._why_not(endpoint_name, stored)
-            if skipped is not None:
-                command_id = None if change.alarm_name else change.event_id
-                return self._skip(endpoint_name, stored, trigger, skipped, command_id)
-            assert stored is not None
-            if stored.rollout.phase is Phase.ABORTING:
+            if stored is None:
+                why = f"no rollout on {endpoint_name} to roll back (its watch window is over)"
+                return self._skip(endpoint_name, None, cause.trigger, why, _command_id(cause))
+            rollout = stored.rollout
+            if rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK) or (
+                rollout.phase is Phase.ABORTING and not _retry_of(rollout.rollback, cause)
+            ):
+                # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
                 self.promotions.flush(endpoint_name)  # the first delivery's announcement, if it was lost
-                return RollbackOutcome("duplicate", "already rolling back", endpoint_name, stored.rollout.rollout_id)
-            flipped_at = self._flip(stored.rollout)
-            try:
-                return self._record(stored, trigger, change, flipped_at)
-            except ChangeRejected:
-                # A controller tick wrote first (maybe shifting traffic after our flip): read, flip again.
-                stored = self.rollouts.get_rollout(endpoint_name, stored.rollout.rollout_id)
+                why = f"rollout {rollout.rollout_id} is {rollout.phase}"
+                if cause.alarm_name is None:  # an operator's command is answered even then (the CLI waits)
+                    return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
+                return RollbackOutcome("duplicate", why, endpoint_name)
+            skipped = _why_not(rollout)
+            if skipped is not None:
+                return self._skip(endpoint_name, stored, cause.trigger, skipped, _command_id(cause))
+            aborting = stored
+            if rollout.phase is not Phase.ABORTING:  # else: a retry of this event finishes its own abort
+                try:
+                    aborting = self._abort(stored, cause)
+                except ChangeRejected:
+                    # A controller tick (or another alarm) wrote first: decide again from the fresh record.
+                    stored = self.rollouts.get_rollout(endpoint_name, rollout.rollout_id)
+                    continue
+            flipped_at = TrafficFlip(self.endpoints, self.clock, self.sleep).back(rollout)
+            if flipped_at is None:
+                return RollbackOutcome(
+                    "flip_pending",
+                    f"{endpoint_name} cannot take the flip now; the controller flips it as soon as it is InService",
+                    endpoint_name,
+                    rollout.rollout_id,
+                )
+            return self._record_flip(aborting, flipped_at)
         raise TransientError(f"rollback of {endpoint_name} kept losing races; retrying the event")
 
-    def _why_not(self, endpoint_name: str, stored: StoredRollout | None) -> str | None:
-        if stored is None:
-            return f"no rollout on {endpoint_name} to roll back (its watch window is over)"
+    def _abort(self, stored: StoredRollout, cause: RollbackCause) -> StoredRollout:
+        """Commit the abort before touching the endpoint: from now on nothing moves the candidate up."""
         rollout = stored.rollout
-        if rollout.phase in (Phase.COMPLETED, Phase.RETIRING):
-            return f"the watch window of {rollout.rollout_id} is over: version {rollout.version} is the baseline"
-        if rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK):
-            return f"rollout {rollout.rollout_id} already ended {rollout.phase.value}"
-        if rollout.is_first_deployment:
-            return f"rollout {rollout.rollout_id} is a first deployment: there is no previous version"
-        return None
-
-    def _flip(self, rollout: Rollout) -> datetime:
-        """All traffic to the live variant: one call, retried with backoff. Raises if it never lands."""
-        assert rollout.live is not None
-        if rollout.phase is Phase.STARTING:
-            return self.clock()  # the candidate gets no traffic before its first step: nothing to flip
-        weights = {rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0}
-        for attempt in range(FLIP_ATTEMPTS):
-            try:
-                self.endpoints.set_weights(rollout.endpoint_name, weights)
-                return self.clock()
-            except ConflictError:
-                # The endpoint is Updating (a step in flight): the controller's restore finishes the job.
-                logger.warning("endpoint busy; the controller restores it", extra={"rollout_id": rollout.rollout_id})
-                return self.clock()
-            except TransientError:
-                if attempt == FLIP_ATTEMPTS - 1:
-                    raise
-                self.sleep(0.2 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    def _record(
-        self, stored: StoredRollout, trigger: str, change: AlarmStateChange, flipped_at: datetime
-    ) -> RollbackOutcome:
-        rollout = stored.rollout
-        assert rollout.previous_version is not None and rollout.live is not None
-        reason = f"{trigger}: {change.reason}" if change.alarm_name else f"requested by {trigger}: {change.reason}"
-        # The record keeps event time, like the controller's ticks (replayable); the incident keeps both.
-        event_time = change.changed_at or flipped_at
-        aborting = request_abort(rollout, reason=reason, now=max(event_time, rollout.updated_at))
-        latency = (flipped_at - change.changed_at).total_seconds() if change.changed_at else None
-        incident = Incident(
-            endpoint_name=rollout.endpoint_name,
-            rollout_id=rollout.rollout_id,
-            model_name=rollout.model_name,
-            version=rollout.version,
-            restored_version=rollout.previous_version,
-            trigger=trigger,
-            alarm_name=change.alarm_name or None,
-            state_reason=change.reason,
-            state_reason_data=change.reason_data,
-            alarm_changed_at=change.changed_at,
-            flipped_at=flipped_at,
-            seconds_to_flip=latency,
-            # The step the rollout asked for: its record may not yet have seen the endpoint reach it.
-            weights_before={
-                rollout.live.variant_name: (100 - rollout.target_percent) / 100,
-                rollout.candidate.variant_name: rollout.target_percent / 100,
-            },
-            weights_after={rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0},
-            timeline=[
-                e
-                for e in self.rollouts.endpoint_audit_trail(rollout.endpoint_name)
-                if e.rollout_id == rollout.rollout_id
-            ],
-        )
-        from_statuses = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
-        announced = outbox(
-            aborting,
-            RolloutRolledBack(
-                rollout_id=rollout.rollout_id,
-                endpoint_name=rollout.endpoint_name,
-                model_name=rollout.model_name,
-                version=rollout.version,
-                restored_version=rollout.previous_version,
-                trigger=trigger,
-                reason=change.reason,
-                seconds_to_flip=latency,
-                command_id=None if change.alarm_name else change.event_id,  # an operator's request
-            ),
-        )
+        aborting = request_abort(rollout, reason=cause.summary, now=cause.requested_at)
+        aborting = aborting.model_copy(update={"rollback": cause})
+        # In the watch window the candidate is LIVE already: audit the transition it really makes.
+        live_first = rollout.phase in (Phase.WATCHING, Phase.RETIRING)
+        statuses = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
         self.rollouts.commit(
             [
                 SaveRollout(aborting, stored.request, rollout.revision),
                 version_move(
                     aborting,
                     rollout.version,
-                    from_statuses,
+                    statuses[::-1] if live_first else statuses,
                     VersionStatus.ROLLED_BACK,
                     stored,
                     aborting.updated_at,
-                    changes=(("rolled_back_by", trigger), ("rollback_reason", change.reason)),
-                    cause=(trigger, change.event_id),
+                    changes=(("rolled_back_by", cause.trigger), ("rollback_reason", cause.reason)),
+                    cause=(cause.trigger, cause.event_id),
                 ),
-                RecordIncident(incident),
-                endpoint_audit(aborting, "rolled back", reason, aborting.updated_at, change.event_id, trigger),
-                announced,
+                endpoint_audit(
+                    aborting, "rollback requested", cause.summary, aborting.updated_at, cause.event_id, cause.trigger
+                ),
             ]
         )
-        self.promotions.deliver(announced)
-        return RollbackOutcome("rolled_back", reason, rollout.endpoint_name, rollout.rollout_id, latency)
+        return StoredRollout(aborting, stored.request)
+
+    def _record_flip(self, stored: StoredRollout, flipped_at: datetime) -> RollbackOutcome:
+        """Record the observed flip, unless the controller recorded one first (then: a duplicate)."""
+        for _ in range(MAX_RACE_ROUNDS):
+            rollout, cause = stored.rollout, stored.rollout.rollback
+            if rollout.phase is not Phase.ABORTING or cause is None or cause.flipped_at is not None:
+                self.promotions.flush(rollout.endpoint_name)
+                return RollbackOutcome(
+                    "duplicate", "the controller recorded the flip first", rollout.endpoint_name, rollout.rollout_id
+                )
+            flipped = rollout.model_copy(
+                update={"rollback": cause.flipped(flipped_at), "revision": rollout.revision + 1}
+            )
+            changes, announced = flip_record(
+                flipped, self.rollouts.endpoint_audit_trail(rollout.endpoint_name), rollout.updated_at, cause.event_id
+            )
+            owed = outbox(flipped, announced)
+            try:
+                self.rollouts.commit([SaveRollout(flipped, stored.request, rollout.revision), *changes, owed])
+            except ChangeRejected:
+                fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+                if fresh is None:
+                    raise TransientError(f"rollout {rollout.rollout_id} disappeared") from None
+                stored = fresh
+                continue
+            self.promotions.deliver(owed)
+            seconds = flipped.rollback.seconds_to_flip if flipped.rollback else None
+            return RollbackOutcome("rolled_back", cause.summary, rollout.endpoint_name, rollout.rollout_id, seconds)
+        raise TransientError(f"recording the rollback of {stored.rollout.endpoint_name} kept losing races")
 
     def _skip(
         self, endpoint_name: str, stored: StoredRollout | None, trigger: str, why: str, command_id: str | None = None
     ) -> RollbackOutcome:
         rollout = stored.rollout if stored else None
-        ended = rollout is not None and rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK, Phase.ABORTING)
-        if rollout is not None and ended and command_id is None:
-            # A repeat of an alarm already acted on: one rollback, one announcement. (An operator's
-            # command is answered even then: the CLI waits for the answer.)
-            return RollbackOutcome("duplicate", why, endpoint_name, rollout.rollout_id)
         self.events.publish(
             RollbackSkipped(
                 endpoint_name=endpoint_name,
@@ -305,9 +334,10 @@ class RollbackService:
                 is_rollback=True,
             )
         )
-        result: Literal["redeploying", "duplicate", "skipped"] = (
-            "skipped" if outcome.result == "rejected" else "redeploying" if outcome.result == "started" else "duplicate"
-        )
+        if outcome.result == "rejected":  # the operator's command gets its own answer, not only the promotion's
+            why = f"redeploying {model_name} version {version} was refused: {outcome.reason}"
+            return self._skip(request.endpoint_name, None, request.requested_by, why, request.event_id)
+        result: Literal["redeploying", "duplicate"] = "redeploying" if outcome.result == "started" else "duplicate"
         return RollbackOutcome(
             result, outcome.reason or f"redeploying {model_name} v{version}", request.endpoint_name, outcome.rollout_id
         )
@@ -324,3 +354,21 @@ class RollbackService:
             if completed and rollout.previous_version is not None and rollout.previous_model_name is not None:
                 return rollout.previous_model_name, rollout.previous_version
         return None
+
+
+def _command_id(cause: RollbackCause) -> str | None:
+    """The operator's command an answer is for (an alarm is no command)."""
+    return None if cause.alarm_name else cause.event_id
+
+
+def _retry_of(underway: RollbackCause | None, cause: RollbackCause) -> bool:
+    """A redelivery of the event whose abort is recorded but whose flip is not: it finishes it."""
+    return underway is not None and underway.flipped_at is None and underway.event_id == cause.event_id
+
+
+def _why_not(rollout: Rollout) -> str | None:
+    if rollout.phase in (Phase.COMPLETED, Phase.RETIRING):
+        return f"the watch window of {rollout.rollout_id} is over: version {rollout.version} is the baseline"
+    if rollout.is_first_deployment:
+        return f"rollout {rollout.rollout_id} is a first deployment: there is no previous version"
+    return None

@@ -10,8 +10,9 @@ is isolated from the others' failures; SageMaker refusing a call for good fails 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
@@ -54,6 +55,7 @@ from shepherd.rollouts.controller import (
     still_failing,
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
+from shepherd.rollouts.flip import TrafficFlip, moves_forward, observe_flip, rollback_consequences
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
@@ -128,6 +130,14 @@ class PromotionRefused(Exception):
         self.active_rollout_id = active_rollout_id
 
 
+class _RecordMoved(Exception):
+    """Before a forward change the record was found written by someone else (a rollback's abort)."""
+
+    def __init__(self, fresh: StoredRollout) -> None:
+        super().__init__(fresh.rollout.rollout_id)
+        self.fresh = fresh
+
+
 class SameRollout(Exception):
     """The lock is held by the very rollout this delivery would start (a concurrent duplicate)."""
 
@@ -141,6 +151,7 @@ class RolloutService:
     events: EventPublisher
     clock: Clock
     settings: RolloutSettings
+    sleep: Callable[[float], None] = field(default=time.sleep)  # waiting for a busy endpoint to flip back
 
     # --- promotion ------------------------------------------------------------------------------
 
@@ -371,7 +382,11 @@ class RolloutService:
         outcome = "waiting"
         for _ in range(MAX_DECISIONS_PER_TICK):
             rollout = stored.rollout
-            action = self._next_action(stored, now)
+            try:
+                action = self._next_action(stored, now)
+            except _RecordMoved as moved:
+                stored, outcome = moved.fresh, "raced"
+                continue
             if action is None:
                 return "raced"
             if isinstance(action, Wait):
@@ -391,6 +406,7 @@ class RolloutService:
                 fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
                 if fresh is None:
                     return "raced"
+                self._undo_lost_step(action, fresh.rollout)
                 stored = fresh
                 outcome = "raced"
                 continue
@@ -428,9 +444,12 @@ class RolloutService:
         observed = self.endpoints.describe(rollout.endpoint_name)
         firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
         action = decide(rollout, observed, firing, now)
-        if not isinstance(action, Wait):
-            self._carry_out(action)
-        return action
+        if isinstance(action, Wait):
+            return action
+        if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
+            raise _RecordMoved(fresh)  # decide again from it: it may be a rollback's abort
+        self._carry_out(action)
+        return observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
 
     def _note_failing(self, stored: StoredRollout, now: datetime) -> None:
         """Start the clock on retryable failures (kept from the first), so they cannot hold the lock forever."""
@@ -443,6 +462,22 @@ class RolloutService:
             self.rollouts.commit([SaveRollout(record, stored.request, stored.rollout.revision)])
         except ChangeRejected:
             logger.info("record changed meanwhile", extra={"rollout_id": record.rollout_id})
+
+    def _written_since(self, rollout: Rollout) -> StoredRollout | None:
+        """The record again, if someone (a rollback's abort) wrote it since `rollout` was read.
+
+        Read before every forward change, so a tick never steps forward on a record a rollback has
+        already aborted; a rollback that writes between this read and the change is undone by
+        `_undo_lost_step`.
+        """
+        fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+        return fresh if fresh is not None and fresh.rollout.revision != rollout.revision else None
+
+    def _undo_lost_step(self, action: Action, fresh: Rollout) -> None:
+        """Our forward step landed, but a rollback aborted the rollout meanwhile: flip back at once."""
+        stepped_up = isinstance(action, ShiftTraffic) and moves_forward(action)
+        if stepped_up and fresh.phase is Phase.ABORTING and fresh.live is not None:
+            TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
 
     def _carry_out(self, action: Action) -> None:
         if isinstance(action, CreateEndpoint):
@@ -505,8 +540,9 @@ class RolloutService:
             failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
-        # FinishRollback: the rollback function already marked the candidate ROLLED_BACK at the flip.
-        return changes, announcements
+        # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
+        owed, announced = rollback_consequences(before, action, self.rollouts.endpoint_audit_trail, now, event_id)
+        return changes + owed, announcements + announced
 
     def _clean_up(self, rollout: Rollout) -> str:
         """Delete the per-rollout alarms, and the configs and models nothing uses any more.

@@ -1,0 +1,40 @@
+"""Why a rollout is being rolled back, and when its traffic flip was observed: kept in its record.
+
+The rollback function writes it with the abort, before it touches the endpoint; whoever first sees
+the candidate without traffic afterwards (the rollback function, or a controller pass when the
+endpoint was busy) sets `flipped_at` and owes the incident and `Rollout Rolled Back`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class RollbackCause(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trigger: str  # the alarm's name, or who asked
+    alarm_name: str | None  # None: an operator's request
+    reason: str
+    reason_data: str | None = None
+    requested_at: AwareDatetime | None  # the alarm's state change (or the request), never after receipt
+    event_id: str
+    flipped_at: AwareDatetime | None = None  # when a flip was observed (service clock)
+
+    @property
+    def summary(self) -> str:
+        if self.alarm_name is not None:
+            return f"{self.trigger}: {self.reason}"
+        return f"requested by {self.trigger}: {self.reason}"
+
+    def flipped(self, at: datetime) -> RollbackCause:
+        return self.model_copy(update={"flipped_at": at})
+
+    @property
+    def seconds_to_flip(self) -> float | None:
+        """From the alarm to the observed flip; never negative (the alarm time is clamped at receipt)."""
+        if self.flipped_at is None or self.requested_at is None:
+            return None
+        return max(0.0, round((self.flipped_at - self.requested_at).total_seconds(), 3))
