@@ -155,6 +155,20 @@ class DynamoRolloutStore(DynamoTable):
                 serving.add(rollout.endpoint_name)
         return sorted(serving)
 
+    def managed_endpoints(self) -> list[str]:
+        """Every endpoint Shepherd serves or is rolling out to (two index queries, never a Scan)."""
+        endpoints = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :endpoints",
+            ExpressionAttributeValues=serialize_values({":endpoints": "ENDPOINTS"}),
+        )
+        active = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :active",
+            ExpressionAttributeValues=serialize_values({":active": "ACTIVE_ROLLOUTS"}),
+        )
+        return sorted({str(item["endpoint_name"]) for item in [*endpoints, *active]})
+
     def lock_holder(self, endpoint_name: str) -> str | None:
         item = self._get(endpoint_pk(endpoint_name), "LOCK")
         return str(item["rollout_id"]) if item else None
