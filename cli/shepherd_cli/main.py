@@ -513,6 +513,26 @@ def events(common: Common, follow: bool, listen: int) -> None:
                 )
 
 
+@cli.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option(
+    "--host",
+    default=None,
+    help="Address to bind (default 127.0.0.1). The dashboard has no login: any other address exposes it.",
+)
+@target_options
+def ui(common: Common, port: int, host: str | None) -> None:
+    """Serve a read-only dashboard on 127.0.0.1: models, endpoints, rollouts, canary reports, history."""
+    from shepherd_cli.ui.server import DEFAULT_HOST, build_server, check_bind
+
+    bind = host or DEFAULT_HOST
+    check_bind(bind, host_given=host is not None)
+    target = common.target()  # fail now, not at the first page, when no Shepherd is reachable
+    server = build_server(lambda: target, bind, port)
+    click.echo(f"Shepherd dashboard for {target.describe()}: http://{bind}:{port}/  (Ctrl-C to stop)")
+    server.run()
+
+
 # --- local mode -----------------------------------------------------------------------------------
 
 

@@ -67,6 +67,11 @@ def get_version(target: Target, model_name: str, version: int) -> ModelVersion:
     return found
 
 
+def list_endpoints(target: Target) -> list[str]:
+    """The endpoints Shepherd manages: live ones and those with a rollout in flight."""
+    return target.rollouts().managed_endpoints()
+
+
 def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
     """Live and candidate versions, variant weights, the rollout's phase and step, its alarms."""
     store = target.rollouts()

@@ -158,6 +158,15 @@ class DynamoRolloutStore(DynamoTable):
                 serving.add(rollout.endpoint_name)
         return sorted(serving)
 
+    def managed_endpoints(self) -> list[str]:
+        """Every endpoint Shepherd serves or is rolling out to (index queries, never a Scan)."""
+        active = self._query_all(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :active",
+            ExpressionAttributeValues=serialize_values({":active": "ACTIVE_ROLLOUTS"}),
+        )
+        return sorted({*self.endpoint_names(), *(str(item["endpoint_name"]) for item in active)})
+
     def endpoint_names(self) -> list[str]:
         """Every endpoint with a live deployment (a Query on gsi1)."""
         endpoints = self._query_all(

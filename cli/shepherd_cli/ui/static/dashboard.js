@@ -1,0 +1,189 @@
+/* Shepherd dashboard: renders the pages' JSON, draws the charts (uPlot), and refreshes the endpoint
+   page while a rollout runs. Read-only: every request is a GET. */
+"use strict";
+const Shepherd = (() => {
+  const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  const el = (id) => document.getElementById(id);
+  const pct = (weight, total) => (weight == null || !total ? "-" : `${(100 * weight / total).toFixed(1)}%`);
+  const terminal = new Set(["COMPLETED", "FAILED", "ROLLED_BACK"]);
+  const charts = {};
+
+  function chart(key, target, options, data) {
+    if (charts[key]) charts[key].destroy();
+    target.innerHTML = "";
+    const width = Math.max(320, Math.min(960, target.clientWidth || 800));
+    charts[key] = new uPlot({width, height: 260, ...options}, data, target);
+    target.dataset.points = String(data[0].length);
+    return charts[key];
+  }
+
+  /* --- models: a manifest metric across versions, the LIVE version marked --- */
+  function modelsPage(data) {
+    for (const model of data.models) {
+      const section = document.querySelector(`section[data-model="${CSS.escape(model.model_name)}"]`);
+      const select = section && section.querySelector(".metric-choice");
+      if (!select) continue;
+      const draw = () => {
+        const rows = model.versions.filter((v) => select.value in v.metrics).sort((a, b) => a.version - b.version);
+        const xs = rows.map((v) => v.version);
+        const ys = rows.map((v) => v.metrics[select.value]);
+        const live = rows.map((v) => (v.live ? v.metrics[select.value] : null));
+        chart(`metric-${model.model_name}`, section.querySelector(".metric-chart"), {
+          title: `${select.value} by version`,
+          scales: {x: {time: false}},
+          axes: [{label: "version", values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? `v${t}` : ""))}, {label: select.value}],
+          series: [{label: "version"}, {label: select.value, stroke: "#3b6ea5", points: {size: 7}},
+                   {label: "LIVE", stroke: "transparent", points: {size: 13, stroke: "#1a7f37", fill: "#1a7f37"}}],
+        }, [xs, ys, live]);
+      };
+      select.addEventListener("change", draw);
+      draw();
+    }
+  }
+
+  /* --- the candidate's traffic over time, with markers --- */
+  function timeline(key, target, list, timelineData) {
+    list.innerHTML = "";
+    if (!timelineData || !timelineData.points.length) {
+      target.innerHTML = "<p>No traffic change recorded yet.</p>";
+      target.dataset.points = "0";
+      return;
+    }
+    const xs = timelineData.points.map((p) => p.t);
+    const ys = timelineData.points.map((p) => p.percent);
+    const markerAt = new Map();
+    for (const marker of timelineData.markers) {
+      const t = Date.parse(marker.at) / 1000;
+      markerAt.set(t, marker);
+      list.insertAdjacentHTML("beforeend", `<li class="marker ${esc(marker.kind)}"><time>${esc(marker.at.slice(11, 19))}</time> ${esc(marker.label)}</li>`);
+    }
+    const allX = [...new Set([...xs, ...markerAt.keys()])].sort((a, b) => a - b);
+    const valueAt = (t) => { let v = null; for (let i = 0; i < xs.length && xs[i] <= t; i++) v = ys[i]; return v; };
+    const line = allX.map((t) => (xs.includes(t) ? ys[xs.indexOf(t)] : valueAt(t)));
+    const marks = allX.map((t) => (markerAt.has(t) ? (valueAt(t) ?? 0) : null));
+    chart(key, target, {
+      scales: {y: {range: [0, 100]}},
+      axes: [{}, {label: "candidate %", values: (u, ticks) => ticks.map((t) => `${t}%`)}],
+      series: [{}, {label: "candidate traffic %", stroke: "#3b6ea5", width: 2, paths: uPlot.paths.stepped({align: 1}), points: {size: 5}},
+               {label: "events", stroke: "transparent", points: {size: 11, stroke: "#c2410c", fill: "#fed7aa"}}],
+    }, [allX, line, marks]);
+  }
+
+  /* --- endpoint: variants, rollout progress, timeline, incident; refreshed while a rollout runs --- */
+  function renderEndpoint(data) {
+    const endpoint = data.endpoint;
+    const rollout = data.rollout;
+    const body = el("variants").querySelector("tbody");
+    body.innerHTML = "";
+    const variants = endpoint ? endpoint.variants : [];
+    const totalCurrent = variants.reduce((sum, v) => sum + (v.current_weight || 0), 0);
+    const totalDesired = variants.reduce((sum, v) => sum + (v.desired_weight || 0), 0);
+    for (const v of variants) {
+      const role = roleOf(v, data);
+      body.insertAdjacentHTML("beforeend",
+        `<tr class="variant" data-variant="${esc(v.variant_name)}" data-role="${esc(role)}"><td>${esc(v.variant_name)}</td><td>${v.version ? "v" + esc(v.version) : "-"}</td>` +
+        `<td>${esc(role)}</td><td>${pct(v.current_weight, totalCurrent)}</td><td>${pct(v.desired_weight, totalDesired)}</td><td>${esc(v.instance_count ?? "-")}</td></tr>`);
+    }
+    el("endpoint-status").textContent = endpoint ? `SageMaker: ${endpoint.status}${endpoint.failure_reason ? " (" + endpoint.failure_reason + ")" : ""}` : "The endpoint does not exist in SageMaker.";
+    if (rollout) {
+      const plan = rollout.plan.map((s, i) => `<li class="${i + 1 === rollout.step ? "current" : ""}">${s.percent}% · bake ${s.bake_seconds}s</li>`).join("");
+      el("rollout").innerHTML =
+        `<p><a href="/endpoints/${esc(data.endpoint_name)}/rollouts/${esc(rollout.rollout_id)}">${esc(rollout.rollout_id)}</a>: ${esc(rollout.model_name)} v${esc(rollout.version)}` +
+        `${rollout.previous_version ? " replacing v" + esc(rollout.previous_version) : ""} · phase <span class="badge ${esc(rollout.phase.toLowerCase())}" id="phase">${esc(rollout.phase)}</span>` +
+        ` · step ${esc(rollout.step)}/${esc(rollout.steps)} · candidate at ${esc(rollout.current_percent ?? 0)}% of target ${esc(rollout.target_percent)}%</p>` +
+        bakeHtml(rollout, data.now) +
+        `<ol class="plan">${plan}</ol>${rollout.failure_reason ? `<p class="error">${esc(rollout.failure_reason)}</p>` : ""}`;
+    } else {
+      el("rollout").innerHTML = "<p>No rollout on this endpoint.</p>";
+    }
+    el("alarms").innerHTML = data.alarms && data.alarms.length
+      ? "<h3>Gating alarms</h3><ul>" + data.alarms.map((a) => `<li class="alarm state-${esc(a.state.toLowerCase())}">${esc(a.alarm_name)}: <strong>${esc(a.state)}</strong></li>`).join("") + "</ul>"
+      : "";
+    timeline("timeline", el("timeline-chart"), el("markers"), data.timeline);
+    el("incident").innerHTML = incidentHtml(data.incident);
+    el("rollouts").innerHTML = (data.rollouts || []).map((r) =>
+      `<li><a href="/endpoints/${esc(data.endpoint_name)}/rollouts/${esc(r.rollout_id)}">${esc(r.rollout_id)}</a> v${esc(r.version)} ${esc(r.phase)}</li>`).join("");
+  }
+
+  function bakeHtml(rollout, now) {
+    if (terminal.has(rollout.phase) || !rollout.step_started_at || !rollout.bake_seconds || !now) return "";
+    const left = Math.max(0, Date.parse(rollout.step_started_at) / 1000 + rollout.bake_seconds - Date.parse(now) / 1000);
+    return `<p id="bake">Bake started ${esc(rollout.step_started_at.slice(11, 19))}: ${Math.round(left)} s of ${esc(rollout.bake_seconds)} s left</p>`;
+  }
+
+  function roleOf(variant, data) {
+    const rollout = data.rollout;
+    const active = rollout && !terminal.has(rollout.phase);
+    if (active && variant.version === rollout.version) {
+      return rollout.phase === "WATCHING" || rollout.phase === "RETIRING" ? "serving (new)" : "candidate";
+    }
+    if (active && variant.version === rollout.previous_version) {
+      return rollout.phase === "WATCHING" || rollout.phase === "RETIRING" ? "standby" : "serving";
+    }
+    return "serving";
+  }
+
+  function incidentHtml(incident) {
+    if (!incident) return "<p>None.</p>";
+    return `<dl class="incident"><dt>trigger</dt><dd>${esc(incident.trigger)}${incident.alarm_name ? " · " + esc(incident.alarm_name) : ""}</dd>` +
+      `<dt>reason</dt><dd>${esc(incident.state_reason)}</dd><dt>restored</dt><dd>v${esc(incident.restored_version)} (from v${esc(incident.version)})</dd>` +
+      `<dt>flipped at</dt><dd>${esc(incident.flipped_at)}${incident.seconds_to_flip != null ? " · " + esc(incident.seconds_to_flip) + " s after the alarm" : ""}</dd></dl>`;
+  }
+
+  function endpointPage(initial, refreshMs) {
+    let updates = 0;
+    const state = el("refresh-state");
+    const show = (data) => {
+      renderEndpoint(data);
+      document.body.dataset.updates = String(updates++);
+      const running = data.rollout && !terminal.has(data.rollout.phase);
+      state.textContent = running ? `live · refreshing every ${refreshMs / 1000}s` : "";
+      return running;
+    };
+    let running = show(initial);
+    const poll = async () => {
+      try {
+        const response = await fetch(`/api/endpoints/${encodeURIComponent(initial.endpoint_name)}`);
+        if (response.ok) running = show(await response.json());
+      } catch (error) { state.textContent = `refresh failed: ${error}`; }
+      setTimeout(poll, running ? refreshMs : refreshMs * 5);
+    };
+    setTimeout(poll, refreshMs);
+  }
+
+  /* --- canary report: per metric, baseline vs candidate per minute, and the verdict --- */
+  function rolloutPage(data) {
+    timeline("timeline", el("timeline-chart"), el("markers"), data.timeline);
+    el("incident").innerHTML = incidentHtml(data.incident);
+    const analysis = el("analysis");
+    if (!data.analysis || !data.analysis.length) {
+      analysis.innerHTML = "<p>No canary analysis was recorded for this rollout.</p>";
+      return;
+    }
+    data.analysis.forEach((step, s) => {
+      const metrics = step.metrics || [];
+      analysis.insertAdjacentHTML("beforeend",
+        `<h3>Step ${esc(step.step ?? s + 1)}${step.percent != null ? " (" + esc(step.percent) + "%)" : ""}: <span class="badge ${esc(String(step.verdict).toLowerCase())}">${esc(step.verdict)}</span></h3>` +
+        `<table><thead><tr><th>metric</th><th>verdict</th><th>samples</th><th>baseline</th><th>candidate</th><th>effect</th><th>interval</th><th>rule</th></tr></thead><tbody>` +
+        metrics.map((m) => `<tr><td>${esc(m.name)}</td><td><span class="badge ${esc(String(m.verdict).toLowerCase())}">${esc(m.verdict)}</span></td><td>${esc(m.samples)}</td>` +
+          `<td>${fmt(m.baseline)}</td><td>${fmt(m.candidate)}</td><td>${fmt(m.relative_effect)}</td><td>${esc(m.interval ? m.interval.map(fmt).join(" … ") : "-")}</td><td>${esc(m.rule)}</td></tr>`).join("") +
+        "</tbody></table>");
+      metrics.filter((m) => m.series && m.series.baseline && m.series.candidate).forEach((m, i) => {
+        const box = document.createElement("div");
+        box.className = "chart";
+        analysis.appendChild(box);
+        const n = Math.min(m.series.baseline.length, m.series.candidate.length);
+        chart(`analysis-${s}-${i}`, box, {
+          title: `${m.name}: baseline vs candidate per minute`,
+          scales: {x: {time: false}},
+          axes: [{label: "minute"}, {label: m.name}],
+          series: [{label: "minute"}, {label: "baseline", stroke: "#6b7280"}, {label: "candidate", stroke: "#c2410c"}],
+        }, [[...Array(n).keys()].map((k) => k + 1), m.series.baseline.slice(0, n), m.series.candidate.slice(0, n)]);
+      });
+    });
+  }
+
+  const fmt = (value) => (value == null ? "-" : typeof value === "number" ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3)) : esc(value));
+
+  return {modelsPage, endpointPage, rolloutPage};
+})();

@@ -1,0 +1,62 @@
+"""The dashboard's timeline: the candidate's percent over time, from the endpoint's audit trail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shepherd.rollouts.ports import EndpointAuditEntry
+from shepherd_cli.errors import CliError
+from shepherd_cli.ui.server import check_bind, is_loopback
+from shepherd_cli.ui.views import rollout_timeline
+
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+class _Rollout:
+    rollout_id = "r1"
+    ended_at = None
+    updated_at = T0 + timedelta(minutes=5)
+
+
+class _Stored:
+    rollout = _Rollout()
+
+
+def entry(minutes: int, action: str, rollout_id: str = "r1") -> EndpointAuditEntry:
+    return EndpointAuditEntry(
+        endpoint_name="e", rollout_id=rollout_id, action=action, model_name="m", version=2, detail="why",
+        actor="bob", at=T0 + timedelta(minutes=minutes), event_id=f"ev{minutes}",
+    )  # fmt: skip
+
+
+def test_points_follow_the_weight_requests_and_reach_now():
+    trail = [
+        entry(0, "started"),
+        entry(1, "traffic 0% -> 10%"),
+        entry(2, "progress"),
+        entry(3, "traffic 0% -> 50%", "other"),
+    ]
+    timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=9))  # type: ignore[arg-type]
+    assert [(p["at"][11:16], p["percent"]) for p in timeline["points"]] == [("12:00", 0), ("12:01", 10), ("12:09", 10)]
+    assert [m["kind"] for m in timeline["markers"]] == ["started", "step", "progress"]
+
+
+def test_a_rollback_drops_the_line_to_zero_with_a_marker():
+    trail = [entry(0, "started"), entry(1, "traffic 0% -> 10%"), entry(4, "rolled back")]
+    timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=4))  # type: ignore[arg-type]
+    assert [p["percent"] for p in timeline["points"]] == [0, 10, 0]
+    assert timeline["markers"][-1]["kind"] == "rollback"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_loopback_needs_no_flag(host):
+    assert is_loopback(host)
+    check_bind(host, host_given=False)
+
+
+def test_another_address_needs_an_explicit_host():
+    with pytest.raises(CliError, match="no login"):
+        check_bind("0.0.0.0", host_given=False)
+    check_bind("0.0.0.0", host_given=True)
