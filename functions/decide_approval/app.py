@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_approval
+from shepherd.inbound.approval import parse_approval
 
 logger = Logger()
 tracer = Tracer()

@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_rollback_trigger
+from shepherd.inbound.rollback import parse_rollback_trigger
 
 logger = Logger()
 tracer = Tracer()

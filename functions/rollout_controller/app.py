@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_tick
+from shepherd.inbound.tick import parse_tick
 
 logger = Logger()
 tracer = Tracer()

@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_promotion
+from shepherd.inbound.promotion import parse_promotion
 
 logger = Logger()
 tracer = Tracer()
