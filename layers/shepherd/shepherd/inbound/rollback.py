@@ -82,8 +82,31 @@ class _SnsDimension(BaseModel):
     value: str
 
 
-class _SnsTrigger(BaseModel):
+class _SnsMetric(BaseModel):
     Dimensions: list[_SnsDimension] = Field(default_factory=list)
+
+
+class _SnsMetricStat(BaseModel):
+    Metric: _SnsMetric = Field(default_factory=_SnsMetric)
+
+
+class _SnsMetricQuery(BaseModel):
+    """One query of a metric-math alarm: an expression (no dimensions) or a metric with its own."""
+
+    MetricStat: _SnsMetricStat | None = None
+
+
+class _SnsTrigger(BaseModel):
+    Dimensions: list[_SnsDimension] = Field(default_factory=list)  # a single-metric alarm
+    Metrics: list[_SnsMetricQuery] = Field(default_factory=list)  # a metric-math alarm
+
+    def dimensions(self) -> dict[str, str]:
+        """The same mapping as `AlarmDetail.dimensions`: every metric's dimensions, merged."""
+        found = {d.name: d.value for d in self.Dimensions}
+        for query in self.Metrics:
+            if query.MetricStat is not None:
+                found.update({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
+        return found
 
 
 class SnsAlarmMessage(BaseModel):
@@ -123,7 +146,7 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
                     reason=message.NewStateReason,
                     reason_data=None,
                     changed_at=message.StateChangeTime,
-                    dimensions={d.name: d.value for d in message.Trigger.Dimensions},
+                    dimensions=message.Trigger.dimensions(),
                     event_id=record.Sns.MessageId,
                 )
             )
