@@ -22,7 +22,7 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import Page, VersionBuilder
+from shepherd.registry.ports import Page, StoredManifest, VersionBuilder
 
 
 class FakeClock:
@@ -35,24 +35,36 @@ class FakeClock:
 
 
 class InMemoryArtifactStore:
+    """Objects by exact version; `manifests` holds one manifest per key, written before any artifact."""
+
+    WRITTEN_AT = datetime(2026, 11, 20, 9, 14, 3, tzinfo=UTC)
+
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], ArtifactFacts] = {}
         self.manifests: dict[tuple[str, str], bytes] = {}
+        self.calls: list[str] = []
 
     def put(self, artifact: ArtifactRef, size: int = 100, metadata: dict[str, str] | None = None) -> None:
         self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)] = ArtifactFacts(
-            etag="etag", size=size, checksum=None, user_metadata=metadata or {}
+            etag="etag",
+            size=size,
+            checksum=None,
+            user_metadata=metadata or {},
+            version_id=artifact.s3_version_id,
+            last_modified=self.WRITTEN_AT,
         )
 
     def head(self, artifact: ArtifactRef) -> ArtifactFacts:
+        self.calls.append(f"head {artifact.uri}")
         try:
             return self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)]
         except KeyError:
             raise ArtifactMissing(artifact.uri) from None
 
-    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
+        self.calls.append(f"manifest s3://{bucket}/{key}")
         raw = self.manifests.get((bucket, key))
-        return raw[: max_bytes + 1] if raw is not None else None
+        return StoredManifest(raw[: max_bytes + 1], "manifest-v1") if raw is not None else None
 
 
 class InMemoryRegistry:

@@ -23,7 +23,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for upload in parse_uploads(event):
         outcome = service.handle_upload(upload)
         metrics.add_metric(name=f"Uploads{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
+        artifact = outcome.version.artifact if outcome.version else upload.artifact  # the key S3 has
         version = outcome.version.version if outcome.version else None
-        results.append({"key": upload.artifact.key, "result": outcome.result, "version": version})
+        results.append({"key": artifact.key, "result": outcome.result, "version": version})
     logger.info("uploads handled", extra={"results": results})
     return {"results": results}

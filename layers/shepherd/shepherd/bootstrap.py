@@ -52,7 +52,9 @@ def publisher() -> EventBridgePublisher:
 
 @cache
 def registration_service() -> RegistrationService:
-    return RegistrationService(S3ArtifactStore(client("s3")), registry(), publisher(), utc_now)
+    return RegistrationService(
+        S3ArtifactStore(client("s3")), registry(), publisher(), utc_now, settings().artifact_bucket_name
+    )
 
 
 @cache

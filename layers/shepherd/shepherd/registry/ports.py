@@ -30,13 +30,19 @@ class Page(Generic[T]):
     next_cursor: str | None  # opaque; pass it back to get the next page
 
 
+@dataclass(frozen=True)
+class StoredManifest:
+    body: bytes  # at most max_bytes + 1 of them: enough to tell that a manifest is too large
+    version_id: str  # S3's "null" in an unversioned bucket
+
+
 class ArtifactStore(Protocol):
     def head(self, artifact: ArtifactRef) -> ArtifactFacts:
         """Facts about that exact object version; raises ArtifactMissing if it is gone."""
         ...
 
-    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
-        """The manifest's bytes (at most max_bytes + 1 of them), or None if there is none."""
+    def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
+        """The manifest that was current at `as_of` (to the second), or None if there was none then."""
         ...
 
 

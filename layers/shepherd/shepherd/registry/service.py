@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -29,16 +29,30 @@ from shepherd.registry.model import (
 from shepherd.registry.ports import ArtifactStore, Clock, EventPublisher, Registry
 
 logger = logging.getLogger(__name__)
+UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket
 
 
 @dataclass(frozen=True)
 class ArtifactUploaded:
     """An `Object Created` notification, whichever shape it arrived in."""
 
-    artifact: ArtifactRef
+    artifact: ArtifactRef  # the key URL-decoded, as S3 encodes keys in notifications
     uploaded_at: datetime
     uploaded_by: str | None
     event_id: str
+    # The key exactly as the event carried it, when decoding changed it: tried if the decoded key does
+    # not exist (EventBridge does not always encode keys, and '+' or '%' may be part of a real key).
+    key_as_delivered: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactFound:
+    """The object an upload names, as S3 has it, and the manifest version read for it."""
+
+    artifact: ArtifactRef
+    facts: ArtifactFacts
+    key_decoding: Literal["decoded", "as-delivered"] | None
+    manifest_version_id: str | None
 
 
 @dataclass(frozen=True)
@@ -70,10 +84,14 @@ class RegistrationService:
     registry: Registry
     events: EventPublisher
     clock: Clock
+    artifact_bucket: str  # events about any other bucket are ignored, before any AWS call
 
     def handle_upload(self, upload: ArtifactUploaded) -> UploadOutcome:
         artifact = upload.artifact
-        if not is_artifact_key(artifact.key):
+        if artifact.bucket != self.artifact_bucket:
+            logger.info("ignored: not the artifact bucket", extra={"bucket": artifact.bucket, "key": artifact.key})
+            return UploadOutcome("ignored")
+        if not any(is_artifact_key(candidate.key) for candidate in _candidates(upload)):
             logger.info("ignored: not a model artifact key", extra={"key": artifact.key})
             return UploadOutcome("ignored")
         try:
@@ -86,31 +104,54 @@ class RegistrationService:
         return UploadOutcome("registered" if created else "duplicate", version=version)
 
     def _register(self, upload: ArtifactUploaded) -> tuple[ModelVersion, bool]:
-        artifact = upload.artifact
+        found = self._locate(upload)
+        if isinstance(found, ModelVersion):
+            return found, False
+        artifact = found.artifact
         key = parse_artifact_key(artifact.key)
-        try:
-            facts = self.artifacts.head(artifact)
-        except ArtifactMissing:
-            # A redelivery after the object was deleted must not turn a registered version into a rejection.
-            already = self.registry.find_registration(artifact)
-            if already is not None:
-                return already, False
-            raise ArtifactRejected(
-                "ARTIFACT_MISSING",
-                f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists",
-                None,
-            ) from None
-        raw_manifest = self.artifacts.read_manifest(artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES)
-        manifest = parse_manifest(raw_manifest) if raw_manifest is not None else Manifest()
+        # The manifest as it was when the artifact was written: one overwritten since (the next run's)
+        # must not leak into this version.
+        stored = self.artifacts.read_manifest(
+            artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES, found.facts.last_modified
+        )
+        manifest = parse_manifest(stored.body) if stored is not None else Manifest()
+        found = replace(found, manifest_version_id=stored.version_id if stored else None)
 
         def build(number: int) -> tuple[ModelVersion, AuditEntry]:
-            return self._new_version(upload, key.model_name, number, facts, manifest)
+            return self._new_version(upload, key.model_name, number, found, manifest)
 
         return self.registry.register_version(key.model_name, artifact, build)
 
+    def _locate(self, upload: ArtifactUploaded) -> ArtifactFound | ModelVersion:
+        """The object the event names, pinned to its version; or its version if a redelivery finds it gone."""
+        candidates = [candidate for candidate in _candidates(upload) if is_artifact_key(candidate.key)]
+        for candidate in candidates:
+            try:
+                facts = self.artifacts.head(candidate)
+            except ArtifactMissing:
+                continue
+            if candidate.s3_version_id == UNVERSIONED and facts.version_id not in (None, UNVERSIONED):
+                # A record without versionId on a versioned bucket: the version HeadObject just read.
+                candidate = candidate.model_copy(update={"s3_version_id": facts.version_id})
+            decoding: Literal["decoded", "as-delivered"] | None = None
+            if upload.key_as_delivered is not None:
+                decoding = "decoded" if candidate.key == upload.artifact.key else "as-delivered"
+                logger.info("key had URL escapes", extra={"key": candidate.key, "key_decoding": decoding})
+            return ArtifactFound(candidate, facts, decoding, None)
+        for candidate in candidates:
+            # A redelivery after the object was deleted must not turn a registered version into a rejection.
+            already = self.registry.find_registration(candidate)
+            if already is not None:
+                return already
+        artifact = upload.artifact
+        raise ArtifactRejected(
+            "ARTIFACT_MISSING", f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists", None
+        )
+
     def _new_version(
-        self, upload: ArtifactUploaded, model_name: str, number: int, facts: ArtifactFacts, manifest: Manifest
+        self, upload: ArtifactUploaded, model_name: str, number: int, found: ArtifactFound, manifest: Manifest
     ) -> tuple[ModelVersion, AuditEntry]:
+        facts = found.facts
         if manifest.parent_version is not None and manifest.parent_version >= number:
             raise ArtifactRejected(
                 "INVALID_MANIFEST",
@@ -122,11 +163,13 @@ class RegistrationService:
         version = ModelVersion(
             model_name=model_name,
             version=number,
-            artifact=upload.artifact,
+            artifact=found.artifact,
             etag=facts.etag,
             size=facts.size,
             checksum=facts.checksum,
             metadata=facts.user_metadata,
+            manifest_version_id=found.manifest_version_id,
+            key_decoding=found.key_decoding,
             description=manifest.description,
             framework=manifest.framework,
             framework_version=manifest.framework_version,
@@ -153,7 +196,7 @@ class RegistrationService:
             actor=upload.uploaded_by,
             at=now,
             event_id=upload.event_id,
-            reason=f"uploaded {upload.artifact.uri}",
+            reason=f"uploaded {found.artifact.uri}",
         )
         return version, audit
 
@@ -270,6 +313,13 @@ def _registered(version: ModelVersion) -> ModelVersionRegistered:
         metrics=version.metrics,
         requested_by=version.uploaded_by,
     )
+
+
+def _candidates(upload: ArtifactUploaded) -> list[ArtifactRef]:
+    """The decoded key first, then the key as delivered if it differs."""
+    if upload.key_as_delivered is None:
+        return [upload.artifact]
+    return [upload.artifact, upload.artifact.model_copy(update={"key": upload.key_as_delivered})]
 
 
 def _model_name_in(key: str) -> str | None:
