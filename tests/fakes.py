@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shepherd.contracts import Announcement
-from shepherd.registry.errors import ArtifactMissing, ConflictError
+from shepherd.registry.errors import ArtifactAlreadyRegistered, ArtifactMissing, ConflictError, VersionNumberTaken
 from shepherd.registry.model import (
     ArtifactFacts,
     ArtifactRef,
@@ -22,7 +22,7 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import Page, StoredManifest, VersionBuilder
+from shepherd.registry.ports import Page, StoredManifest
 
 
 class FakeClock:
@@ -75,18 +75,19 @@ class InMemoryRegistry:
         self.rejections: dict[ArtifactRef, Rejection] = {}
         self.audit: list[AuditEntry] = []
 
-    def register_version(
-        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
-    ) -> tuple[ModelVersion, bool]:
+    def latest_version(self, model_name: str, fresh: bool) -> int:
+        return max((number for name, number in self.versions if name == model_name), default=0)
+
+    def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
         with self._lock:
-            if artifact in self.claims:
-                return self.versions[self.claims[artifact]], False
-            latest = max((number for name, number in self.versions if name == model_name), default=0)
-            version, audit = build(latest + 1)
-            self.versions[(model_name, version.version)] = version
-            self.claims[artifact] = (model_name, version.version)
+            if version.artifact in self.claims:
+                raise ArtifactAlreadyRegistered(self.versions[self.claims[version.artifact]])
+            latest = self.latest_version(version.model_name, fresh=True)
+            if latest != expected_latest or (version.model_name, version.version) in self.versions:
+                raise VersionNumberTaken(version.model_name, latest)
+            self.versions[(version.model_name, version.version)] = version
+            self.claims[version.artifact] = (version.model_name, version.version)
             self.audit.append(audit)
-            return version, True
 
     def find_registration(self, artifact: ArtifactRef) -> ModelVersion | None:
         claim = self.claims.get(artifact)

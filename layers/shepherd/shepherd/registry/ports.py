@@ -20,8 +20,6 @@ from shepherd.registry.model import (
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-# Given the version number the registry allocated, the version record and its audit entry.
-VersionBuilder = Callable[[int], tuple[ModelVersion, AuditEntry]]
 
 
 @dataclass(frozen=True)
@@ -47,12 +45,17 @@ class ArtifactStore(Protocol):
 
 
 class Registry(Protocol):
-    def register_version(
-        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
-    ) -> tuple[ModelVersion, bool]:
-        """Allocate the model's next version and write it with its claim and audit entry, atomically.
+    def latest_version(self, model_name: str, fresh: bool) -> int:
+        """The model's latest version number, 0 for a new model. With fresh=False it may be a guess
+        (what this container last wrote), which `add_version` then checks."""
+        ...
 
-        Returns (version, created). An artifact already registered returns its version and False.
+    def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
+        """Write the version, its artifact claim and audit entry, and move the model's counter from
+        `expected_latest` to `version.version`, all or nothing.
+
+        Raises VersionNumberTaken if the counter is not `expected_latest`, and ArtifactAlreadyRegistered
+        (with the registered version) if the artifact version is already claimed.
         """
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from shepherd.contracts import (
@@ -14,7 +14,14 @@ from shepherd.contracts import (
     ModelVersionRegistered,
     ModelVersionRejected,
 )
-from shepherd.registry.errors import ArtifactMissing, ArtifactRejected, ConflictError
+from shepherd.registry.errors import (
+    ArtifactAlreadyRegistered,
+    ArtifactMissing,
+    ArtifactRejected,
+    ConflictError,
+    TransientError,
+    VersionNumberTaken,
+)
 from shepherd.registry.keys import is_artifact_key, parse_artifact_key
 from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from shepherd.registry.model import (
@@ -30,6 +37,11 @@ from shepherd.registry.ports import ArtifactStore, Clock, EventPublisher, Regist
 
 logger = logging.getLogger(__name__)
 UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket
+# Under contention every round of a registration race has one winner; a loser decides again at once.
+# The budget is time, well inside the function's timeout; past it the invocation fails and Lambda
+# retries the event.
+REGISTRATION_BUDGET = timedelta(seconds=20)
+MAX_REGISTRATION_ATTEMPTS = 1000  # a bound that holds even if the clock stands still
 
 
 @dataclass(frozen=True)
@@ -117,10 +129,38 @@ class RegistrationService:
         manifest = parse_manifest(stored.body) if stored is not None else Manifest()
         found = replace(found, manifest_version_id=stored.version_id if stored else None)
 
-        def build(number: int) -> tuple[ModelVersion, AuditEntry]:
-            return self._new_version(upload, key.model_name, number, found, manifest)
+        return self._allocate(upload, key.model_name, found, manifest)
 
-        return self.registry.register_version(key.model_name, artifact, build)
+    def _allocate(
+        self, upload: ArtifactUploaded, model_name: str, found: ArtifactFound, manifest: Manifest
+    ) -> tuple[ModelVersion, bool]:
+        """Take the model's next number: decide the version against it, let the registry write it if the
+        number is still free, and decide again against the winner's number when it is not."""
+        latest = self.registry.latest_version(model_name, fresh=False)
+        confirmed = False  # whether `latest` came from the table, rather than this container's guess
+        deadline = self.clock() + REGISTRATION_BUDGET
+        for _attempt in range(MAX_REGISTRATION_ATTEMPTS):
+            if self.clock() >= deadline:
+                break
+            try:
+                version, audit = self._new_version(upload, model_name, latest + 1, found, manifest)
+            except ArtifactRejected:
+                # Judged against the number (lineage must name an earlier version): a guessed number
+                # must not reject an upload, so read the counter and judge again.
+                if confirmed:
+                    raise
+                latest, confirmed = self.registry.latest_version(model_name, fresh=True), True
+                continue
+            try:
+                self.registry.add_version(version, audit, expected_latest=latest)
+            except ArtifactAlreadyRegistered as already:
+                return already.version, False
+            except VersionNumberTaken as taken:
+                if taken.latest is not None:  # someone registered first: their number is the next guess
+                    latest, confirmed = taken.latest, True
+                continue
+            return version, True
+        raise TransientError(f"could not allocate a version of {model_name} in {REGISTRATION_BUDGET}")
 
     def _locate(self, upload: ArtifactUploaded) -> ArtifactFound | ModelVersion:
         """The object the event names, pinned to its version; or its version if a redelivery finds it gone."""
