@@ -2,6 +2,9 @@
 
 Handlers call these on their first invocation (not at import), so tests can point boto3 at moto
 first and call `reset()` between tests. Tests of the domain wire fakes into the same services.
+
+Each builder imports what it wires when it is first called: a function's cold start then pays for its
+own adapters and services only (the approval function never imports SageMaker's adapter).
 """
 
 from __future__ import annotations
@@ -9,21 +12,21 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
-from shepherd.adapters.cloudwatch import CloudWatchAlarms
-from shepherd.adapters.dynamodb import DynamoRegistry
-from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
-from shepherd.adapters.eventbridge import EventBridgePublisher
-from shepherd.adapters.s3 import S3ArtifactStore
-from shepherd.adapters.sagemaker import SageMakerEndpoints
-from shepherd.registry.service import ApprovalService, RegistrationService
-from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import RolloutService, RolloutSettings
 from shepherd.settings import RolloutEnvironment, Settings
+
+if TYPE_CHECKING:
+    from shepherd.adapters.dynamodb import DynamoRegistry
+    from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+    from shepherd.adapters.eventbridge import EventBridgePublisher
+    from shepherd.adapters.sagemaker import SageMakerEndpoints
+    from shepherd.registry.service import ApprovalService, RegistrationService
+    from shepherd.rollouts.rollback import RollbackService
+    from shepherd.rollouts.service import RolloutService
 
 
 def utc_now() -> datetime:
@@ -42,16 +45,23 @@ def client(service: str) -> Any:
 
 @cache
 def registry() -> DynamoRegistry:
+    from shepherd.adapters.dynamodb import DynamoRegistry
+
     return DynamoRegistry(client("dynamodb"), settings().registry_table_name)
 
 
 @cache
 def publisher() -> EventBridgePublisher:
+    from shepherd.adapters.eventbridge import EventBridgePublisher
+
     return EventBridgePublisher(client("events"), settings().event_bus_name)
 
 
 @cache
 def registration_service() -> RegistrationService:
+    from shepherd.adapters.s3 import S3ArtifactStore
+    from shepherd.registry.service import RegistrationService
+
     return RegistrationService(
         S3ArtifactStore(client("s3")), registry(), publisher(), utc_now, settings().artifact_bucket_name
     )
@@ -59,11 +69,15 @@ def registration_service() -> RegistrationService:
 
 @cache
 def approval_service() -> ApprovalService:
+    from shepherd.registry.service import ApprovalService
+
     return ApprovalService(registry(), publisher(), utc_now)
 
 
 @cache
 def rollout_store() -> DynamoRolloutStore:
+    from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+
     return DynamoRolloutStore(client("dynamodb"), settings().registry_table_name)
 
 
@@ -74,11 +88,16 @@ def rollout_environment() -> RolloutEnvironment:
 
 @cache
 def endpoints() -> SageMakerEndpoints:
+    from shepherd.adapters.sagemaker import SageMakerEndpoints
+
     return SageMakerEndpoints(client("sagemaker"), rollout_environment().sagemaker_execution_role_arn)
 
 
 @cache
 def rollout_service() -> RolloutService:
+    from shepherd.adapters.cloudwatch import CloudWatchAlarms
+    from shepherd.rollouts.service import RolloutService, RolloutSettings
+
     environment = rollout_environment()
     return RolloutService(
         registry=registry(),
@@ -98,6 +117,8 @@ def rollout_service() -> RolloutService:
 
 @cache
 def rollback_service() -> RollbackService:
+    from shepherd.rollouts.rollback import RollbackService
+
     return RollbackService(rollout_store(), endpoints(), publisher(), utc_now, rollout_service())
 
 

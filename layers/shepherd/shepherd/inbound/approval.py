@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-
 from shepherd.contracts import ModelVersionApprovalRequested
-from shepherd.inbound.eventbridge import expect_detail_type
+from shepherd.inbound.eventbridge import EventBridgeEvent, expect_detail_type
 from shepherd.registry.service import ApprovalDecision
 
 
-class ApprovalRequestedEvent(EventBridgeModel):
+class ApprovalRequestedEvent(EventBridgeEvent):
     detail: ModelVersionApprovalRequested
 
 
 def parse_approval(event: dict[str, Any]) -> ApprovalDecision:
-    parsed = parse(event, model=ApprovalRequestedEvent)
+    parsed = ApprovalRequestedEvent.model_validate(event)
     expect_detail_type(parsed, ModelVersionApprovalRequested.DETAIL_TYPE)
     detail = parsed.detail
     return ApprovalDecision(

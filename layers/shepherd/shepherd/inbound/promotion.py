@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
-
 from shepherd.contracts import ModelPromotionRequested
-from shepherd.inbound.eventbridge import expect_detail_type
+from shepherd.inbound.eventbridge import EventBridgeEvent, expect_detail_type
 from shepherd.rollouts.service import PromotionRequest
 
 
-class PromotionRequestedEvent(EventBridgeModel):
+class PromotionRequestedEvent(EventBridgeEvent):
     detail: ModelPromotionRequested
 
 
 def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
-    parsed = parse(event, model=PromotionRequestedEvent)
+    parsed = PromotionRequestedEvent.model_validate(event)
     expect_detail_type(parsed, ModelPromotionRequested.DETAIL_TYPE)
     detail = parsed.detail
     return PromotionRequest(

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SnsModel
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator, Field
 
 from shepherd.contracts import ModelRollbackRequested
-from shepherd.inbound.eventbridge import expect_detail_type
+from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent, expect_detail_type
 from shepherd.rollouts.rollback import AlarmStateChange, RollbackRequest
 
 # --- Alarms and rollback commands ------------------------------------------------------------------
-# Powertools has no parser models for CloudWatch alarm events, so these are written from the real
-# shapes in events/ (Lambda alarm action, EventBridge "CloudWatch Alarm State Change", SNS message).
+# Written from the real shapes in events/ (Lambda alarm action, EventBridge "CloudWatch Alarm State
+# Change", SNS message); Powertools has no models for the first and third, and its parser package is
+# too heavy to import for the envelopes alone (see shepherd.inbound.eventbridge).
 
 
 def _alarm_time(value: Any) -> Any:
@@ -28,30 +27,30 @@ def _alarm_time(value: Any) -> Any:
 AlarmTime = Annotated[datetime, BeforeValidator(_alarm_time)]
 
 
-class _AlarmState(BaseModel):
+class _AlarmState(AwsShape):
     value: str
     reason: str = ""
     reasonData: str | None = None
     timestamp: AlarmTime | None = None
 
 
-class _Metric(BaseModel):
+class _Metric(AwsShape):
     dimensions: dict[str, str] = Field(default_factory=dict)
 
 
-class _MetricStat(BaseModel):
+class _MetricStat(AwsShape):
     metric: _Metric = Field(default_factory=_Metric)
 
 
-class _AlarmMetric(BaseModel):
+class _AlarmMetric(AwsShape):
     metricStat: _MetricStat | None = None
 
 
-class _AlarmConfiguration(BaseModel):
+class _AlarmConfiguration(AwsShape):
     metrics: list[_AlarmMetric] = Field(default_factory=list)
 
 
-class AlarmDetail(BaseModel):
+class AlarmDetail(AwsShape):
     """`alarmData` of the Lambda action, and `detail` of the EventBridge event: the same fields."""
 
     alarmName: str
@@ -66,37 +65,37 @@ class AlarmDetail(BaseModel):
         return found
 
 
-class AlarmActionEvent(BaseModel):
+class AlarmActionEvent(AwsShape):
     source: Literal["aws.cloudwatch"]
     alarmArn: str
     time: AlarmTime
     alarmData: AlarmDetail
 
 
-class AlarmStateChangeEvent(EventBridgeModel):
+class AlarmStateChangeEvent(EventBridgeEvent):
     detail: AlarmDetail
 
 
-class _SnsDimension(BaseModel):
+class _SnsDimension(AwsShape):
     name: str
     value: str
 
 
-class _SnsMetric(BaseModel):
+class _SnsMetric(AwsShape):
     Dimensions: list[_SnsDimension] = Field(default_factory=list)
 
 
-class _SnsMetricStat(BaseModel):
+class _SnsMetricStat(AwsShape):
     Metric: _SnsMetric = Field(default_factory=_SnsMetric)
 
 
-class _SnsMetricQuery(BaseModel):
+class _SnsMetricQuery(AwsShape):
     """One query of a metric-math alarm: an expression (no dimensions) or a metric with its own."""
 
     MetricStat: _SnsMetricStat | None = None
 
 
-class _SnsTrigger(BaseModel):
+class _SnsTrigger(AwsShape):
     Dimensions: list[_SnsDimension] = Field(default_factory=list)  # a single-metric alarm
     Metrics: list[_SnsMetricQuery] = Field(default_factory=list)  # a metric-math alarm
 
@@ -109,7 +108,7 @@ class _SnsTrigger(BaseModel):
         return found
 
 
-class SnsAlarmMessage(BaseModel):
+class SnsAlarmMessage(AwsShape):
     AlarmName: str
     NewStateValue: str
     NewStateReason: str = ""
@@ -117,7 +116,24 @@ class SnsAlarmMessage(BaseModel):
     Trigger: _SnsTrigger = Field(default_factory=_SnsTrigger)
 
 
-class RollbackRequestedEvent(EventBridgeModel):
+class _SnsNotification(AwsShape):
+    Type: Literal["Notification"]
+    MessageId: str
+    Message: str
+
+
+class _SnsRecord(AwsShape):
+    EventSource: Literal["aws:sns"]
+    Sns: _SnsNotification
+
+
+class SnsEvent(AwsShape):
+    """An SNS delivery to Lambda (the fields used here), from the AWS documentation's shape."""
+
+    Records: list[_SnsRecord] = Field(min_length=1)
+
+
+class RollbackRequestedEvent(EventBridgeEvent):
     detail: ModelRollbackRequested
 
 
@@ -127,7 +143,7 @@ def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rol
         raise ValueError(f"expected a JSON object, got {type(event).__name__}")
     try:
         return _rollback_trigger(event)
-    except (TypeError, AttributeError) as error:  # Powertools' SNS pre-validator on a damaged record
+    except (TypeError, AttributeError) as error:  # a damaged record (found by tests/unit/test_fuzz_parsers.py)
         raise ValueError(f"malformed rollback trigger: {error}") from error
 
 
@@ -137,7 +153,7 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
         return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
     if "Records" in event:
         changes: list[AlarmStateChange | RollbackRequest] = []
-        for record in parse(event, model=SnsModel).Records:
+        for record in SnsEvent.model_validate(event).Records:
             message = SnsAlarmMessage.model_validate_json(str(record.Sns.Message))
             changes.append(
                 AlarmStateChange(
@@ -152,7 +168,7 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
             )
         return changes
     if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
-        command = parse(event, model=RollbackRequestedEvent)
+        command = RollbackRequestedEvent.model_validate(event)
         detail = command.detail
         return [
             RollbackRequest(
@@ -164,7 +180,7 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
                 requested_at=command.time,
             )
         ]
-    state_change = parse(event, model=AlarmStateChangeEvent)
+    state_change = AlarmStateChangeEvent.model_validate(event)
     expect_detail_type(state_change, "CloudWatch Alarm State Change")
     return [_alarm_change(state_change.detail, state_change.id)]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from shepherd.inbound.eventbridge import EventBridgeEvent
 
 
 def parse_tick(event: dict[str, Any]) -> tuple[datetime, str]:
@@ -14,5 +13,5 @@ def parse_tick(event: dict[str, Any]) -> tuple[datetime, str]:
 
     The controller takes "now" from the event's `time`, so a rollout can be replayed deterministically.
     """
-    parsed = parse(event, model=EventBridgeModel)
+    parsed = EventBridgeEvent.model_validate(event)
     return parsed.time, parsed.id

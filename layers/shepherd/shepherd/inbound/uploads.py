@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent
 from shepherd.registry.model import ArtifactRef
 from shepherd.registry.service import ArtifactUploaded
 
@@ -28,53 +29,45 @@ CREATED_DETAIL_TYPE = "Object Created"
 CREATED_EVENT_PREFIX = "ObjectCreated:"
 
 
-class _Shape(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-
-class _Bucket(_Shape):
+class _Bucket(AwsShape):
     name: str
 
 
-class _EventBridgeObject(_Shape):
+class _EventBridgeObject(AwsShape):
     key: str
     version_id: str | None = Field(default=None, alias="version-id")
 
 
-class _EventBridgeDetail(_Shape):
+class _EventBridgeDetail(AwsShape):
     bucket: _Bucket
     object: _EventBridgeObject
     requester: str | None = None
 
 
-class _S3EventBridgeEvent(_Shape):
-    id: str
-    detail_type: str = Field(alias="detail-type")
-    source: str
-    time: datetime
+class _S3EventBridgeEvent(EventBridgeEvent):
     detail: _EventBridgeDetail
 
 
-class _NotificationObject(_Shape):
+class _NotificationObject(AwsShape):
     key: str
     versionId: str | None = None
     sequencer: str | None = None
 
 
-class _NotificationS3(_Shape):
+class _NotificationS3(AwsShape):
     bucket: _Bucket
     object: _NotificationObject
 
 
-class _UserIdentity(_Shape):
+class _UserIdentity(AwsShape):
     principalId: str
 
 
-class _ResponseElements(_Shape):
+class _ResponseElements(AwsShape):
     request_id: str = Field(alias="x-amz-request-id")
 
 
-class _NotificationRecord(_Shape):
+class _NotificationRecord(AwsShape):
     eventName: str
     eventTime: datetime
     userIdentity: _UserIdentity | None = None

@@ -29,7 +29,8 @@ class VersionStatus(StrEnum):
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use: a function reads or writes a few of these records, not all of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Checksum(Record):
