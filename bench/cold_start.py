@@ -27,7 +27,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-from _support import FUNCTIONS, LAMBDA_ENVIRONMENT, LAYER, ROOT, TEMPLATE_ENVIRONMENT, median, table
+from _support import FUNCTIONS, LAMBDA_ENVIRONMENT, LAYER, ROOT, SERVICE_OF, TEMPLATE_ENVIRONMENT, median, table
 
 GOAL = 1.2
 PROBE = """
@@ -69,14 +69,6 @@ def child_environment(traced: bool) -> dict[str, str]:
     return env
 
 
-# The bootstrap builder each handler calls first: what its cold start wires before handling the event.
-SERVICE_OF = {
-    "decide_approval": "approval_service",
-    "register_version": "registration_service",
-    "rollback": "rollback_service",
-    "rollout_controller": "rollout_service",
-    "start_rollout": "rollout_service",
-}
 HANDLER_STATEMENT = """import app
 from shepherd import bootstrap
 bootstrap.client = lambda service: object()
