@@ -118,6 +118,7 @@ def test_invalid_keys_are_rejected_with_a_reason_and_no_version(world, key, code
     assert not registry.versions
     [announcement] = events.of_type(ModelArtifactRejected)
     assert (announcement.bucket, announcement.key, announcement.reason) == (BUCKET, key, rejection.reason)
+    assert store.calls == []  # judged on the key alone, before any S3 call
 
 
 @pytest.mark.parametrize(

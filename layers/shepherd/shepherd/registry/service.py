@@ -164,7 +164,7 @@ class RegistrationService:
 
     def _locate(self, upload: ArtifactUploaded) -> ArtifactFound | ModelVersion:
         """The object the event names, pinned to its version; or its version if a redelivery finds it gone."""
-        candidates = [candidate for candidate in _candidates(upload) if is_artifact_key(candidate.key)]
+        candidates = _valid_candidates(upload)
         for candidate in candidates:
             try:
                 facts = self.artifacts.head(candidate)
@@ -360,6 +360,25 @@ def _candidates(upload: ArtifactUploaded) -> list[ArtifactRef]:
     if upload.key_as_delivered is None:
         return [upload.artifact]
     return [upload.artifact, upload.artifact.model_copy(update={"key": upload.key_as_delivered})]
+
+
+def _valid_candidates(upload: ArtifactUploaded) -> list[ArtifactRef]:
+    """The candidates whose key is a valid artifact key, checked before any AWS call; if none is, the
+    first one's reason (INVALID_KEY, INVALID_MODEL_NAME) rejects the upload."""
+    valid: list[ArtifactRef] = []
+    reasons: list[ArtifactRejected] = []
+    for candidate in _candidates(upload):
+        if not is_artifact_key(candidate.key):
+            continue
+        try:
+            parse_artifact_key(candidate.key)
+        except ArtifactRejected as rejected:
+            reasons.append(rejected)
+            continue
+        valid.append(candidate)
+    if not valid:
+        raise reasons[0]
+    return valid
 
 
 def _model_name_in(key: str) -> str | None:
