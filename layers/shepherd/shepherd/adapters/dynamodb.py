@@ -118,8 +118,10 @@ class DynamoRegistry(DynamoTable):
     # --- writes ---------------------------------------------------------------------------------
 
     def latest_version(self, model_name: str, fresh: bool) -> int:
-        if not fresh and model_name in self._latest_seen:
-            return self._latest_seen[model_name]
+        if not fresh:
+            # A guess, no read: a new model registers with one transaction; a stale guess costs one
+            # cancelled transaction, whose reasons carry the current counter.
+            return self._latest_seen.get(model_name, 0)
         return self._read_counter(model_name)
 
     def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
