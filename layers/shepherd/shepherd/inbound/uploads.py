@@ -21,10 +21,9 @@ from pydantic import Field
 
 from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent
 from shepherd.registry.model import ArtifactRef
-from shepherd.registry.service import ArtifactUploaded
+from shepherd.registry.service import UNVERSIONED, ArtifactUploaded
 
 logger = logging.getLogger(__name__)
-UNVERSIONED = "null"  # what S3 calls the version of an object in an unversioned bucket
 CREATED_DETAIL_TYPE = "Object Created"
 CREATED_EVENT_PREFIX = "ObjectCreated:"
 
