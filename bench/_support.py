@@ -23,6 +23,15 @@ for folder in (ROOT, LAYER, ROOT / "cli"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+# The bootstrap builder each handler calls first: what its cold start wires before handling an event.
+SERVICE_OF = {
+    "decide_approval": "approval_service",
+    "register_version": "registration_service",
+    "rollback": "rollback_service",
+    "rollout_controller": "rollout_service",
+    "start_rollout": "rollout_service",
+}
+
 # What template.yaml's Globals give every function (prod values), plus what Lambda itself sets.
 TEMPLATE_ENVIRONMENT = {
     "POWERTOOLS_SERVICE_NAME": "shepherd",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shepherd.contracts import Announcement
-from shepherd.registry.errors import ArtifactMissing, ConflictError
+from shepherd.registry.errors import ArtifactAlreadyRegistered, ArtifactMissing, ConflictError, VersionNumberTaken
 from shepherd.registry.model import (
     ArtifactFacts,
     ArtifactRef,
@@ -22,7 +22,7 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import Page, VersionBuilder
+from shepherd.registry.ports import Page, StoredManifest
 
 
 class FakeClock:
@@ -35,24 +35,36 @@ class FakeClock:
 
 
 class InMemoryArtifactStore:
+    """Objects by exact version; `manifests` holds one manifest per key, written before any artifact."""
+
+    WRITTEN_AT = datetime(2026, 11, 20, 9, 14, 3, tzinfo=UTC)
+
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], ArtifactFacts] = {}
         self.manifests: dict[tuple[str, str], bytes] = {}
+        self.calls: list[str] = []
 
     def put(self, artifact: ArtifactRef, size: int = 100, metadata: dict[str, str] | None = None) -> None:
         self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)] = ArtifactFacts(
-            etag="etag", size=size, checksum=None, user_metadata=metadata or {}
+            etag="etag",
+            size=size,
+            checksum=None,
+            user_metadata=metadata or {},
+            version_id=artifact.s3_version_id,
+            last_modified=self.WRITTEN_AT,
         )
 
     def head(self, artifact: ArtifactRef) -> ArtifactFacts:
+        self.calls.append(f"head {artifact.uri}")
         try:
             return self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)]
         except KeyError:
             raise ArtifactMissing(artifact.uri) from None
 
-    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
+        self.calls.append(f"manifest s3://{bucket}/{key}")
         raw = self.manifests.get((bucket, key))
-        return raw[: max_bytes + 1] if raw is not None else None
+        return StoredManifest(raw[: max_bytes + 1], "manifest-v1") if raw is not None else None
 
 
 class InMemoryRegistry:
@@ -63,18 +75,19 @@ class InMemoryRegistry:
         self.rejections: dict[ArtifactRef, Rejection] = {}
         self.audit: list[AuditEntry] = []
 
-    def register_version(
-        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
-    ) -> tuple[ModelVersion, bool]:
+    def latest_version(self, model_name: str, fresh: bool) -> int:
+        return max((number for name, number in self.versions if name == model_name), default=0)
+
+    def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
         with self._lock:
-            if artifact in self.claims:
-                return self.versions[self.claims[artifact]], False
-            latest = max((number for name, number in self.versions if name == model_name), default=0)
-            version, audit = build(latest + 1)
-            self.versions[(model_name, version.version)] = version
-            self.claims[artifact] = (model_name, version.version)
+            if version.artifact in self.claims:
+                raise ArtifactAlreadyRegistered(self.versions[self.claims[version.artifact]])
+            latest = self.latest_version(version.model_name, fresh=True)
+            if latest != expected_latest or (version.model_name, version.version) in self.versions:
+                raise VersionNumberTaken(version.model_name, latest)
+            self.versions[(version.model_name, version.version)] = version
+            self.claims[version.artifact] = (version.model_name, version.version)
             self.audit.append(audit)
-            return version, True
 
     def find_registration(self, artifact: ArtifactRef) -> ModelVersion | None:
         claim = self.claims.get(artifact)

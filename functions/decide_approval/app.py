@@ -1,13 +1,17 @@
 """Approves or rejects a registered version (`Model Version Approval Requested` on the Shepherd bus)."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_approval
+from shepherd.inbound.approval import parse_approval
+
+if TYPE_CHECKING:  # a type only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()

@@ -1,13 +1,17 @@
 """Registers a model version for each artifact upload (S3 `Object Created`, any delivery shape)."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_uploads
+from shepherd.inbound.uploads import parse_uploads
+
+if TYPE_CHECKING:  # a type only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()
@@ -23,7 +27,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     for upload in parse_uploads(event):
         outcome = service.handle_upload(upload)
         metrics.add_metric(name=f"Uploads{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
+        artifact = outcome.version.artifact if outcome.version else upload.artifact  # the key S3 has
         version = outcome.version.version if outcome.version else None
-        results.append({"key": upload.artifact.key, "result": outcome.result, "version": version})
+        results.append({"key": artifact.key, "result": outcome.result, "version": version})
     logger.info("uploads handled", extra={"results": results})
     return {"results": results}

@@ -1,13 +1,17 @@
 """Rolls an endpoint back: CloudWatch alarms (alarm action, EventBridge, SNS) and operator commands."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_rollback_trigger
+from shepherd.inbound.rollback import parse_rollback_trigger
+
+if TYPE_CHECKING:  # a type only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()

@@ -1,13 +1,17 @@
 """Moves every active rollout forward: every minute, and at once when a rollout starts."""
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
-from shepherd.inbound import parse_tick
+from shepherd.inbound.tick import parse_tick
+
+if TYPE_CHECKING:  # a type only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 tracer = Tracer()

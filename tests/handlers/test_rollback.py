@@ -234,6 +234,26 @@ def test_an_alarm_named_in_the_promotion_acts_whatever_its_dimensions(
     assert rolled_back["trigger"] == "churn-conversion-drop"
 
 
+def test_a_metric_math_alarm_through_sns_maps_to_its_endpoint_like_the_other_shapes(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    # Given a team's metric-math alarm (5xx rate = errors / invocations) on the endpoint, sent through SNS:
+    # its dimensions are under Trigger.Metrics[].MetricStat.Metric, not Trigger.Dimensions.
+    event = sample_event("cloudwatch-alarm-metric-math.sns.json")
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    for query in message["Trigger"]["Metrics"][1:]:
+        query["MetricStat"]["Metric"]["Dimensions"][0]["value"] = ENDPOINT
+    message["StateChangeTime"] = AT.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+
+    result = rollback.lambda_handler(event, lambda_context)["results"][0]
+
+    assert result["result"] == "rolled_back"
+    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert rolled_back["trigger"] == "churn-prod-candidate-error-rate"
+
+
 def test_an_alarm_inside_the_watch_window_restores_the_previous_version_with_one_weight_call(
     world, sagemaker, lambda_context, first_deployment
 ):

@@ -204,7 +204,7 @@ def assert_exactly_one_version(world, key: str = KEY) -> None:
 
 REGISTRATION_CALLS = [
     ("s3", "HeadObject"),
-    ("s3", "GetObject"),  # the manifest, read on every registration (absent here: NoSuchKey is an answer)
+    ("s3", "ListObjectVersions"),  # the manifest as of the upload, looked up on every registration (none here)
     ("dynamodb", "TransactWriteItems"),
     ("events", "PutEvents"),
 ]

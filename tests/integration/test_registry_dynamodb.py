@@ -7,47 +7,48 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
-from shepherd.adapters.dynamodb import DynamoRegistry
-from shepherd.registry.errors import ConflictError
+from shepherd.adapters.dynamodb import DynamoRegistry, cancellation_reasons
+from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, VersionNumberTaken
 from shepherd.registry.model import ArtifactRef, AuditEntry, Lineage, ModelVersion, VersionStatus
-from tests.fakes import InMemoryRegistry
+from shepherd.registry.service import ArtifactUploaded, RegistrationService
+from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def builder(model_name: str, artifact: ArtifactRef, event_id: str = "evt"):
-    def build(number: int) -> tuple[ModelVersion, AuditEntry]:
-        version = ModelVersion(
-            model_name=model_name,
-            version=number,
-            artifact=artifact,
-            etag="e",
-            size=1,
-            checksum=None,
-            metadata={},
-            metrics={"auc": 0.5},
-            tags={},
-            lineage=Lineage(),
-            status=VersionStatus.REGISTERED,
-            created_at=AT,
-            uploaded_at=AT,
-            uploaded_by=None,
-            registered_by_event=event_id,
-        )
-        audit = AuditEntry(
-            model_name=model_name,
-            version=number,
-            action="registered",
-            from_status=None,
-            to_status=VersionStatus.REGISTERED,
-            actor=None,
-            at=AT,
-            event_id=f"{event_id}-{number}",
-        )
-        return version, audit
+def new_version(model_name: str, artifact: ArtifactRef, number: int, event_id: str = "evt") -> ModelVersion:
+    return ModelVersion(
+        model_name=model_name,
+        version=number,
+        artifact=artifact,
+        etag="e",
+        size=1,
+        checksum=None,
+        metadata={},
+        metrics={"auc": 0.5},
+        tags={},
+        lineage=Lineage(),
+        status=VersionStatus.REGISTERED,
+        created_at=AT,
+        uploaded_at=AT,
+        uploaded_by=None,
+        registered_by_event=event_id,
+    )
 
-    return build
+
+def registered_audit(model_name: str, number: int, event_id: str = "evt") -> AuditEntry:
+    return AuditEntry(
+        model_name=model_name,
+        version=number,
+        action="registered",
+        from_status=None,
+        to_status=VersionStatus.REGISTERED,
+        actor=None,
+        at=AT,
+        event_id=f"{event_id}-{number}",
+    )
 
 
 def artifact(n: int, model: str = "churn") -> ArtifactRef:
@@ -62,9 +63,20 @@ def registry(request, world):
     return DynamoRegistry(boto3.client("dynamodb"), world.table, sleep=lambda _: None)
 
 
-def register(registry, n: int, model: str = "churn") -> tuple[ModelVersion, bool]:
+@pytest.fixture
+def store() -> InMemoryArtifactStore:
+    return InMemoryArtifactStore()
+
+
+def register(registry, n: int, model: str = "churn", store: InMemoryArtifactStore | None = None):
+    """An upload of artifact n through the registration service, on the registry under test."""
+    store = store or InMemoryArtifactStore()
     ref = artifact(n, model)
-    return registry.register_version(model, ref, builder(model, ref, f"evt-{n}"))
+    store.put(ref)
+    service = RegistrationService(store, registry, RecordingPublisher(), FakeClock(), "b")
+    outcome = service.handle_upload(ArtifactUploaded(ref, AT, None, f"evt-{n}"))
+    assert outcome.version is not None, outcome
+    return outcome.version, outcome.result == "registered"
 
 
 def test_versions_are_gapless_per_model(registry):
@@ -74,7 +86,7 @@ def test_versions_are_gapless_per_model(registry):
 
 def test_the_same_artifact_twice_is_one_version(registry):
     first, created = register(registry, 1)
-    again, created_again = register(registry, 1)
+    again, created_again = register(registry, 1)  # a new container: its guess is stale
     assert (created, created_again) == (True, False)
     assert again == first
     assert registry.find_registration(artifact(1)) == first
@@ -133,3 +145,60 @@ def test_models_are_listed_with_their_latest_version(registry):
     register(registry, 3, model="fraud")
     page = registry.list_models(limit=10, cursor=None)
     assert [(m.model_name, m.latest_version) for m in page.items] == [("churn", 2), ("fraud", 1)]
+
+
+# --- the write path: the domain decides the version, the registry writes it or says why not -----------------
+
+
+def test_a_taken_version_number_is_refused_with_the_winners_number(registry):
+    register(registry, 1)
+    register(registry, 2)
+    loser = artifact(3)
+
+    with pytest.raises(VersionNumberTaken) as taken:
+        registry.add_version(new_version("churn", loser, 2), registered_audit("churn", 2), expected_latest=1)
+
+    assert taken.value.latest == 2
+    assert registry.find_registration(loser) is None
+    assert [v.version for v in registry.list_versions("churn", 10, None).items] == [2, 1]
+
+
+def test_an_artifact_already_claimed_is_refused_with_its_version(registry):
+    first, _ = register(registry, 1)
+
+    with pytest.raises(ArtifactAlreadyRegistered) as already:
+        registry.add_version(new_version("churn", artifact(1), 2), registered_audit("churn", 2), expected_latest=1)
+
+    assert already.value.version == first
+    assert registry.latest_version("churn", fresh=True) == 1
+
+
+def test_a_claim_and_a_counter_lost_together_is_read_as_the_claim(registry):
+    # Both conditions fail (the artifact is registered and the counter moved): the claim decides, by name.
+    first, _ = register(registry, 1)
+    register(registry, 2)
+
+    with pytest.raises(ArtifactAlreadyRegistered) as already:
+        registry.add_version(new_version("churn", artifact(1), 2), registered_audit("churn", 2), expected_latest=0)
+
+    assert already.value.version == first
+
+
+def test_cancellation_reasons_are_read_by_item_name():
+    cancelled = ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [
+                {"Code": "None"},
+                {"Code": "ConditionalCheckFailed", "Item": {"latest_version": {"N": "7"}}},
+            ],
+        },
+        "TransactWriteItems",
+    )
+
+    reasons = cancellation_reasons(cancelled, ("claim", "counter"))
+
+    assert not reasons["claim"].lost and reasons["claim"].item is None
+    assert reasons["counter"].lost and reasons["counter"].item == {"latest_version": 7}
+    with pytest.raises(ClientError):  # a response that does not match the items sent is not guessed at
+        cancellation_reasons(cancelled, ("claim", "counter", "audit"))

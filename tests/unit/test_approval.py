@@ -22,7 +22,7 @@ def world() -> tuple[ApprovalService, InMemoryRegistry, RecordingPublisher]:
     store, registry, events, clock = InMemoryArtifactStore(), InMemoryRegistry(), RecordingPublisher(), FakeClock()
     artifact = ArtifactRef(bucket="b", key="models/churn/model.tar.gz", s3_version_id="v1")
     store.put(artifact)
-    RegistrationService(store, registry, events, clock).handle_upload(
+    RegistrationService(store, registry, events, clock, "b").handle_upload(
         ArtifactUploaded(artifact, datetime(2026, 11, 20, tzinfo=UTC), "uploader", "upload-1")
     )
     events.published.clear()

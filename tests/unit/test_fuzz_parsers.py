@@ -50,6 +50,9 @@ def sample(name: str) -> dict[str, Any]:
 
 UPLOAD_EVENTBRIDGE = sample("s3-object-created.eventbridge.json")
 UPLOAD_NOTIFICATION = sample("s3-object-created.notification.json")
+UPLOAD_SNS = sample("s3-object-created.sns.json")
+UPLOAD_SNS_IN_SQS = sample("s3-object-created.sns-in-sqs.json")
+NOT_CREATED = sample("s3-not-created.notification.json")
 APPROVAL = sample("model-version-approval-requested.json")
 ALARM_STATE_CHANGE = sample("cloudwatch-alarm-state-change.eventbridge.json")
 # The README's promotion example, in the EventBridge envelope the Shepherd bus delivers.
@@ -242,6 +245,11 @@ UPLOAD_SHAPES = st.one_of(
     mutated(UPLOAD_EVENTBRIDGE).map(sqs_wrapped),
     mutated(sqs_wrapped(UPLOAD_NOTIFICATION)),  # the wrapper itself damaged
     mutated(sns_wrapped(UPLOAD_NOTIFICATION)),
+    mutated(UPLOAD_SNS_IN_SQS),
+    mutated(json.loads(UPLOAD_SNS_IN_SQS["Records"][0]["body"])).map(
+        lambda envelope: {"Records": [{"eventSource": "aws:sqs", "body": json.dumps(envelope)}]}
+    ),
+    mutated(NOT_CREATED),
 )
 
 
@@ -279,8 +287,15 @@ def test_the_upload_inputs_fuzzing_found_end_in_a_validation_error(event: Any) -
 
 @pytest.mark.parametrize(
     "event",
-    [UPLOAD_EVENTBRIDGE, UPLOAD_NOTIFICATION, sqs_wrapped(UPLOAD_NOTIFICATION), sns_wrapped(UPLOAD_NOTIFICATION)],
-    ids=["eventbridge", "notification", "sqs", "sns"],
+    [
+        UPLOAD_EVENTBRIDGE,
+        UPLOAD_NOTIFICATION,
+        sqs_wrapped(UPLOAD_NOTIFICATION),
+        sns_wrapped(UPLOAD_NOTIFICATION),
+        UPLOAD_SNS,
+        UPLOAD_SNS_IN_SQS,
+    ],
+    ids=["eventbridge", "notification", "sqs", "sns", "sns-sample", "sns-in-sqs-sample"],
 )
 def test_the_undamaged_samples_parse(event: dict[str, Any]) -> None:
     # The fuzzing above starts from these: they must be valid, or every mutation would be too.
@@ -335,6 +350,7 @@ def test_the_undamaged_commands_parse(parse: Callable[[Any], Any], event: dict[s
 
 ALARM_ACTION = sample("cloudwatch-alarm-lambda-action.json")
 ALARM_SNS = sample("cloudwatch-alarm.sns.json")
+ALARM_METRIC_MATH_SNS = sample("cloudwatch-alarm-metric-math.sns.json")
 
 
 def sns_alarm_with(message: Any) -> dict[str, Any]:
@@ -348,6 +364,7 @@ ROLLBACK_TRIGGERS = st.one_of(
     mutated(ALARM_STATE_CHANGE),
     mutated(ALARM_SNS),
     mutated(json.loads(ALARM_SNS["Records"][0]["Sns"]["Message"])).map(sns_alarm_with),
+    mutated(json.loads(ALARM_METRIC_MATH_SNS["Records"][0]["Sns"]["Message"])).map(sns_alarm_with),
     JSON_VALUES,
 )
 

@@ -18,7 +18,7 @@ BUCKET = "acme-model-artifacts"
 @pytest.fixture
 def world() -> tuple[RegistrationService, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher]:
     store, registry, events = InMemoryArtifactStore(), InMemoryRegistry(), RecordingPublisher()
-    return RegistrationService(store, registry, events, FakeClock()), store, registry, events
+    return RegistrationService(store, registry, events, FakeClock(), BUCKET), store, registry, events
 
 
 def upload(key: str, version_id: str = "v1", event_id: str = "evt-1") -> ArtifactUploaded:
@@ -118,6 +118,7 @@ def test_invalid_keys_are_rejected_with_a_reason_and_no_version(world, key, code
     assert not registry.versions
     [announcement] = events.of_type(ModelArtifactRejected)
     assert (announcement.bucket, announcement.key, announcement.reason) == (BUCKET, key, rejection.reason)
+    assert store.calls == []  # judged on the key alone, before any S3 call
 
 
 @pytest.mark.parametrize(
@@ -179,3 +180,19 @@ def test_a_redelivery_after_the_artifact_was_deleted_stays_registered(world):
 
     assert service.handle_upload(given).result == "duplicate"
     assert registry.get_rejection(BUCKET, given.artifact.key) is None
+
+
+def test_an_upload_to_another_bucket_is_ignored_before_any_call(world):
+    service, store, registry, events = world
+    given = upload("models/churn/2026-11-20/model.tar.gz")
+    elsewhere = ArtifactUploaded(
+        artifact=given.artifact.model_copy(update={"bucket": "someone-elses-bucket"}),
+        uploaded_at=given.uploaded_at,
+        uploaded_by=given.uploaded_by,
+        event_id=given.event_id,
+    )
+    store.put(elsewhere.artifact)
+
+    assert service.handle_upload(elsewhere).result == "ignored"
+    assert store.calls == []
+    assert registry.versions == {} and events.published == []

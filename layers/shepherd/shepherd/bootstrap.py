@@ -2,6 +2,9 @@
 
 Handlers call these on their first invocation (not at import), so tests can point boto3 at moto
 first and call `reset()` between tests. Tests of the domain wire fakes into the same services.
+
+Each builder imports what it wires when it is first called: a function's cold start then pays for its
+own adapters and services only (the approval function never imports SageMaker's adapter).
 """
 
 from __future__ import annotations
@@ -9,22 +12,22 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
-from shepherd.adapters.cloudwatch import CloudWatchAlarms
-from shepherd.adapters.dynamodb import DynamoRegistry
-from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
-from shepherd.adapters.eventbridge import EventBridgePublisher
-from shepherd.adapters.s3 import S3ArtifactStore
-from shepherd.adapters.sagemaker import SageMakerEndpoints
 from shepherd.registry.ports import Clock
-from shepherd.registry.service import ApprovalService, RegistrationService
-from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import RolloutService, RolloutSettings
 from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
+
+if TYPE_CHECKING:
+    from shepherd.adapters.dynamodb import DynamoRegistry
+    from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+    from shepherd.adapters.eventbridge import EventBridgePublisher
+    from shepherd.adapters.sagemaker import SageMakerEndpoints
+    from shepherd.registry.service import ApprovalService, RegistrationService
+    from shepherd.rollouts.rollback import RollbackService
+    from shepherd.rollouts.service import RolloutService
 
 
 def utc_now() -> datetime:
@@ -58,27 +61,40 @@ def client(service: str) -> Any:
 
 @cache
 def registry() -> DynamoRegistry:
+    from shepherd.adapters.dynamodb import DynamoRegistry
+
     return DynamoRegistry(client("dynamodb"), settings().registry_table_name)
 
 
 @cache
 def publisher() -> EventBridgePublisher:
+    from shepherd.adapters.eventbridge import EventBridgePublisher
+
     return EventBridgePublisher(client("events"), settings().event_bus_name)
 
 
 @cache
 def registration_service() -> RegistrationService:
-    return RegistrationService(S3ArtifactStore(client("s3")), registry(), publisher(), now)
+    from shepherd.adapters.s3 import S3ArtifactStore
+    from shepherd.registry.service import RegistrationService
+
+    return RegistrationService(
+        S3ArtifactStore(client("s3")), registry(), publisher(), now, settings().artifact_bucket_name
+    )
 
 
 @cache
 def approval_service() -> ApprovalService:
+    from shepherd.registry.service import ApprovalService
+
     environment = ApprovalEnvironment.from_environ(os.environ)
     return ApprovalService(registry(), publisher(), now, separate_duties=environment.separate_approval_duties)
 
 
 @cache
 def rollout_store() -> DynamoRolloutStore:
+    from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+
     return DynamoRolloutStore(client("dynamodb"), settings().registry_table_name)
 
 
@@ -89,6 +105,8 @@ def rollout_environment() -> RolloutEnvironment:
 
 @cache
 def endpoints() -> SageMakerEndpoints:
+    from shepherd.adapters.sagemaker import SageMakerEndpoints
+
     environment = rollout_environment()
     return SageMakerEndpoints(
         client("sagemaker"), environment.sagemaker_execution_role_arn, environment.shepherd_stack_name
@@ -97,6 +115,9 @@ def endpoints() -> SageMakerEndpoints:
 
 @cache
 def rollout_service() -> RolloutService:
+    from shepherd.adapters.cloudwatch import CloudWatchAlarms
+    from shepherd.rollouts.service import RolloutService, RolloutSettings
+
     environment = rollout_environment()
     return RolloutService(
         registry=registry(),
@@ -116,6 +137,8 @@ def rollout_service() -> RolloutService:
 
 @cache
 def rollback_service() -> RollbackService:
+    from shepherd.rollouts.rollback import RollbackService
+
     return RollbackService(rollout_store(), endpoints(), publisher(), now, rollout_service())
 
 

@@ -20,7 +20,9 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each function sends a few of these: a model's validator is built on its first use, not at every
+    # cold start for all of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     DETAIL_TYPE: ClassVar[str]
 
 

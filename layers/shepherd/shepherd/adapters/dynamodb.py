@@ -6,7 +6,8 @@ import base64
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
-from shepherd.registry.errors import ArtifactRejected, ConflictError, TransientError
+from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, TransientError, VersionNumberTaken
 from shepherd.registry.model import (
     ArtifactRef,
     AuditEntry,
@@ -25,15 +26,13 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import Page, VersionBuilder
+from shepherd.registry.ports import Page
 
 M = TypeVar("M", bound=BaseModel)
 KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
 REJECTIONS_INDEX = "REJECTIONS"  # gsi1 partition of rejected uploads
-# Under contention every round of a registration race has one winner; a loser retries at once (with a
-# little jitter: long exponential sleeps starve the unlucky ones while newcomers win). The budget is
-# time, well inside the function's timeout; past it the invocation fails and Lambda retries the event.
-REGISTRATION_BUDGET_SECONDS = 20.0
+# A registration that loses a race is decided again at once by the domain, after a little jitter here
+# (long exponential sleeps starve the unlucky ones while newcomers win).
 RETRYABLE_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 _serializer = TypeSerializer()
@@ -119,48 +118,35 @@ class DynamoRegistry(DynamoTable):
 
     # --- writes ---------------------------------------------------------------------------------
 
-    def register_version(
-        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
-    ) -> tuple[ModelVersion, bool]:
-        current = self._latest_seen.get(model_name, 0)
-        confirmed = False  # whether `current` was just read from the table, rather than guessed
-        deadline = time.monotonic() + REGISTRATION_BUDGET_SECONDS
-        attempt = 0
-        while time.monotonic() < deadline:
-            attempt += 1
-            try:
-                version, audit = build(current + 1)
-            except ArtifactRejected:
-                # The builder judges against the number (e.g. lineage must name an earlier version):
-                # a guessed number must not reject an upload, so read the counter and judge again.
-                if confirmed:
-                    raise
-                current, confirmed = self._read_counter(model_name), True
-                continue
-            try:
-                self._transact(self._registration_items(artifact, version, audit, current))
-            except self._client.exceptions.TransactionCanceledException as cancelled:
-                model_item, claim = cancellation_items(cancelled, 0, 2)
-                codes = cancellation_codes(cancelled)
-                if codes[2] == "ConditionalCheckFailed":
-                    return self._registered_by_claim(claim), False
-                if codes[0] == "ConditionalCheckFailed" or codes[1] == "ConditionalCheckFailed":
-                    # Someone registered first: their counter is our next guess, no read needed.
-                    current = _counter(model_item) if model_item else self._read_counter(model_name)
-                    confirmed = True
-                    self._sleep(_backoff(attempt))
-                    continue
-                if set(codes) & RETRYABLE_CANCELLATIONS:
-                    self._sleep(_backoff(attempt))
-                    continue
-                raise
-            self._latest_seen[model_name] = version.version
-            return version, True
-        raise TransientError(f"could not allocate a version of {model_name} in {REGISTRATION_BUDGET_SECONDS:.0f} s")
+    def latest_version(self, model_name: str, fresh: bool) -> int:
+        if not fresh:
+            # A guess, no read: a new model registers with one transaction; a stale guess costs one
+            # cancelled transaction, whose reasons carry the current counter.
+            return self._latest_seen.get(model_name, 0)
+        return self._read_counter(model_name)
 
-    def _registration_items(
-        self, artifact: ArtifactRef, version: ModelVersion, audit: AuditEntry, current: int
-    ) -> list[dict[str, Any]]:
+    def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
+        items = self._registration_items(version, audit, expected_latest)
+        try:
+            self._transact(list(items.values()))
+        except self._client.exceptions.TransactionCanceledException as cancelled:
+            reasons = cancellation_reasons(cancelled, tuple(items))
+            if reasons["claim"].lost:
+                raise ArtifactAlreadyRegistered(self._registered_by_claim(reasons["claim"].item)) from cancelled
+            if reasons["counter"].lost or reasons["version"].lost:
+                counter = reasons["counter"].item
+                latest = _counter(counter) if counter else self._read_counter(version.model_name)
+                self._sleep(_jitter())
+                raise VersionNumberTaken(version.model_name, latest) from cancelled
+            if any(reason.code in RETRYABLE_CANCELLATIONS for reason in reasons.values()):
+                self._sleep(_jitter())
+                raise VersionNumberTaken(version.model_name, None) from cancelled
+            raise
+        self._latest_seen[version.model_name] = version.version
+
+    def _registration_items(self, version: ModelVersion, audit: AuditEntry, current: int) -> dict[str, dict[str, Any]]:
+        """The registration transaction's items, by name (cancellation reasons are read by these names)."""
+        artifact = version.artifact
         counter_condition = "attribute_not_exists(pk)" if current == 0 else "latest_version = :current"
         values: dict[str, Any] = {
             ":next": version.version,
@@ -170,8 +156,8 @@ class DynamoRegistry(DynamoTable):
         }
         if current:
             values[":current"] = current
-        return [
-            {
+        return {
+            "counter": {
                 "Update": {
                     "Key": key_of(model_pk(version.model_name), "MODEL"),
                     "UpdateExpression": "SET latest_version = :next, model_name = :name, gsi1pk = :models, "
@@ -181,8 +167,8 @@ class DynamoRegistry(DynamoTable):
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            put_new(item_of(version, pk=model_pk(version.model_name), sk=version_sk(version.version))),
-            put_new(
+            "version": put_new(item_of(version, pk=model_pk(version.model_name), sk=version_sk(version.version))),
+            "claim": put_new(
                 {
                     "pk": artifact_pk(artifact),
                     "sk": f"CLAIM#{artifact.s3_version_id}",
@@ -191,8 +177,8 @@ class DynamoRegistry(DynamoTable):
                 },
                 return_old=True,
             ),
-            put_new(model_audit_item(audit)),
-        ]
+            "audit": put_new(model_audit_item(audit)),
+        }
 
     def _registered_by_claim(self, claim: Mapping[str, Any] | None) -> ModelVersion:
         if not claim:
@@ -312,8 +298,8 @@ class DynamoRegistry(DynamoTable):
         return [model_of(item, AuditEntry) for item in items]
 
 
-def _backoff(attempt: int) -> float:
-    return random.uniform(0, 0.002 * min(attempt, 10))  # noqa: S311 - jitter, not cryptography
+def _jitter() -> float:
+    return random.uniform(0, 0.01)  # noqa: S311 - jitter, not cryptography
 
 
 def status_change_items(
@@ -348,6 +334,32 @@ def put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
     if return_old:
         put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
     return {"Put": put}
+
+
+@dataclass(frozen=True)
+class CancellationReason:
+    """Why DynamoDB cancelled one item of a transaction, and the item as it was (if asked for)."""
+
+    code: str  # "None" for an item that did not cause the cancellation
+    item: dict[str, Any] | None
+
+    @property
+    def lost(self) -> bool:
+        return self.code == "ConditionalCheckFailed"
+
+
+def cancellation_reasons(cancelled: ClientError, names: Sequence[str]) -> dict[str, CancellationReason]:
+    """The reasons of a cancelled transaction by the names of its items (DynamoDB returns one reason
+    per item, in the order the items were sent)."""
+    reasons = cancelled.response.get("CancellationReasons", [])
+    if len(reasons) != len(names):
+        raise cancelled  # not the transaction we sent: nothing here can be read safely
+    return {
+        name: CancellationReason(
+            str(reason.get("Code", "None")), deserialize(reason["Item"]) if "Item" in reason else None
+        )
+        for name, reason in zip(names, reasons, strict=True)
+    }
 
 
 def cancellation_codes(cancelled: ClientError) -> list[str]:

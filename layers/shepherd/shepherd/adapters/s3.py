@@ -1,7 +1,8 @@
-"""The artifact bucket: facts about an artifact from one HeadObject, and its manifest."""
+"""The artifact bucket: facts about an artifact from one HeadObject, and the manifest as it was then."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -9,6 +10,7 @@ from botocore.exceptions import ClientError
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
 from shepherd.registry.errors import ArtifactMissing
 from shepherd.registry.model import ArtifactFacts, ArtifactRef, Checksum
+from shepherd.registry.ports import StoredManifest
 
 # Strongest first: a SHA-256 is preferred to a CRC when S3 holds both.
 CHECKSUM_FIELDS = (
@@ -42,21 +44,46 @@ class S3ArtifactStore:
             size=int(response["ContentLength"]),
             checksum=_checksum(response),
             user_metadata=dict(response.get("Metadata", {})),
+            version_id=response.get("VersionId"),
+            last_modified=response["LastModified"],
         )
 
-    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
+        version_id = self._version_as_of(bucket, key, as_of)
+        if version_id is None:
+            return None
         try:
             # One byte past the limit is enough to tell that a manifest is too large.
-            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            response = self._client.get_object(
+                Bucket=bucket, Key=key, VersionId=version_id, Range=f"bytes=0-{max_bytes}"
+            )
         except ClientError as error:
             code = error_code(error)
-            if code in MISSING_CODES:
+            if code in MISSING_CODES:  # deleted between the listing and the read
                 return None
             if code == "InvalidRange":  # an empty object has no byte 0
-                return b""
+                return StoredManifest(b"", version_id)
             raise_transient_or_reraise(error)
-        body: bytes = response["Body"].read()
-        return body
+        return StoredManifest(response["Body"].read(), version_id)
+
+    def _version_as_of(self, bucket: str, key: str, as_of: datetime) -> str | None:
+        """The id of the newest version of `key` written no later than `as_of`, to the second (S3's
+        LastModified resolution): a manifest written in the same second as the artifact counts as its own.
+        None if there was none then, or if it was a delete marker."""
+        cutoff = as_of.replace(microsecond=0)
+        newest: tuple[datetime, str | None] | None = None
+        try:
+            pages = self._client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key)
+            for page in pages:
+                entries = [(entry, entry["VersionId"]) for entry in page.get("Versions", [])]
+                entries += [(entry, None) for entry in page.get("DeleteMarkers", [])]
+                for entry, version_id in entries:
+                    written = entry["LastModified"].replace(microsecond=0)
+                    if entry["Key"] == key and written <= cutoff and (newest is None or written > newest[0]):
+                        newest = (written, version_id)
+        except ClientError as error:
+            raise_transient_or_reraise(error)
+        return newest[1] if newest is not None else None
 
 
 def _checksum(response: dict[str, Any]) -> Checksum | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -29,7 +29,8 @@ class VersionStatus(StrEnum):
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use: a function reads or writes a few of these records, not all of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Checksum(Record):
@@ -59,6 +60,8 @@ class ArtifactFacts(Record):
     size: int
     checksum: Checksum | None
     user_metadata: dict[str, str]
+    version_id: str | None = None  # absent (or "null") in an unversioned bucket
+    last_modified: datetime  # when the artifact was written: the manifest is read as of then
 
 
 class TrainingData(Record):
@@ -85,6 +88,10 @@ class ModelVersion(Record):
     size: int
     checksum: Checksum | None
     metadata: dict[str, str]  # the object's S3 user metadata
+    manifest_version_id: str | None = None  # the S3 version of the manifest.json read, if there was one
+    # Set when the event's key had URL escapes: "decoded" if the decoded key named the object, else
+    # "as-delivered" (the key exists with its escapes in it).
+    key_decoding: Literal["decoded", "as-delivered"] | None = None
     description: str | None = None
     framework: str | None = None
     framework_version: str | None = None

@@ -20,8 +20,6 @@ from shepherd.registry.model import (
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
-# Given the version number the registry allocated, the version record and its audit entry.
-VersionBuilder = Callable[[int], tuple[ModelVersion, AuditEntry]]
 
 
 @dataclass(frozen=True)
@@ -30,23 +28,34 @@ class Page(Generic[T]):
     next_cursor: str | None  # opaque; pass it back to get the next page
 
 
+@dataclass(frozen=True)
+class StoredManifest:
+    body: bytes  # at most max_bytes + 1 of them: enough to tell that a manifest is too large
+    version_id: str  # S3's "null" in an unversioned bucket
+
+
 class ArtifactStore(Protocol):
     def head(self, artifact: ArtifactRef) -> ArtifactFacts:
         """Facts about that exact object version; raises ArtifactMissing if it is gone."""
         ...
 
-    def read_manifest(self, bucket: str, key: str, max_bytes: int) -> bytes | None:
-        """The manifest's bytes (at most max_bytes + 1 of them), or None if there is none."""
+    def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
+        """The manifest that was current at `as_of` (to the second), or None if there was none then."""
         ...
 
 
 class Registry(Protocol):
-    def register_version(
-        self, model_name: str, artifact: ArtifactRef, build: VersionBuilder
-    ) -> tuple[ModelVersion, bool]:
-        """Allocate the model's next version and write it with its claim and audit entry, atomically.
+    def latest_version(self, model_name: str, fresh: bool) -> int:
+        """The model's latest version number, 0 for a new model. With fresh=False it may be a guess
+        (what this container last wrote), which `add_version` then checks."""
+        ...
 
-        Returns (version, created). An artifact already registered returns its version and False.
+    def add_version(self, version: ModelVersion, audit: AuditEntry, expected_latest: int) -> None:
+        """Write the version, its artifact claim and audit entry, and move the model's counter from
+        `expected_latest` to `version.version`, all or nothing.
+
+        Raises VersionNumberTaken if the counter is not `expected_latest`, and ArtifactAlreadyRegistered
+        (with the registered version) if the artifact version is already claimed.
         """
         ...
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Literal
 
 from shepherd.contracts import (
@@ -14,7 +14,14 @@ from shepherd.contracts import (
     ModelVersionRegistered,
     ModelVersionRejected,
 )
-from shepherd.registry.errors import ArtifactMissing, ArtifactRejected, ConflictError
+from shepherd.registry.errors import (
+    ArtifactAlreadyRegistered,
+    ArtifactMissing,
+    ArtifactRejected,
+    ConflictError,
+    TransientError,
+    VersionNumberTaken,
+)
 from shepherd.registry.keys import is_artifact_key, parse_artifact_key
 from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from shepherd.registry.model import (
@@ -29,16 +36,35 @@ from shepherd.registry.model import (
 from shepherd.registry.ports import ArtifactStore, Clock, EventPublisher, Registry
 
 logger = logging.getLogger(__name__)
+UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket
+# Under contention every round of a registration race has one winner; a loser decides again at once.
+# The budget is time, well inside the function's timeout; past it the invocation fails and Lambda
+# retries the event.
+REGISTRATION_BUDGET = timedelta(seconds=20)
+MAX_REGISTRATION_ATTEMPTS = 1000  # a bound that holds even if the clock stands still
 
 
 @dataclass(frozen=True)
 class ArtifactUploaded:
     """An `Object Created` notification, whichever shape it arrived in."""
 
-    artifact: ArtifactRef
+    artifact: ArtifactRef  # the key URL-decoded, as S3 encodes keys in notifications
     uploaded_at: datetime
     uploaded_by: str | None
     event_id: str
+    # The key exactly as the event carried it, when decoding changed it: tried if the decoded key does
+    # not exist (EventBridge does not always encode keys, and '+' or '%' may be part of a real key).
+    key_as_delivered: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactFound:
+    """The object an upload names, as S3 has it, and the manifest version read for it."""
+
+    artifact: ArtifactRef
+    facts: ArtifactFacts
+    key_decoding: Literal["decoded", "as-delivered"] | None
+    manifest_version_id: str | None
 
 
 @dataclass(frozen=True)
@@ -70,10 +96,14 @@ class RegistrationService:
     registry: Registry
     events: EventPublisher
     clock: Clock
+    artifact_bucket: str  # events about any other bucket are ignored, before any AWS call
 
     def handle_upload(self, upload: ArtifactUploaded) -> UploadOutcome:
         artifact = upload.artifact
-        if not is_artifact_key(artifact.key):
+        if artifact.bucket != self.artifact_bucket:
+            logger.info("ignored: not the artifact bucket", extra={"bucket": artifact.bucket, "key": artifact.key})
+            return UploadOutcome("ignored")
+        if not any(is_artifact_key(candidate.key) for candidate in _candidates(upload)):
             logger.info("ignored: not a model artifact key", extra={"key": artifact.key})
             return UploadOutcome("ignored")
         try:
@@ -86,31 +116,82 @@ class RegistrationService:
         return UploadOutcome("registered" if created else "duplicate", version=version)
 
     def _register(self, upload: ArtifactUploaded) -> tuple[ModelVersion, bool]:
-        artifact = upload.artifact
+        found = self._locate(upload)
+        if isinstance(found, ModelVersion):
+            return found, False
+        artifact = found.artifact
         key = parse_artifact_key(artifact.key)
-        try:
-            facts = self.artifacts.head(artifact)
-        except ArtifactMissing:
+        # The manifest as it was when the artifact was written: one overwritten since (the next run's)
+        # must not leak into this version.
+        stored = self.artifacts.read_manifest(
+            artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES, found.facts.last_modified
+        )
+        manifest = parse_manifest(stored.body) if stored is not None else Manifest()
+        found = replace(found, manifest_version_id=stored.version_id if stored else None)
+
+        return self._allocate(upload, key.model_name, found, manifest)
+
+    def _allocate(
+        self, upload: ArtifactUploaded, model_name: str, found: ArtifactFound, manifest: Manifest
+    ) -> tuple[ModelVersion, bool]:
+        """Take the model's next number: decide the version against it, let the registry write it if the
+        number is still free, and decide again against the winner's number when it is not."""
+        latest = self.registry.latest_version(model_name, fresh=False)
+        confirmed = False  # whether `latest` came from the table, rather than this container's guess
+        deadline = self.clock() + REGISTRATION_BUDGET
+        for _attempt in range(MAX_REGISTRATION_ATTEMPTS):
+            if self.clock() >= deadline:
+                break
+            try:
+                version, audit = self._new_version(upload, model_name, latest + 1, found, manifest)
+            except ArtifactRejected:
+                # Judged against the number (lineage must name an earlier version): a guessed number
+                # must not reject an upload, so read the counter and judge again.
+                if confirmed:
+                    raise
+                latest, confirmed = self.registry.latest_version(model_name, fresh=True), True
+                continue
+            try:
+                self.registry.add_version(version, audit, expected_latest=latest)
+            except ArtifactAlreadyRegistered as already:
+                return already.version, False
+            except VersionNumberTaken as taken:
+                if taken.latest is not None:  # someone registered first: their number is the next guess
+                    latest, confirmed = taken.latest, True
+                continue
+            return version, True
+        raise TransientError(f"could not allocate a version of {model_name} in {REGISTRATION_BUDGET}")
+
+    def _locate(self, upload: ArtifactUploaded) -> ArtifactFound | ModelVersion:
+        """The object the event names, pinned to its version; or its version if a redelivery finds it gone."""
+        candidates = _valid_candidates(upload)
+        for candidate in candidates:
+            try:
+                facts = self.artifacts.head(candidate)
+            except ArtifactMissing:
+                continue
+            if candidate.s3_version_id == UNVERSIONED and facts.version_id not in (None, UNVERSIONED):
+                # A record without versionId on a versioned bucket: the version HeadObject just read.
+                candidate = candidate.model_copy(update={"s3_version_id": facts.version_id})
+            decoding: Literal["decoded", "as-delivered"] | None = None
+            if upload.key_as_delivered is not None:
+                decoding = "decoded" if candidate.key == upload.artifact.key else "as-delivered"
+                logger.info("key had URL escapes", extra={"key": candidate.key, "key_decoding": decoding})
+            return ArtifactFound(candidate, facts, decoding, None)
+        for candidate in candidates:
             # A redelivery after the object was deleted must not turn a registered version into a rejection.
-            already = self.registry.find_registration(artifact)
+            already = self.registry.find_registration(candidate)
             if already is not None:
-                return already, False
-            raise ArtifactRejected(
-                "ARTIFACT_MISSING",
-                f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists",
-                None,
-            ) from None
-        raw_manifest = self.artifacts.read_manifest(artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES)
-        manifest = parse_manifest(raw_manifest) if raw_manifest is not None else Manifest()
-
-        def build(number: int) -> tuple[ModelVersion, AuditEntry]:
-            return self._new_version(upload, key.model_name, number, facts, manifest)
-
-        return self.registry.register_version(key.model_name, artifact, build)
+                return already
+        artifact = upload.artifact
+        raise ArtifactRejected(
+            "ARTIFACT_MISSING", f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists", None
+        )
 
     def _new_version(
-        self, upload: ArtifactUploaded, model_name: str, number: int, facts: ArtifactFacts, manifest: Manifest
+        self, upload: ArtifactUploaded, model_name: str, number: int, found: ArtifactFound, manifest: Manifest
     ) -> tuple[ModelVersion, AuditEntry]:
+        facts = found.facts
         if manifest.parent_version is not None and manifest.parent_version >= number:
             raise ArtifactRejected(
                 "INVALID_MANIFEST",
@@ -122,11 +203,13 @@ class RegistrationService:
         version = ModelVersion(
             model_name=model_name,
             version=number,
-            artifact=upload.artifact,
+            artifact=found.artifact,
             etag=facts.etag,
             size=facts.size,
             checksum=facts.checksum,
             metadata=facts.user_metadata,
+            manifest_version_id=found.manifest_version_id,
+            key_decoding=found.key_decoding,
             description=manifest.description,
             framework=manifest.framework,
             framework_version=manifest.framework_version,
@@ -153,7 +236,7 @@ class RegistrationService:
             actor=upload.uploaded_by,
             at=now,
             event_id=upload.event_id,
-            reason=f"uploaded {upload.artifact.uri}",
+            reason=f"uploaded {found.artifact.uri}",
         )
         return version, audit
 
@@ -281,6 +364,32 @@ def _registered(version: ModelVersion) -> ModelVersionRegistered:
         metrics=version.metrics,
         requested_by=version.uploaded_by,
     )
+
+
+def _candidates(upload: ArtifactUploaded) -> list[ArtifactRef]:
+    """The decoded key first, then the key as delivered if it differs."""
+    if upload.key_as_delivered is None:
+        return [upload.artifact]
+    return [upload.artifact, upload.artifact.model_copy(update={"key": upload.key_as_delivered})]
+
+
+def _valid_candidates(upload: ArtifactUploaded) -> list[ArtifactRef]:
+    """The candidates whose key is a valid artifact key, checked before any AWS call; if none is, the
+    first one's reason (INVALID_KEY, INVALID_MODEL_NAME) rejects the upload."""
+    valid: list[ArtifactRef] = []
+    reasons: list[ArtifactRejected] = []
+    for candidate in _candidates(upload):
+        if not is_artifact_key(candidate.key):
+            continue
+        try:
+            parse_artifact_key(candidate.key)
+        except ArtifactRejected as rejected:
+            reasons.append(rejected)
+            continue
+        valid.append(candidate)
+    if not valid:
+        raise reasons[0]
+    return valid
 
 
 def _model_name_in(key: str) -> str | None:

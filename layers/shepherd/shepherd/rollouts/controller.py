@@ -173,7 +173,7 @@ _TRANSITIONAL = frozenset(
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
 
 class VariantSpec(_Frozen):

@@ -22,7 +22,7 @@ from shepherd.rollouts.strategy import Analysis
 class EndpointAuditEntry(BaseModel):
     """One rollout transition on an endpoint, readable with the endpoint's audit trail."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str | None
@@ -38,7 +38,7 @@ class EndpointAuditEntry(BaseModel):
 class Incident(BaseModel):
     """What a post-mortem needs about one rollback, kept beside the endpoint's audit trail."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str
@@ -60,7 +60,7 @@ class Incident(BaseModel):
 class RolloutRequest(BaseModel):
     """Who asked for a rollout and why: kept beside the controller's record."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     requested_by: str
     reason: str

@@ -74,7 +74,7 @@ class InvalidStrategy(Exception):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
 
 class TrafficStep(_Frozen):
@@ -205,7 +205,7 @@ Strategy = Annotated[
 
 STRATEGY_TYPES = ("canary", "linear", "steps", "all_at_once")
 
-_ADAPTER: TypeAdapter[Strategy] = TypeAdapter(Strategy)
+_ADAPTER: TypeAdapter[Strategy] = TypeAdapter(Strategy, config=ConfigDict(defer_build=True))
 
 
 def parse_strategy(raw: object) -> Strategy:

@@ -1,0 +1,32 @@
+"""`Model Promotion Requested` commands, as `PromotionRequest`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.contracts import ModelPromotionRequested
+from shepherd.inbound.eventbridge import EventBridgeEvent, expect_detail_type
+from shepherd.rollouts.service import PromotionRequest
+
+
+class PromotionRequestedEvent(EventBridgeEvent):
+    detail: ModelPromotionRequested
+
+
+def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
+    parsed = PromotionRequestedEvent.model_validate(event)
+    expect_detail_type(parsed, ModelPromotionRequested.DETAIL_TYPE)
+    detail = parsed.detail
+    return PromotionRequest(
+        model_name=detail.model_name,
+        version=detail.version,
+        endpoint_name=detail.endpoint_name,
+        strategy=detail.strategy,
+        alarms=tuple(detail.alarms),
+        instance_type=detail.instance_type,
+        initial_instance_count=detail.initial_instance_count,
+        requested_by=detail.requested_by,
+        reason=detail.reason,
+        event_id=parsed.id,
+        requested_at=parsed.time,
+    )

@@ -1,0 +1,197 @@
+"""The rollback function's triggers: CloudWatch alarms in three shapes, and operator commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from shepherd.contracts import ModelRollbackRequested
+from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent, expect_detail_type
+from shepherd.rollouts.rollback import AlarmStateChange, RollbackRequest
+
+# --- Alarms and rollback commands ------------------------------------------------------------------
+# Written from the real shapes in events/ (Lambda alarm action, EventBridge "CloudWatch Alarm State
+# Change", SNS message); Powertools has no models for the first and third, and its parser package is
+# too heavy to import for the envelopes alone (see shepherd.inbound.eventbridge).
+
+
+def _alarm_time(value: Any) -> Any:
+    """CloudWatch writes `2026-11-20T10:02:41.490+0000`: an offset without a colon."""
+    if isinstance(value, str) and len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+    return value
+
+
+AlarmTime = Annotated[datetime, BeforeValidator(_alarm_time)]
+
+
+class _AlarmState(AwsShape):
+    value: str
+    reason: str = ""
+    reasonData: str | None = None
+    timestamp: AlarmTime | None = None
+
+
+class _Metric(AwsShape):
+    dimensions: dict[str, str] = Field(default_factory=dict)
+
+
+class _MetricStat(AwsShape):
+    metric: _Metric = Field(default_factory=_Metric)
+
+
+class _AlarmMetric(AwsShape):
+    metricStat: _MetricStat | None = None
+
+
+class _AlarmConfiguration(AwsShape):
+    metrics: list[_AlarmMetric] = Field(default_factory=list)
+
+
+class AlarmDetail(AwsShape):
+    """`alarmData` of the Lambda action, and `detail` of the EventBridge event: the same fields."""
+
+    alarmName: str
+    state: _AlarmState
+    configuration: _AlarmConfiguration = Field(default_factory=_AlarmConfiguration)
+
+    def dimensions(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for metric in self.configuration.metrics:
+            if metric.metricStat is not None:
+                found.update(metric.metricStat.metric.dimensions)
+        return found
+
+
+class AlarmActionEvent(AwsShape):
+    source: Literal["aws.cloudwatch"]
+    alarmArn: str
+    time: AlarmTime
+    alarmData: AlarmDetail
+
+
+class AlarmStateChangeEvent(EventBridgeEvent):
+    detail: AlarmDetail
+
+
+class _SnsDimension(AwsShape):
+    name: str
+    value: str
+
+
+class _SnsMetric(AwsShape):
+    Dimensions: list[_SnsDimension] = Field(default_factory=list)
+
+
+class _SnsMetricStat(AwsShape):
+    Metric: _SnsMetric = Field(default_factory=_SnsMetric)
+
+
+class _SnsMetricQuery(AwsShape):
+    """One query of a metric-math alarm: an expression (no dimensions) or a metric with its own."""
+
+    MetricStat: _SnsMetricStat | None = None
+
+
+class _SnsTrigger(AwsShape):
+    Dimensions: list[_SnsDimension] = Field(default_factory=list)  # a single-metric alarm
+    Metrics: list[_SnsMetricQuery] = Field(default_factory=list)  # a metric-math alarm
+
+    def dimensions(self) -> dict[str, str]:
+        """The same mapping as `AlarmDetail.dimensions`: every metric's dimensions, merged."""
+        found = {d.name: d.value for d in self.Dimensions}
+        for query in self.Metrics:
+            if query.MetricStat is not None:
+                found.update({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
+        return found
+
+
+class SnsAlarmMessage(AwsShape):
+    AlarmName: str
+    NewStateValue: str
+    NewStateReason: str = ""
+    StateChangeTime: AlarmTime | None = None
+    Trigger: _SnsTrigger = Field(default_factory=_SnsTrigger)
+
+
+class _SnsNotification(AwsShape):
+    Type: Literal["Notification"]
+    MessageId: str
+    Message: str
+
+
+class _SnsRecord(AwsShape):
+    EventSource: Literal["aws:sns"]
+    Sns: _SnsNotification
+
+
+class SnsEvent(AwsShape):
+    """An SNS delivery to Lambda (the fields used here), from the AWS documentation's shape."""
+
+    Records: list[_SnsRecord] = Field(min_length=1)
+
+
+class RollbackRequestedEvent(EventBridgeEvent):
+    detail: ModelRollbackRequested
+
+
+def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
+    """Any of the four ways the rollback function is invoked, as domain inputs."""
+    if not isinstance(event, dict):
+        raise ValueError(f"expected a JSON object, got {type(event).__name__}")
+    try:
+        return _rollback_trigger(event)
+    except (TypeError, AttributeError) as error:  # a damaged record (found by tests/unit/test_fuzz_parsers.py)
+        raise ValueError(f"malformed rollback trigger: {error}") from error
+
+
+def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
+    if "alarmData" in event:
+        action = AlarmActionEvent.model_validate(event)
+        return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
+    if "Records" in event:
+        changes: list[AlarmStateChange | RollbackRequest] = []
+        for record in SnsEvent.model_validate(event).Records:
+            message = SnsAlarmMessage.model_validate_json(str(record.Sns.Message))
+            changes.append(
+                AlarmStateChange(
+                    alarm_name=message.AlarmName,
+                    state=message.NewStateValue,
+                    reason=message.NewStateReason,
+                    reason_data=None,
+                    changed_at=message.StateChangeTime,
+                    dimensions=message.Trigger.dimensions(),
+                    event_id=record.Sns.MessageId,
+                )
+            )
+        return changes
+    if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
+        command = RollbackRequestedEvent.model_validate(event)
+        detail = command.detail
+        return [
+            RollbackRequest(
+                endpoint_name=detail.endpoint_name,
+                reason=detail.reason,
+                requested_by=detail.requested_by,
+                to_version=detail.to_version,
+                event_id=command.id,
+                requested_at=command.time,
+            )
+        ]
+    state_change = AlarmStateChangeEvent.model_validate(event)
+    expect_detail_type(state_change, "CloudWatch Alarm State Change")
+    return [_alarm_change(state_change.detail, state_change.id)]
+
+
+def _alarm_change(detail: AlarmDetail, event_id: str) -> AlarmStateChange:
+    return AlarmStateChange(
+        alarm_name=detail.alarmName,
+        state=detail.state.value,
+        reason=detail.state.reason,
+        reason_data=detail.state.reasonData,
+        changed_at=detail.state.timestamp,
+        dimensions=detail.dimensions(),
+        event_id=event_id,
+    )

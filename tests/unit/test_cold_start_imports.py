@@ -1,0 +1,89 @@
+"""Each handler's cold start imports what its function needs, and nothing for the other functions.
+
+A fresh interpreter per function imports its app.py the way Lambda does and wires its service (as the
+first invocation does, boto3 clients stubbed), then reports the modules loaded. The time itself is
+measured by bench/cold_start.py; this keeps the imports that made it slow from coming back.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_support() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_support", ROOT / "bench" / "_support.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(module)
+    return module
+
+
+SERVICE_OF: dict[str, str] = _bench_support().SERVICE_OF  # the same wiring the benchmark times
+PROBE = """
+import json, sys
+sys.path[:0] = [{function_dir!r}, {layer!r}]
+import app
+from shepherd import bootstrap
+bootstrap.client = lambda service: object()
+bootstrap.{service}()
+print(json.dumps(sorted(sys.modules)))
+"""
+PARSER_OF = {
+    "decide_approval": "approval",
+    "register_version": "uploads",
+    "rollback": "rollback",
+    "rollout_controller": "tick",
+    "start_rollout": "promotion",
+}
+ENVIRONMENT = {
+    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "POWERTOOLS_SERVICE_NAME": "shepherd",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "REGISTRY_TABLE_NAME": "registry",
+    "EVENT_BUS_NAME": "bus",
+    "ARTIFACT_BUCKET_NAME": "bucket",
+    "REQUIRE_APPROVAL": "true",
+    "DEFAULT_INFERENCE_IMAGE": "image",
+    "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+    "SHEPHERD_NAMESPACE": "shepherd",
+}
+
+
+def modules_loaded_by(function: str) -> set[str]:
+    code = PROBE.format(
+        function_dir=str(ROOT / "functions" / function),
+        layer=str(ROOT / "layers" / "shepherd"),
+        service=SERVICE_OF[function],
+    )
+    env = {"PATH": "/usr/bin:/bin", **ENVIRONMENT}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd="/")
+    return set(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("function", sorted(SERVICE_OF))
+def test_a_handler_imports_its_own_parser_and_not_powertools_parser(function):
+    loaded = modules_loaded_by(function)
+
+    parsers = {name.removeprefix("shepherd.inbound.") for name in loaded if name.startswith("shepherd.inbound.")}
+    assert parsers - {"eventbridge"} == {PARSER_OF[function]}
+    # Powertools' parser package imports every model and envelope it has (about 45 ms).
+    assert not any(name.startswith("aws_lambda_powertools.utilities.parser") for name in loaded)
+
+
+@pytest.mark.parametrize("function", ["decide_approval", "register_version"])
+def test_registry_functions_import_nothing_of_the_rollouts(function):
+    loaded = modules_loaded_by(function)
+
+    assert not any(name.startswith("shepherd.rollouts") for name in loaded)
+    assert "shepherd.adapters.sagemaker" not in loaded and "shepherd.adapters.cloudwatch" not in loaded
