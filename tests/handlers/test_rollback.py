@@ -237,12 +237,14 @@ def test_an_alarm_named_in_the_promotion_acts_whatever_its_dimensions(
 def test_a_metric_math_alarm_through_sns_maps_to_its_endpoint_like_the_other_shapes(
     world, sagemaker, lambda_context, canary_at_10
 ):
-    # Given a team's metric-math alarm (5xx rate = errors / invocations) on the endpoint, sent through SNS:
-    # its dimensions are under Trigger.Metrics[].MetricStat.Metric, not Trigger.Dimensions.
+    # Given a team's metric-math alarm (5xx rate = errors / invocations) on the candidate variant, sent
+    # through SNS: its dimensions are under Trigger.Metrics[].MetricStat.Metric, not Trigger.Dimensions.
     event = sample_event("cloudwatch-alarm-metric-math.sns.json")
     message = json.loads(event["Records"][0]["Sns"]["Message"])
     for query in message["Trigger"]["Metrics"][1:]:
-        query["MetricStat"]["Metric"]["Dimensions"][0]["value"] = ENDPOINT
+        query["MetricStat"]["Metric"]["Dimensions"] = [
+            {"name": name, "value": value} for name, value in CANDIDATE.items()
+        ]
     message["StateChangeTime"] = AT.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     event["Records"][0]["Sns"]["Message"] = json.dumps(message)
 

@@ -57,6 +57,8 @@ ENVIRONMENT = {
     "DEFAULT_INFERENCE_IMAGE": "image",
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "SHEPHERD_NAMESPACE": "shepherd",
+    "SHEPHERD_STACK_NAME": "shepherd-test",
+    "SEPARATE_APPROVAL_DUTIES": "false",
 }
 
 

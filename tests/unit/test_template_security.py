@@ -40,6 +40,7 @@ FUNCTION_ACTIONS = {
     "RegisterVersionFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",
+        "s3:ListBucketVersions",  # the manifest version current at the artifact's upload
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
