@@ -47,7 +47,7 @@ def main() -> None:
     )
     elapsed = time.perf_counter() - started
     print(f"sequences explored: {STATS.sequences}")
-    print(f"steps checked:      {STATS.steps} (invariants checked after each)")
+    print(f"steps:              {STATS.steps} (and {STATS.checks} checks of I1-I5: after every step and tick)")
     print(f"invocations:        {STATS.invocations} (promotions, ticks, alarms, operator rollbacks, retries)")
     print(f"faults injected:    {STATS.faults}")
     print(f"time:               {elapsed:.1f} s")

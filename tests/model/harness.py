@@ -13,12 +13,15 @@ far as they are observable; at the end time runs out (faults stop, failed events
 alarms clear, ticks until nothing is active) and `invariants.check_final` checks that every lock
 was released and every terminal transition announced and audited.
 
-Set SHEPHERD_MODEL_SKIP=I1,I5 (for example) to skip invariants while debugging; the default checks all.
+Debugging aids (the default checks everything): SHEPHERD_MODEL_SKIP=I1,I5 skips invariants,
+SHEPHERD_MODEL_ONLY=<text> counts only violations whose message contains the text (so hypothesis
+shrinks that one), SHEPHERD_MODEL_WITHOUT=future sends no future-dated events.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import re
@@ -86,6 +89,8 @@ STRATEGIES = st.one_of(
 QUIESCENCE_HORIZON = timedelta(hours=48)
 # Inputs to leave out while debugging, e.g. SHEPHERD_MODEL_WITHOUT=future (no future-dated events).
 WITHOUT = frozenset(filter(None, os.environ.get("SHEPHERD_MODEL_WITHOUT", "").replace(" ", "").split(",")))
+# Only violations whose message contains this text count (to shrink one problem at a time).
+ONLY = os.environ.get("SHEPHERD_MODEL_ONLY", "")
 # When a sender says an event happened, relative to the receiving clock.
 EVENT_TIMES = {"now": timedelta(0), "stale": timedelta(minutes=-10), "future": timedelta(days=30)}
 
@@ -185,7 +190,8 @@ class Invocation:
 @dataclass
 class Stats:
     sequences: int = 0
-    steps: int = 0
+    steps: int = 0  # rule steps (time running out at the end is not counted)
+    checks: int = 0  # times I1-I5 were checked (after every step, and every tick while time runs out)
     invocations: int = 0
     faults: int = 0
     violations: dict[str, int] = field(default_factory=dict)
@@ -233,6 +239,8 @@ class RolloutModel(RuleBasedStateMachine):
         self.tick_reports: list[invariants.TickSeen] = []
         self.log: list[str] = []
         self.violations: list[str] = []
+        self.interleaved = False
+        self.quiescing = False
         self.broken = False  # an invariant failed the example: teardown checks nothing more
 
     # --- delivering events -----------------------------------------------------------------------
@@ -247,6 +255,7 @@ class RolloutModel(RuleBasedStateMachine):
         nested = self.plan.suspended
         if not nested:
             self.plan.begin()
+            self.interleaved = self.plan.interleave_at is not None
         active_before = {s.rollout.endpoint_name: s.rollout.rollout_id for s in self.store.active_rollouts()}
         flips_before = len(self.sagemaker.flips)
         self.log.append(f"deliver {invocation.kind} {invocation.endpoint or ''} {_short(invocation.event)}")
@@ -317,6 +326,8 @@ class RolloutModel(RuleBasedStateMachine):
     def fail(self, invariant_id: str, message: str) -> None:
         """An invariant broken: fail the example (or, collecting, count it and go on)."""
         key = f"{invariant_id}: {message.splitlines()[0][:300]}"
+        if ONLY and ONLY not in key:
+            return
         kind = _kind_of(key)
         STATS.violations[kind] = STATS.violations.get(kind, 0) + 1
         STATS.examples.setdefault(kind, key + "\n" + "\n".join(self.log[-60:]))
@@ -427,8 +438,23 @@ class RolloutModel(RuleBasedStateMachine):
     )
     def alarm(self, endpoint, which, shape, state, when) -> None:
         invocation = self.alarm_invocation(endpoint, which, shape, state, when)
-        if invocation is not None:
-            self.send(invocation)
+        if invocation is None:
+            return
+        before = self.active_rollout(endpoint)
+        self.send(invocation)
+        if state == "ALARM" and self.went_cleanly(invocation):
+            alarm_name, dimensions = _alarm_of(invocation.event)
+            for invariant_id, message in invariants.check_alarm_acted(self, before, alarm_name, dimensions):
+                self.fail(invariant_id, message)
+
+    def active_rollout(self, endpoint: str) -> Any:
+        holder = self.store.lock_holder(endpoint)
+        stored = self.store.get_rollout(endpoint, holder) if holder else None
+        return stored.rollout if stored else None
+
+    def went_cleanly(self, invocation: Invocation) -> bool:
+        """The last invocation ran without an injected fault, a crash or an interleaving, and succeeded."""
+        return not self.plan.fired and invocation not in self.failed and not self.interleaved
 
     @precondition(lambda self: any(i.kind == "rollback" for i in self.sent))
     @rule(data=st.data())
@@ -453,7 +479,13 @@ class RolloutModel(RuleBasedStateMachine):
             to_version = any_version
         at = _whole_seconds(self.clock.now)
         event = rollback_command(endpoint, to_version, at, self.event_id("operator"))
-        self.send(Invocation("rollback", event, endpoint, changed_at=at))
+        before, published = self.active_rollout(endpoint), len(self.publisher.published)
+        invocation = Invocation("rollback", event, endpoint, changed_at=at)
+        self.send(invocation)
+        if self.went_cleanly(invocation):
+            new = self.publisher.published[published:]
+            for invariant_id, message in invariants.check_operator_rollback(self, before, to_version, new):
+                self.fail(invariant_id, message)
 
     @precondition(lambda self: bool(self.failed))
     @rule(data=st.data())
@@ -586,7 +618,8 @@ class RolloutModel(RuleBasedStateMachine):
 
     @invariant()
     def invariants_hold(self) -> None:
-        STATS.steps += 1
+        STATS.checks += 1
+        STATS.steps += 0 if self.quiescing else 1
         for invariant_id, message in invariants.check_step(self):
             self.fail(invariant_id, message)
         self.rollback_results.clear()
@@ -596,6 +629,7 @@ class RolloutModel(RuleBasedStateMachine):
         if self.broken:
             return
         self.log.append("--- time runs out ---")
+        self.quiescing = True
         self.quiesce()
         for invariant_id, message in invariants.check_final(self):
             self.fail(invariant_id, message)
@@ -608,9 +642,7 @@ class RolloutModel(RuleBasedStateMachine):
             failed, self.failed = self.failed, []
             for invocation in failed:
                 self.deliver(invocation)
-        for invariant_id, message in invariants.check_step(self):
-            self.fail(invariant_id, message)
-        self.rollback_results.clear()
+        self.invariants_hold()
         for name in self.alarms.states:
             self.alarms.states[name] = "OK"
         elapsed = timedelta(0)
@@ -621,11 +653,21 @@ class RolloutModel(RuleBasedStateMachine):
             self.clock.now += step
             elapsed += step
             self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))
-            for invariant_id, message in invariants.check_step(self):
-                self.fail(invariant_id, message)
-            self.tick_reports.clear()
+            self.invariants_hold()
             if elapsed > timedelta(hours=4) and not self.store.active_rollouts():
                 break
+        for endpoint in list(self.sagemaker.endpoints):  # SageMaker finishes what it was doing, watched or not
+            for _ in range(self.sagemaker.settle_after_describes + 1):
+                self.sagemaker.describe(endpoint)
+
+
+def _alarm_of(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(alarm name, dimensions) of an alarm event, whichever its shape."""
+    if "Records" in event:
+        message = json.loads(event["Records"][0]["Sns"]["Message"])
+        return message["AlarmName"], {d["name"]: d["value"] for d in message["Trigger"]["Dimensions"]}
+    detail = event.get("alarmData") or event["detail"]
+    return detail["alarmName"], detail["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]
 
 
 def _offset(when: str) -> timedelta:

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shepherd.contracts import ModelVersionRetired, RolloutCompleted, RolloutFailed, RolloutRolledBack
+from shepherd.contracts import (
+    ModelVersionRetired,
+    PromotionRejected,
+    RollbackSkipped,
+    RolloutCompleted,
+    RolloutFailed,
+    RolloutRolledBack,
+)
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts.controller import EndpointStatus, Phase, Rollout
 
@@ -124,6 +131,8 @@ def _i1_after_ticks(model: RolloutModel) -> Iterator[Violation]:
             if stored is None or not _rollback_intended(stored.rollout):
                 continue
             rollout = stored.rollout
+            if tick.now < rollout.updated_at:
+                continue  # a stale tick rightly decides nothing
             endpoint = model.sagemaker.endpoints.get(rollout.endpoint_name)
             if endpoint is None or endpoint.status is not EndpointStatus.IN_SERVICE or endpoint.settle is not None:
                 continue
@@ -281,6 +290,8 @@ def _i4_endpoint_matches_record(model: RolloutModel, endpoint_name: str) -> Iter
         yield "I4", f"{endpoint_name} exists (config {endpoint.config_name}) but Shepherd records nothing live on it"
     if live is not None and endpoint is None:
         yield "I4", f"{endpoint_name} is recorded serving v{live.version} but does not exist"
+    if endpoint is not None and endpoint.config_name not in model.sagemaker.configs:
+        yield "I4", f"{endpoint_name} runs on config {endpoint.config_name}, which Shepherd deleted (clean-up)"
     if live is not None and endpoint is not None:
         weights = {
             name: weight for name, weight in model.sagemaker.desired_weights(endpoint_name).items() if weight > 0
@@ -317,3 +328,57 @@ def _i5(model: RolloutModel) -> Iterator[Violation]:
                     f"on {', '.join(others) or 'another endpoint'} ({', '.join(k for _, k in tick.fired) or 'no fault injected'})"
                 ),
             )
+
+
+# --- which alarms and requests act on a rollout (issue 9, fixes 5 and 6) --------------------------------
+# Not among I1-I5: the promises of the README about what a rollback does, checked after each alarm or
+# operator request that ran without faults, on a rollout that can be rolled back.
+
+
+def _can_roll_back(rollout: Rollout | None) -> bool:
+    return rollout is not None and not rollout.is_first_deployment and rollout.phase in _ROLLBACKABLE
+
+
+_ROLLBACKABLE = (Phase.STARTING, Phase.SHIFTING, Phase.WATCHING)
+
+
+def _rolled_back_now(model: RolloutModel, before: Rollout) -> bool:
+    stored = model.store.get_rollout(before.endpoint_name, before.rollout_id)
+    return stored is not None and _rollback_intended(stored.rollout)
+
+
+def check_alarm_acted(
+    model: RolloutModel, before: Rollout | None, alarm_name: str, dimensions: dict[str, str]
+) -> list[Violation]:
+    """An alarm acts if it is the rollout's own or named in its promotion (whatever its dimensions),
+    or if its dimensions name the endpoint and the candidate's variant; no other alarm acts."""
+    if before is None or not _can_roll_back(before) or "ALARMS" in SKIPPED:
+        return []
+    acts = alarm_name in before.gating_alarms or dimensions == {
+        "EndpointName": before.endpoint_name,
+        "VariantName": before.candidate.variant_name,
+    }
+    acted = _rolled_back_now(model, before)
+    if acts and not acted:
+        return [("ALARMS", f"{alarm_name} {dimensions} should roll {before.rollout_id} back but was ignored")]
+    if acted and not acts:
+        return [("ALARMS", f"{alarm_name} {dimensions} is not one of {before.rollout_id}'s alarms but rolled it back")]
+    return []
+
+
+def check_operator_rollback(
+    model: RolloutModel, before: Rollout | None, to_version: int | None, published: list[Any]
+) -> list[Violation]:
+    """During a rollout, a rollback to its baseline (or to nothing named) aborts it as a rollback; one
+    to any other version is refused with `Rollback Skipped` and a reason, never `Promotion Rejected`."""
+    if before is None or not _can_roll_back(before) or "OPERATOR" in SKIPPED:
+        return []
+    found: list[Violation] = []
+    if to_version in (None, before.previous_version):
+        if not _rolled_back_now(model, before):
+            found.append(("OPERATOR", f"rollback to {to_version} during {before.rollout_id} did not roll it back"))
+    elif not any(isinstance(a, RollbackSkipped) for a in published):
+        found.append(("OPERATOR", f"rollback to v{to_version} during {before.rollout_id}: no Rollback Skipped"))
+    if any(isinstance(a, PromotionRejected) for a in published):
+        found.append(("OPERATOR", f"rollback to {to_version} during {before.rollout_id} announced Promotion Rejected"))
+    return found
