@@ -293,7 +293,8 @@ class RolloutModel(RuleBasedStateMachine):
             if invocation.kind != "tick":  # the schedule runs the controller again anyway
                 self.failed.append(invocation)
         elif invocation.kind == "tick" and not any(v != "waiting" for v in outcome.values()):
-            self.log.pop()  # an idle controller pass: not worth a line
+            if self.log[-1].startswith("deliver tick"):
+                self.log.pop()  # an idle controller pass: not worth a line
         else:
             self.log.append(f"  -> {outcome}")
         if invocation.kind == "rollback" and outcome is not None:

@@ -233,6 +233,10 @@ def _i3(model: RolloutModel, final: bool) -> Iterator[Violation]:
         trail = model.store.endpoint_audit_trail(rollout.endpoint_name)
         if not any(e.rollout_id == rollout.rollout_id and e.action == action for e in trail):
             yield "I3", f"{rollout.rollout_id} ended {rollout.phase.value} with no '{action}' endpoint audit entry"
+        if rollout.phase is Phase.ROLLED_BACK and not any(
+            i.rollout_id == rollout.rollout_id for i in model.store.incidents(rollout.endpoint_name)
+        ):
+            yield "I3", f"{rollout.rollout_id} ended ROLLED_BACK with no incident recorded"
         moves = [e for e in model.registry.audit if (e.model_name, e.version) == (rollout.model_name, rollout.version)]
         if not any(e.to_status is status and e.rollout_id == rollout.rollout_id for e in moves):
             yield (
