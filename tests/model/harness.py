@@ -240,6 +240,7 @@ class RolloutModel(RuleBasedStateMachine):
         self.log: list[str] = []
         self.violations: list[str] = []
         self.interleaved = False
+        self.checked_announcements = 0
         self.quiescing = False
         self.broken = False  # an invariant failed the example: teardown checks nothing more
 

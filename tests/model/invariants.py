@@ -60,7 +60,14 @@ class TickSeen:
 
 
 def check_step(model: RolloutModel) -> list[Violation]:
-    found = [*_i1_flips(model), *_i1_after_ticks(model), *_i1_ended(model), *_i2_step(model), *_i3(model, final=False)]
+    found = [
+        *_self_rejections(model),
+        *_i1_flips(model),
+        *_i1_after_ticks(model),
+        *_i1_ended(model),
+        *_i2_step(model),
+        *_i3(model, final=False),
+    ]
     found += [*_i4_audit_chains(model), *_i5(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
@@ -386,3 +393,11 @@ def check_operator_rollback(
     if any(isinstance(a, PromotionRejected) for a in published):
         found.append(("OPERATOR", f"rollback to {to_version} during {before.rollout_id} announced Promotion Rejected"))
     return found
+
+
+def _self_rejections(model: RolloutModel) -> Iterator[Violation]:
+    """A duplicate delivery of a promotion never rejects the promotion itself (issue 9, fix 10)."""
+    for announcement in model.publisher.published[model.checked_announcements :]:
+        if isinstance(announcement, PromotionRejected) and announcement.active_rollout_id == announcement.rollout_id:
+            yield "PROMOTION", f"Promotion Rejected for {announcement.rollout_id}: the endpoint is held by itself"
+    model.checked_announcements = len(model.publisher.published)
