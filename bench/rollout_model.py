@@ -1,7 +1,7 @@
 """The long run of the rollout engine's model-based test (tests/model/): how many sequences and steps
 it explored, and every invariant broken (counted per distinct problem, with one example each).
 
-    .venv/bin/python bench/rollout_model.py [--sequences 5000] [--steps 30] [--seed N]
+    .venv/bin/python bench/rollout_model.py [--sequences 5000] [--steps 50] [--seed N]
 
 Unlike the bounded run in the test command, it does not stop at the first broken invariant: it counts
 them and goes on, so one run shows every distinct problem. It does not shrink; to get a minimal
@@ -28,7 +28,7 @@ class CollectingRolloutModel(RolloutModel):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=5000)
-    parser.add_argument("--steps", type=int, default=30, help="steps per sequence, at most")
+    parser.add_argument("--steps", type=int, default=50, help="steps per sequence, at most")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--examples", action="store_true", help="print one example sequence per problem")
     options = parser.parse_args()

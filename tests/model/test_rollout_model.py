@@ -1,6 +1,6 @@
 """The model-based test of the rollout engine (tests/model/harness.py), bounded for the test command.
 
-At least 200 sequences of up to 30 steps, each ending with time running out; deterministic (the same
+At least 200 sequences of up to 50 steps, each ending with time running out; deterministic (the same
 sequences on every run). `bench/rollout_model.py` runs the long exploration (5,000 sequences).
 """
 
@@ -21,7 +21,7 @@ def test_every_sequence_keeps_the_invariants(record_property) -> None:
         RolloutModel,
         settings=settings(
             max_examples=SEQUENCES,
-            stateful_step_count=30,
+            stateful_step_count=50,
             deadline=None,
             derandomize=True,
             database=None,
