@@ -695,9 +695,9 @@ def _whole_seconds(at: datetime) -> datetime:
 
 def _short(event: Any) -> str:
     if isinstance(event, driver.Promotion):
-        return f"v{event.version} {event.strategy.get('type')} at {event.time:%H:%M:%S} ({event.event_id})"
+        return f"v{event.version} {event.strategy.get('type')} at {event.time:%m-%d %H:%M:%S} ({event.event_id})"
     if isinstance(event, tuple):
-        return f"now={event[0]:%d %H:%M:%S} ({event[1]})"
+        return f"now={event[0]:%m-%d %H:%M:%S} ({event[1]})"
     if "detail" in event and "endpoint_name" in event.get("detail", {}):
         return f"operator rollback to {event['detail'].get('to_version')}"
     if "alarmData" in event:

@@ -116,6 +116,25 @@ def test_i3_a_completion_announced_after_a_failed_putevents() -> None:
     run(steps)
 
 
+def test_i3_a_redelivered_operator_rollback_is_not_lost() -> None:
+    """Found by the long run: an operator rollback commits, then its clean-up of the outbox is
+    throttled, so Lambda redelivers it; meanwhile the rollout ended and a promotion (sent 10 minutes
+    earlier) started another. The redelivery tries to roll that one back with the same audit key
+    (time, event id, "rolled back") as its first commit, which is refused every time as a "lost
+    race": the event fails on every retry and is lost (today: TransientError, then the DLQ)."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "dynamodb_fault", "throttling", "forget", "ep-a", 1, False)
+        checked(model, "operator_rollback", "ep-a", "none", 1)  # committed, then failed: retried later
+        checked(model, "controller_runs", 4, 60)  # the rollback ends, the lock is free
+        promote(model, "ep-a", CANARY, when="stale")
+        model.invariants_hold()
+
+    run(steps)
+
+
 # --- I4 -----------------------------------------------------------------------------------------------
 
 
