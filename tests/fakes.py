@@ -1,16 +1,21 @@
-"""In-memory implementations of the registry ports, for domain tests.
+"""In-memory implementations of the registry and rollout ports, for domain tests.
 
-They obey the same contract as the AWS adapters: `tests/integration/test_registry_contract.py` runs
-one set of assertions against both, so the fakes cannot drift.
+The rollout fakes obey the same contract as the AWS adapters: `tests/contract/` runs one set of test
+functions against both (the fake, and the adapter on moto), so the fakes cannot drift.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from shepherd.adapters.dynamodb import audit_key, model_audit_item
 from shepherd.contracts import Announcement
 from shepherd.registry.errors import ArtifactAlreadyRegistered, ArtifactMissing, ConflictError, VersionNumberTaken
 from shepherd.registry.model import (
@@ -23,6 +28,33 @@ from shepherd.registry.model import (
     VersionStatus,
 )
 from shepherd.registry.ports import Page, StoredManifest
+from shepherd.rollouts.controller import (
+    EndpointConfigSpec,
+    EndpointStatus,
+    LiveDeployment,
+    ObservedEndpoint,
+    ObservedVariant,
+)
+from shepherd.rollouts.ports import (
+    AlarmRegistration,
+    Announce,
+    AuditEndpoint,
+    Change,
+    ChangeRejected,
+    EndpointAuditEntry,
+    EndpointBusy,
+    ForgetAlarms,
+    Incident,
+    MoveVersion,
+    RecordIncident,
+    RegisterAlarms,
+    ReleaseLock,
+    SaveRollout,
+    SetLive,
+    StartRollout,
+    StoredRollout,
+)
+from shepherd.rollouts.strategy import Analysis
 
 
 class FakeClock:
@@ -157,3 +189,472 @@ class RecordingPublisher:
 
     def of_type(self, kind: type[Announcement]) -> list[Any]:
         return [announcement for announcement in self.published if isinstance(announcement, kind)]
+
+
+# --- rollouts ------------------------------------------------------------------------------------
+# In-memory rollout ports, held to the adapters' behaviour by tests/contract/ (the same test functions
+# run against these and against DynamoRolloutStore / SageMakerEndpoints / CloudWatchAlarms on moto).
+
+
+# One transaction item: its key, its condition (raises when it fails) and its write.
+_Item = tuple[tuple[str, str], Callable[[], None], Callable[[], None]]
+
+
+class DuplicateTransactionItem(Exception):
+    """DynamoDB refuses a transaction that touches one item twice (a ValidationException)."""
+
+
+class InMemoryRolloutStore:
+    """`RolloutStore` with DynamoRolloutStore's conditions, one transaction per commit, all or nothing.
+
+    Every change becomes the same items, under the same keys and conditions, as in the adapter
+    (`shepherd.adapters.dynamodb_rollouts`): the lock and a new rollout only if absent, a rollout only
+    at its expected revision, the lock released only by its holder, a version moved only from an
+    expected status, audit and outbox entries only if their key is new. Conditions are evaluated
+    against the state before the commit; the first failed one (in item order) decides the error,
+    as the adapter reads DynamoDB's cancellation reasons. Version statuses live in `registry`, the
+    same table in AWS.
+    """
+
+    def __init__(self, registry: InMemoryRegistry) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        self.rollouts: dict[tuple[str, str], StoredRollout] = {}
+        self.locks: dict[str, str] = {}
+        self.lives: dict[str, LiveDeployment] = {}
+        self.alarm_items: dict[str, AlarmRegistration] = {}
+        self.audit: dict[tuple[str, str], EndpointAuditEntry] = {}
+        self.incident_items: dict[tuple[str, str], Incident] = {}
+        self.outbox: dict[tuple[str, str], Announcement] = {}
+        self.model_audit_keys: set[str] = {_model_audit_sk(entry) for entry in registry.audit}
+        self.commits = 0
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def commit(self, changes: Sequence[Change]) -> None:
+        with self._lock:
+            items = [item for change in changes for item in self._items(change)]
+            keys = [key for key, _, _ in items]
+            if len(set(keys)) != len(keys):
+                raise DuplicateTransactionItem(f"one transaction touches an item twice: {keys}")
+            for _, check, _ in items:
+                check()  # raises EndpointBusy or ChangeRejected, before anything is written
+            for _, _, write in items:
+                write()
+            self.commits += 1
+
+    def _items(self, change: Change) -> list[_Item]:
+        """(key, condition check, write) per item, as the adapter's transaction items."""
+        if isinstance(change, StartRollout):
+            return self._start_items(change)
+        if isinstance(change, SaveRollout):
+            return self._save_items(change)
+        if isinstance(change, ReleaseLock):
+            return self._release_items(change)
+        if isinstance(change, MoveVersion):
+            return self._version_items(change)
+        return self._record_items(change)
+
+    def _start_items(self, change: StartRollout) -> list[_Item]:
+        rollout = change.rollout
+        endpoint, key = rollout.endpoint_name, (rollout.endpoint_name, rollout.rollout_id)
+
+        def lock_free() -> None:
+            if endpoint in self.locks:
+                raise EndpointBusy(self.locks[endpoint])
+
+        def rollout_new() -> None:
+            if key in self.rollouts:
+                raise ChangeRejected(change, None)  # the adapter asks for no old item here
+
+        return [
+            (_endpoint_key(endpoint, "LOCK"), lock_free, partial(self.locks.__setitem__, endpoint, rollout.rollout_id)),
+            (
+                _endpoint_key(endpoint, f"ROLLOUT#{rollout.rollout_id}"),
+                rollout_new,
+                partial(self.rollouts.__setitem__, key, StoredRollout(rollout, change.request)),
+            ),
+        ]
+
+    def _save_items(self, change: SaveRollout) -> list[_Item]:
+        saved = change.rollout
+        key = (saved.endpoint_name, saved.rollout_id)
+
+        def at_revision() -> None:
+            current = self.rollouts.get(key)
+            if current is None or current.rollout.revision != change.expected_revision:
+                raise ChangeRejected(change, _dumped(current) if current else None)
+
+        return [
+            (
+                _endpoint_key(saved.endpoint_name, f"ROLLOUT#{saved.rollout_id}"),
+                at_revision,
+                partial(self.rollouts.__setitem__, key, StoredRollout(saved, change.request)),
+            )
+        ]
+
+    def _release_items(self, change: ReleaseLock) -> list[_Item]:
+        def held_by_it() -> None:
+            holder = self.locks.get(change.endpoint_name)
+            if holder is not None and holder != change.rollout_id:
+                raise ChangeRejected(change, None)  # the adapter asks for no old item here
+
+        return [
+            (
+                _endpoint_key(change.endpoint_name, "LOCK"),
+                held_by_it,
+                partial(self.locks.pop, change.endpoint_name, None),
+            )
+        ]
+
+    def _version_items(self, change: MoveVersion) -> list[_Item]:
+        audit = change.audit
+        version_key = (audit.model_name, audit.version)
+        audit_sk = _model_audit_sk(audit)
+
+        def in_expected_status() -> None:
+            current = self.registry.versions.get(version_key)
+            if current is None or current.status not in change.expected:
+                raise ChangeRejected(change, current.model_dump(mode="json") if current else None)
+
+        def move() -> None:
+            current = self.registry.versions[version_key]
+            self.registry.versions[version_key] = current.model_copy(
+                update={"status": audit.to_status, **dict(change.changes)}
+            )
+
+        def audit_new() -> None:
+            if audit_sk in self.model_audit_keys:
+                raise ChangeRejected(change, None)
+
+        def append_audit() -> None:
+            self.model_audit_keys.add(audit_sk)
+            self.registry.audit.append(audit)
+
+        return [
+            ((f"MODEL#{audit.model_name}", f"VERSION#{audit.version:010d}"), in_expected_status, move),
+            ((f"AUDIT#MODEL#{audit.model_name}", audit_sk), audit_new, append_audit),
+        ]
+
+    def _record_items(self, change: Change) -> list[_Item]:
+        def always() -> None:
+            return None
+
+        if isinstance(change, SetLive):
+            return [
+                (
+                    _endpoint_key(change.endpoint_name, "ENDPOINT"),
+                    always,
+                    lambda: self.lives.__setitem__(change.endpoint_name, change.live),
+                )
+            ]
+        if isinstance(change, RegisterAlarms):
+            registration = partial(AlarmRegistration, endpoint_name=change.endpoint_name, rollout_id=change.rollout_id)
+            return [
+                ((f"ALARM#{name}", "ALARM"), always, partial(self.alarm_items.__setitem__, name, registration(name)))
+                for name in change.alarm_names
+            ]
+        if isinstance(change, ForgetAlarms):
+            return [
+                ((f"ALARM#{name}", "ALARM"), always, partial(self.alarm_items.pop, name, None))
+                for name in change.alarm_names
+            ]
+        if isinstance(change, RecordIncident):
+            incident = change.incident
+            sk = f"INCIDENT#{incident.flipped_at.isoformat(timespec='milliseconds')}#{incident.rollout_id}"
+            key = (incident.endpoint_name, sk)
+            return [(_endpoint_key(*key), always, partial(self.incident_items.__setitem__, key, incident))]
+        if isinstance(change, Announce):
+            return [
+                (
+                    _endpoint_key(change.endpoint_name, sk),
+                    partial(self._absent, self.outbox, (change.endpoint_name, sk), change),
+                    partial(self.outbox.__setitem__, (change.endpoint_name, sk), announcement),
+                )
+                for sk, announcement in zip(_outbox_sks(change), change.announcements, strict=True)
+            ]
+        if isinstance(change, AuditEndpoint):
+            entry = change.entry
+            keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
+            key = (entry.endpoint_name, keys["sk"])
+            return [
+                (
+                    (keys["pk"], keys["sk"]),
+                    partial(self._absent, self.audit, key, change),
+                    partial(self.audit.__setitem__, key, entry),
+                )
+            ]
+        raise TypeError(f"unknown change {change!r}")
+
+    @staticmethod
+    def _absent(items: Mapping[Any, Any], key: Any, change: Change) -> None:
+        if key in items:
+            raise ChangeRejected(change, None)  # put-if-new items ask for no old item
+
+    def forget(self, announce: Announce) -> None:
+        with self._lock:
+            for sk in _outbox_sks(announce):
+                self.outbox.pop((announce.endpoint_name, sk), None)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def active_rollouts(self) -> list[StoredRollout]:
+        # The adapter reads the sparse index, ordered by "<endpoint>#<rollout id>".
+        return [stored for _, stored in sorted(self.rollouts.items()) if not stored.rollout.phase.is_terminal]
+
+    def get_rollout(self, endpoint_name: str, rollout_id: str) -> StoredRollout | None:
+        return self.rollouts.get((endpoint_name, rollout_id))
+
+    def latest_rollout(self, endpoint_name: str) -> StoredRollout | None:
+        return next(iter(self.rollouts_of(endpoint_name)), None)
+
+    def live(self, endpoint_name: str) -> LiveDeployment | None:
+        return self.lives.get(endpoint_name)
+
+    def endpoints_serving(self, model_resource_name: str) -> list[str]:
+        serving = {name for name, live in self.lives.items() if live.variant.model_resource_name == model_resource_name}
+        for stored in self.active_rollouts():
+            rollout = stored.rollout
+            if model_resource_name in {v.model_resource_name for v in (rollout.candidate, rollout.live) if v}:
+                serving.add(rollout.endpoint_name)
+        return sorted(serving)
+
+    def alarm_registration(self, alarm_name: str) -> AlarmRegistration | None:
+        return self.alarm_items.get(alarm_name)
+
+    def lock_holder(self, endpoint_name: str) -> str | None:
+        return self.locks.get(endpoint_name)
+
+    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
+        mine = [
+            (rollout_id, stored)
+            for (endpoint, rollout_id), stored in self.rollouts.items()
+            if endpoint == endpoint_name
+        ]
+        return [stored for _, stored in sorted(mine, key=lambda pair: pair[0], reverse=True)]
+
+    def incidents(self, endpoint_name: str) -> list[Incident]:
+        return [
+            incident for (endpoint, _), incident in sorted(self.incident_items.items()) if endpoint == endpoint_name
+        ]
+
+    def pending_announcements(self, endpoint_name: str) -> list[Announce]:
+        groups: dict[str, list[Announcement]] = {}
+        for (endpoint, sk), announcement in sorted(self.outbox.items()):
+            if endpoint == endpoint_name:
+                groups.setdefault(sk.removeprefix("OUTBOX#").rsplit("#", 1)[0], []).append(announcement)
+        return [Announce(endpoint_name, key, tuple(announcements)) for key, announcements in groups.items()]
+
+    def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]:
+        return [entry for (endpoint, _), entry in sorted(self.audit.items()) if endpoint == endpoint_name]
+
+
+def _endpoint_key(endpoint_name: str, sk: str) -> tuple[str, str]:
+    return (f"ENDPOINT#{endpoint_name}", sk)
+
+
+def _outbox_sks(announce: Announce) -> list[str]:
+    return [f"OUTBOX#{announce.key}#{index:02d}" for index in range(len(announce.announcements))]
+
+
+def _model_audit_sk(entry: AuditEntry) -> str:
+    return model_audit_item(entry)["sk"]
+
+
+def _dumped(stored: StoredRollout) -> dict[str, Any]:
+    return {"rollout": stored.rollout.model_dump(mode="json"), "request": stored.request.model_dump(mode="json")}
+
+
+def sagemaker_error(code: str, message: str, status: int = 400) -> ClientError:
+    """A SageMaker error as botocore raises it (what the adapter re-raises when it is not retryable)."""
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "SageMaker",
+    )
+
+
+@dataclass
+class _FakeEndpoint:
+    status: EndpointStatus
+    config_name: str
+    weights: dict[str, float]  # CurrentWeight per variant
+    desired: dict[str, float]  # DesiredWeight per variant
+    failure_reason: str | None = None
+    describes_left: int = 0
+    settle: Callable[[], None] | None = None  # lands the change in progress
+
+
+class InMemoryEndpoints:
+    """`EndpointControl` as SageMaker (and the moto emulator extension) behave, in memory.
+
+    A change (CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities) puts the endpoint
+    in Creating/Updating for `settle_after_describes` DescribeEndpoint calls, then InService; weights
+    are Desired at once and Current when the change lands. Changing an endpoint that is not
+    InService raises ConflictError ("Cannot update in-progress endpoint", as the adapter maps it);
+    other refusals raise botocore's ClientError, as the adapter re-raises them. Creating a model or
+    config that exists is done; deleting one that is gone is done.
+
+    Test controls beyond SageMaker's API: `fail_next_update` (an update SageMaker rolls back),
+    `stuck` (endpoints whose change never lands until removed), `delete_outside` (someone deletes
+    the endpoint), and `flips` (every accepted weight change, with the time it was accepted).
+    """
+
+    def __init__(self, now: Callable[[], datetime] | None = None, settle_after_describes: int = 1) -> None:
+        self.now = now or (lambda: datetime.now(UTC))
+        self.settle_after_describes = settle_after_describes
+        self.endpoints: dict[str, _FakeEndpoint] = {}
+        self.configs: dict[str, EndpointConfigSpec] = {}
+        self.models: dict[str, tuple[str, str]] = {}
+        self.stuck: set[str] = set()
+        self.failing_updates: dict[str, str] = {}
+        self.flips: list[tuple[str, datetime, dict[str, float]]] = []
+
+    def describe(self, endpoint_name: str) -> ObservedEndpoint | None:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            return None
+        if endpoint.settle is not None and endpoint_name not in self.stuck:
+            if endpoint.describes_left > 0:
+                endpoint.describes_left -= 1
+            else:
+                self._land(endpoint)
+        return ObservedEndpoint(
+            status=endpoint.status,
+            config_name=endpoint.config_name,
+            variants=tuple(ObservedVariant(name, weight) for name, weight in endpoint.weights.items()),
+            failure_reason=endpoint.failure_reason,
+        )
+
+    def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
+        self.models.setdefault(name, (image, artifact_uri))
+
+    def ensure_config(self, spec: EndpointConfigSpec) -> None:
+        self.configs.setdefault(spec.name, spec)
+
+    def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
+        if endpoint_name in self.endpoints:
+            raise sagemaker_error("ValidationException", f"Cannot create already existing endpoint {endpoint_name}.")
+        weights = self._config_weights(config_name)
+        endpoint = _FakeEndpoint(EndpointStatus.CREATING, config_name, dict(weights), dict(weights))
+        self.endpoints[endpoint_name] = endpoint
+        self._begin(endpoint, lambda: None)
+
+    def update_endpoint(self, endpoint_name: str, config_name: str) -> None:
+        endpoint = self._endpoint(endpoint_name)
+        weights = self._config_weights(config_name)
+        self._require_in_service(endpoint)
+        failure = self.failing_updates.pop(endpoint_name, None)
+        endpoint.failure_reason = None
+
+        def land() -> None:
+            if failure is None:
+                endpoint.config_name, endpoint.weights, endpoint.desired = config_name, dict(weights), dict(weights)
+            else:  # SageMaker rolls a failed update back: old config and variants, and a reason
+                endpoint.failure_reason = failure
+
+        endpoint.status = EndpointStatus.UPDATING
+        self._begin(endpoint, land)
+
+    def set_weights(self, endpoint_name: str, weights: dict[str, float]) -> None:
+        endpoint = self._endpoint(endpoint_name)
+        self._require_in_service(endpoint)
+        unknown = set(weights) - set(endpoint.weights)
+        if unknown:
+            raise sagemaker_error(
+                "ValidationException",
+                f'The variant name(s) "{", ".join(sorted(unknown))}" is/are not present within endpoint '
+                f'configuration "{endpoint.config_name}".',
+            )
+        endpoint.desired.update(weights)
+        self.flips.append((endpoint_name, self.now(), dict(weights)))
+        desired = dict(endpoint.desired)
+        endpoint.status = EndpointStatus.UPDATING
+        self._begin(endpoint, lambda: endpoint.weights.update(desired))
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        self.endpoints.pop(endpoint_name, None)
+
+    def delete_config(self, config_name: str) -> None:
+        self.configs.pop(config_name, None)
+
+    def delete_model(self, model_name: str) -> None:
+        self.models.pop(model_name, None)
+
+    # --- test controls --------------------------------------------------------------------------
+
+    def fail_next_update(self, endpoint_name: str, reason: str) -> None:
+        self.failing_updates[endpoint_name] = reason
+
+    def delete_outside(self, endpoint_name: str) -> None:
+        self.endpoints.pop(endpoint_name, None)
+
+    def desired_weights(self, endpoint_name: str) -> dict[str, float]:
+        """The weights the endpoint serves once its change in progress lands (DesiredWeight)."""
+        endpoint = self.endpoints.get(endpoint_name)
+        return dict(endpoint.desired) if endpoint else {}
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _endpoint(self, endpoint_name: str) -> _FakeEndpoint:
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            raise sagemaker_error("ValidationException", f"Could not find endpoint {endpoint_name}.")
+        return endpoint
+
+    def _config_weights(self, config_name: str) -> dict[str, float]:
+        config = self.configs.get(config_name)
+        if config is None:
+            raise sagemaker_error("ValidationException", f"Could not find endpoint configuration {config_name}.")
+        return {weighted.variant.variant_name: weighted.initial_weight for weighted in config.variants}
+
+    @staticmethod
+    def _require_in_service(endpoint: _FakeEndpoint) -> None:
+        if endpoint.status is not EndpointStatus.IN_SERVICE:
+            raise ConflictError(f"Cannot update in-progress endpoint (it is {endpoint.status})")
+
+    def _begin(self, endpoint: _FakeEndpoint, settle: Callable[[], None]) -> None:
+        endpoint.settle, endpoint.describes_left = settle, self.settle_after_describes
+        if self.settle_after_describes == 0:
+            self._land(endpoint)
+
+    @staticmethod
+    def _land(endpoint: _FakeEndpoint) -> None:
+        assert endpoint.settle is not None
+        endpoint.settle()
+        endpoint.settle = None
+        endpoint.status = EndpointStatus.IN_SERVICE
+        endpoint.desired = dict(endpoint.weights) if endpoint.failure_reason else endpoint.desired
+
+
+class InMemoryAlarms:
+    """`AlarmControl` in memory: alarm states the test sets, and the per-rollout alarms' dimensions."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.dimensions: dict[str, dict[str, str]] = {}
+
+    def add(self, name: str, dimensions: dict[str, str] | None = None, state: str = "OK") -> None:
+        self.states[name], self.dimensions[name] = state, dict(dimensions or {})
+
+    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(name for name in alarm_names if self.states.get(name) == "ALARM")
+
+    def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(name for name in alarm_names if name in self.states)
+
+    def create_rollout_alarms(
+        self,
+        names: tuple[str, str],
+        endpoint_name: str,
+        variant_name: str,
+        analysis: Analysis,
+        action_arns: tuple[str, ...],
+    ) -> None:
+        for name in names:  # PutMetricAlarm on an existing alarm keeps its state
+            self.states.setdefault(name, "OK")
+            self.dimensions[name] = {"EndpointName": endpoint_name, "VariantName": variant_name}
+
+    def delete_alarms(self, alarm_names: tuple[str, ...]) -> None:
+        for name in alarm_names:
+            self.states.pop(name, None)
+            self.dimensions.pop(name, None)

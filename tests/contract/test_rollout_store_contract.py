@@ -1,0 +1,312 @@
+"""The rollout store's contract, run against DynamoRolloutStore on moto and InMemoryRolloutStore.
+
+The model-based test (tests/model/) drives the services over the in-memory store; it proves
+something only if the fake keeps the adapter's conditions: the lock taken only when free, a record
+written only at its expected revision, the lock released only by its holder, a version moved only
+from an expected status, audit and outbox entries never overwritten, and nothing of a commit written
+when one condition fails.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shepherd.adapters.dynamodb import DynamoRegistry
+from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+from shepherd.contracts import RolloutFailed, RolloutStarted, RolloutTrafficShifted
+from shepherd.registry.model import ArtifactRef, VersionStatus
+from shepherd.rollouts import naming
+from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
+from shepherd.rollouts.ports import (
+    Announce,
+    ChangeRejected,
+    EndpointBusy,
+    ForgetAlarms,
+    Incident,
+    MoveVersion,
+    RecordIncident,
+    RegisterAlarms,
+    ReleaseLock,
+    RolloutRequest,
+    SaveRollout,
+    SetLive,
+    StartRollout,
+    StoredRollout,
+    endpoint_audit,
+)
+from shepherd.rollouts.service import version_move
+from shepherd.rollouts.strategy import parse_strategy
+from tests.fakes import InMemoryRegistry, InMemoryRolloutStore
+from tests.integration.test_registry_dynamodb import builder
+
+AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+REQUEST = RolloutRequest(requested_by="alice", reason="better", event_id="evt-1")
+MODEL = "churn"
+
+
+@pytest.fixture(params=["dynamodb", "in-memory"])
+def ports(request, world):
+    """(store, registry) with versions 1 (LIVE) and 2 (APPROVED) of `churn` registered."""
+    if request.param == "in-memory":
+        registry = InMemoryRegistry()
+        store = InMemoryRolloutStore(registry)
+    else:
+        registry = DynamoRegistry(world.dynamodb, world.table, sleep=lambda _: None)
+        store = DynamoRolloutStore(world.dynamodb, world.table, sleep=lambda _: None)
+    for number in (1, 2):
+        artifact = ArtifactRef(bucket="b", key=f"models/{MODEL}/{number}/model.tar.gz", s3_version_id=f"v{number}")
+        registry.register_version(MODEL, artifact, builder(MODEL, artifact))
+    return store, registry
+
+
+def live_v1(endpoint: str = "churn-prod") -> LiveDeployment:
+    return LiveDeployment(
+        model_name=MODEL,
+        version=1,
+        variant=VariantSpec.for_version(MODEL, 1, instance_type="ml.m5.large", initial_instance_count=1),
+        config_name=f"{endpoint}-v1",
+    )
+
+
+def a_rollout(endpoint: str = "churn-prod", event_id: str = "evt-1", at: datetime = AT) -> Rollout:
+    return new_rollout(
+        rollout_id=naming.rollout_id(event_id, at),
+        endpoint_name=endpoint,
+        model_name=MODEL,
+        version=2,
+        strategy=parse_strategy({"type": "canary", "canary_percent": 10, "bake_seconds": 60}),
+        candidate=VariantSpec.for_version(MODEL, 2, instance_type="ml.m5.large", initial_instance_count=1),
+        live=live_v1(endpoint),
+        now=at,
+    )
+
+
+def advanced(rollout: Rollout, **changes) -> Rollout:
+    return rollout.model_copy(update={"revision": rollout.revision + 1, **changes})
+
+
+def started(store, rollout: Rollout) -> None:
+    store.commit([StartRollout(rollout, REQUEST), endpoint_audit(rollout, "started", "plan", AT, "evt-1")])
+
+
+def test_a_start_takes_the_free_lock_and_stores_the_rollout(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+
+    started(store, rollout)
+
+    assert store.lock_holder("churn-prod") == rollout.rollout_id
+    assert store.get_rollout("churn-prod", rollout.rollout_id) == StoredRollout(rollout, REQUEST)
+    assert [stored.rollout.rollout_id for stored in store.active_rollouts()] == [rollout.rollout_id]
+
+
+def test_a_second_start_on_a_held_endpoint_is_busy_and_writes_nothing(ports) -> None:
+    store, _ = ports
+    first, second = a_rollout(), a_rollout(event_id="evt-2")
+    started(store, first)
+
+    with pytest.raises(EndpointBusy) as busy:
+        store.commit([StartRollout(second, REQUEST), endpoint_audit(second, "started", "plan", AT, "evt-2")])
+
+    assert busy.value.active_rollout_id == first.rollout_id
+    assert store.get_rollout("churn-prod", second.rollout_id) is None
+    assert [entry.rollout_id for entry in store.endpoint_audit_trail("churn-prod")] == [first.rollout_id]
+
+
+def test_the_same_rollout_cannot_start_twice(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    store.commit([ReleaseLock("churn-prod", rollout.rollout_id)])
+
+    with pytest.raises(ChangeRejected) as rejected:
+        store.commit([StartRollout(rollout, REQUEST)])
+
+    assert isinstance(rejected.value.change, StartRollout)
+    assert store.lock_holder("churn-prod") is None
+
+
+def test_a_save_applies_only_at_the_expected_revision_and_all_or_nothing(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    moved = advanced(rollout, updated_at=AT + timedelta(minutes=1))
+    store.commit([SaveRollout(moved, REQUEST, 0), endpoint_audit(moved, "progress", "one", moved.updated_at, "t1")])
+    stale = advanced(rollout, updated_at=AT + timedelta(minutes=2))
+
+    with pytest.raises(ChangeRejected) as rejected:
+        store.commit(
+            [
+                endpoint_audit(stale, "progress", "two", stale.updated_at, "t2"),
+                SaveRollout(stale, REQUEST, 0),
+                Announce("churn-prod", f"{rollout.rollout_id}#000001", (started_announcement(rollout),)),
+            ]
+        )
+
+    assert isinstance(rejected.value.change, SaveRollout)
+    assert store.get_rollout("churn-prod", rollout.rollout_id).rollout == moved
+    assert [entry.event_id for entry in store.endpoint_audit_trail("churn-prod")] == ["evt-1", "t1"]
+    assert store.pending_announcements("churn-prod") == []
+
+
+def test_a_save_of_a_rollout_never_started_is_rejected(ports) -> None:
+    store, _ = ports
+
+    with pytest.raises(ChangeRejected):
+        store.commit([SaveRollout(a_rollout(), REQUEST, 0)])
+
+
+def test_only_the_holder_releases_the_lock_and_releasing_a_free_lock_is_fine(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+
+    with pytest.raises(ChangeRejected):
+        store.commit([ReleaseLock("churn-prod", "someone-else")])
+    assert store.lock_holder("churn-prod") == rollout.rollout_id
+
+    store.commit([ReleaseLock("churn-prod", rollout.rollout_id)])
+    store.commit([ReleaseLock("churn-prod", rollout.rollout_id)])
+    assert store.lock_holder("churn-prod") is None
+
+
+def test_a_terminal_rollout_leaves_the_active_list(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    ended = advanced(rollout, phase=Phase.FAILED, ended_at=AT, failure_reason="x")
+
+    store.commit([SaveRollout(ended, REQUEST, 0), ReleaseLock("churn-prod", rollout.rollout_id)])
+
+    assert store.active_rollouts() == []
+    assert store.rollouts_of("churn-prod")[0].rollout.phase is Phase.FAILED
+
+
+def test_active_rollouts_come_in_endpoint_order_and_rollouts_newest_first(ports) -> None:
+    store, _ = ports
+    on_b, on_a = a_rollout("ep-b"), a_rollout("ep-a")
+    older = a_rollout("ep-a", event_id="old", at=AT - timedelta(days=1))
+    store.commit([StartRollout(older, REQUEST)])
+    store.commit([ReleaseLock("ep-a", older.rollout_id)])
+    store.commit([SaveRollout(advanced(older, phase=Phase.FAILED, ended_at=AT), REQUEST, 0)])
+    for rollout in (on_b, on_a):
+        store.commit([StartRollout(rollout, REQUEST)])
+
+    assert [s.rollout.endpoint_name for s in store.active_rollouts()] == ["ep-a", "ep-b"]
+    assert [s.rollout.rollout_id for s in store.rollouts_of("ep-a")] == [on_a.rollout_id, older.rollout_id]
+    assert store.latest_rollout("ep-a").rollout.rollout_id == on_a.rollout_id
+    assert store.latest_rollout("ep-c") is None
+
+
+def test_a_version_moves_only_from_an_expected_status_with_its_audit_entry(ports) -> None:
+    store, registry = ports
+    rollout = a_rollout()
+    stored = StoredRollout(rollout, REQUEST)
+    to_deploying = version_move(rollout, 2, (VersionStatus.REGISTERED,), VersionStatus.DEPLOYING, stored, AT)
+
+    store.commit([to_deploying])
+
+    assert registry.get_version(MODEL, 2).status is VersionStatus.DEPLOYING
+    assert [e.to_status for e in registry.model_audit_trail(MODEL) if e.version == 2][-1] is VersionStatus.DEPLOYING
+    later = AT + timedelta(seconds=1)
+    with pytest.raises(ChangeRejected) as rejected:
+        store.commit(
+            [
+                SetLive("churn-prod", live_v1()),
+                version_move(rollout, 2, (VersionStatus.APPROVED,), VersionStatus.LIVE, stored, later),
+            ]
+        )
+    assert isinstance(rejected.value.change, MoveVersion)
+    assert registry.get_version(MODEL, 2).status is VersionStatus.DEPLOYING
+    assert store.live("churn-prod") is None
+
+
+def test_an_audit_entry_is_never_overwritten(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    entry = endpoint_audit(rollout, "progress", "first", AT + timedelta(minutes=1), "tick-1")
+    store.commit([entry])
+
+    with pytest.raises(ChangeRejected):
+        store.commit([endpoint_audit(rollout, "progress", "second", AT + timedelta(minutes=1), "tick-1")])
+
+    assert [e.detail for e in store.endpoint_audit_trail("churn-prod")] == ["plan", "first"]
+
+
+def started_announcement(rollout: Rollout) -> RolloutStarted:
+    return RolloutStarted(
+        rollout_id=rollout.rollout_id,
+        endpoint_name=rollout.endpoint_name,
+        model_name=rollout.model_name,
+        version=rollout.version,
+        previous_version=rollout.previous_version,
+        strategy=rollout.strategy.model_dump(mode="json"),
+        plan=[],
+        post_deploy_watch_seconds=0,
+        alarms=[],
+        requested_by="alice",
+        reason="better",
+    )
+
+
+def test_the_outbox_groups_announcements_per_commit_until_forgotten(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    ids = {"rollout_id": rollout.rollout_id, "endpoint_name": "churn-prod", "model_name": MODEL, "version": 2}
+    first = Announce("churn-prod", f"{rollout.rollout_id}#000000", (started_announcement(rollout),))
+    second = Announce(
+        "churn-prod",
+        f"{rollout.rollout_id}#000001",
+        (RolloutTrafficShifted(**ids, from_percent=0, to_percent=10), RolloutFailed(**ids, reason="x")),
+    )
+    store.commit([first])
+    store.commit([second])
+
+    assert store.pending_announcements("churn-prod") == [first, second]
+    assert store.pending_announcements("other") == []
+    with pytest.raises(ChangeRejected):
+        store.commit([first])  # an owed announcement is never written twice
+
+    store.forget(first)
+    assert store.pending_announcements("churn-prod") == [second]
+    store.forget(first)  # forgetting again is harmless
+    store.forget(second)
+    assert store.pending_announcements("churn-prod") == []
+
+
+def test_alarm_registrations_live_records_serving_endpoints_and_incidents(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    store.commit([RegisterAlarms("churn-prod", rollout.rollout_id, ("a1", "a2")), SetLive("churn-prod", live_v1())])
+
+    assert store.alarm_registration("a1").rollout_id == rollout.rollout_id
+    assert store.live("churn-prod") == live_v1()
+    assert store.endpoints_serving(rollout.candidate.model_resource_name) == ["churn-prod"]  # active rollout
+    assert store.endpoints_serving(live_v1().variant.model_resource_name) == ["churn-prod"]  # baseline
+    assert store.endpoints_serving("nobody-v9") == []
+
+    incident = Incident(
+        endpoint_name="churn-prod",
+        rollout_id=rollout.rollout_id,
+        model_name=MODEL,
+        version=2,
+        restored_version=1,
+        trigger="a1",
+        alarm_name="a1",
+        state_reason="Threshold Crossed",
+        state_reason_data=None,
+        alarm_changed_at=AT,
+        flipped_at=AT + timedelta(seconds=2),
+        seconds_to_flip=2.0,
+        weights_before={"churn-v1": 0.9, "churn-v2": 0.1},
+        weights_after={"churn-v1": 1.0, "churn-v2": 0.0},
+        timeline=store.endpoint_audit_trail("churn-prod"),
+    )
+    store.commit([ForgetAlarms(("a1", "a2")), RecordIncident(incident)])
+
+    assert store.alarm_registration("a1") is None
+    assert store.incidents("churn-prod") == [incident]

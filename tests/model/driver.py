@@ -1,0 +1,147 @@
+"""THE DRIVER: the only glue between the model-based test and the rollout services.
+
+Everything the harness (tests/model/test_rollout_model.py) knows about the services' signatures,
+inputs and error types is here, so that a change to the services (clamped clocks, new error types,
+an operator-rollback input type, alarm mapping) is adapted in this one file. The harness speaks in
+raw events (the ones Lambda would receive) and plain results; the driver turns them into service
+calls the way the handlers do (functions/*/app.py: parse, one service call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shepherd.inbound import parse_rollback_trigger
+from shepherd.registry.errors import ConflictError, TransientError
+from shepherd.rollouts.ports import ChangeRejected, EndpointBusy
+from shepherd.rollouts.rollback import RollbackService
+from shepherd.rollouts.service import PromotionRequest, RolloutService, RolloutSettings, rollout_alarm_names
+from tests.fakes import sagemaker_error
+
+ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
+SETTINGS = RolloutSettings(
+    require_approval=True,
+    default_inference_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
+    namespace="model",
+    rollback_function_arn=ROLLBACK_FUNCTION_ARN,
+)
+
+# What an invocation may end with when a port failed: Lambda retries the event (the schedule
+# re-runs the controller). Anything else escaping a handler is a bug the harness reports.
+__all__ = ["rollout_alarm_names"]  # the per-rollout alarms' names, for the harness's alarms
+
+RETRIED_ERRORS: tuple[type[BaseException], ...] = (
+    TransientError,
+    ClientError,
+    ConflictError,
+    ChangeRejected,
+    EndpointBusy,
+)
+
+
+@dataclass(frozen=True)
+class Services:
+    promotions: RolloutService
+    rollbacks: RollbackService
+
+
+def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any) -> Services:
+    """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
+    promotions = RolloutService(
+        registry=registry,
+        rollouts=store,
+        endpoints=endpoints,
+        alarms=alarms,
+        events=events,
+        clock=clock,
+        settings=SETTINGS,
+    )
+    rollbacks = RollbackService(store, endpoints, events, clock, promotions, sleep=lambda _: None)
+    return Services(promotions, rollbacks)
+
+
+# --- what the port adapters raise for each fault (shepherd/adapters/*) ------------------------------
+
+
+def throttled(service: str) -> Exception:
+    return TransientError(f"{service}: ThrottlingException after the SDK's retries")
+
+
+def server_error(service: str) -> Exception:
+    return TransientError(f"{service}: InternalServerError after the SDK's retries")
+
+
+def transaction_cancelled() -> Exception:
+    # DynamoRolloutStore.commit: a cancellation that is not a failed condition (TransactionConflict).
+    return TransientError("rollout commit cancelled: ['TransactionConflict']")
+
+
+def sagemaker_refused(code: str) -> Exception:
+    """A non-retryable SageMaker 4xx, as the SageMakerEndpoints adapter lets it through."""
+    messages = {
+        "ResourceLimitExceeded": "The account-level service limit 'ml.m5.large for endpoint usage' is 2 Instances",
+        "ValidationException": "Could not find model data at s3://bucket/models/model.tar.gz",
+        "AccessDeniedException": "User is not authorized to perform: sagemaker:UpdateEndpoint",
+    }
+    return sagemaker_error(code, messages[code])
+
+
+# --- invocations ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Promotion:
+    model_name: str
+    version: int
+    endpoint_name: str
+    strategy: dict[str, Any]
+    alarms: tuple[str, ...]
+    instance_type: str | None
+    initial_instance_count: int | None
+    event_id: str
+    time: datetime
+
+
+def promote(services: Services, promotion: Promotion) -> str:
+    """`Model Promotion Requested` through start_rollout: "started", "duplicate" or "rejected"."""
+    outcome = services.promotions.promote(
+        PromotionRequest(
+            model_name=promotion.model_name,
+            version=promotion.version,
+            endpoint_name=promotion.endpoint_name,
+            strategy=promotion.strategy,
+            alarms=promotion.alarms,
+            instance_type=promotion.instance_type,
+            initial_instance_count=promotion.initial_instance_count,
+            requested_by="alice@example.com",
+            reason="better AUC",
+            event_id=promotion.event_id,
+            requested_at=promotion.time,
+        )
+    )
+    return outcome.result
+
+
+def tick(services: Services, now: datetime, event_id: str) -> dict[str, str]:
+    """A controller invocation (the schedule, or one of Shepherd's own events): rollout id -> result."""
+    return services.promotions.tick(now, event_id)
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    result: str  # "rolled_back", "redeploying", "duplicate", "skipped", "ignored"
+    rollout_id: str | None
+    seconds_to_flip: float | None
+
+
+def rollback(services: Services, raw_event: dict[str, Any]) -> list[RollbackResult]:
+    """An alarm (any of its three shapes) or a `Model Rollback Requested` through the rollback function."""
+    results = []
+    for trigger in parse_rollback_trigger(raw_event):
+        outcome = services.rollbacks.handle(trigger)
+        results.append(RollbackResult(outcome.result, outcome.rollout_id, outcome.seconds_to_flip))
+    return results

@@ -1,0 +1,267 @@
+"""The shortest sequences found (by the model-based test, then reduced by hand) for each invariant the
+rollout engine broke when the test was written, replayed step by step with the same checks.
+
+Each names the fix of issue 9 that makes it pass. They fail until those fixes are in; they are kept
+as they are, so each fix has a readable, deterministic case to show it works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.model.harness import RolloutModel
+
+CANARY = {"type": "canary", "canary_percent": 10, "bake_seconds": 600, "post_deploy_watch_seconds": 900}
+ALL_AT_ONCE_WATCHED = {"type": "all_at_once", "post_deploy_watch_seconds": 900}
+ALL_AT_ONCE = {"type": "all_at_once", "post_deploy_watch_seconds": 0}
+
+
+def promote(model: RolloutModel, endpoint: str, strategy: dict[str, Any], when: str = "now", named=()) -> None:
+    model.promote(endpoint, strategy, "next", 1, True, set(named), when)
+
+
+def run(steps: Callable[[RolloutModel], None], deployed: tuple[str, ...] = ("ep-a",)) -> None:
+    """v1 live on `deployed` (a first deployment), then `steps` (each followed by the checks), then the end."""
+    model = RolloutModel()
+    model.first_deployments(set(deployed))
+    model.invariants_hold()
+    steps(model)
+    model.invariants_hold()
+    model.teardown()
+
+
+def checked(model: RolloutModel, rule: str, *args: Any) -> None:
+    getattr(model, rule)(*args)
+    model.invariants_hold()
+
+
+# --- I1 -----------------------------------------------------------------------------------------------
+
+
+def test_i1_a_rollback_while_a_shift_is_in_flight_is_not_reported_as_a_flip() -> None:
+    """Fix 2: the flip is refused (the endpoint is Updating to 10%); today the rollback still says
+    `rolled_back` with a `seconds_to_flip`, and the candidate gets its 10%."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 2, 60)  # to the shift config, then the 10% shift (Updating)
+        checked(model, "alarm", "ep-a", "own-error-rate", "eventbridge", "ALARM", "now")
+
+    run(steps)
+
+
+def test_i1_a_late_restore_does_not_give_up_with_traffic_on_the_rolled_back_candidate() -> None:
+    """Fix 2 and 9: the rollback's flip was refused, and the controller's first look is more than an
+    hour later; today it "gives up restoring" at once and ends ROLLED_BACK with 10% on the candidate."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 2, 60)
+        model.operator_rollback("ep-a", "none", 1)  # refused flip: reported by the test above
+        model.rollback_results.clear()
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps)
+
+
+def test_i1_a_future_dated_alarm_gives_no_negative_seconds_to_flip() -> None:
+    """Fix 7 and 10: an alarm dated 30 days ahead; today seconds_to_flip is -2591999.999."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "alarm", "ep-a", "own-error-rate", "sns", "ALARM", "future")
+
+    run(steps)
+
+
+# --- I2 -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dated", ["promotion", "tick", "alarm"])
+def test_i2_a_future_dated_event_does_not_freeze_the_lock(dated: str, monkeypatch) -> None:
+    """Fix 7: a promotion, a tick or an alarm dated 30 days ahead; today the record's time moves 30
+    days ahead, every later tick is "stale", and the lock is still held after 48 hours."""
+    if dated == "alarm":
+        monkeypatch.setattr("tests.model.invariants.SKIPPED", frozenset({"I1"}))  # its negative latency: above
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY, when="future" if dated == "promotion" else "now")
+        checked(model, "controller_runs", 2, 60)
+        if dated == "tick":
+            checked(model, "tick", "future")
+        if dated == "alarm":
+            checked(model, "alarm", "ep-a", "own-error-rate", "sns", "ALARM", "future")
+
+    run(steps)
+
+
+# --- I3 -----------------------------------------------------------------------------------------------
+
+
+def test_i3_a_completion_announced_after_a_failed_putevents() -> None:
+    """Fix 4: PutEvents fails right after the commit that completes the rollout; today only active
+    rollouts' outboxes are flushed, so `Model Version Retired` is never published."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "putevents_or_cloudwatch_fault", 1, False, "events")
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps)
+
+
+def test_i3_a_redelivered_operator_rollback_is_not_lost() -> None:
+    """Found by the long run: an operator rollback commits, then its clean-up of the outbox is
+    throttled, so Lambda redelivers it; meanwhile the rollout ended and a promotion (sent 10 minutes
+    earlier) started another. The redelivery tries to roll that one back with the same audit key
+    (time, event id, "rolled back") as its first commit, which is refused every time as a "lost
+    race": the event fails on every retry and is lost (today: TransientError, then the DLQ)."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "dynamodb_fault", "throttling", "forget", "ep-a", 1, False)
+        checked(model, "operator_rollback", "ep-a", "none", 1)  # committed, then failed: retried later
+        checked(model, "controller_runs", 4, 60)  # the rollback ends, the lock is free
+        promote(model, "ep-a", CANARY, when="stale")
+        model.invariants_hold()
+
+    run(steps)
+
+
+# --- I4 -----------------------------------------------------------------------------------------------
+
+
+def test_i4_a_watch_window_rollback_audits_live_to_rolled_back() -> None:
+    """Fix 10: today the audit entry says DEPLOYING -> ROLLED_BACK for a version that was LIVE."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE_WATCHED)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)
+
+    run(steps)
+
+
+def test_i4_a_redeploy_of_a_retired_version_audits_retired_to_deploying() -> None:
+    """Fix 10 (same cause: an audit's `from` is the first allowed status, not the real one): today an
+    operator's rollback that redeploys the RETIRED v1 audits APPROVED -> DEPLOYING."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE)
+        checked(model, "controller_runs", 4, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)
+
+    run(steps)
+
+
+def test_i4_an_endpoint_deleted_outside_is_deployed_again() -> None:
+    """Fix 9: today the next promotion fails ("no longer exists") and the record says v1 is live."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_deleted_outside", "ep-a")
+        promote(model, "ep-a", CANARY)
+
+    run(steps)
+
+
+def test_i4_a_first_deployment_left_in_place_is_recorded() -> None:
+    """Fix 9: the endpoint comes up after the deadline and is left in place; today nothing records it."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_stuck", "ep-a", True)
+        promote(model, "ep-a", {"type": "all_at_once"})
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps, deployed=())
+
+
+def test_i4_a_restore_that_gives_up_leaves_the_endpoint_and_records_consistent() -> None:
+    """Fix 9 and 4: the start update never ends, the rollout fails and its restore gives up; when the
+    update lands at last the endpoint runs on the rollout's shift config, which clean-up deleted,
+    while the record says it runs v1 on its own config."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_stuck", "ep-a", True)
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 1, 60)
+        for _ in range(2):
+            checked(model, "time_passes", 3700)
+            checked(model, "controller_runs", 1, 60)
+        checked(model, "endpoint_stuck", "ep-a", False)
+
+    run(steps)
+
+
+# --- I5 -----------------------------------------------------------------------------------------------
+
+
+def test_i5_a_refused_update_on_one_endpoint_does_not_stop_the_others() -> None:
+    """Fix 1: ResourceLimitExceeded on ep-a's UpdateEndpoint; today the pass stops and ep-b waits."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        promote(model, "ep-b", CANARY)
+        checked(model, "sagemaker_fault", "ResourceLimitExceeded", "update_endpoint", "ep-a", 1, False)
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps, deployed=("ep-a", "ep-b"))
+
+
+# --- the README's promises about alarms, operator rollbacks and duplicates ------------------------------
+
+
+def test_a_target_tracking_alarm_on_the_baseline_does_not_roll_back() -> None:
+    """Fix 5: today any alarm with the endpoint's EndpointName dimension rolls the rollout back."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "alarm", "ep-a", "baseline", "eventbridge", "ALARM", "now")
+
+    run(steps)
+
+
+def test_an_alarm_named_in_the_promotion_rolls_back_whatever_its_dimensions() -> None:
+    """Fix 5: today a named alarm without an EndpointName dimension is ignored."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY, named=("kpi",))
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
+
+    run(steps)
+
+
+@pytest.mark.parametrize("to", ["baseline", "other"])
+def test_an_operator_rollback_with_to_version_during_a_rollout(to: str) -> None:
+    """Fix 6: to the baseline it rolls back; to another version it is refused with Rollback Skipped.
+    Today both try a promotion, which is refused with Promotion Rejected."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "operator_rollback", "ep-a", to, 7)
+
+    run(steps)
+
+
+def test_a_duplicate_promotion_delivered_concurrently_does_not_reject_itself() -> None:
+    """Fix 10: the same event delivered twice at once; today the slower one announces Promotion
+    Rejected, naming its own rollout as the one holding the endpoint."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "interleave_next_invocation", 2, "ep-a", "duplicate", "sns")
+        promote(model, "ep-a", CANARY)
+
+    run(steps, deployed=())
