@@ -683,8 +683,18 @@ def local_alarm(name: str, state: str, reason: str) -> None:
 @local.command("demo")
 @_template
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of the timeline.")
+@click.option(
+    "--keep",
+    "keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    is_flag=False,
+    flag_value=Path(".shepherd/state"),
+    default=None,
+    help="Save the demo's world as `local up --state` keeps it (default folder .shepherd/state), so that "
+    "`shepherd local up` then `shepherd ui` show its rollouts.",
+)
 @handle_errors
-def local_demo(template: Path, as_json: bool) -> None:
+def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
     """Register, approve, canary, catch a failing canary and roll back, on a simulated clock.
 
     Exits 0 only if every step happened as expected.
@@ -699,13 +709,15 @@ def local_demo(template: Path, as_json: bool) -> None:
     printer = None if as_json else TimelinePrinter(out, template)
     if as_json:  # anything a handler prints goes to stderr, so stdout is only the JSON
         with contextlib.redirect_stdout(sys.stderr):
-            result = run_demo(template)
+            result = run_demo(template, keep_state=keep)
     else:
-        result = run_demo(template, observer=printer, on_start=printer.started if printer else None)
+        result = run_demo(template, observer=printer, on_start=printer.started if printer else None, keep_state=keep)
     if as_json:
         output.print_json(result.to_json())
     else:
         print_summary(out, result)
+        if keep is not None:
+            out.print(f"The demo's world is saved in {keep}: `shepherd local up --state {keep}` starts from it.")
     sys.exit(0 if result.ok else 1)
 
 

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from shepherd_cli.local import persistence
 from shepherd_cli.local.demo import ENDPOINT, SCENARIO, run_demo
+from shepherd_cli.local.stack import LocalShepherd
+from shepherd_cli.target import local_target
+from shepherd_cli.ui import views
 
 pytestmark = pytest.mark.e2e
 
@@ -23,8 +27,8 @@ def rolled_back_at(result):
     return line.at
 
 
-def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary():
-    result = run_demo(ROOT / "template.yaml")
+def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
+    result = run_demo(ROOT / "template.yaml", keep_state=tmp_path / "state")
 
     # Every step happened as expected, in order.
     assert [step.name for step in result.steps] == [step.name for step in SCENARIO]
@@ -59,3 +63,17 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary():
     # Minutes of simulated time, seconds of real time.
     assert result.simulated_seconds >= 20 * 60
     assert result.wall_seconds < 120
+
+    # `local demo --keep`: `local up` restarts from the demo's world, and the dashboard shows its rollouts.
+    with LocalShepherd.start(ROOT / "template.yaml", names_seed=persistence.NAMES_SEED) as local:
+        assert persistence.saved_outputs(tmp_path / "state") == local.outputs
+        persistence.restore(tmp_path / "state")
+        target = local_target(local.endpoint_url, tmp_path / "local.json")
+        page = views.endpoint_page(target, ENDPOINT)
+        assert [(r["version"], r["phase"]) for r in page["rollouts"]] == [
+            (3, "ROLLED_BACK"),
+            (2, "COMPLETED"),
+            (1, "COMPLETED"),
+        ]
+        assert [point["percent"] for point in page["timeline"]["points"]][:2] == [0, 10]
+        assert page["incident"]["version"] == 3

@@ -33,7 +33,7 @@ from shepherd.rollouts.controller import Phase
 from shepherd_cli import operations
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
-from shepherd_cli.local import simulation
+from shepherd_cli.local import persistence, simulation
 from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
 from shepherd_cli.local.pump import Outcome, SimulatedClock
 from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
@@ -531,10 +531,16 @@ def run_demo(
     observer: Observer | None = None,
     steps: Sequence[Step] = SCENARIO,
     on_start: Callable[[Demo], None] | None = None,
+    keep_state: Path | None = None,
 ) -> DemoResult:
-    """Start local mode from `template_path`, run the scenario, stop; the result says how it went."""
+    """Start local mode from `template_path`, run the scenario, stop; the result says how it went.
+
+    With `keep_state`, the emulator's state is saved there at the end as `local up --state` saves it
+    (same names, thanks to the same seed), so `local up` and `shepherd ui` show the demo's world."""
     wall_start = time.monotonic()
-    with LocalShepherd.start(template_path, clock=SimulatedClock(), environment_overrides=QUIET) as local:
+    with LocalShepherd.start(
+        template_path, clock=SimulatedClock(), environment_overrides=QUIET, names_seed=persistence.NAMES_SEED
+    ) as local:
         simulation.attach(local, seed=TRAFFIC_SEED)
         demo = Demo(local, observer)
         if on_start is not None:
@@ -545,6 +551,9 @@ def run_demo(
         except CliError:
             final_status = None
         versions = {f"v{version}": demo.status_of(version) for version in MANIFESTS}
+        if keep_state is not None:
+            local.pump.run_until_idle()
+            persistence.save(keep_state, local.outputs)
         return DemoResult(
             steps=results,
             scenario_length=len(steps),
