@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 # Announcements that answer a command by refusing it (exit 1 for the CLI).
-REFUSALS = frozenset({"Model Version Approval Refused", "Promotion Rejected", "Rollback Skipped"})
+REFUSALS = frozenset({"Model Version Approval Refused", "Promotion Rejected", "Rollback Skipped", "Command Refused"})
 
 
 def _plan(plan: list[dict[str, Any]]) -> str:
@@ -53,6 +53,9 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
             + (f", traffic flipped {flip:.1f}s after the alarm" if isinstance(flip, int | float) and flip >= 0 else "")
             + f"): {detail.get('reason')}"
         )
+    if detail_type == "Command Refused":
+        sender = f"{detail.get('command')} from {detail.get('source')} (event {detail.get('command_id')})"
+        return f"{sender}: {detail.get('reason')}"
     if detail_type == "Rollback Skipped":
         return f"{endpoint} (trigger {detail.get('trigger')}): {detail.get('reason')}"
     return json.dumps(detail, sort_keys=True)

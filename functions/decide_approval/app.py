@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shepherd import bootstrap
 from shepherd.inbound.approval import parse_approval
+from shepherd.inbound.refusal import answers_malformed_commands
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +22,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@answers_malformed_commands
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = bootstrap.approval_service().decide(parse_approval(event))
     metrics.add_metric(name=f"Approval{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)

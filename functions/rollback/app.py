@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shepherd import bootstrap
+from shepherd.inbound.refusal import answers_malformed_commands
 from shepherd.inbound.rollback import parse_rollback_trigger
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
@@ -21,6 +22,7 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@answers_malformed_commands
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     service = bootstrap.rollback_service()
     results = []

@@ -174,10 +174,12 @@ def test_an_operator_session(tmp_path):
     finally:
         first_log = up.interrupt()
     assert up.process.returncode == 0, first_log
-    # Readable logs: the malformed command is one line naming the field (after Lambda's retries); no
-    # Powertools JSON without --verbose; the bake shows the controller waiting, tick after tick.
+    # Readable logs: the malformed command is announced as refused, one line naming the field (no
+    # retries, no pydantic report); no Powertools JSON without --verbose; the bake shows the
+    # controller waiting, tick after tick.
     malformed = [line for line in first_log.splitlines() if "not a name!" in line or "endpoint_name:" in line]
-    assert len(malformed) == 1 and "invalid" in malformed[0] and "validation error" not in first_log, malformed
+    assert len(malformed) == 1 and "Command Refused" in malformed[0], malformed
+    assert "validation error" not in first_log and "dead-lettered" not in first_log
     assert '"level":' not in first_log
     assert f"rollout {rollout_id}: waiting" in first_log
 

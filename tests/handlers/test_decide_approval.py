@@ -71,14 +71,35 @@ def test_approving_an_unknown_version_is_refused(registered, lambda_context):
 
 
 @pytest.mark.parametrize(
-    "change",
-    [{"decision": "maybe"}, {"model_name": "bad_name"}, {"version": 0}, {"unexpected": 1}, {"reason": ""}],
+    ("change", "field"),
+    [
+        ({"decision": "maybe"}, "detail.decision"),
+        ({"model_name": "bad_name"}, "detail.model_name"),
+        ({"version": 0}, "detail.version"),
+        ({"unexpected": 1}, "detail.unexpected"),
+        ({"reason": ""}, "detail.reason"),
+    ],
 )
-def test_a_malformed_command_raises_for_the_dead_letter_queue(registered, lambda_context, change):
+def test_a_malformed_command_is_answered_as_refused_and_changes_nothing(registered, lambda_context, change, field):
     event = sample_event("model-version-approval-requested.json")
     event["detail"].update(change)
+
+    response = handler.lambda_handler(event, lambda_context)
+
+    assert response["result"] == "refused" and response["command_id"] == event["id"]
+    [refused] = registered.announcements("Command Refused")
+    assert refused["command_id"] == event["id"] and refused["source"] == event["source"]
+    assert refused["command"] == "Model Version Approval Requested"
+    assert refused["reason"].startswith(field) and "\n" not in refused["reason"]
+    assert version_status(registered) == "REGISTERED"
+
+
+def test_a_damaged_envelope_has_no_id_to_answer_and_raises_for_the_dead_letter_queue(registered, lambda_context):
+    event = sample_event("model-version-approval-requested.json")
+    del event["id"]
     with pytest.raises(ValidationError):
         handler.lambda_handler(event, lambda_context)
+    assert registered.announcements("Command Refused") == []
     assert version_status(registered) == "REGISTERED"
 
 

@@ -470,3 +470,18 @@ def test_seconds_to_flip_is_never_negative_even_for_an_alarm_stamped_ahead_of_th
     assert 0 <= rolled_back["seconds_to_flip"] < 60
     [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
     assert incident.seconds_to_flip is not None and 0 <= incident.seconds_to_flip < 60
+
+
+def test_a_malformed_operator_rollback_is_answered_as_refused_and_leaves_the_canary_alone(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    command = rollback_command(AT + timedelta(minutes=2), reason="")
+
+    response = rollback.lambda_handler(command, lambda_context)
+
+    assert response["result"] == "refused"
+    [refused] = world.announcements("Command Refused")
+    assert (refused["command_id"], refused["command"]) == (command["id"], "Model Rollback Requested")
+    assert refused["reason"].startswith("detail.reason:")
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
+    assert world.announcements("Rollout Rolled Back") == []

@@ -301,3 +301,17 @@ def test_per_rollout_alarms_watch_the_candidate_and_call_the_rollback_function(
     assert {"Name": "VariantName", "Value": "churn-predictor-v2"} in latency["Dimensions"]
     [started] = world.announcements("Rollout Started")
     assert set(started["alarms"]) == {error_rate["AlarmName"], latency["AlarmName"]}
+
+
+def test_a_malformed_promotion_is_answered_as_refused_and_touches_no_endpoint(world, sagemaker, lambda_context):
+    v1 = registered_version(world, lambda_context, 1)
+    event = promotion(v1, {"type": "all_at_once"}, endpoint_name="not a name!")
+
+    response = promote.lambda_handler(event, lambda_context)
+
+    assert response["result"] == "refused"
+    [refused] = world.announcements("Command Refused")
+    assert refused["command_id"] == event["id"] and refused["command"] == "Model Promotion Requested"
+    assert refused["reason"].startswith("detail.endpoint_name: String should match pattern")
+    assert world.announcements("Rollout Started") == []
+    assert sagemaker.list_endpoints()["Endpoints"] == [] and status(world, v1) == "APPROVED"

@@ -78,7 +78,8 @@ def test_a_handler_imports_its_own_parser_and_not_powertools_parser(function):
     loaded = modules_loaded_by(function)
 
     parsers = {name.removeprefix("shepherd.inbound.") for name in loaded if name.startswith("shepherd.inbound.")}
-    assert parsers - {"eventbridge"} == {PARSER_OF[function]}
+    # Shared by every command parser: the envelope, and answering a malformed command.
+    assert parsers - {"eventbridge", "refusal"} == {PARSER_OF[function]}
     # Powertools' parser package imports every model and envelope it has (about 45 ms).
     assert not any(name.startswith("aws_lambda_powertools.utilities.parser") for name in loaded)
 

@@ -82,6 +82,8 @@ def _result_summary(result: Any) -> str:
         return ", ".join(_item_summary(item) for item in result["results"])
     if isinstance(result, dict) and isinstance(result.get("results"), dict):  # the controller: per rollout
         return ", ".join(f"rollout {rollout}: {action}" for rollout, action in result["results"].items()) or "idle"
+    if isinstance(result, dict) and result.get("result") == "refused" and "command_id" in result:
+        return "refused: malformed command (the Command Refused line says why)"
     if isinstance(result, dict):
         result = {key: value for key, value in result.items() if value not in (None, {}, [])}
     text = "" if result is None else json.dumps(result, default=str)

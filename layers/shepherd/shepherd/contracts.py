@@ -260,6 +260,22 @@ class RollbackSkipped(Announcement):
 
 
 ANNOUNCEMENTS += (RolloutRolledBack, RollbackSkipped)
+
+
+class CommandRefused(Announcement):
+    """A command whose detail breaks its contract: nothing was done. It answers the command by its
+    event id, so a sender waiting for an answer gets one (a damaged envelope, with no id to answer,
+    fails the invocation instead and ends in the function's dead-letter queue)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Command Refused"
+
+    command_id: str
+    command: str  # the command's detail-type
+    source: str  # the event's source: who sent it
+    reason: Text  # each failing field with what is wrong with it, on one line
+
+
+ANNOUNCEMENTS += (CommandRefused,)
 COMMANDS += (ModelRollbackRequested,)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shepherd.contracts import ModelVersionApprovalRequested
-from shepherd.inbound.eventbridge import EventBridgeEvent, expect_detail_type
+from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
 from shepherd.registry.service import ApprovalDecision
 
 
@@ -14,8 +14,7 @@ class ApprovalRequestedEvent(EventBridgeEvent):
 
 
 def parse_approval(event: dict[str, Any]) -> ApprovalDecision:
-    parsed = ApprovalRequestedEvent.model_validate(event)
-    expect_detail_type(parsed, ModelVersionApprovalRequested.DETAIL_TYPE)
+    parsed = parse_command(event, ApprovalRequestedEvent, ModelVersionApprovalRequested.DETAIL_TYPE)
     detail = parsed.detail
     return ApprovalDecision(
         model_name=detail.model_name,

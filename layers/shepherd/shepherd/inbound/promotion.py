@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shepherd.contracts import ModelPromotionRequested
-from shepherd.inbound.eventbridge import EventBridgeEvent, expect_detail_type
+from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
 from shepherd.rollouts.service import PromotionRequest
 
 
@@ -14,8 +14,7 @@ class PromotionRequestedEvent(EventBridgeEvent):
 
 
 def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
-    parsed = PromotionRequestedEvent.model_validate(event)
-    expect_detail_type(parsed, ModelPromotionRequested.DETAIL_TYPE)
+    parsed = parse_command(event, PromotionRequestedEvent, ModelPromotionRequested.DETAIL_TYPE)
     detail = parsed.detail
     return PromotionRequest(
         model_name=detail.model_name,

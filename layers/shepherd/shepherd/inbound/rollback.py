@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field
 
 from shepherd.contracts import ModelRollbackRequested
-from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent, expect_detail_type
+from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent, expect_detail_type, parse_command
 from shepherd.rollouts.rollback import AlarmStateChange, RollbackRequest
 
 # --- Alarms and rollback commands ------------------------------------------------------------------
@@ -168,7 +168,7 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
             )
         return changes
     if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
-        command = RollbackRequestedEvent.model_validate(event)
+        command = parse_command(event, RollbackRequestedEvent, ModelRollbackRequested.DETAIL_TYPE)
         detail = command.detail
         return [
             RollbackRequest(
