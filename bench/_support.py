@@ -7,7 +7,6 @@ Benchmarks print numbers; they are never run by `make test`. Each is run on its 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
 from collections.abc import Iterator, Sequence
@@ -80,18 +79,11 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def environment(values: dict[str, str]) -> Any:
+    """The function's environment while the block runs (local mode's own helper)."""
+    from shepherd_cli.local.lambda_runtime import swapped_environment
+
+    return swapped_environment(values)
 
 
 # --- counting AWS calls -----------------------------------------------------------------------------

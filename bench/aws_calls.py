@@ -194,35 +194,21 @@ def build_world(client: Any) -> None:
 
 
 def load(function: str) -> Any:
-    import importlib.util
+    from shepherd_cli.local.lambda_runtime import load_handler
 
-    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler(ROOT / "functions" / function / "app.py", f"{function}_app")
 
 
-@dataclass
-class Context:
-    function_name: str = "bench"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:bench"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+def lambda_context() -> Any:
+    from shepherd_cli.local.lambda_runtime import LambdaContext
+
+    return LambdaContext("bench", "arn:aws:lambda:eu-west-1:123456789012:function:bench")
 
 
 def eventbridge(detail_type: str, source: str, detail: dict[str, Any], at: datetime) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": source,
-        "account": "123456789012",
-        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "eu-west-1",
-        "resources": [],
-        "detail": detail,
-    }
+    from shepherd_cli.local.lambda_runtime import eventbridge_event
+
+    return eventbridge_event(source, detail_type, detail, at)
 
 
 class Lifecycle:
@@ -234,7 +220,7 @@ class Lifecycle:
         self.handlers["rollback"] = load("rollback") if rollback.exists() else None
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
-        return self.handlers[function].lambda_handler(event, Context())
+        return self.handlers[function].lambda_handler(event, lambda_context())
 
     def upload_event(self, run: int, manifest: bool = False) -> dict[str, Any]:
         bucket = TEMPLATE_ENVIRONMENT["ARTIFACT_BUCKET_NAME"]

@@ -123,7 +123,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     from shepherd import bootstrap
-    from shepherd_cli.local.pump import LambdaContext
+    from shepherd_cli.local.lambda_runtime import LambdaContext, load_handler
     from shepherd_cli.local.stack import LocalShepherd
 
     snapshot_only_touched_items_in_moto_transactions()
@@ -140,12 +140,7 @@ def main() -> int:
         log = CallLog()
         with environment(env), contextlib.redirect_stdout(io.StringIO()):
             sys.path[:0] = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
-            import importlib.util
-
-            spec = importlib.util.spec_from_file_location("burst_register_app", function.code_dir / "app.py")
-            assert spec and spec.loader
-            app = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(app)
+            app = load_handler(function.code_dir / "app.py", "burst_register_app")
             bootstrap.reset()
             count_calls_on_default_session(log)
             bootstrap.registration_service()  # the container's clients, before the clock starts

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,27 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
-from shepherd_cli.local import emulator
+from shepherd_cli.local import emulator, lambda_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
 
 
-@dataclass
-class LambdaContext:
-    function_name: str = "test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-
-
 def load_handler(function: str) -> ModuleType:
-    """Import functions/<function>/app.py under a unique name (every function's module is `app`)."""
-    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """functions/<function>/app.py, loaded as local mode loads it (every function's module is `app`)."""
+    return lambda_runtime.load_handler(ROOT / "functions" / function / "app.py", f"{function}_app")
 
 
 def sample_event(name: str) -> dict[str, Any]:
@@ -41,8 +27,8 @@ def sample_event(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def lambda_context() -> LambdaContext:
-    return LambdaContext()
+def lambda_context() -> lambda_runtime.LambdaContext:
+    return lambda_runtime.LambdaContext(aws_request_id="00000000-0000-0000-0000-000000000000")
 
 
 @pytest.fixture

@@ -31,10 +31,8 @@ outcome)``. While a handler runs, Shepherd's services read the simulated clock t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
 import re
 import sys
 import threading
@@ -43,7 +41,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -51,6 +49,13 @@ from typing import Any
 from shepherd import bootstrap
 from shepherd_cli.local import alarm_changes
 from shepherd_cli.local.alarm_changes import AlarmChange
+from shepherd_cli.local.lambda_runtime import (
+    LambdaContext,
+    event_time,
+    eventbridge_event,
+    load_handler,
+    swapped_environment,
+)
 from shepherd_cli.local.stack_description import Function, Stack
 
 logger = logging.getLogger(__name__)
@@ -83,11 +88,6 @@ class SimulatedClock:
         if moment < self._now:
             raise ValueError(f"the clock cannot go back from {self._now} to {moment}")
         self._now = moment
-
-
-def _event_time(moment: datetime) -> str:
-    """EventBridge's format: 2026-11-20T10:02:40Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _alarm_time(moment: datetime) -> str:
@@ -208,28 +208,6 @@ class _Ticker:
     last: datetime
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 def _json_path(document: Any, path: str) -> Any:
     """EventBridge's InputPath: `$` or `$.a.b`."""
     for part in path.removeprefix("$").strip(".").split("."):
@@ -334,7 +312,7 @@ class Pump:
 
     def _scheduler_payload_maker(self, schedule_arn: str, payload: str | None) -> Callable[[datetime], dict[str, Any]]:
         def make(moment: datetime) -> dict[str, Any]:
-            text = (payload or "{}").replace("<aws.scheduler.scheduled-time>", _event_time(moment))
+            text = (payload or "{}").replace("<aws.scheduler.scheduled-time>", event_time(moment))
             text = text.replace("<aws.scheduler.schedule-arn>", schedule_arn)
             text = text.replace("<aws.scheduler.execution-id>", str(uuid.uuid4()))
             return dict(json.loads(text.replace("<aws.scheduler.attempt-number>", "1")))
@@ -344,17 +322,10 @@ class Pump:
     def _eventbridge_event(
         self, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], moment: datetime
     ) -> dict[str, Any]:
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": source,
-            "account": self.stack.account_id,
-            "time": _event_time(moment),
-            "region": self.stack.region,
-            "resources": resources,
-            "detail": detail,
-        }
+        stack = self.stack
+        return eventbridge_event(
+            source, detail_type, detail, moment, account=stack.account_id, region=stack.region, resources=resources
+        )
 
     def invocations(self) -> list[Invocation]:
         """A copy of `history`, safe to read while `serve` runs in another thread."""
@@ -403,7 +374,7 @@ class Pump:
         if route.kind == "eventbridge":
             message.setdefault("account", self.stack.account_id)  # moto leaves it out of PutEvents events
             if isinstance(message.get("time"), int | float):
-                message["time"] = _event_time(datetime.fromtimestamp(message["time"], UTC))
+                message["time"] = event_time(datetime.fromtimestamp(message["time"], UTC))
             if route.input is not None:
                 return dict(json.loads(route.input))
             if route.input_path:
@@ -510,11 +481,7 @@ class Pump:
             assert function.code_dir is not None
             path = function.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
             unique_name = f"shepherd_local_{function.logical_id}_{module_path.replace('.', '_')}"
-            spec = importlib.util.spec_from_file_location(unique_name, path)
-            if spec is None or spec.loader is None:
-                raise ImportError(f"cannot import {path}")
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = load_handler(path, unique_name)
             self._modules[function.logical_id] = module
         return module
 
@@ -538,24 +505,15 @@ class Pump:
         """The handler's environment in os.environ, and `shepherd.bootstrap` (which caches settings and
         clients per process) fresh on the way in and out: nothing leaks between functions or to the
         rest of the process."""
-        wanted = self.handler_environment(function)
-        saved = {name: os.environ.get(name) for name in (*wanted, *UNSET_WHILE_RUNNING)}
-        for name in UNSET_WHILE_RUNNING:
-            os.environ.pop(name, None)
-        os.environ.update(wanted)
-        bootstrap.reset()
-        # The services check event times against their own clock: here that is the simulated one,
-        # which makes those times (and runs ahead of wall time at --speed 60).
-        bootstrap.use_clock(lambda: self.clock.now)
-        try:
-            yield
-        finally:
+        with swapped_environment(self.handler_environment(function), unset=UNSET_WHILE_RUNNING):
             bootstrap.reset()
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            # The services check event times against their own clock: here that is the simulated one,
+            # which makes those times (and runs ahead of wall time at --speed 60).
+            bootstrap.use_clock(lambda: self.clock.now)
+            try:
+                yield
+            finally:
+                bootstrap.reset()
 
     @contextmanager
     def _sys_path(self, function: Function) -> Iterator[None]:

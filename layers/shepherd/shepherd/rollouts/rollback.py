@@ -208,7 +208,11 @@ class RollbackService:
                 rollout.phase is Phase.ABORTING and not _retry_of(rollout.rollback, cause)
             ):
                 # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
-                self.promotions.flush(endpoint_name)  # the first delivery's announcement, if it was lost
+                if rollout.rollback is not None and rollout.rollback.event_id == cause.event_id:
+                    # Lambda's retry of the invocation that recorded it: publish what it may have lost.
+                    # Another alarm does not: the recording invocation may be publishing right now, and
+                    # a second publisher would announce it twice. The next tick flushes every outbox.
+                    self.promotions.flush(endpoint_name)
                 why = f"rollout {rollout.rollout_id} is {rollout.phase}"
                 if cause.alarm_name is None:  # an operator's command is answered even then (the CLI waits)
                     return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
@@ -268,7 +272,6 @@ class RollbackService:
         for _ in range(MAX_RACE_ROUNDS):
             rollout, cause = stored.rollout, stored.rollout.rollback
             if rollout.phase is not Phase.ABORTING or cause is None or cause.flipped_at is not None:
-                self.promotions.flush(rollout.endpoint_name)
                 return RollbackOutcome(
                     "duplicate", "the controller recorded the flip first", rollout.endpoint_name, rollout.rollout_id
                 )
