@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
-from shepherd.adapters.cloudwatch import CloudWatchAlarms
+from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
 from shepherd.adapters.dynamodb import DynamoRegistry
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.adapters.eventbridge import EventBridgePublisher
@@ -111,6 +111,9 @@ def rollout_service() -> RolloutService:
             namespace=environment.shepherd_namespace,
             rollback_function_arn=environment.rollback_function_arn or None,
         ),
+        metrics=CloudWatchVariantMetrics(client("cloudwatch")),
+        # Resolved at call time: the rollback service is built on this one.
+        analysis_rollback=lambda stored, cause: rollback_service().handle_analysis(stored, cause),
     )
 
 
