@@ -1,4 +1,5 @@
-"""Moves every active rollout forward: every minute, and at once when a rollout starts."""
+"""Moves every active rollout forward: every minute, and at once when a rollout starts; and resumes
+a rollout the canary judge held, on an operator's ``Model Rollout Resume Requested``."""
 
 from typing import Any
 
@@ -8,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shepherd import bootstrap
 from shepherd.inbound import parse_tick
+from shepherd.inbound_resume import is_resume, parse_resume
 
 logger = Logger()
 tracer = Tracer()
@@ -18,6 +20,10 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_resume(event):
+        answer = bootstrap.rollout_service().resume(parse_resume(event))
+        logger.info("resume answered", extra={"answer": answer})
+        return {"answer": answer}  # the next tick (within a minute) takes the step
     now, event_id = parse_tick(event)
     report = bootstrap.rollout_service().tick(now, event_id)
     metrics.add_metric(name="ActiveRollouts", unit=MetricUnit.Count, value=len(report.results))
