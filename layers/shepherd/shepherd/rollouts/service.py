@@ -406,7 +406,8 @@ class RolloutService:
         self.flush(stored.rollout.endpoint_name)
         outcome = "waiting"
         if stored.rollout.judged:
-            stored, outcome = self._judge(stored, now, event_id)
+            stored, judged = self._judge(stored, now, event_id)
+            outcome = judged or outcome
         for _ in range(MAX_DECISIONS_PER_TICK):
             rollout = stored.rollout
             try:
@@ -447,7 +448,7 @@ class RolloutService:
 
     # --- the canary judge -------------------------------------------------------------------------
 
-    def _judge(self, stored: StoredRollout, now: datetime, event_id: str) -> tuple[StoredRollout, str]:
+    def _judge(self, stored: StoredRollout, now: datetime, event_id: str) -> tuple[StoredRollout, str | None]:
         """Look at the baking step's metrics, record the verdict, and roll back if it says so.
 
         The record the controller then decides from holds the step's decision: it advances only on
@@ -475,7 +476,7 @@ class RolloutService:
             stored = StoredRollout(record, stored.request)
         assert entry is not None
         if entry.decision != "rollback" or self.analysis_rollback is None:
-            return stored, "judged"
+            return stored, None
         cause = RollbackCause(
             trigger=ANALYSIS_TRIGGER,
             alarm_name=None,
