@@ -115,7 +115,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from shepherd.rollouts import naming
 from shepherd.rollouts.rollback_cause import RollbackCause
-from shepherd.rollouts.step_analysis import StepAnalysis
+from shepherd.rollouts.step_analysis import StepAnalysis, bounded
 from shepherd.rollouts.strategy import Strategy, TrafficStep
 
 DEFAULT_UPDATE_TIMEOUT_SECONDS = 3600
@@ -311,7 +311,7 @@ class Rollout(_Frozen):
     def with_step_analysis(self, entry: StepAnalysis) -> Self:
         """This record with ``entry`` as its step's analysis (replacing the step's earlier one)."""
         kept = tuple(item for item in self.analysis if item.step != entry.step)
-        return self.model_copy(update={"analysis": tuple(sorted((*kept, entry), key=lambda item: item.step))})
+        return self.model_copy(update={"analysis": bounded((*kept, entry))})
 
     @property
     def target_percent(self) -> int:

@@ -14,7 +14,7 @@ rollout does:
 Once decided, a step's analysis does not change (the announcement is made once); ``hold`` changes to
 ``advance`` only by an operator's resume. The record keeps one entry per judged step, the latest
 verdict with at most :data:`MAX_SERIES_MINUTES` minutes of :data:`MAX_CHARTED_METRICS` metrics, so
-that a rollout item stays far below DynamoDB's 400 KB.
+that a rollout item stays far below DynamoDB's 400 KB (:func:`bounded`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ Decision = Literal["advance", "rollback", "hold"]
 
 MAX_SERIES_MINUTES = 60  # the most recent minutes charted per metric
 MAX_CHARTED_METRICS = 6  # the paired metrics charted (built-in latencies first)
+# A plan may have 99 judged steps and a judge 24 metrics: only the latest steps keep every metric's
+# evidence (and only the latest two their charts); earlier ones keep their outcome and decision.
+DETAILED_STEPS = 5
+CHARTED_STEPS = 2
 
 
 class MinuteSeries(BaseModel):
@@ -114,6 +118,19 @@ def analyse(
         resumed_by=None,
         series=series or (previous.series if previous else {}),
     )
+
+
+def bounded(entries: tuple[StepAnalysis, ...]) -> tuple[StepAnalysis, ...]:
+    """The entries in step order, the older ones summarised so the record stays small (<< 400 KB)."""
+    ordered = sorted(entries, key=lambda entry: entry.step)
+    kept = []
+    for age, entry in enumerate(reversed(ordered)):
+        if age >= CHARTED_STEPS and entry.series:
+            entry = entry.model_copy(update={"series": {}})
+        if age >= DETAILED_STEPS and entry.verdict.metrics:
+            entry = entry.model_copy(update={"verdict": entry.verdict.model_copy(update={"metrics": ()})})
+        kept.append(entry)
+    return tuple(reversed(kept))
 
 
 def charted(observations: Mapping[str, VariantSeries], series_ids: tuple[str, ...]) -> dict[str, MinuteSeries]:
