@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from pydantic import ValidationError
 
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
@@ -231,3 +232,15 @@ def test_with_the_judge_off_the_bake_alone_decides(world, sagemaker, lambda_cont
     assert timeline[13][V2] == 1.0
     assert world.announcements("Canary Analysis Completed") == []
     assert rollout_record().analysis == ()
+
+
+def test_a_resume_command_without_its_rollout_id_fails_the_invocation_and_changes_nothing(
+    world, sagemaker, lambda_context, first_deployment
+):
+    event = resume_command("unused", AT)
+    del event["detail"]["rollout_id"]  # "the held one: never another" - so it is required
+
+    with pytest.raises(ValidationError, match="rollout_id"):
+        controller.lambda_handler(event, lambda_context)
+
+    assert world.announcements("Rollout Resumed") == world.announcements("Rollout Resume Refused") == []

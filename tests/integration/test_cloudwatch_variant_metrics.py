@@ -21,6 +21,7 @@ from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import judge
 from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, SeriesQuery
 from shepherd.registry.errors import TransientError
+from tests.fakes import FakeVariantMetrics
 
 ENDPOINT = "churn-prod"
 CANDIDATE, BASELINE = "churn-v2", "churn-v1"
@@ -203,3 +204,24 @@ def test_no_series_is_no_call(client):
             )
             == {}
         )
+
+
+@mock_aws
+@pytest.mark.parametrize("reader", ["cloudwatch", "fake"])
+def test_the_fake_answers_as_the_adapter_does(reader):
+    """The contract tests/fakes.FakeVariantMetrics keeps: the same published data, the same series."""
+    client, fake = boto3.client("cloudwatch"), FakeVariantMetrics()
+    for n, value in ((12, 99.0), (5, 300.0), (4, 301.0), (0, 7.0)):  # 12: before the window; 0: its end
+        put(client, "Invocations", CANDIDATE, minutes_ago(n) + timedelta(seconds=20), value)
+        fake.put(ENDPOINT, CANDIDATE, "invocations", minutes_ago(n) + timedelta(seconds=20), value)
+    put(client, "Invocations", BASELINE, minutes_ago(5), 2700.0)
+    fake.put(ENDPOINT, BASELINE, "invocations", minutes_ago(5), 2700.0)
+    metrics = CloudWatchVariantMetrics(client) if reader == "cloudwatch" else fake
+
+    series = metrics.variant_series(
+        (INVOCATIONS, ERRORS_5XX), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(10), end=minutes_ago(0)
+    )
+
+    assert series["invocations"].candidate == {minutes_ago(5): 300.0, minutes_ago(4): 301.0}
+    assert series["invocations"].baseline == {minutes_ago(5): 2700.0}
+    assert series["invocation_5xx_errors"].candidate == series["invocation_5xx_errors"].baseline == {}
