@@ -236,3 +236,10 @@ def test_the_record_stays_far_below_dynamodbs_item_limit_with_99_judged_steps_an
     assert size < 150_000, size
     assert len(record.analysis) == 99 and record.analysis[-1].verdict.metrics == metrics  # the latest kept whole
     assert record.analysis[0].decision == "advance" and record.analysis[0].verdict.metrics == ()
+
+
+def test_a_step_without_a_bake_is_not_judged_and_moves_on_at_once():
+    strategy = parse_strategy({"type": "steps", "steps": [{"percent": 10, "bake_seconds": 0}, {"percent": 100}]})
+    record = baking(strategy=strategy, plan=strategy.plan())
+    assert not record.judged
+    assert isinstance(decide(record, AT_10, frozenset(), T0), ShiftTraffic)

@@ -288,7 +288,10 @@ class Rollout(_Frozen):
 
     @property
     def judged(self) -> bool:
-        """The step baking now is judged against the live variant (step_analysis.py)."""
+        """The step baking now is judged against the live variant (step_analysis.py).
+
+        A step without a bake is not judged: it asked not to wait, and the judge has no data at once.
+        """
         return (
             self.phase is Phase.SHIFTING
             and self.live is not None
@@ -296,6 +299,7 @@ class Rollout(_Frozen):
             and self.step_started_at is not None
             and self.pending_since is None
             and 0 <= self.step_index < len(self.plan) - 1
+            and self.plan[self.step_index].bake_seconds > 0
         )
 
     @property
