@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
+from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
 from shepherd_cli.local import cloudwatch_emulator
 from tests.handlers.conftest import sample_event
@@ -199,12 +200,17 @@ def test_a_resume_of_a_rollout_that_is_not_held_is_refused_with_the_reason(
     assert settled_weights(sagemaker) == {V1: 0.9, V2: 0.1}  # still baking, untouched
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [TransientError("GetMetricData: Throttling"), MetricsUnavailable("GetMetricData refused: AccessDenied")],
+)
 def test_metrics_that_cannot_be_read_never_roll_back_they_hold(
-    world, sagemaker, lambda_context, first_deployment, monkeypatch
+    world, sagemaker, lambda_context, first_deployment, monkeypatch, failure
 ):
-    # moto cannot make GetMetricData fail on demand: the adapter raises what it raises on throttling.
+    # moto cannot make GetMetricData fail on demand: the adapter raises what it raises on throttling
+    # (after the SDK's retries) or on a refusal (tested with the adapter in test_cloudwatch_variant_metrics).
     def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise TransientError("GetMetricData: Throttling")
+        raise failure
 
     monkeypatch.setattr(CloudWatchVariantMetrics, "variant_series", unavailable)
     v2 = registered_version(world, lambda_context, 2)

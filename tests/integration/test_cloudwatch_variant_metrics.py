@@ -20,6 +20,7 @@ from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import judge
 from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, SeriesQuery
+from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
 from tests.fakes import FakeVariantMetrics
 
@@ -182,18 +183,20 @@ def test_a_query_cloudwatch_could_not_compute_is_a_transient_error(client):
             )
 
 
-def test_throttling_is_a_transient_error_and_a_bad_request_is_not(client):
+def test_throttling_is_a_transient_error_and_a_refusal_is_metrics_unavailable(client):
     adapter = CloudWatchVariantMetrics(client)
     with Stubber(client) as stub:
         stub.add_client_error("get_metric_data", "Throttling", http_status_code=400)
-        stub.add_client_error("get_metric_data", "InvalidParameterValue", http_status_code=400)
+        stub.add_client_error("get_metric_data", "AccessDenied", http_status_code=403)
 
         with pytest.raises(TransientError):
             adapter.variant_series((P99,), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(5), end=minutes_ago(0))
-        with pytest.raises(ClientError) as caught:
+        # Refused for good (a missing permission, a bad query): a domain error naming the code, which the
+        # controller treats as no data rather than failing every pass of the rollout.
+        with pytest.raises(MetricsUnavailable, match="AccessDenied") as caught:
             adapter.variant_series((P99,), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(5), end=minutes_ago(0))
 
-    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert isinstance(caught.value.__cause__, ClientError)
 
 
 def test_no_series_is_no_call(client):

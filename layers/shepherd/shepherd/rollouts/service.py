@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any, Literal
 
 from shepherd.analysis.judge import Observations, judge
-from shepherd.analysis.ports import VariantMetrics
+from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
 from shepherd.contracts import (
     Announcement,
     CanaryAnalysisCompleted,
@@ -507,7 +507,7 @@ class RolloutService:
                 rollout.step_started_at,
                 now,
             )
-        except TransientError as failure:
+        except (TransientError, MetricsUnavailable) as failure:
             # No new data, not a verdict: the bake is extended, and an outage never rolls back.
             self.metrics_failures += 1
             logger.warning(
