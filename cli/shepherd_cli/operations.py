@@ -478,4 +478,13 @@ def _recorded_answer(target: Target, sent: dict[str, Any]) -> dict[str, Any] | N
             return None
         summary = _rollout_summary(stored)
         return {"detail-type": "Rollout Started", "detail": {**summary, "endpoint_name": detail["endpoint_name"]}}
+    if sent["detail_type"] == ModelRolloutResumeRequested.DETAIL_TYPE:
+        trail = target.rollouts().endpoint_audit_trail(detail["endpoint_name"])
+        resumed = [e for e in trail if e.action == "resumed" and e.event_id == sent["event_id"]]
+        if not resumed:
+            return None  # a refusal is not recorded: only its announcement says it
+        entry = resumed[0]
+        answer = {"rollout_id": entry.rollout_id, "endpoint_name": entry.endpoint_name, "model_name": entry.model_name}
+        answer |= {"version": entry.version, "requested_by": entry.actor, "command_id": sent["event_id"]}
+        return {"detail-type": "Rollout Resumed", "detail": answer, "recorded": True}
     return None

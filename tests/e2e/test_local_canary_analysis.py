@@ -5,12 +5,14 @@ simulated clock, with the demo's steps; the slowdown is the real CLI command."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from shepherd.registry.model import VersionStatus
+from shepherd_cli import operations
 from shepherd_cli.local.demo import (
     CANARY,
     ENDPOINT,
@@ -146,7 +148,18 @@ def test_a_kpi_nobody_publishes_holds_the_canary_until_shepherd_resume():
 
     def resume(demo: Demo) -> None:
         outputs["status"] = shepherd(demo, "status", ENDPOINT)
-        outputs["resume"] = shepherd(demo, "resume", ENDPOINT, "--reason", "accuracy job is late", "--no-wait")
+        outputs["resume"] = shepherd(
+            demo, "resume", ENDPOINT, "--reason", "accuracy job is late", "--no-wait", "--json"
+        )
+
+    def answer_recorded(demo: Demo) -> str | None:
+        # What `shepherd resume` (waiting) reads when it missed the announcement: the record's answer.
+        sent = json.loads(outputs["resume"])
+        recorded = operations._recorded_answer(demo.target, sent)
+        if recorded is None:
+            return "no recorded answer to the resume"
+        outputs["recorded"] = recorded
+        return None
 
     steps = (
         *V2_READY,
@@ -161,7 +174,11 @@ def test_a_kpi_nobody_publishes_holds_the_canary_until_shepherd_resume():
         Step(
             "shepherd resume: v2 takes 100%",
             resume,
-            all_of(announced("Rollout Resumed", version=2, percent=10), announced("Rollout Completed", version=2)),
+            all_of(
+                announced("Rollout Resumed", version=2, percent=10),
+                answer_recorded,
+                announced("Rollout Completed", version=2),
+            ),
             within_seconds=300,
         ),
     )
@@ -173,6 +190,11 @@ def test_a_kpi_nobody_publishes_holds_the_canary_until_shepherd_resume():
     assert "canary analysis at 10%: INCONCLUSIVE" in outputs["status"] and "-> hold" in outputs["status"]
     assert "accuracy" in outputs["status"] and "no data yet" in outputs["status"]
     assert "latency_p99" in outputs["status"] and "PASS" in outputs["status"]
+    recorded = outputs["recorded"]
+    assert (
+        recorded["detail-type"] == "Rollout Resumed"
+        and recorded["detail"]["command_id"] == json.loads(outputs["resume"])["event_id"]
+    )
     held = next(line.at for line in result.timeline if line.title == "Canary Analysis Completed")
     shifted = [
         line.at for line in result.timeline if line.title == "Rollout Traffic Shifted" and line.data["version"] == 2
