@@ -338,7 +338,14 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
             "rollout_controller",
             eventbridge("Scheduled Event", "aws.events", {}, at),
         )
-        canary = {"type": "canary", "canary_percent": 10, "bake_seconds": 300, "post_deploy_watch_seconds": 60}
+        # The judge off here: this rollout shows the steps' own calls; a judged tick is measured below.
+        canary = {
+            "type": "canary",
+            "canary_percent": 10,
+            "bake_seconds": 300,
+            "post_deploy_watch_seconds": 60,
+            "analysis": {"judge": {"enabled": False}},
+        }
         measure("promotion start (canary, endpoint live)", "start_rollout", life.promotion(2, canary, at))
 
         # Every controller tick of that rollout, one a minute, until it is done.
@@ -381,7 +388,20 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
             stamp = (at + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
             alarm["detail"]["state"]["timestamp"] = stamp
             measure("rollback (alarm during a canary at 10%)", "rollback", alarm)
+            for minute in range(2, 8):  # v3's restore ends and frees the endpoint
+                life.tick(at + timedelta(minutes=minute))
+            measure("controller tick, judging a bake", "rollout_controller", judged_bake(life, canary))
         return results, steps, meter.capacity.moto_reported
+
+
+def judged_bake(life: Any, canary: dict[str, Any]) -> dict[str, Any]:
+    """v4 promoted as the same canary with the judge on, three minutes into its bake: the next tick."""
+    at = START + timedelta(hours=3)
+    judged = {key: value for key, value in canary.items() if key != "analysis"}
+    life.invoke("start_rollout", life.promotion(4, judged, at))
+    for minute in range(3):
+        life.tick(at + timedelta(minutes=minute))
+    return eventbridge("Scheduled Event", "aws.events", {}, at + timedelta(minutes=3))
 
 
 def main() -> None:

@@ -16,8 +16,16 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.dynamodb import audit_key, model_audit_item
+from shepherd.analysis.judge import VariantSeries
+from shepherd.analysis.metrics import SeriesQuery
 from shepherd.contracts import Announcement
-from shepherd.registry.errors import ArtifactAlreadyRegistered, ArtifactMissing, ConflictError, VersionNumberTaken
+from shepherd.registry.errors import (
+    ArtifactAlreadyRegistered,
+    ArtifactMissing,
+    ConflictError,
+    TransientError,
+    VersionNumberTaken,
+)
 from shepherd.registry.model import (
     ArtifactFacts,
     ArtifactRef,
@@ -658,3 +666,48 @@ class InMemoryAlarms:
         for name in alarm_names:
             self.states.pop(name, None)
             self.dimensions.pop(name, None)
+
+
+class FakeVariantMetrics:
+    """`shepherd.analysis.ports.VariantMetrics` over per-minute values put in by the test.
+
+    Like the CloudWatch adapter (contract in tests/integration/test_cloudwatch_variant_metrics.py):
+    every requested series comes back, empty when nothing was put; minutes are whole UTC minutes in
+    [start, end) at minute precision; `unavailable` makes every read fail as a throttled call does.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str], dict[datetime, float]] = {}  # (endpoint, variant, series id)
+        self.unavailable = False
+        self.calls = 0
+
+    def put(self, endpoint_name: str, variant: str, series_id: str, at: datetime, value: float) -> None:
+        self.values.setdefault((endpoint_name, variant, series_id), {})[_minute(at)] = value
+
+    def variant_series(
+        self,
+        series: tuple[SeriesQuery, ...],
+        endpoint_name: str,
+        candidate_variant: str,
+        baseline_variant: str,
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, VariantSeries]:
+        self.calls += 1
+        if self.unavailable:
+            raise TransientError("GetMetricData: Throttling (fake)")
+        low, high = _minute(start), _minute(end)
+
+        def window(variant: str, series_id: str) -> dict[datetime, float]:
+            found = self.values.get((endpoint_name, variant, series_id), {})
+            return {minute: value for minute, value in found.items() if low <= minute < high}
+
+        return {
+            query.id: VariantSeries(window(candidate_variant, query.id), window(baseline_variant, query.id))
+            for query in series
+        }
+
+
+def _minute(at: datetime) -> datetime:
+    at = at.astimezone(UTC)
+    return at.replace(second=0, microsecond=0)

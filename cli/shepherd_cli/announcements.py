@@ -6,7 +6,15 @@ import json
 from typing import Any
 
 # Announcements that answer a command by refusing it (exit 1 for the CLI).
-REFUSALS = frozenset({"Model Version Approval Refused", "Promotion Rejected", "Rollback Skipped", "Command Refused"})
+REFUSALS = frozenset(
+    {
+        "Model Version Approval Refused",
+        "Promotion Rejected",
+        "Rollback Skipped",
+        "Rollout Resume Refused",
+        "Command Refused",
+    }
+)
 
 
 def _plan(plan: list[dict[str, Any]]) -> str:
@@ -56,6 +64,16 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
     if detail_type == "Command Refused":
         sender = f"{detail.get('command')} from {detail.get('source')} (event {detail.get('command_id')})"
         return f"{sender}: {detail.get('reason')}"
+    if detail_type == "Canary Analysis Completed":
+        failing = [m["metric"] for m in detail.get("metrics", []) if m.get("outcome") == "FAIL"]
+        return (
+            f"{model} at {detail.get('percent')}% on {endpoint}: {detail.get('outcome')} -> {detail.get('decision')}"
+            + (f" (failing: {', '.join(failing)})" if failing else "")
+        )
+    if detail_type == "Rollout Resumed":
+        return f"{model} on {endpoint} resumed at {detail.get('percent')}% by {detail.get('requested_by')}"
+    if detail_type == "Rollout Resume Refused":
+        return f"{endpoint} rollout {detail.get('rollout_id')}: {detail.get('reason')}"
     if detail_type == "Rollback Skipped":
         return f"{endpoint} (trigger {detail.get('trigger')}): {detail.get('reason')}"
     return json.dumps(detail, sort_keys=True)

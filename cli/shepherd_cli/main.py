@@ -32,6 +32,7 @@ from rich.text import Text
 
 from shepherd.registry.errors import TransientError
 from shepherd_cli import operations, output
+from shepherd_cli.analysis_view import render_analysis
 from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.follow import follow
@@ -408,6 +409,40 @@ def rollback(
     )
     if not common.json:
         output.console().print(f"See it with: shepherd status {endpoint}")
+
+
+@cli.command()
+@click.argument("endpoint")
+@click.argument("rollout_id", metavar="[ROLLOUT_ID]", required=False)
+@_reason
+@_by
+@_wait
+@_timeout
+@target_options
+def resume(common: Common, endpoint: str, rollout_id: str | None, reason: str, by: str | None, **options: Any) -> None:
+    """Resume a rollout the canary judge held (sends Model Rollout Resume Requested, waits for the answer)."""
+    target = common.target()
+    _answered(
+        common,
+        target,
+        lambda: operations.request_resume(target, endpoint, rollout_id, reason, by or target.caller()),
+        f"Resume of {rollout_id or 'the active rollout'} on {endpoint}",
+        options["wait"],
+        options["timeout"],
+    )
+
+
+@cli.command()
+@click.argument("rollout_id", metavar="ID")
+@click.option("--endpoint", help="The rollout's endpoint (found by itself when it ever went live).")
+@target_options
+def analysis(common: Common, rollout_id: str, endpoint: str | None) -> None:
+    """The canary judge's evidence per step of a rollout: each metric's estimates, interval and rule."""
+    found = operations.rollout_analysis(common.target(), rollout_id, endpoint)
+    if common.json:
+        output.print_json(found)
+    else:
+        render_analysis(output.console(), found)
 
 
 @cli.command()

@@ -17,7 +17,12 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from shepherd.contracts import ModelPromotionRequested, ModelRollbackRequested, ModelVersionApprovalRequested
+from shepherd.contracts import (
+    ModelPromotionRequested,
+    ModelRollbackRequested,
+    ModelRolloutResumeRequested,
+    ModelVersionApprovalRequested,
+)
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion, VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
@@ -195,6 +200,8 @@ def _rollout_summary(stored: StoredRollout) -> dict[str, Any]:
         "failure_reason": rollout.failure_reason,
         "requested_by": stored.request.requested_by,
         "reason": stored.request.reason,
+        # The canary judge's latest verdict per judged step (the charts are `shepherd analysis`'s).
+        "analysis": [entry.model_dump(mode="json", exclude={"series"}) for entry in rollout.analysis],
     }
 
 
@@ -380,6 +387,35 @@ def request_rollback(
     return send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json", exclude_none=True))
 
 
+def request_resume(target: Target, endpoint_name: str, rollout_id: str | None, reason: str, by: str) -> dict[str, Any]:
+    """Send ``Model Rollout Resume Requested`` for the endpoint's held rollout (default: its active one)."""
+    if rollout_id is None:
+        latest = target.rollouts().latest_rollout(endpoint_name)
+        if latest is None or latest.rollout.phase.is_terminal:
+            raise CliError(f"no active rollout on {endpoint_name} in {target.describe()}")
+        rollout_id = latest.rollout.rollout_id
+    command = _validated(
+        ModelRolloutResumeRequested, endpoint_name=endpoint_name, rollout_id=rollout_id, reason=reason, requested_by=by
+    )
+    return send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json", exclude_none=True))
+
+
+def rollout_analysis(target: Target, rollout_id: str, endpoint_name: str | None = None) -> dict[str, Any]:
+    """The canary judge's evidence per step of one rollout, with the per-minute series it compared."""
+    found = get_rollout(target, rollout_id, endpoint_name)
+    stored = target.rollouts().get_rollout(found["endpoint_name"], rollout_id)
+    assert stored is not None
+    return {
+        "rollout_id": rollout_id,
+        "endpoint_name": found["endpoint_name"],
+        "model_name": found["model_name"],
+        "version": found["version"],
+        "previous_version": found["previous_version"],
+        "phase": found["phase"],
+        "steps": [entry.model_dump(mode="json") for entry in stored.rollout.analysis],
+    }
+
+
 def _validated(model: Any, **fields: Any) -> Any:
     try:
         return model(**fields)
@@ -442,4 +478,13 @@ def _recorded_answer(target: Target, sent: dict[str, Any]) -> dict[str, Any] | N
             return None
         summary = _rollout_summary(stored)
         return {"detail-type": "Rollout Started", "detail": {**summary, "endpoint_name": detail["endpoint_name"]}}
+    if sent["detail_type"] == ModelRolloutResumeRequested.DETAIL_TYPE:
+        trail = target.rollouts().endpoint_audit_trail(detail["endpoint_name"])
+        resumed = [e for e in trail if e.action == "resumed" and e.event_id == sent["event_id"]]
+        if not resumed:
+            return None  # a refusal is not recorded: only its announcement says it
+        entry = resumed[0]
+        answer = {"rollout_id": entry.rollout_id, "endpoint_name": entry.endpoint_name, "model_name": entry.model_name}
+        answer |= {"version": entry.version, "requested_by": entry.actor, "command_id": sent["event_id"]}
+        return {"detail-type": "Rollout Resumed", "detail": answer, "recorded": True}
     return None

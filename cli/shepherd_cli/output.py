@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shepherd.registry.model import ModelSummary, ModelVersion
+from shepherd_cli.analysis_view import current_step_lines
 
 STATUS_STYLES = {
     "REGISTERED": "cyan",
@@ -167,6 +168,8 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
         )
     if rollout["failure_reason"]:
         lines.append(Text(f"           {rollout['failure_reason']}", style="magenta"))
+    if rollout["phase"] == "SHIFTING":
+        lines += current_step_lines(rollout)
     return lines
 
 

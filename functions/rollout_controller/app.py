@@ -1,4 +1,5 @@
-"""Moves every active rollout forward: every minute, and at once when a rollout starts."""
+"""Moves every active rollout forward: every minute, and at once when a rollout starts; and resumes
+a rollout the canary judge held, on an operator's ``Model Rollout Resume Requested``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shepherd import bootstrap
+from shepherd.inbound.refusal import answers_malformed_commands
+from shepherd.inbound.resume import is_resume, parse_resume
 from shepherd.inbound.tick import parse_tick
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
@@ -21,7 +24,12 @@ metrics = Metrics()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
+@answers_malformed_commands
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if is_resume(event):
+        answer = bootstrap.rollout_service().resume(parse_resume(event))
+        logger.info("resume answered", extra={"answer": answer})
+        return {"answer": answer}  # the next tick (within a minute) takes the step
     now, event_id = parse_tick(event)
     report = bootstrap.rollout_service().tick(now, event_id)
     metrics.add_metric(name="ActiveRollouts", unit=MetricUnit.Count, value=len(report.results))

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from shepherd_cli import operations
+from shepherd_cli.local import simulation
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.target import Target, local_target
 from shepherd_cli.ui.server import build_server
@@ -52,6 +53,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def local() -> Iterator[LocalShepherd]:
     with LocalShepherd.start(ROOT / "template.yaml", environment_overrides=QUIET) as running:
+        # Simulated traffic, as `local up` sends by default: the canary judge compares v2 with v1 on it.
+        simulation.attach(running, seed=5)
         yield running
 
 
@@ -184,6 +187,12 @@ def test_models_history_and_rollout_pages(canary, dashboard, browser, tmp_path):
     page.locator("#rollouts a").first.click()
     page.wait_for_selector("#timeline-chart canvas")
     assert "Canary report" in page.content()
+    # The canary report: v2's judged step with its verdict per metric, and baseline vs candidate charts.
+    analysis = page.locator("#analysis").inner_text()
+    assert "Step 1 (10%)" in analysis and "latency_p99" in analysis and "errors_5xx" in analysis
+    assert "FAIL" not in analysis  # v2 is v1's twin: PASS after the bake, INCONCLUSIVE before 5 minutes
+    assert page.locator("#analysis .chart canvas").count() >= 2  # latency p50 and p99 per minute
+    page.screenshot(path=str(tmp_path / "rollout-analysis.png"), full_page=True)
     page.close()
 
 

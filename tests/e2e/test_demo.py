@@ -22,8 +22,10 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def rolled_back_at(result):
-    [line] = [line for line in result.timeline if line.title == "Rollout Rolled Back"]
+def rolled_back_at(result, version):
+    [line] = [
+        line for line in result.timeline if line.title == "Rollout Rolled Back" and line.data["version"] == version
+    ]
     return line.at
 
 
@@ -35,14 +37,14 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
     assert result.failed_step is None, result.failed_step
     assert result.ok
 
-    # v2 serves all traffic again; v1 was retired after v2's watch window; v3 was rolled back.
-    assert result.versions == {"v1": "RETIRED", "v2": "LIVE", "v3": "ROLLED_BACK"}
+    # v2 serves all traffic again; v1 was retired after v2's watch window; v3 and v4 were rolled back.
+    assert result.versions == {"v1": "RETIRED", "v2": "LIVE", "v3": "ROLLED_BACK", "v4": "ROLLED_BACK"}
     status = result.final_status
     assert status is not None and status["endpoint_name"] == ENDPOINT
     assert status["live"]["version"] == 2
     assert status["endpoint"]["status"] == "InService"
     assert [(v["version"], v["current_weight"]) for v in status["endpoint"]["variants"]] == [(2, 1.0)]
-    assert status["rollout"]["version"] == 3 and status["rollout"]["phase"] == "ROLLED_BACK"
+    assert status["rollout"]["version"] == 4 and status["rollout"]["phase"] == "ROLLED_BACK"
 
     # The timeline tells the story: the canary baked ten simulated minutes, the alarm's own action
     # rolled v3 back, and nothing failed.
@@ -50,15 +52,26 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
     shifts = [line for line in result.timeline if line.title == "Rollout Traffic Shifted" and line.data["version"] == 2]
     assert [(line.data["from_percent"], line.data["to_percent"]) for line in shifts] == [(0, 10), (10, 100)]
     assert (shifts[1].at - shifts[0].at).total_seconds() >= 600
-    [rolled_back] = [detail for title, detail in announced if title == "Rollout Rolled Back"]
+    # v2's canary was judged against v1 and passed; v3's (judge off) was left to the alarms.
+    judged = [detail for title, detail in announced if title == "Canary Analysis Completed"]
+    assert [(d["version"], d["outcome"], d["decision"]) for d in judged] == [
+        (2, "PASS", "advance"),
+        (4, "FAIL", "rollback"),
+    ]
+    rolled_back, by_the_judge = [detail for title, detail in announced if title == "Rollout Rolled Back"]
     assert rolled_back["version"] == 3 and rolled_back["restored_version"] == 2
     assert rolled_back["trigger"].endswith("-error-rate")
     # The alarm was evaluated from the simulated traffic: three minutes of v3 failing about 30%.
     assert "3 out of the last 3 datapoints" in rolled_back["reason"]
-    [failing] = [line for line in result.timeline if line.title == "shepherd local traffic"]
+    failing, slower = [line for line in result.timeline if line.title == "shepherd local traffic"]
     # The minute in progress counts (the simulator reads the behaviour when it closes the minute).
-    assert 120 <= (rolled_back_at(result) - failing.at).total_seconds() <= 240
+    assert 120 <= (rolled_back_at(result, 3) - failing.at).total_seconds() <= 240
     assert [line for line in result.timeline if line.kind == "failure"] == []
+    # v4, 40% slower but far under the 300 ms alarm, was rolled back by the judge on latency, no alarm.
+    assert (by_the_judge["version"], by_the_judge["restored_version"], by_the_judge["trigger"]) == (4, 2, "analysis")
+    assert "latency_p50" in by_the_judge["reason"]
+    # The judge needs 5 paired minutes before a latency bound exists: it cannot act sooner.
+    assert 5 * 60 <= (rolled_back_at(result, 4) - slower.at).total_seconds() <= 10 * 60
 
     # Minutes of simulated time, seconds of real time.
     assert result.simulated_seconds >= 20 * 60

@@ -20,7 +20,9 @@ from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import judge
 from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, SeriesQuery
+from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
+from tests.fakes import FakeVariantMetrics
 
 ENDPOINT = "churn-prod"
 CANDIDATE, BASELINE = "churn-v2", "churn-v1"
@@ -181,18 +183,20 @@ def test_a_query_cloudwatch_could_not_compute_is_a_transient_error(client):
             )
 
 
-def test_throttling_is_a_transient_error_and_a_bad_request_is_not(client):
+def test_throttling_is_a_transient_error_and_a_refusal_is_metrics_unavailable(client):
     adapter = CloudWatchVariantMetrics(client)
     with Stubber(client) as stub:
         stub.add_client_error("get_metric_data", "Throttling", http_status_code=400)
-        stub.add_client_error("get_metric_data", "InvalidParameterValue", http_status_code=400)
+        stub.add_client_error("get_metric_data", "AccessDenied", http_status_code=403)
 
         with pytest.raises(TransientError):
             adapter.variant_series((P99,), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(5), end=minutes_ago(0))
-        with pytest.raises(ClientError) as caught:
+        # Refused for good (a missing permission, a bad query): a domain error naming the code, which the
+        # controller treats as no data rather than failing every pass of the rollout.
+        with pytest.raises(MetricsUnavailable, match="AccessDenied") as caught:
             adapter.variant_series((P99,), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(5), end=minutes_ago(0))
 
-    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert isinstance(caught.value.__cause__, ClientError)
 
 
 def test_no_series_is_no_call(client):
@@ -203,3 +207,24 @@ def test_no_series_is_no_call(client):
             )
             == {}
         )
+
+
+@mock_aws
+@pytest.mark.parametrize("reader", ["cloudwatch", "fake"])
+def test_the_fake_answers_as_the_adapter_does(reader):
+    """The contract tests/fakes.FakeVariantMetrics keeps: the same published data, the same series."""
+    client, fake = boto3.client("cloudwatch"), FakeVariantMetrics()
+    for n, value in ((12, 99.0), (5, 300.0), (4, 301.0), (0, 7.0)):  # 12: before the window; 0: its end
+        put(client, "Invocations", CANDIDATE, minutes_ago(n) + timedelta(seconds=20), value)
+        fake.put(ENDPOINT, CANDIDATE, "invocations", minutes_ago(n) + timedelta(seconds=20), value)
+    put(client, "Invocations", BASELINE, minutes_ago(5), 2700.0)
+    fake.put(ENDPOINT, BASELINE, "invocations", minutes_ago(5), 2700.0)
+    metrics = CloudWatchVariantMetrics(client) if reader == "cloudwatch" else fake
+
+    series = metrics.variant_series(
+        (INVOCATIONS, ERRORS_5XX), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(10), end=minutes_ago(0)
+    )
+
+    assert series["invocations"].candidate == {minutes_ago(5): 300.0, minutes_ago(4): 301.0}
+    assert series["invocations"].baseline == {minutes_ago(5): 2700.0}
+    assert series["invocation_5xx_errors"].candidate == series["invocation_5xx_errors"].baseline == {}

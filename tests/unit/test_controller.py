@@ -64,6 +64,13 @@ LINEAR_20 = {"type": "linear", "step_percent": 20, "interval_seconds": 300}
 CANARY_10 = {"type": "canary", "canary_percent": 10, "bake_seconds": 600, "post_deploy_watch_seconds": 900}
 
 
+def unjudged(strategy: dict[str, Any]) -> Strategy:
+    """The strategy with the canary judge off unless it says otherwise: these tests are about the
+    steps and alarms; the judge's part of the decision is tested in test_controller_analysis.py."""
+    analysis = strategy.get("analysis", {})
+    return parse_strategy({**strategy, "analysis": {"judge": {"enabled": False}, **analysis}})
+
+
 def s(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
@@ -75,7 +82,7 @@ def rollout(strategy: dict[str, Any] | None = None, *, first: bool = False, **ch
         endpoint_name=ENDPOINT,
         model_name="fraud",
         version=2,
-        strategy=parse_strategy(strategy or CANARY_10),
+        strategy=unjudged(strategy or CANARY_10),
         candidate=CANDIDATE,
         live=None if first else LiveDeployment(model_name="fraud", version=1, variant=LIVE, config_name=PREVIOUS),
         now=T0,
@@ -745,7 +752,7 @@ def test_new_rollout_refuses_to_roll_out_the_live_variant() -> None:
             endpoint_name=ENDPOINT,
             model_name="fraud",
             version=1,
-            strategy=parse_strategy(CANARY_10),
+            strategy=unjudged(CANARY_10),
             candidate=LIVE,
             live=LiveDeployment(model_name="fraud", version=1, variant=LIVE, config_name=PREVIOUS),
             now=T0,
@@ -1161,7 +1168,7 @@ def test_decide_never_raises_and_every_write_is_a_valid_record(
 
 def test_strategy_type_is_usable_in_records() -> None:
     # The requested strategy is stored as given; the plan is the effective one.
-    strategy: Strategy = parse_strategy(LINEAR_20)
+    strategy: Strategy = unjudged(LINEAR_20)
     record = rollout(LINEAR_20, first=True)
 
     assert record.strategy == strategy

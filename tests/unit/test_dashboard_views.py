@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shepherd.rollouts.ports import EndpointAuditEntry
+from shepherd.analysis.verdict import MetricEvidence, Verdict
+from shepherd.rollouts.ports import EndpointAuditEntry, RolloutRequest, StoredRollout
+from shepherd.rollouts.step_analysis import MinuteSeries, StepAnalysis
 from shepherd_cli.errors import CliError
 from shepherd_cli.ui.server import check_bind, is_loopback
-from shepherd_cli.ui.views import rollout_timeline
+from shepherd_cli.ui.views import analysis_of, rollout_timeline
+from tests.unit.test_controller_analysis import baking
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -60,3 +63,46 @@ def test_another_address_needs_an_explicit_host():
     with pytest.raises(CliError, match="no login"):
         check_bind("0.0.0.0", host_given=False)
     check_bind("0.0.0.0", host_given=True)
+
+
+def test_the_rollout_page_gets_the_stored_verdicts_in_the_shape_dashboard_js_draws():
+    at = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    p99 = MetricEvidence(
+        metric="latency_p99",
+        kind="paired",
+        outcome="FAIL",
+        critical=True,
+        direction="higher_is_worse",
+        tolerance=0.1,
+        samples=6,
+        min_samples=5,
+        confidence=0.9975,
+        rule="above 1.1",
+        candidate=70_000.0,
+        baseline=50_000.0,
+        relative_effect=0.4,
+        interval=(0.3, 0.5),
+    )
+    entry = StepAnalysis(
+        step=0,
+        percent=10,
+        judged_at=at,
+        verdict=Verdict(outcome="FAIL", critical_failure=True, minutes=6, metrics=(p99,)),
+        decision="rollback",
+        series={"model_latency_p99": MinuteSeries(minutes=(at,), baseline=(50_000.0,), candidate=(70_000.0,))},
+    )
+    stored = StoredRollout(
+        baking().with_step_analysis(entry), RolloutRequest(requested_by="a", reason="b", event_id="e")
+    )
+
+    [step] = analysis_of(stored)
+
+    assert (step["step"], step["percent"], step["verdict"], step["decision"]) == (1, 10, "FAIL", "rollback")
+    [metric] = step["metrics"]
+    assert (metric["name"], metric["verdict"], metric["relative_effect"], metric["interval"]) == (
+        "latency_p99",
+        "FAIL",
+        0.4,
+        [0.3, 0.5],
+    )
+    assert metric["series"] == {"baseline": [50_000.0], "candidate": [70_000.0]}

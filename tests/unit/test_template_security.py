@@ -20,7 +20,12 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from shepherd.adapters.sagemaker import STACK_TAG
-from shepherd.contracts import ModelPromotionRequested, ModelRollbackRequested, ModelVersionApprovalRequested
+from shepherd.contracts import (
+    ModelPromotionRequested,
+    ModelRollbackRequested,
+    ModelRolloutResumeRequested,
+    ModelVersionApprovalRequested,
+)
 from shepherd.rollouts.naming import model_resource_name
 from shepherd.rollouts.service import rollout_alarm_names
 
@@ -30,9 +35,10 @@ TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
 STACK_NAME = {"Ref": "AWS::StackName"}
 # The command roles: stack parameter -> the only detail-type its principals may put on the bus.
 ROLES = {
-    "ApproverPrincipals": ModelVersionApprovalRequested.DETAIL_TYPE,
-    "DeployerPrincipals": ModelPromotionRequested.DETAIL_TYPE,
-    "OperatorPrincipals": ModelRollbackRequested.DETAIL_TYPE,
+    "ApproverPrincipals": (ModelVersionApprovalRequested.DETAIL_TYPE,),
+    "DeployerPrincipals": (ModelPromotionRequested.DETAIL_TYPE,),
+    # Operators roll back, and resume a rollout the canary judge held.
+    "OperatorPrincipals": (ModelRollbackRequested.DETAIL_TYPE, ModelRolloutResumeRequested.DETAIL_TYPE),
 }
 # Exactly what each function's code calls (adapters/*, per the service paths each handler takes):
 # anything more is an unused permission, anything less breaks the function.
@@ -78,6 +84,7 @@ FUNCTION_ACTIONS = {
         "sagemaker:DeleteModel",
         "cloudwatch:DescribeAlarms",
         "cloudwatch:DeleteAlarms",
+        "cloudwatch:GetMetricData",
         "events:PutEvents",
     },
     "RollbackFunction": {
@@ -193,10 +200,10 @@ def check_forged_announcements_denied(template: dict[str, Any]) -> list[str]:
 
 
 def check_commands_by_role(template: dict[str, Any]) -> list[str]:
-    """Each role's principals may put its one detail-type, never as source "shepherd"; nothing else."""
+    """Each role's principals may put its own detail-types, never as source "shepherd"; nothing else."""
     problems = []
     allows = [s for s in bus_statements(template) if s.get("Effect") == "Allow"]
-    for parameter, detail_type in ROLES.items():
+    for parameter, detail_types in ROLES.items():
         principal = {"Fn::If": [f"Has{parameter}", {"Ref": parameter}, {"Ref": "AWS::AccountId"}]}
         # Every entry of a batch must qualify (ForAllValues): with StringEquals, one approval in a
         # batch of promotions would let the whole batch through.
@@ -205,12 +212,12 @@ def check_commands_by_role(template: dict[str, Any]) -> list[str]:
             for s in allows
             if s.get("Principal") == {"AWS": principal}
             and set(s.get("Condition", {})) == {"ForAllValues:StringEquals", "ForAllValues:StringNotEquals"}
-            and as_list(s["Condition"]["ForAllValues:StringEquals"].get("events:detail-type")) == [detail_type]
+            and as_list(s["Condition"]["ForAllValues:StringEquals"].get("events:detail-type")) == list(detail_types)
             and as_list(s["Condition"]["ForAllValues:StringNotEquals"].get("events:source")) == ["shepherd"]
             and as_list(s.get("Action")) == ["events:PutEvents"]
         ]
         if len(matching) != 1:
-            problems.append(f"{parameter}: no single Allow of {detail_type!r} for its principals")
+            problems.append(f"{parameter}: no single Allow of {detail_types!r} for its principals")
     if len(allows) != len(ROLES):
         problems.append(f"{len(allows)} Allow statements on the bus, expected one per role")
     return problems
@@ -517,6 +524,20 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         _set(_bus("ShepherdBusAllowDeployers"), "Principal", {"AWS": {"Ref": "AWS::AccountId"}}),
     ),
     "operators allow removed": ("commands_by_role", _drop(lambda t: t["Resources"], "ShepherdBusAllowOperators")),
+    "operators may not resume": (
+        "commands_by_role",
+        lambda t: t["Resources"]["ShepherdBusAllowOperators"]["Properties"]["Statement"]["Condition"][
+            "ForAllValues:StringEquals"
+        ].update({"events:detail-type": ModelRollbackRequested.DETAIL_TYPE}),
+    ),
+    "controller cannot read the variant metrics": (
+        "only_the_calls_the_code_makes",
+        _set(
+            lambda t: statement(t, "RolloutControllerFunction", "ReadVariantMetrics"),
+            "Action",
+            "cloudwatch:ListMetrics",
+        ),
+    ),
     "controller changes untagged endpoints": (
         "sagemaker_writes_need_the_stack_tag",
         _drop(lambda t: statement(t, "RolloutControllerFunction", "DriveTaggedEndpoints"), "Condition"),
@@ -653,11 +674,11 @@ README_POLICY = re.compile(r"^#### (?P<role>\w+) policy\n\n```json\n(?P<body>.*?
 def test_the_readme_gives_one_ready_policy_per_role():
     policies = {m["role"]: json.loads(m["body"]) for m in README_POLICY.finditer((ROOT / "README.md").read_text())}
     assert sorted(policies) == ["Approver", "Deployer", "Operator"]
-    for role, detail_type in zip(("Approver", "Deployer", "Operator"), ROLES.values(), strict=True):
+    for role, detail_types in zip(("Approver", "Deployer", "Operator"), ROLES.values(), strict=True):
         puts = [s for s in policies[role]["Statement"] if as_list(s["Action"]) == ["events:PutEvents"]]
-        assert [(s["Effect"], s["Condition"]["ForAllValues:StringEquals"]["events:detail-type"]) for s in puts] == [
-            ("Allow", detail_type)
-        ]
+        assert [
+            (s["Effect"], as_list(s["Condition"]["ForAllValues:StringEquals"]["events:detail-type"])) for s in puts
+        ] == [("Allow", list(detail_types))]
         assert puts[0]["Condition"]["ForAllValues:StringNotEquals"]["events:source"] == "shepherd"
     # An approver cannot also be the uploader.
     assert any(s["Effect"] == "Deny" and s["Action"] == "s3:PutObject" for s in policies["Approver"]["Statement"])

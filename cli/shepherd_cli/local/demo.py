@@ -5,7 +5,9 @@ way a user would make it happen: artifacts are uploaded to the bucket, commands 
 Shepherd bus with the CLI's own code (`shepherd_cli.operations`), and every endpoint gets simulated
 traffic (`simulation`): SageMaker's metrics are published each simulated minute and the alarms are
 evaluated on them. The candidate v3 is made to fail 30% of its requests the way `shepherd local
-traffic` does it, and its per-rollout error-rate alarm fires by itself. The functions run only
+traffic` does it, and its per-rollout error-rate alarm fires by itself (its canary judge is off, to
+show the alarms); then v4, 40% slower but far under the latency alarm, is rolled back by the canary
+judge with no alarm firing. The functions run only
 because the pump hands them their events; no handler is called directly. Time moves with
 `pump.advance`, a controller minute at a time, until each step's expectation holds or its budget
 of simulated time runs out.
@@ -52,6 +54,10 @@ QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METR
 ENDPOINT_ACTIONS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
 TRAFFIC_SEED = 12  # the simulated traffic's random draws: the same demo every run
 FAILING = Behaviour.of(latency_ms=40, error_percent=30)
+# 40% slower than a healthy version (median 40 ms, p99 80 ms), and still far under the 300 ms alarm.
+SLOWER = Behaviour.of(latency_ms=56, p99_ms=112)
+# v3's canary shows the alarms at work: its judge is off (on, it would see the errors first).
+ALARMS_ONLY = {**CANARY, "analysis": {"judge": {"enabled": False}}}
 
 MANIFESTS: dict[int, dict[str, Any]] = {
     1: {
@@ -80,6 +86,16 @@ MANIFESTS: dict[int, dict[str, Any]] = {
         "metrics": {"auc": 0.915, "logloss": 0.229},
         "training_data": {"uri": "s3://acme-datasets/churn/2026-12-01/", "version": "2026-12-01"},
         "source": {"repository": "https://git.example.com/ml/churn", "commit": "c07a5b2"},
+        "parent_version": 2,
+        "tags": {"team": "growth"},
+    },
+    4: {
+        "description": "January retrain: a deeper ensemble, as accurate and 40% slower to answer",
+        "framework": "xgboost",
+        "framework_version": "2.1.1",
+        "metrics": {"auc": 0.904, "logloss": 0.236},
+        "training_data": {"uri": "s3://acme-datasets/churn/2027-01-01/", "version": "2027-01-01"},
+        "source": {"repository": "https://git.example.com/ml/churn", "commit": "e5d81a3"},
         "parent_version": 2,
         "tags": {"team": "growth"},
     },
@@ -384,6 +400,16 @@ def rolled_back(version: int, restored: int) -> Expectation:
     return check
 
 
+def no_alarm_fired() -> Expectation:
+    """No alarm is in ALARM (the per-rollout ones and any other): the judge acted alone."""
+
+    def check(demo: Demo) -> str | None:
+        firing = demo.local.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
+        return None if not firing else f"alarms in ALARM: {', '.join(a['AlarmName'] for a in firing)}"
+
+    return check
+
+
 def _upload(version: int) -> Callable[[Demo], None]:
     return lambda demo: demo.upload(version)
 
@@ -394,6 +420,14 @@ def _approve(version: int) -> Callable[[Demo], None]:
 
 def _promote(version: int, strategy: dict[str, Any]) -> Callable[[Demo], None]:
     return lambda demo: demo.promote(version, strategy)
+
+
+def _slower_canary(version: int) -> Callable[[Demo], None]:
+    def act(demo: Demo) -> None:
+        demo.misbehave(version, SLOWER)  # before it serves: every minute it answers is slower
+        demo.promote(version, CANARY)
+
+    return act
 
 
 def _registered(version: int) -> Expectation:
@@ -448,8 +482,8 @@ SCENARIO: tuple[Step, ...] = (
     Step("upload v3: registered", _upload(3), _registered(3)),
     Step("approve v3", _approve(3), version_is(3, VersionStatus.APPROVED)),
     Step(
-        "promote v3 as a 10% canary",
-        _promote(3, CANARY),
+        "promote v3 as a 10% canary, judged by the alarms alone",
+        _promote(3, ALARMS_ONLY),
         all_of(announced("Rollout Traffic Shifted", version=3, to_percent=10), weights_are({2: 0.9, 3: 0.1})),
         within_seconds=300,
     ),
@@ -460,6 +494,25 @@ SCENARIO: tuple[Step, ...] = (
         within_seconds=180,
     ),
     Step("automatic rollback to v2", None, rolled_back(3, 2), within_seconds=600),
+    Step("upload v4: registered", _upload(4), _registered(4)),
+    Step("approve v4", _approve(4), version_is(4, VersionStatus.APPROVED)),
+    Step(
+        "v4 answers 40% slower than v2 (far under the 300 ms alarm); promote it as a 10% canary, judged",
+        _slower_canary(4),
+        all_of(announced("Rollout Traffic Shifted", version=4, to_percent=10), weights_are({2: 0.9, 4: 0.1})),
+        within_seconds=300,
+    ),
+    Step(
+        "the canary judge rolls v4 back on latency, with no alarm firing",
+        None,
+        all_of(
+            announced("Canary Analysis Completed", version=4, decision="rollback"),
+            announced("Rollout Rolled Back", version=4, trigger="analysis"),
+            rolled_back(4, 2),
+            no_alarm_fired(),
+        ),
+        within_seconds=600,
+    ),
 )
 
 

@@ -176,11 +176,32 @@ def rollout_report(target: Target, endpoint_name: str, rollout_id: str) -> dict[
 
 
 def analysis_of(stored: StoredRollout) -> list[dict[str, Any]]:
-    """The canary analysis verdicts the controller stored on the rollout, one per judged step."""
-    verdicts = getattr(stored.rollout, "analysis_verdicts", None) or ()
-    return [
-        verdict.model_dump(mode="json") if hasattr(verdict, "model_dump") else dict(verdict) for verdict in verdicts
-    ]
+    """The canary analysis the controller stored on the rollout, one entry per judged step, in the shape
+    dashboard.js draws: per metric its verdict and evidence, and baseline vs candidate per minute."""
+    series_of = {metric.name: metric.series for metric in stored.rollout.strategy.analysis.judge.judged_metrics()}
+    steps = []
+    for entry in stored.rollout.analysis:
+        metrics = []
+        for evidence in entry.verdict.metrics:
+            row = evidence.model_dump(mode="json")
+            row |= {"name": evidence.metric, "verdict": evidence.outcome}
+            charted = entry.series.get(series_of.get(evidence.metric, evidence.metric))
+            if charted is not None:
+                row["series"] = {"baseline": list(charted.baseline), "candidate": list(charted.candidate)}
+            metrics.append(row)
+        steps.append(
+            {
+                "step": entry.step + 1,
+                "percent": entry.percent,
+                "verdict": entry.verdict.outcome,
+                "decision": entry.decision,
+                "minutes": entry.verdict.minutes,
+                "extended_seconds": entry.extended_seconds,
+                "resumed_by": entry.resumed_by,
+                "metrics": metrics,
+            }
+        )
+    return steps
 
 
 def history_page(target: Target, name: str | None) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def endpoints() -> SageMakerEndpoints:
 
 @cache
 def rollout_service() -> RolloutService:
-    from shepherd.adapters.cloudwatch import CloudWatchAlarms
+    from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
     from shepherd.rollouts.service import RolloutService, RolloutSettings
 
     environment = rollout_environment()
@@ -132,6 +132,9 @@ def rollout_service() -> RolloutService:
             namespace=environment.shepherd_namespace,
             rollback_function_arn=environment.rollback_function_arn or None,
         ),
+        metrics=CloudWatchVariantMetrics(client("cloudwatch")),
+        # Resolved at call time: the rollback service is built on this one.
+        analysis_rollback=lambda stored, cause: rollback_service().handle_analysis(stored, cause),
     )
 
 

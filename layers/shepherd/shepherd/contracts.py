@@ -316,5 +316,27 @@ class CanaryAnalysisCompleted(RolloutAnnouncement):
     metrics: list[MetricEvidence]
 
 
-ANNOUNCEMENTS += (CanaryAnalysisCompleted,)
+class RolloutResumed(RolloutAnnouncement):
+    """A rollout the judge held was resumed by an operator: it advances to its next step."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Resumed"
+
+    percent: int = Field(ge=1, le=100)
+    requested_by: str
+    reason: str
+    command_id: str = Field(description="the event id of the Model Rollout Resume Requested this answers")
+
+
+class RolloutResumeRefused(Announcement):
+    """A resume that did not apply (no such rollout, or it is not held), and why."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Resume Refused"
+
+    endpoint_name: str
+    rollout_id: str
+    reason: str
+    command_id: str = Field(description="the event id of the Model Rollout Resume Requested this answers")
+
+
+ANNOUNCEMENTS += (CanaryAnalysisCompleted, RolloutResumed, RolloutResumeRefused)
 COMMANDS += (ModelRolloutResumeRequested,)

@@ -8,9 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shepherd.adapters.aws_errors import raise_transient_or_reraise
+from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts.strategy import Analysis
 
@@ -159,7 +160,9 @@ class CloudWatchVariantMetrics:
         try:
             return self._client.get_metric_data(**params)
         except ClientError as error:
-            raise_transient_or_reraise(error)
+            if is_transient(error):
+                raise_transient_or_reraise(error)
+            raise MetricsUnavailable(f"GetMetricData refused: {error_code(error)}: {error}") from error
 
 
 def metric_data_queries(

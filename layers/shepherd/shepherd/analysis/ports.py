@@ -7,6 +7,15 @@ from typing import Protocol
 
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.registry.errors import ShepherdError
+
+
+class MetricsUnavailable(ShepherdError):
+    """The metrics were refused for good (a missing permission, a query CloudWatch rejects).
+
+    The controller treats it as it treats a TransientError: no new data for the judge, never a
+    reason to fail or roll back the rollout.
+    """
 
 
 class VariantMetrics(Protocol):
@@ -21,6 +30,7 @@ class VariantMetrics(Protocol):
     ) -> dict[str, VariantSeries]:
         """Every series for both variants, per minute in [start, end); a series without data is empty.
 
-        Raises ``TransientError`` when the metrics cannot be read now (the tick tries again).
+        Raises ``TransientError`` when the metrics cannot be read now (the tick tries again), and
+        ``MetricsUnavailable`` when they are refused for good.
         """
         ...

@@ -28,12 +28,13 @@ class MetricEvidence(BaseModel):
     tolerance: float
     samples: int  # rate: requests to the candidate; paired: minutes with data from both variants
     min_samples: int
-    candidate: float | None  # rate: error rate; paired: geometric mean of the per-minute values
-    baseline: float | None
-    relative_effect: float | None  # candidate / baseline - 1
-    interval: tuple[float | None, float | None]  # of relative_effect; None = unbounded
     confidence: float
     rule: str
+    # Defaults, because announcements are published without null fields: "no data yet" is absent.
+    candidate: float | None = None  # rate: error rate; paired: geometric mean of the per-minute values
+    baseline: float | None = None
+    relative_effect: float | None = None  # candidate / baseline - 1
+    interval: tuple[float | None, float | None] = (None, None)  # of relative_effect; None = unbounded
 
 
 class Verdict(BaseModel):

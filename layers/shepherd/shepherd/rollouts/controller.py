@@ -115,6 +115,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from shepherd.rollouts import naming
 from shepherd.rollouts.rollback_cause import RollbackCause
+from shepherd.rollouts.step_analysis import StepAnalysis, bounded
 from shepherd.rollouts.strategy import Strategy, TrafficStep
 
 DEFAULT_UPDATE_TIMEOUT_SECONDS = 3600
@@ -255,6 +256,7 @@ class Rollout(_Frozen):
     # every action clears it. The service fails the rollout once it has failed for update_timeout_seconds.
     failing_since: AwareDatetime | None = None
     rollback: RollbackCause | None = None  # a rollback's cause and observed flip (rollback_cause.py)
+    analysis: tuple[StepAnalysis, ...] = ()  # the canary judge's latest verdict per judged step
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -283,6 +285,37 @@ class Rollout(_Frozen):
     @property
     def is_first_deployment(self) -> bool:
         return self.live is None
+
+    @property
+    def judged(self) -> bool:
+        """The step baking now is judged against the live variant (step_analysis.py).
+
+        A step without a bake is not judged: it asked not to wait, and the judge has no data at once.
+        """
+        return (
+            self.phase is Phase.SHIFTING
+            and self.live is not None
+            and self.strategy.analysis.judge.enabled
+            and self.step_started_at is not None
+            and self.pending_since is None
+            and 0 <= self.step_index < len(self.plan) - 1
+            and self.plan[self.step_index].bake_seconds > 0
+        )
+
+    @property
+    def bake_ends_at(self) -> datetime | None:
+        if self.step_started_at is None or self.step_index < 0:
+            return None
+        return self.step_started_at + timedelta(seconds=self.plan[self.step_index].bake_seconds)
+
+    def step_analysis(self) -> StepAnalysis | None:
+        """The analysis of the step the rollout is at, if the judge looked at it."""
+        return next((entry for entry in self.analysis if entry.step == self.step_index), None)
+
+    def with_step_analysis(self, entry: StepAnalysis) -> Self:
+        """This record with ``entry`` as its step's analysis (replacing the step's earlier one)."""
+        kept = tuple(item for item in self.analysis if item.step != entry.step)
+        return self.model_copy(update={"analysis": bounded((*kept, entry))})
 
     @property
     def target_percent(self) -> int:
@@ -645,6 +678,10 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
         until = rollout.step_started_at + timedelta(seconds=rollout.plan[rollout.step_index].bake_seconds)
         if now < until:
             return Wait(f"baking {rollout.target_percent}% until {until.isoformat()}", until=until)
+        if rollout.judged:
+            held = _held_by_analysis(rollout)
+            if held is not None:
+                return held
     if rollout.phase is Phase.WATCHING:
         assert rollout.watch_started_at is not None
         until = rollout.watch_started_at + timedelta(seconds=rollout.post_deploy_watch_seconds)
@@ -655,6 +692,20 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
     forward = _forward(rollout, now)
     assert forward is not None
     return forward
+
+
+def _held_by_analysis(rollout: Rollout) -> Wait | None:
+    """A bake that is over moves on only once the step's canary analysis says advance."""
+    analysis = rollout.step_analysis()
+    percent = rollout.target_percent
+    if analysis is None or analysis.decision is None:
+        outcome = analysis.verdict.outcome if analysis else "no verdict yet"
+        return Wait(f"bake of {percent}% extended: canary analysis {outcome}")
+    if analysis.decision == "hold":
+        return Wait(f"held at {percent}% by canary analysis ({analysis.verdict.outcome}): waiting for shepherd resume")
+    if analysis.decision == "rollback":
+        return Wait(f"rolling back: {analysis.reason}")  # the rollback function aborts the rollout
+    return None
 
 
 def _forward(rollout: Rollout, now: datetime) -> ShiftTraffic | UpdateEndpoint | None:

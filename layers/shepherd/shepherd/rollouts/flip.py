@@ -180,6 +180,7 @@ def flip_record(
         },
         weights_after={flipped.live.variant_name: 1.0, flipped.candidate.variant_name: 0.0},
         timeline=[entry for entry in timeline if entry.rollout_id == flipped.rollout_id],
+        analysis=cause.verdict,
     )
     detail = f"all traffic on version {flipped.previous_version} at {cause.flipped_at.isoformat()}"
     audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger)
@@ -197,7 +198,7 @@ def rolled_back(rollout: Rollout, cause: RollbackCause) -> RolloutRolledBack:
         trigger=cause.trigger,
         reason=cause.reason,
         seconds_to_flip=cause.seconds_to_flip,
-        command_id=None if cause.alarm_name else cause.event_id,  # an operator's request is answered
+        command_id=cause.command_id,  # an operator's request is answered
     )
 
 

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import Announcement
 from shepherd.registry.model import AuditEntry, VersionStatus
 from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
@@ -55,6 +56,7 @@ class Incident(BaseModel):
     weights_before: dict[str, float]  # the step the rollout had asked for when the alarm came
     weights_after: dict[str, float]
     timeline: list[EndpointAuditEntry]  # the rollout's transitions up to the flip
+    analysis: Verdict | None = None  # the canary judge's evidence, when it triggered the rollback
 
 
 class RolloutRequest(BaseModel):

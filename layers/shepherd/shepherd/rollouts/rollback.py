@@ -149,6 +149,10 @@ class RollbackService:
         )
         return self._roll_back(request.endpoint_name, stored, cause)
 
+    def handle_analysis(self, stored: StoredRollout, cause: RollbackCause) -> RollbackOutcome:
+        """The canary judge failed the candidate: the same fast path as an alarm (abort, flip, incident)."""
+        return self._roll_back(stored.rollout.endpoint_name, stored, cause)
+
     def _received(self, sent_at: datetime | None) -> datetime:
         """The sender's time, but never later than ours: a clock ahead (or a forged time) cannot
         make the flip look earlier than the alarm, nor push the record's time into the future."""
@@ -214,7 +218,7 @@ class RollbackService:
                     # a second publisher would announce it twice. The next tick flushes every outbox.
                     self.promotions.flush(endpoint_name)
                 why = f"rollout {rollout.rollout_id} is {rollout.phase}"
-                if cause.alarm_name is None:  # an operator's command is answered even then (the CLI waits)
+                if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
                     return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
                 return RollbackOutcome("duplicate", why, endpoint_name)
             skipped = _why_not(rollout)
@@ -360,8 +364,8 @@ class RollbackService:
 
 
 def _command_id(cause: RollbackCause) -> str | None:
-    """The operator's command an answer is for (an alarm is no command)."""
-    return None if cause.alarm_name else cause.event_id
+    """The operator's command an answer is for (an alarm or the judge is no command)."""
+    return cause.command_id
 
 
 def _retry_of(underway: RollbackCause | None, cause: RollbackCause) -> bool:

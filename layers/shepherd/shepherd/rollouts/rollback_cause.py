@@ -11,21 +11,31 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from shepherd.analysis.verdict import Verdict
+
+ANALYSIS_TRIGGER = "analysis"
+
 
 class RollbackCause(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trigger: str  # the alarm's name, or who asked
+    trigger: str  # the alarm's name, who asked, or "analysis" (the canary judge)
     alarm_name: str | None  # None: an operator's request
     reason: str
     reason_data: str | None = None
     requested_at: AwareDatetime | None  # the alarm's state change (or the request), never after receipt
     event_id: str
     flipped_at: AwareDatetime | None = None  # when a flip was observed (service clock)
+    verdict: Verdict | None = None  # the canary judge's evidence, when it asked for the rollback
+
+    @property
+    def command_id(self) -> str | None:
+        """The operator's command this answers (an alarm or the judge is no command)."""
+        return None if self.alarm_name is not None or self.verdict is not None else self.event_id
 
     @property
     def summary(self) -> str:
-        if self.alarm_name is not None:
+        if self.alarm_name is not None or self.verdict is not None:
             return f"{self.trigger}: {self.reason}"
         return f"requested by {self.trigger}: {self.reason}"
 

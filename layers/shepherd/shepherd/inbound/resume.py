@@ -1,0 +1,31 @@
+"""`Model Rollout Resume Requested` commands (to the controller function), as `ResumeRequest`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd.contracts import ModelRolloutResumeRequested
+from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
+from shepherd.rollouts.service import ResumeRequest
+
+
+class ResumeRequestedEvent(EventBridgeEvent):
+    detail: ModelRolloutResumeRequested
+
+
+def is_resume(event: dict[str, Any]) -> bool:
+    """Whether the controller was invoked by the resume command (else: a tick, whatever its shape)."""
+    return isinstance(event, dict) and event.get("detail-type") == ModelRolloutResumeRequested.DETAIL_TYPE
+
+
+def parse_resume(event: dict[str, Any]) -> ResumeRequest:
+    parsed = parse_command(event, ResumeRequestedEvent, ModelRolloutResumeRequested.DETAIL_TYPE)
+    detail = parsed.detail
+    return ResumeRequest(
+        endpoint_name=detail.endpoint_name,
+        rollout_id=detail.rollout_id,
+        requested_by=detail.requested_by,
+        reason=detail.reason,
+        event_id=parsed.id,
+        requested_at=parsed.time,
+    )

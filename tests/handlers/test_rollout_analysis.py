@@ -1,0 +1,252 @@
+"""The canary judge in the controller, through the handlers on moto: fetch, verdict, store, announce, act.
+
+SageMaker's per-variant metrics are published to (moto's) CloudWatch as the endpoint would; moto
+computes no percentiles, so the local-mode CloudWatch emulator is installed, as LocalShepherd does.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from pydantic import ValidationError
+
+from shepherd import bootstrap
+from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
+from shepherd.analysis.ports import MetricsUnavailable
+from shepherd.registry.errors import TransientError
+from shepherd_cli.local import cloudwatch_emulator
+from tests.handlers.conftest import sample_event
+from tests.handlers.lifecycle import (
+    ENDPOINT,
+    START,
+    controller,
+    promote,
+    promotion,
+    registered_version,
+    settled_weights,
+    status,
+    tick,
+)
+
+AT = START + timedelta(hours=1)
+V1, V2 = "churn-predictor-v1", "churn-predictor-v2"
+
+
+def judged_canary(**judge: Any) -> dict[str, Any]:
+    return {
+        "type": "canary",
+        "canary_percent": 10,
+        "bake_seconds": 600,
+        "post_deploy_watch_seconds": 60,
+        "analysis": {"judge": judge},
+    }
+
+
+def publish(variant: str, minutes: int, latency_ms: float, seed: int, requests: int) -> None:
+    """A variant's SageMaker metrics for `minutes` minutes from AT, as SageMaker publishes them."""
+    cloudwatch_emulator.install()  # percentiles (moto has none)
+    client = boto3.client("cloudwatch")
+    noise = random.Random(seed)
+    dimensions = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]
+    for minute in range(minutes):
+        at = AT + timedelta(minutes=minute, seconds=30)
+        level = latency_ms * 1000 * noise.lognormvariate(0, 0.03)  # microseconds, as SageMaker reports
+        client.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {"MetricName": "Invocations", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
+                {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Timestamp": at, "Value": 0},
+                {"MetricName": "Invocation4XXErrors", "Dimensions": dimensions, "Timestamp": at, "Value": 0},
+                {
+                    "MetricName": "ModelLatency",
+                    "Dimensions": dimensions,
+                    "Timestamp": at,
+                    "Values": [level * (0.8 + 0.02 * k) for k in range(20)],
+                    "Unit": "Microseconds",
+                },
+            ],
+        )
+
+
+def run(lambda_context, sagemaker, minutes: int, start: datetime = AT) -> dict[int, dict[str, float]]:
+    timeline = {}
+    for minute in range(minutes):
+        tick(lambda_context, start + timedelta(minutes=minute))
+        timeline[minute] = settled_weights(sagemaker)
+    return timeline
+
+
+def rollout_record():
+    latest = bootstrap.rollout_store().latest_rollout(ENDPOINT)
+    assert latest is not None
+    return latest.rollout
+
+
+def test_a_candidate_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    publish(V1, 40, latency_ms=50, seed=1, requests=900)
+    publish(V2, 40, latency_ms=70, seed=2, requests=100)  # 40% slower, far under the 300 ms alarm
+    assert promote.lambda_handler(promotion(v2, judged_canary(), at=AT), lambda_context)["result"] == "started"
+
+    timeline = run(lambda_context, sagemaker, 12)
+
+    assert timeline[1] == {V1: 0.9, V2: 0.1}
+    rolled_back_at = min(minute for minute, weights in timeline.items() if minute > 1 and weights.get(V2, 0) == 0)
+    assert rolled_back_at < 10  # before the 10-minute bake is over: latency is critical
+    assert status(world, v2) == "ROLLED_BACK"
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert rolled_back["trigger"] == "analysis"
+    assert "latency_p50" in rolled_back["reason"] and "latency_p99" in rolled_back["reason"]
+    assert rolled_back.get("command_id") is None  # the judge is not an operator's command
+    [completed] = world.announcements("Canary Analysis Completed")
+    assert (completed["step"], completed["percent"], completed["outcome"], completed["decision"]) == (
+        0,
+        10,
+        "FAIL",
+        "rollback",
+    )
+    latency = {m["metric"]: m for m in completed["metrics"]}["latency_p99"]
+    assert latency["outcome"] == "FAIL" and 0.3 < latency["relative_effect"] < 0.5
+    # No alarm fired: the per-rollout alarms exist (until clean-up) but none is in ALARM.
+    alarms = boto3.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
+    assert alarms == []
+    # The incident holds the evidence; the record keeps the verdict of the step.
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert incident.trigger == "analysis" and incident.alarm_name is None
+    assert incident.analysis is not None and "latency_p99" in incident.analysis.failing()
+    [step] = rollout_record().analysis
+    assert (step.step, step.decision, step.verdict.outcome) == (0, "rollback", "FAIL")
+    assert len(step.series["model_latency_p99"].candidate) == len(step.series["model_latency_p99"].baseline) >= 2
+
+
+def test_a_candidate_like_the_live_one_passes_and_completes(world, sagemaker, lambda_context, first_deployment):
+    v2 = registered_version(world, lambda_context, 2)
+    publish(V1, 40, latency_ms=50, seed=1, requests=900)
+    publish(V2, 40, latency_ms=50, seed=2, requests=100)
+    promote.lambda_handler(promotion(v2, judged_canary(), at=AT), lambda_context)
+
+    timeline = run(lambda_context, sagemaker, 16)
+
+    assert timeline[1] == {V1: 0.9, V2: 0.1}
+    assert timeline[9] == {V1: 0.9, V2: 0.1}  # baking
+    assert timeline[15][V2] == 1.0
+    [completed] = world.announcements("Canary Analysis Completed")
+    assert (completed["outcome"], completed["decision"], completed["extended_seconds"]) == ("PASS", "advance", 0)
+    assert {m["metric"] for m in completed["metrics"]} == {"errors_5xx", "errors_4xx", "latency_p50", "latency_p99"}
+    assert world.announcements("Rollout Rolled Back") == []
+    assert status(world, v2) == "LIVE"
+
+
+def resume_command(rollout_id: str, at: datetime) -> dict[str, Any]:
+    event = sample_event("model-rollout-resume-requested.json")
+    event["id"] = str(uuid.uuid4())
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event["detail"]["rollout_id"] = rollout_id
+    return event
+
+
+def test_no_data_extends_the_bake_then_holds_until_an_operator_resumes(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)  # no traffic at all: every metric INCONCLUSIVE
+    promote.lambda_handler(promotion(v2, judged_canary(max_extension_seconds=180), at=AT), lambda_context)
+
+    timeline = run(lambda_context, sagemaker, 20)
+
+    assert timeline[19] == {V1: 0.9, V2: 0.1}  # bake (10 min) + extension (3 min) over: held
+    [completed] = world.announcements("Canary Analysis Completed")
+    assert (completed["outcome"], completed["decision"], completed["extended_seconds"]) == (
+        "INCONCLUSIVE",
+        "hold",
+        180,
+    )
+    rollout_id = rollout_record().rollout_id
+
+    answer = controller.lambda_handler(resume_command(rollout_id, AT + timedelta(minutes=20)), lambda_context)
+    later = run(lambda_context, sagemaker, 3, start=AT + timedelta(minutes=20))
+
+    assert answer == {"answer": "Rollout Resumed"}
+    [resumed] = world.announcements("Rollout Resumed")
+    assert (resumed["rollout_id"], resumed["percent"], resumed["requested_by"]) == (
+        rollout_id,
+        10,
+        "oncall@example.com",
+    )
+    assert resumed["command_id"]
+    assert later[2][V2] == 1.0
+    assert rollout_record().analysis[0].resumed_by == "oncall@example.com"
+
+
+def test_a_resume_of_a_rollout_that_is_not_held_is_refused_with_the_reason(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, judged_canary(), at=AT), lambda_context)
+    run(lambda_context, sagemaker, 3)
+    rollout_id = rollout_record().rollout_id
+
+    answer = controller.lambda_handler(resume_command(rollout_id, AT + timedelta(minutes=3)), lambda_context)
+
+    assert answer == {"answer": "Rollout Resume Refused"}
+    [refused] = world.announcements("Rollout Resume Refused")
+    assert "not held by canary analysis" in refused["reason"]
+    assert settled_weights(sagemaker) == {V1: 0.9, V2: 0.1}  # still baking, untouched
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [TransientError("GetMetricData: Throttling"), MetricsUnavailable("GetMetricData refused: AccessDenied")],
+)
+def test_metrics_that_cannot_be_read_never_roll_back_they_hold(
+    world, sagemaker, lambda_context, first_deployment, monkeypatch, failure
+):
+    # moto cannot make GetMetricData fail on demand: the adapter raises what it raises on throttling
+    # (after the SDK's retries) or on a refusal (tested with the adapter in test_cloudwatch_variant_metrics).
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(CloudWatchVariantMetrics, "variant_series", unavailable)
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = judged_canary(max_extension_seconds=60, on_inconclusive="rollback")
+    promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)
+
+    timeline = run(lambda_context, sagemaker, 15)
+
+    assert timeline[14] == {V1: 0.9, V2: 0.1}
+    assert world.announcements("Rollout Rolled Back") == []
+    [completed] = world.announcements("Canary Analysis Completed")
+    assert (completed["outcome"], completed["decision"]) == ("INCONCLUSIVE", "hold")
+    [step] = rollout_record().analysis
+    assert step.metrics_unavailable >= 10  # one per tick of the bake and its extension
+    assert status(world, v2) == "DEPLOYING"
+
+
+@pytest.mark.parametrize("judge", [{"enabled": False}])
+def test_with_the_judge_off_the_bake_alone_decides(world, sagemaker, lambda_context, first_deployment, judge):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, judged_canary(**judge), at=AT), lambda_context)
+
+    timeline = run(lambda_context, sagemaker, 14)
+
+    assert timeline[13][V2] == 1.0
+    assert world.announcements("Canary Analysis Completed") == []
+    assert rollout_record().analysis == ()
+
+
+def test_a_resume_command_without_its_rollout_id_fails_the_invocation_and_changes_nothing(
+    world, sagemaker, lambda_context, first_deployment
+):
+    event = resume_command("unused", AT)
+    del event["detail"]["rollout_id"]  # "the held one: never another" - so it is required
+
+    with pytest.raises(ValidationError, match="rollout_id"):
+        controller.lambda_handler(event, lambda_context)
+
+    assert world.announcements("Rollout Resumed") == world.announcements("Rollout Resume Refused") == []
