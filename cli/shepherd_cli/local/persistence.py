@@ -66,7 +66,7 @@ def restore(directory: Path) -> None:
         if not path.exists():
             continue
         # Our own file, written by `save` above: unpickling it runs no foreign code.
-        saved: dict[tuple[str, str], Any] = pickle.loads(path.read_bytes())  # noqa: S301
+        saved: dict[tuple[str, str], Any] = pickle.loads(path.read_bytes())  # noqa: S301  # nosec B301
         backends: Any = get_backend(service)  # type: ignore[call-overload]
         for (account, region), backend in saved.items():
             backends[account][region].__dict__.update(backend.__dict__)
