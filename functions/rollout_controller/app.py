@@ -10,8 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shepherd import bootstrap
 from shepherd.inbound.refusal import answers_malformed_commands
-from shepherd.inbound.resume import is_resume, parse_resume
-from shepherd.inbound.tick import parse_tick
+from shepherd.inbound.tick import is_resume, parse_tick
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -27,6 +26,8 @@ metrics = Metrics()
 @answers_malformed_commands
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if is_resume(event):
+        from shepherd.inbound.resume import parse_resume  # a rare command: not imported at cold start
+
         answer = bootstrap.rollout_service().resume(parse_resume(event))
         logger.info("resume answered", extra={"answer": answer})
         return {"answer": answer}  # the next tick (within a minute) takes the step

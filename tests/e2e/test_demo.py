@@ -83,10 +83,7 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
         persistence.restore(tmp_path / "state")
         target = local_target(local.endpoint_url, tmp_path / "local.json")
         page = views.endpoint_page(target, ENDPOINT)
-        assert [(r["version"], r["phase"]) for r in page["rollouts"]] == [
-            (3, "ROLLED_BACK"),
-            (2, "COMPLETED"),
-            (1, "COMPLETED"),
-        ]
+        phases = [(r["version"], r["phase"]) for r in page["rollouts"]]
+        assert phases == [(4, "ROLLED_BACK"), (3, "ROLLED_BACK"), (2, "COMPLETED"), (1, "COMPLETED")]
         assert [point["percent"] for point in page["timeline"]["points"]][:2] == [0, 10]
-        assert page["incident"]["version"] == 3
+        assert page["incident"]["version"] == 4 and page["incident"]["trigger"] == "analysis"

@@ -113,14 +113,28 @@ def test_an_approval_command_reaches_decide_approval(local):
     assert announcement["detail"]["version"] == 1
 
 
-def test_a_failing_invocation_is_retried_then_dead_lettered(local):
-    # Given a command the function cannot parse (no decision)
+def test_a_malformed_command_on_the_bus_is_answered_as_refused_not_retried(local):
+    refusals = subscribe(local, {"source": ["shepherd"], "detail-type": ["Command Refused"]})
+    # Given a command whose detail breaks its contract (no decision, no reason, no requester)
     command(local, "Model Version Approval Requested", {"model_name": "churn", "version": 1})
 
     local.pump.run_until_idle()
 
+    # Then one invocation answers it: Command Refused, by the command's event id, naming the fields
+    [(status, event)] = invocations(local, "DecideApprovalFunction")[-1:]
+    assert status == "ok"
+    [refused] = [announcement["detail"] for announcement in received(local, refusals)]
+    assert refused["command_id"] == event["id"] and "detail.decision" in refused["reason"]
+
+
+def test_a_failing_invocation_is_retried_then_dead_lettered(local):
+    # Given an asynchronous invocation the function cannot parse at all (no EventBridge envelope)
+    local.pump.invoke_async("DecideApprovalFunction", {"detail": {"model_name": "churn", "version": 1}})
+
+    local.pump.run_until_idle()
+
     # Then Lambda's two retries, and the event in the function's dead-letter queue
-    attempts = invocations(local, "DecideApprovalFunction")
+    attempts = invocations(local, "DecideApprovalFunction")[-3:]
     assert [status for status, _event in attempts] == ["error", "error", "dead-lettered"]
     sqs = local.client("sqs")
     queue_url = sqs.get_queue_url(

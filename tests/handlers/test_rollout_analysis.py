@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from pydantic import ValidationError
 
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
@@ -240,13 +239,15 @@ def test_with_the_judge_off_the_bake_alone_decides(world, sagemaker, lambda_cont
     assert rollout_record().analysis == ()
 
 
-def test_a_resume_command_without_its_rollout_id_fails_the_invocation_and_changes_nothing(
+def test_a_resume_command_without_its_rollout_id_is_refused_and_changes_nothing(
     world, sagemaker, lambda_context, first_deployment
 ):
     event = resume_command("unused", AT)
     del event["detail"]["rollout_id"]  # "the held one: never another" - so it is required
 
-    with pytest.raises(ValidationError, match="rollout_id"):
-        controller.lambda_handler(event, lambda_context)
+    response = controller.lambda_handler(event, lambda_context)
 
+    assert response["result"] == "refused"
+    [refused] = world.announcements("Command Refused")
+    assert refused["command_id"] == event["id"] and refused["reason"].startswith("detail.rollout_id")
     assert world.announcements("Rollout Resumed") == world.announcements("Rollout Resume Refused") == []

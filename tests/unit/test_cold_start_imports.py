@@ -90,3 +90,10 @@ def test_registry_functions_import_nothing_of_the_rollouts(function):
 
     assert not any(name.startswith("shepherd.rollouts") for name in loaded)
     assert "shepherd.adapters.sagemaker" not in loaded and "shepherd.adapters.cloudwatch" not in loaded
+
+
+def test_the_controller_knows_the_resume_command_by_its_contract_without_importing_it():
+    from shepherd.contracts import ModelRolloutResumeRequested
+    from shepherd.inbound.tick import RESUME_DETAIL_TYPE
+
+    assert RESUME_DETAIL_TYPE == ModelRolloutResumeRequested.DETAIL_TYPE

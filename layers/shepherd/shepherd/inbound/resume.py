@@ -13,11 +13,6 @@ class ResumeRequestedEvent(EventBridgeEvent):
     detail: ModelRolloutResumeRequested
 
 
-def is_resume(event: dict[str, Any]) -> bool:
-    """Whether the controller was invoked by the resume command (else: a tick, whatever its shape)."""
-    return isinstance(event, dict) and event.get("detail-type") == ModelRolloutResumeRequested.DETAIL_TYPE
-
-
 def parse_resume(event: dict[str, Any]) -> ResumeRequest:
     parsed = parse_command(event, ResumeRequestedEvent, ModelRolloutResumeRequested.DETAIL_TYPE)
     detail = parsed.detail
