@@ -45,8 +45,9 @@ from tests.model import driver, invariants
 from tests.model.events import ALARM_SHAPES, alarm_event, rollback_command
 from tests.model.faults import Crash, Fault, FaultPlan, Faulty
 
-# The services log every decision; thousands of sequences would drown the report in them.
-logging.getLogger("shepherd").setLevel(logging.ERROR)
+# The services log every decision, and every isolated failure with its traceback (injected faults
+# are thousands of them): thousands of sequences would drown the report in them.
+logging.getLogger("shepherd").setLevel(logging.CRITICAL)
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ENDPOINTS = ("ep-a", "ep-b")
@@ -259,6 +260,7 @@ class RolloutModel(RuleBasedStateMachine):
             self.interleaved = self.plan.interleave_at is not None
         active_before = {s.rollout.endpoint_name: s.rollout.rollout_id for s in self.store.active_rollouts()}
         flips_before = len(self.sagemaker.flips)
+        received_at = self.clock.now
         self.log.append(f"deliver {invocation.kind} {invocation.endpoint or ''} {_short(invocation.event)}")
         outcome: Any = None
         error: BaseException | None = None
@@ -277,7 +279,7 @@ class RolloutModel(RuleBasedStateMachine):
             if not nested:
                 self.plan.end()
                 STATS.faults += len(self.plan.fired)
-        self._record(invocation, outcome, error, nested, active_before, flips_before)
+        self._record(invocation, outcome, error, nested, active_before, flips_before, received_at)
 
     def _record(
         self,
@@ -287,6 +289,7 @@ class RolloutModel(RuleBasedStateMachine):
         nested: bool,
         active_before: dict[str, str],
         flips_before: int,
+        received_at: datetime,
     ) -> None:
         """Log the invocation's result and keep what the invariants judge it by."""
         if error is not None:
@@ -299,10 +302,13 @@ class RolloutModel(RuleBasedStateMachine):
         else:
             self.log.append(f"  -> {outcome}")
         if invocation.kind == "rollback" and outcome is not None:
+            # The time to flip counts from the alarm as received: a sender's time later than the
+            # receiving clock (a future-dated alarm) is taken as the time of receipt (issue 9, fix 7).
+            changed_at = min(invocation.changed_at, received_at) if invocation.changed_at else None
             for result in outcome:
                 self.rollback_results.append(
                     invariants.RollbackSeen(
-                        invocation.endpoint, result, invocation.changed_at, self.sagemaker.flips[flips_before:]
+                        invocation.endpoint, result, changed_at, self.sagemaker.flips[flips_before:]
                     )
                 )
         if invocation.kind == "tick" and not nested:

@@ -37,9 +37,11 @@ from shepherd.rollouts.controller import (
     Complete,
     CreateEndpoint,
     DeleteEndpoint,
+    EndpointStatus,
     Fail,
     FinishRollback,
     LiveDeployment,
+    ObservedEndpoint,
     Phase,
     RecordProgress,
     Rollout,
@@ -254,8 +256,10 @@ class RolloutService:
             self.rollouts.commit(
                 [
                     StartRollout(rollout, stored.request),
+                    # Conditional on the status read above, which the audit entry names as its `from`
+                    # (a RETIRED version redeployed by a rollback is audited RETIRED -> DEPLOYING).
                     version_move(
-                        rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
+                        rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
                     *(_forget_deleted(deleted, stored) if deleted else ()),
@@ -537,7 +541,11 @@ class RolloutService:
                     )
                 )
         elif isinstance(action, Fail):
+            # A candidate that reached 100% (its watch window began) is LIVE: the audit names the
+            # status it really leaves, as the rollback function's abort does.
             failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
+            if before.watch_started_at is not None:
+                failed_from = failed_from[::-1]
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
@@ -553,7 +561,16 @@ class RolloutService:
         """
         self.alarms.delete_alarms(_own_alarms(self.settings.namespace, rollout))
         observed = self.endpoints.describe(rollout.endpoint_name)
+        if observed is not None and observed.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
+            # A change still under way may land on any of this rollout's configs: delete none yet.
+            return f"clean-up waits: endpoint is {observed.status}"
         live = self.rollouts.live(rollout.endpoint_name)
+        if self._left_on_its_configs(rollout, observed, live):
+            # The abort ended before the endpoint was back on its baseline (its restore gave up, or a
+            # change landed after it ended): finish the restore, so endpoint and record agree again.
+            assert live is not None
+            self.endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
+            return "clean-up restores the baseline config"
         in_use = {observed.config_name if observed else None, live.config_name if live else None}
         for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
             assert config is not None
@@ -568,6 +585,21 @@ class RolloutService:
             self.endpoints.delete_model(retired.model_resource_name)
         self.rollouts.cleaned_up(rollout.endpoint_name, rollout.rollout_id)
         return "cleaned up"
+
+    def _left_on_its_configs(
+        self, rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None
+    ) -> bool:
+        """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
+        baseline, nothing else holds it, and SageMaker has not refused a restore already."""
+        return (
+            rollout.phase is not Phase.COMPLETED
+            and observed is not None
+            and observed.status is EndpointStatus.IN_SERVICE
+            and observed.failure_reason is None
+            and live is not None
+            and observed.config_name in {rollout.shift_config, rollout.final_config} - {live.config_name}
+            and self.rollouts.lock_holder(rollout.endpoint_name) is None
+        )
 
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
