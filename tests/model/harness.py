@@ -235,7 +235,9 @@ class RolloutModel(RuleBasedStateMachine):
         self.sent: list[Invocation] = []
         self.failed: list[Invocation] = []
         self.promoted: dict[str, set[int]] = {model: set() for model in MODEL_OF.values()}
-        self.deleted_outside: set[str] = set()  # endpoints deleted outside since their last promotion
+        # Endpoints deleted outside Shepherd -> the rollouts they had then. Their record is stale until a
+        # promotion *starts* a rollout there (a rejected one reconciles nothing: docs/design.md).
+        self.deleted_outside: dict[str, frozenset[str]] = {}
         self.rollback_results: list[invariants.RollbackSeen] = []
         self.tick_reports: list[invariants.TickSeen] = []
         self.log: list[str] = []
@@ -368,7 +370,6 @@ class RolloutModel(RuleBasedStateMachine):
         unused = [n for n in range(1, VERSIONS + 1) if n not in self.promoted[model]]
         version = unused[0] if pick == "next" and unused else any_version
         self.promoted[model].add(version)
-        self.deleted_outside.discard(endpoint)
         alarms = tuple(named_alarms(endpoint)[kind] for kind in sorted(named))
         promotion = driver.Promotion(
             model_name=model,
@@ -616,7 +617,10 @@ class RolloutModel(RuleBasedStateMachine):
         if endpoint in self.sagemaker.endpoints:
             self.log.append(f"sagemaker: {endpoint} deleted outside Shepherd")
             self.sagemaker.delete_outside(endpoint)
-            self.deleted_outside.add(endpoint)
+            self.deleted_outside[endpoint] = self.rollout_ids(endpoint)
+
+    def rollout_ids(self, endpoint: str) -> frozenset[str]:
+        return frozenset(stored.rollout.rollout_id for stored in self.store.rollouts_of(endpoint))
 
     @rule(describes=st.integers(0, 3))
     def sagemaker_speed(self, describes: int) -> None:

@@ -240,10 +240,12 @@ def _i3(model: RolloutModel, final: bool) -> Iterator[Violation]:
         trail = model.store.endpoint_audit_trail(rollout.endpoint_name)
         if not any(e.rollout_id == rollout.rollout_id and e.action == action for e in trail):
             yield "I3", f"{rollout.rollout_id} ended {rollout.phase.value} with no '{action}' endpoint audit entry"
-        if rollout.phase is Phase.ROLLED_BACK and not any(
-            i.rollout_id == rollout.rollout_id for i in model.store.incidents(rollout.endpoint_name)
-        ):
-            yield "I3", f"{rollout.rollout_id} ended ROLLED_BACK with no incident recorded"
+        # The incident records a flip (docs/design.md, Rollback): one observed needs its incident; a
+        # rollback that ended without one (the endpoint deleted, say) is announced and audited only.
+        incident = any(i.rollout_id == rollout.rollout_id for i in model.store.incidents(rollout.endpoint_name))
+        flipped = rollout.rollback is not None and rollout.rollback.flipped_at is not None
+        if rollout.phase is Phase.ROLLED_BACK and flipped and not incident:
+            yield "I3", f"{rollout.rollout_id} ended ROLLED_BACK after an observed flip with no incident recorded"
         moves = [e for e in model.registry.audit if (e.model_name, e.version) == (rollout.model_name, rollout.version)]
         if not any(e.to_status is status and e.rollout_id == rollout.rollout_id for e in moves):
             yield (
@@ -280,8 +282,8 @@ def _i4_records_match_endpoints(model: RolloutModel) -> Iterator[Violation]:
     from tests.model.harness import MODEL_OF
 
     for endpoint_name, model_name in MODEL_OF.items():
-        if endpoint_name in model.deleted_outside:
-            continue  # deleted outside, and no promotion since: the record is stale until the next one
+        if model.deleted_outside.get(endpoint_name) == model.rollout_ids(endpoint_name):
+            continue  # deleted outside, and no rollout started since: the record is stale until one starts
         yield from _i4_endpoint_matches_record(model, endpoint_name)
         live = model.store.live(endpoint_name)
         for (name, number), version in model.registry.versions.items():

@@ -201,7 +201,16 @@ class RolloutService:
         except InvalidStrategy as invalid:
             raise PromotionRefused(f"invalid strategy: {invalid.reason}") from None
         version = self._resolve(request)
-        allowed = self._deployable(request)
+        live = self.rollouts.live(request.endpoint_name)
+        exists = self.endpoints.describe(request.endpoint_name) is not None
+        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
+        deleted = live if live is not None and not exists else None
+        # The version recorded LIVE there serves nothing any more: it may be deployed again.
+        redeploy = deleted is not None and (deleted.model_name, deleted.version) == (
+            version.model_name,
+            version.version,
+        )
+        allowed = self._deployable(request) + ((VersionStatus.LIVE,) if redeploy else ())
         if version.status not in allowed:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is {version.status.value}; "
@@ -211,14 +220,10 @@ class RolloutService:
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
-        live = self.rollouts.live(request.endpoint_name)
-        exists = self.endpoints.describe(request.endpoint_name) is not None
         if live is None and exists:
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
             )
-        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
-        deleted = live if live is not None and not exists else None
         known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
         candidate = VariantSpec.for_version(
             version.model_name,
@@ -262,7 +267,7 @@ class RolloutService:
                         rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
-                    *(_forget_deleted(deleted, stored) if deleted else ()),
+                    *(_forget_deleted(deleted, stored, retire=not redeploy) if deleted else ()),
                     outbox(rollout, _started(stored)),
                     endpoint_audit(
                         rollout,
@@ -566,11 +571,14 @@ class RolloutService:
             return f"clean-up waits: endpoint is {observed.status}"
         live = self.rollouts.live(rollout.endpoint_name)
         if self._left_on_its_configs(rollout, observed, live):
-            # The abort ended before the endpoint was back on its baseline (its restore gave up, or a
-            # change landed after it ended): finish the restore, so endpoint and record agree again.
-            assert live is not None
-            self.endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
-            return "clean-up restores the baseline config"
+            # The abort ended before the endpoint was back as recorded (its restore gave up, or a
+            # change landed after it ended): finish the restore, so endpoint and records agree again.
+            # A first deployment that did not complete leaves no endpoint (as its abort deletes one).
+            if live is None:
+                self.endpoints.delete_endpoint(rollout.endpoint_name)
+            else:
+                self.endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
+            return "clean-up finishes the restore"
         in_use = {observed.config_name if observed else None, live.config_name if live else None}
         for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
             assert config is not None
@@ -590,14 +598,15 @@ class RolloutService:
         self, rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None
     ) -> bool:
         """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
-        baseline, nothing else holds it, and SageMaker has not refused a restore already."""
+        baseline (or none, for a first deployment), nothing else holds it, and SageMaker has not
+        refused a restore already."""
         return (
             rollout.phase is not Phase.COMPLETED
             and observed is not None
             and observed.status is EndpointStatus.IN_SERVICE
             and observed.failure_reason is None
-            and live is not None
-            and observed.config_name in {rollout.shift_config, rollout.final_config} - {live.config_name}
+            and (live is not None or rollout.is_first_deployment)
+            and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
             and self.rollouts.lock_holder(rollout.endpoint_name) is None
         )
 
@@ -642,8 +651,11 @@ def version_move(
     )
 
 
-def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout) -> tuple[Change, ...]:
-    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE."""
+def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
+    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
+    (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
+    if not retire:
+        return (ForgetLive(stored.rollout.endpoint_name),)
     rollout = stored.rollout
     retired = AuditEntry(
         model_name=deleted.model_name,
