@@ -254,6 +254,24 @@ def test_i4_a_restore_that_gives_up_leaves_the_endpoint_and_records_consistent()
     run(steps)
 
 
+def test_i4_a_restore_refused_once_before_giving_up_is_finished_by_clean_up() -> None:
+    """Found by the long run on the merged fixes: the rollback's restore update fails (SageMaker rolls
+    it back, with a FailureReason), and the next look is past the restore deadline, so the rollback
+    ends with the endpoint on its shift config. Clean-up did not finish the restore while a
+    FailureReason was shown; it now tries again whenever the endpoint is stable and no rollout holds it."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)
+        checked(model, "update_will_fail", "ep-a")
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps)
+
+
 # --- I5 -----------------------------------------------------------------------------------------------
 
 

@@ -598,13 +598,12 @@ class RolloutService:
         self, rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None
     ) -> bool:
         """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
-        baseline (or none, for a first deployment), nothing else holds it, and SageMaker has not
-        refused a restore already."""
+        baseline (or none, for a first deployment), and nothing else holds it. A restore SageMaker
+        rolled back is tried again at the next pass, as the controller's restore is."""
         return (
             rollout.phase is not Phase.COMPLETED
             and observed is not None
             and observed.status is EndpointStatus.IN_SERVICE
-            and observed.failure_reason is None
             and (live is not None or rollout.is_first_deployment)
             and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
             and self.rollouts.lock_holder(rollout.endpoint_name) is None
