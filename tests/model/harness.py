@@ -243,6 +243,7 @@ class RolloutModel(RuleBasedStateMachine):
         self.log: list[str] = []
         self.violations: list[str] = []
         self.interleaved = False
+        self.running: str | None = None  # the kind of the (outermost) invocation under way
         self.checked_announcements = 0
         self.quiescing = False
         self.broken = False  # an invariant failed the example: teardown checks nothing more
@@ -260,6 +261,7 @@ class RolloutModel(RuleBasedStateMachine):
         if not nested:
             self.plan.begin()
             self.interleaved = self.plan.interleave_at is not None
+            self.running = invocation.kind
         active_before = {s.rollout.endpoint_name: s.rollout.rollout_id for s in self.store.active_rollouts()}
         flips_before = len(self.sagemaker.flips)
         received_at = self.clock.now
@@ -578,7 +580,8 @@ class RolloutModel(RuleBasedStateMachine):
         """Another invocation runs between two port calls of the next one (concurrent Lambdas)."""
 
         def run_other() -> None:
-            current_kind = self.sent[-1].kind if self.sent else None
+            # The invocation it interrupts (not the last event sent: a tick rule sends none).
+            current_kind = self.running
             if other == "tick":
                 if current_kind != "tick":  # the controller's reserved concurrency is 1
                     self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))

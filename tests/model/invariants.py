@@ -64,7 +64,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_self_rejections(model),
         *_i1_flips(model),
         *_i1_after_ticks(model),
-        *_i1_ended(model),
+        *_i1_ended(model, final=False),
         *_i2_step(model),
         *_i3(model, final=False),
     ]
@@ -74,7 +74,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
 
 def check_final(model: RolloutModel) -> list[Violation]:
     found = [*_i2_final(model), *_i3(model, final=True), *_i4_records_match_endpoints(model)]
-    found += [*_i1_ended(model), *_i4_audit_chains(model)]
+    found += [*_i1_ended(model, final=True), *_i4_audit_chains(model)]
     if model.failed:
         kinds = ", ".join(f"{i.kind} {i.endpoint}" for i in model.failed)
         found.append(("I3", f"events still failing with no fault injected (lost after Lambda's retries): {kinds}"))
@@ -153,11 +153,16 @@ def _i1_after_ticks(model: RolloutModel) -> Iterator[Violation]:
                 )
 
 
-def _i1_ended(model: RolloutModel) -> Iterator[Violation]:
-    """Once no rollout is active on an endpoint, no variant with traffic serves a ROLLED_BACK version."""
+def _i1_ended(model: RolloutModel, final: bool) -> Iterator[Violation]:
+    """Once no rollout is active on an endpoint, no variant with traffic serves a ROLLED_BACK version.
+
+    Between steps, an endpoint whose change is still in flight is not judged: a rollback that gave up
+    while SageMaker was still shifting traffic to the candidate can do nothing until the change lands;
+    then the clean-up's next pass restores the baseline config (checked once time has run out).
+    """
     active = {s.rollout.endpoint_name for s in model.store.active_rollouts()}
-    for endpoint_name in model.sagemaker.endpoints:
-        if endpoint_name in active:
+    for endpoint_name, endpoint in model.sagemaker.endpoints.items():
+        if endpoint_name in active or (not final and endpoint.settle is not None):
             continue
         for variant, weight in model.sagemaker.desired_weights(endpoint_name).items():
             version = _version_of_variant(model, variant)
