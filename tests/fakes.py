@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from shepherd.adapters.dynamodb import audit_key, model_audit_item
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
@@ -43,6 +41,7 @@ from shepherd.rollouts.controller import (
     ObservedEndpoint,
     ObservedVariant,
 )
+from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.ports import (
     AlarmRegistration,
     Announce,
@@ -52,6 +51,7 @@ from shepherd.rollouts.ports import (
     EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
+    ForgetLive,
     Incident,
     MoveVersion,
     RecordIncident,
@@ -234,6 +234,9 @@ class InMemoryRolloutStore:
         self.audit: dict[tuple[str, str], EndpointAuditEntry] = {}
         self.incident_items: dict[tuple[str, str], Incident] = {}
         self.outbox: dict[tuple[str, str], Announcement] = {}
+        # Rollouts whose index key was removed (`cleaned_up`): the adapter's sparse gsi1 no longer lists
+        # them, until their record is written again (a SaveRollout puts the key back).
+        self.unindexed: set[tuple[str, str]] = set()
         self.model_audit_keys: set[str] = {_model_audit_sk(entry) for entry in registry.audit}
         self.commits = 0
 
@@ -293,13 +296,11 @@ class InMemoryRolloutStore:
             if current is None or current.rollout.revision != change.expected_revision:
                 raise ChangeRejected(change, _dumped(current) if current else None)
 
-        return [
-            (
-                _endpoint_key(saved.endpoint_name, f"ROLLOUT#{saved.rollout_id}"),
-                at_revision,
-                partial(self.rollouts.__setitem__, key, StoredRollout(saved, change.request)),
-            )
-        ]
+        def save() -> None:
+            self.rollouts[key] = StoredRollout(saved, change.request)
+            self.unindexed.discard(key)
+
+        return [(_endpoint_key(saved.endpoint_name, f"ROLLOUT#{saved.rollout_id}"), at_revision, save)]
 
     def _release_items(self, change: ReleaseLock) -> list[_Item]:
         def held_by_it() -> None:
@@ -356,6 +357,14 @@ class InMemoryRolloutStore:
                     lambda: self.lives.__setitem__(change.endpoint_name, change.live),
                 )
             ]
+        if isinstance(change, ForgetLive):
+            return [
+                (
+                    _endpoint_key(change.endpoint_name, "ENDPOINT"),
+                    always,
+                    partial(self.lives.pop, change.endpoint_name, None),
+                )
+            ]
         if isinstance(change, RegisterAlarms):
             registration = partial(AlarmRegistration, endpoint_name=change.endpoint_name, rollout_id=change.rollout_id)
             return [
@@ -404,11 +413,33 @@ class InMemoryRolloutStore:
             for sk in _outbox_sks(announce):
                 self.outbox.pop((announce.endpoint_name, sk), None)
 
+    def cleaned_up(self, endpoint_name: str, rollout_id: str) -> None:
+        with self._lock:
+            if (endpoint_name, rollout_id) in self.rollouts:  # the adapter's update is conditional on the item
+                self.unindexed.add((endpoint_name, rollout_id))
+
     # --- reads ----------------------------------------------------------------------------------
 
     def active_rollouts(self) -> list[StoredRollout]:
         # The adapter reads the sparse index, ordered by "<endpoint>#<rollout id>".
-        return [stored for _, stored in sorted(self.rollouts.items()) if not stored.rollout.phase.is_terminal]
+        return [stored for stored in self._indexed() if not stored.rollout.phase.is_terminal]
+
+    def rollouts_to_clean_up(self) -> list[StoredRollout]:
+        # The same sparse index: a finished rollout stays listed until `cleaned_up`.
+        return [stored for stored in self._indexed() if stored.rollout.phase.is_terminal]
+
+    def _indexed(self) -> list[StoredRollout]:
+        return [stored for key, stored in sorted(self.rollouts.items()) if key not in self.unindexed]
+
+    def endpoints_owed_announcements(self) -> list[str]:
+        return sorted({endpoint for endpoint, _ in self.outbox})
+
+    def endpoint_names(self) -> list[str]:
+        return sorted(self.lives)
+
+    def managed_endpoints(self) -> list[str]:
+        active = {stored.rollout.endpoint_name for stored in self.active_rollouts()}
+        return sorted({*self.lives, *active})
 
     def get_rollout(self, endpoint_name: str, rollout_id: str) -> StoredRollout | None:
         return self.rollouts.get((endpoint_name, rollout_id))
@@ -473,12 +504,9 @@ def _dumped(stored: StoredRollout) -> dict[str, Any]:
     return {"rollout": stored.rollout.model_dump(mode="json"), "request": stored.request.model_dump(mode="json")}
 
 
-def sagemaker_error(code: str, message: str, status: int = 400) -> ClientError:
-    """A SageMaker error as botocore raises it (what the adapter re-raises when it is not retryable)."""
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
-        "SageMaker",
-    )
+def sagemaker_refusal(code: str, message: str) -> EndpointRequestRefused:
+    """A SageMaker refusal for good, as the adapter raises it (`SageMakerEndpoints._raise_domain_error`)."""
+    return EndpointRequestRefused(code, message)
 
 
 @dataclass
@@ -498,8 +526,8 @@ class InMemoryEndpoints:
     A change (CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities) puts the endpoint
     in Creating/Updating for `settle_after_describes` DescribeEndpoint calls, then InService; weights
     are Desired at once and Current when the change lands. Changing an endpoint that is not
-    InService raises ConflictError ("Cannot update in-progress endpoint", as the adapter maps it);
-    other refusals raise botocore's ClientError, as the adapter re-raises them. Creating a model or
+    InService raises EndpointStillUpdating ("Cannot update in-progress endpoint", as the adapter maps
+    it); other refusals raise EndpointRequestRefused, as the adapter maps them. Creating a model or
     config that exists is done; deleting one that is gone is done.
 
     Test controls beyond SageMaker's API: `fail_next_update` (an update SageMaker rolls back),
@@ -541,7 +569,7 @@ class InMemoryEndpoints:
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         if endpoint_name in self.endpoints:
-            raise sagemaker_error("ValidationException", f"Cannot create already existing endpoint {endpoint_name}.")
+            raise sagemaker_refusal("ValidationException", f"Cannot create already existing endpoint {endpoint_name}.")
         weights = self._config_weights(config_name)
         endpoint = _FakeEndpoint(EndpointStatus.CREATING, config_name, dict(weights), dict(weights))
         self.endpoints[endpoint_name] = endpoint
@@ -568,7 +596,7 @@ class InMemoryEndpoints:
         self._require_in_service(endpoint)
         unknown = set(weights) - set(endpoint.weights)
         if unknown:
-            raise sagemaker_error(
+            raise sagemaker_refusal(
                 "ValidationException",
                 f'The variant name(s) "{", ".join(sorted(unknown))}" is/are not present within endpoint '
                 f'configuration "{endpoint.config_name}".',
@@ -606,19 +634,19 @@ class InMemoryEndpoints:
     def _endpoint(self, endpoint_name: str) -> _FakeEndpoint:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None:
-            raise sagemaker_error("ValidationException", f"Could not find endpoint {endpoint_name}.")
+            raise sagemaker_refusal("ValidationException", f"Could not find endpoint {endpoint_name}.")
         return endpoint
 
     def _config_weights(self, config_name: str) -> dict[str, float]:
         config = self.configs.get(config_name)
         if config is None:
-            raise sagemaker_error("ValidationException", f"Could not find endpoint configuration {config_name}.")
+            raise sagemaker_refusal("ValidationException", f"Could not find endpoint configuration {config_name}.")
         return {weighted.variant.variant_name: weighted.initial_weight for weighted in config.variants}
 
     @staticmethod
     def _require_in_service(endpoint: _FakeEndpoint) -> None:
         if endpoint.status is not EndpointStatus.IN_SERVICE:
-            raise ConflictError(f"Cannot update in-progress endpoint (it is {endpoint.status})")
+            raise EndpointStillUpdating(f"Cannot update in-progress endpoint (it is {endpoint.status})")
 
     def _begin(self, endpoint: _FakeEndpoint, settle: Callable[[], None]) -> None:
         endpoint.settle, endpoint.describes_left = settle, self.settle_after_describes

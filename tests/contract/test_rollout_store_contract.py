@@ -3,8 +3,9 @@
 The model-based test (tests/model/) drives the services over the in-memory store; it proves
 something only if the fake keeps the adapter's conditions: the lock taken only when free, a record
 written only at its expected revision, the lock released only by its holder, a version moved only
-from an expected status, audit and outbox entries never overwritten, and nothing of a commit written
-when one condition fails.
+from an expected status, audit and outbox entries never overwritten, nothing of a commit written
+when one condition fails; and the indexes the controller reads: endpoints owed announcements (of
+finished rollouts too), finished rollouts awaiting clean-up, endpoints Shepherd manages.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from shepherd.adapters.dynamodb import DynamoRegistry
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.contracts import RolloutFailed, RolloutStarted, RolloutTrafficShifted
-from shepherd.registry.model import ArtifactRef, VersionStatus
+from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import (
@@ -24,6 +25,7 @@ from shepherd.rollouts.ports import (
     ChangeRejected,
     EndpointBusy,
     ForgetAlarms,
+    ForgetLive,
     Incident,
     MoveVersion,
     RecordIncident,
@@ -36,10 +38,11 @@ from shepherd.rollouts.ports import (
     StoredRollout,
     endpoint_audit,
 )
+from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.service import version_move
 from shepherd.rollouts.strategy import parse_strategy
 from tests.fakes import InMemoryRegistry, InMemoryRolloutStore
-from tests.integration.test_registry_dynamodb import builder
+from tests.integration.test_registry_dynamodb import register
 
 AT = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 REQUEST = RolloutRequest(requested_by="alice", reason="better", event_id="evt-1")
@@ -56,8 +59,7 @@ def ports(request, world):
         registry = DynamoRegistry(world.dynamodb, world.table, sleep=lambda _: None)
         store = DynamoRolloutStore(world.dynamodb, world.table, sleep=lambda _: None)
     for number in (1, 2):
-        artifact = ArtifactRef(bucket="b", key=f"models/{MODEL}/{number}/model.tar.gz", s3_version_id=f"v{number}")
-        registry.register_version(MODEL, artifact, builder(MODEL, artifact))
+        register(registry, number, MODEL)
     return store, registry
 
 
@@ -310,3 +312,73 @@ def test_alarm_registrations_live_records_serving_endpoints_and_incidents(ports)
 
     assert store.alarm_registration("a1") is None
     assert store.incidents("churn-prod") == [incident]
+
+
+def test_endpoints_owed_announcements_include_finished_rollouts_until_published(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    ids = {"rollout_id": rollout.rollout_id, "endpoint_name": "churn-prod", "model_name": MODEL, "version": 2}
+    ended = advanced(rollout, phase=Phase.FAILED, ended_at=AT, failure_reason="x")
+    owed = Announce("churn-prod", f"{rollout.rollout_id}#000001", (RolloutFailed(**ids, reason="x"),))
+    store.commit([SaveRollout(ended, REQUEST, 0), ReleaseLock("churn-prod", rollout.rollout_id), owed])
+
+    assert store.active_rollouts() == []
+    assert store.endpoints_owed_announcements() == ["churn-prod"]
+
+    store.forget(owed)
+    assert store.endpoints_owed_announcements() == []
+
+
+def test_a_finished_rollout_is_listed_for_clean_up_until_cleaned_up(ports) -> None:
+    store, _ = ports
+    finished, running = a_rollout(), a_rollout("ep-b")
+    started(store, finished)
+    store.commit([StartRollout(running, REQUEST)])
+    ended = advanced(finished, phase=Phase.COMPLETED, ended_at=AT)
+    store.commit([SaveRollout(ended, REQUEST, 0), ReleaseLock("churn-prod", finished.rollout_id)])
+
+    assert [s.rollout for s in store.rollouts_to_clean_up()] == [ended]  # never an active one
+
+    store.cleaned_up("churn-prod", finished.rollout_id)
+    store.cleaned_up("churn-prod", "no-such-rollout")  # harmless
+    assert store.rollouts_to_clean_up() == []
+    assert store.get_rollout("churn-prod", finished.rollout_id).rollout == ended  # the record stays
+    assert [s.rollout.rollout_id for s in store.active_rollouts()] == [running.rollout_id]
+
+
+def test_forget_live_drops_the_baseline_and_managed_endpoints_include_rollouts(ports) -> None:
+    store, _ = ports
+    store.commit([SetLive("churn-prod", live_v1()), SetLive("ep-z", live_v1("ep-z"))])
+    store.commit([StartRollout(a_rollout("ep-new"), REQUEST)])
+
+    assert store.endpoint_names() == ["churn-prod", "ep-z"]
+    assert store.managed_endpoints() == ["churn-prod", "ep-new", "ep-z"]
+
+    store.commit([ForgetLive("ep-z")])
+    store.commit([ForgetLive("ep-z")])  # already gone: harmless
+    assert store.live("ep-z") is None
+    assert store.endpoint_names() == ["churn-prod"]
+    assert store.managed_endpoints() == ["churn-prod", "ep-new"]
+
+
+def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports) -> None:
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    cause = RollbackCause(
+        trigger="a1", alarm_name="a1", reason="Threshold Crossed", requested_at=AT, event_id="alarm-1"
+    )
+    aborting = advanced(
+        rollout,
+        phase=Phase.ABORTING,
+        abort_outcome=Phase.ROLLED_BACK,
+        failing_since=AT + timedelta(seconds=5),
+        rollback=cause.flipped(AT + timedelta(seconds=2)),
+    )
+
+    store.commit([SaveRollout(aborting, REQUEST, 0)])
+
+    stored = store.get_rollout("churn-prod", rollout.rollout_id).rollout
+    assert (stored.failing_since, stored.rollback) == (aborting.failing_since, aborting.rollback)
+    assert stored.rollback.seconds_to_flip == 2.0

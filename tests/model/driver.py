@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from shepherd.inbound import parse_rollback_trigger
-from shepherd.registry.errors import ConflictError, TransientError
-from shepherd.rollouts.ports import ChangeRejected, EndpointBusy
+from shepherd.inbound.rollback import parse_rollback_trigger
+from shepherd.registry.errors import TransientError
+from shepherd.rollouts import service
+from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import PromotionRequest, RolloutService, RolloutSettings, rollout_alarm_names
-from tests.fakes import sagemaker_error
+from shepherd.rollouts.service import PromotionRequest, RolloutService, RolloutSettings
+from tests.fakes import sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = RolloutSettings(
@@ -30,16 +29,20 @@ SETTINGS = RolloutSettings(
     rollback_function_arn=ROLLBACK_FUNCTION_ARN,
 )
 
+
+def rollout_alarm_names(endpoint_name: str, rollout_id: str) -> tuple[str, str]:
+    """The per-rollout alarms' names (namespaced by the stack's namespace), for the harness's alarms."""
+    return service.rollout_alarm_names(SETTINGS.namespace, endpoint_name, rollout_id)
+
+
 # What an invocation may end with when a port failed: Lambda retries the event (the schedule
 # re-runs the controller). Anything else escaping a handler is a bug the harness reports.
-__all__ = ["rollout_alarm_names"]  # the per-rollout alarms' names, for the harness's alarms
-
 RETRIED_ERRORS: tuple[type[BaseException], ...] = (
     TransientError,
-    ClientError,
-    ConflictError,
-    ChangeRejected,
-    EndpointBusy,
+    EndpointStillUpdating,
+    EndpointRequestRefused,
+    LostCondition,
+    EndpointLocked,
 )
 
 
@@ -81,13 +84,13 @@ def transaction_cancelled() -> Exception:
 
 
 def sagemaker_refused(code: str) -> Exception:
-    """A non-retryable SageMaker 4xx, as the SageMakerEndpoints adapter lets it through."""
+    """A non-retryable SageMaker 4xx, as the SageMakerEndpoints adapter raises it."""
     messages = {
         "ResourceLimitExceeded": "The account-level service limit 'ml.m5.large for endpoint usage' is 2 Instances",
         "ValidationException": "Could not find model data at s3://bucket/models/model.tar.gz",
         "AccessDeniedException": "User is not authorized to perform: sagemaker:UpdateEndpoint",
     }
-    return sagemaker_error(code, messages[code])
+    return sagemaker_refusal(code, messages[code])
 
 
 # --- invocations ---------------------------------------------------------------------------------
@@ -127,13 +130,16 @@ def promote(services: Services, promotion: Promotion) -> str:
 
 
 def tick(services: Services, now: datetime, event_id: str) -> dict[str, str]:
-    """A controller invocation (the schedule, or one of Shepherd's own events): rollout id -> result."""
-    return services.promotions.tick(now, event_id)
+    """A controller invocation (the schedule, or one of Shepherd's own events): rollout id -> result.
+
+    A pass that failed is isolated by the service and reported as "error" (the next tick retries it).
+    """
+    return services.promotions.tick(now, event_id).results
 
 
 @dataclass(frozen=True)
 class RollbackResult:
-    result: str  # "rolled_back", "redeploying", "duplicate", "skipped", "ignored"
+    result: str  # "rolled_back", "flip_pending", "redeploying", "duplicate", "skipped", "ignored"
     rollout_id: str | None
     seconds_to_flip: float | None
 
@@ -142,6 +148,6 @@ def rollback(services: Services, raw_event: dict[str, Any]) -> list[RollbackResu
     """An alarm (any of its three shapes) or a `Model Rollback Requested` through the rollback function."""
     results = []
     for trigger in parse_rollback_trigger(raw_event):
-        outcome = services.rollbacks.handle(trigger)
-        results.append(RollbackResult(outcome.result, outcome.rollout_id, outcome.seconds_to_flip))
+        for outcome in services.rollbacks.handle(trigger):  # one per rollout the trigger acts on
+            results.append(RollbackResult(outcome.result, outcome.rollout_id, outcome.seconds_to_flip))
     return results

@@ -45,8 +45,9 @@ from tests.model import driver, invariants
 from tests.model.events import ALARM_SHAPES, alarm_event, rollback_command
 from tests.model.faults import Crash, Fault, FaultPlan, Faulty
 
-# The services log every decision; thousands of sequences would drown the report in them.
-logging.getLogger("shepherd").setLevel(logging.ERROR)
+# The services log every decision, and every isolated failure with its traceback (injected faults
+# are thousands of them): thousands of sequences would drown the report in them.
+logging.getLogger("shepherd").setLevel(logging.CRITICAL)
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ENDPOINTS = ("ep-a", "ep-b")
@@ -234,12 +235,15 @@ class RolloutModel(RuleBasedStateMachine):
         self.sent: list[Invocation] = []
         self.failed: list[Invocation] = []
         self.promoted: dict[str, set[int]] = {model: set() for model in MODEL_OF.values()}
-        self.deleted_outside: set[str] = set()  # endpoints deleted outside since their last promotion
+        # Endpoints deleted outside Shepherd -> the rollouts they had then. Their record is stale until a
+        # promotion *starts* a rollout there (a rejected one reconciles nothing: docs/design.md).
+        self.deleted_outside: dict[str, frozenset[str]] = {}
         self.rollback_results: list[invariants.RollbackSeen] = []
         self.tick_reports: list[invariants.TickSeen] = []
         self.log: list[str] = []
         self.violations: list[str] = []
         self.interleaved = False
+        self.running: str | None = None  # the kind of the (outermost) invocation under way
         self.checked_announcements = 0
         self.quiescing = False
         self.broken = False  # an invariant failed the example: teardown checks nothing more
@@ -257,8 +261,10 @@ class RolloutModel(RuleBasedStateMachine):
         if not nested:
             self.plan.begin()
             self.interleaved = self.plan.interleave_at is not None
+            self.running = invocation.kind
         active_before = {s.rollout.endpoint_name: s.rollout.rollout_id for s in self.store.active_rollouts()}
         flips_before = len(self.sagemaker.flips)
+        received_at = self.clock.now
         self.log.append(f"deliver {invocation.kind} {invocation.endpoint or ''} {_short(invocation.event)}")
         outcome: Any = None
         error: BaseException | None = None
@@ -277,7 +283,7 @@ class RolloutModel(RuleBasedStateMachine):
             if not nested:
                 self.plan.end()
                 STATS.faults += len(self.plan.fired)
-        self._record(invocation, outcome, error, nested, active_before, flips_before)
+        self._record(invocation, outcome, error, nested, active_before, flips_before, received_at)
 
     def _record(
         self,
@@ -287,6 +293,7 @@ class RolloutModel(RuleBasedStateMachine):
         nested: bool,
         active_before: dict[str, str],
         flips_before: int,
+        received_at: datetime,
     ) -> None:
         """Log the invocation's result and keep what the invariants judge it by."""
         if error is not None:
@@ -299,10 +306,13 @@ class RolloutModel(RuleBasedStateMachine):
         else:
             self.log.append(f"  -> {outcome}")
         if invocation.kind == "rollback" and outcome is not None:
+            # The time to flip counts from the alarm as received: a sender's time later than the
+            # receiving clock (a future-dated alarm) is taken as the time of receipt (issue 9, fix 7).
+            changed_at = min(invocation.changed_at, received_at) if invocation.changed_at else None
             for result in outcome:
                 self.rollback_results.append(
                     invariants.RollbackSeen(
-                        invocation.endpoint, result, invocation.changed_at, self.sagemaker.flips[flips_before:]
+                        invocation.endpoint, result, changed_at, self.sagemaker.flips[flips_before:]
                     )
                 )
         if invocation.kind == "tick" and not nested:
@@ -362,7 +372,6 @@ class RolloutModel(RuleBasedStateMachine):
         unused = [n for n in range(1, VERSIONS + 1) if n not in self.promoted[model]]
         version = unused[0] if pick == "next" and unused else any_version
         self.promoted[model].add(version)
-        self.deleted_outside.discard(endpoint)
         alarms = tuple(named_alarms(endpoint)[kind] for kind in sorted(named))
         promotion = driver.Promotion(
             model_name=model,
@@ -571,7 +580,8 @@ class RolloutModel(RuleBasedStateMachine):
         """Another invocation runs between two port calls of the next one (concurrent Lambdas)."""
 
         def run_other() -> None:
-            current_kind = self.sent[-1].kind if self.sent else None
+            # The invocation it interrupts (not the last event sent: a tick rule sends none).
+            current_kind = self.running
             if other == "tick":
                 if current_kind != "tick":  # the controller's reserved concurrency is 1
                     self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))
@@ -610,7 +620,10 @@ class RolloutModel(RuleBasedStateMachine):
         if endpoint in self.sagemaker.endpoints:
             self.log.append(f"sagemaker: {endpoint} deleted outside Shepherd")
             self.sagemaker.delete_outside(endpoint)
-            self.deleted_outside.add(endpoint)
+            self.deleted_outside[endpoint] = self.rollout_ids(endpoint)
+
+    def rollout_ids(self, endpoint: str) -> frozenset[str]:
+        return frozenset(stored.rollout.rollout_id for stored in self.store.rollouts_of(endpoint))
 
     @rule(describes=st.integers(0, 3))
     def sagemaker_speed(self, describes: int) -> None:

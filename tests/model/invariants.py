@@ -64,7 +64,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_self_rejections(model),
         *_i1_flips(model),
         *_i1_after_ticks(model),
-        *_i1_ended(model),
+        *_i1_ended(model, final=False),
         *_i2_step(model),
         *_i3(model, final=False),
     ]
@@ -74,7 +74,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
 
 def check_final(model: RolloutModel) -> list[Violation]:
     found = [*_i2_final(model), *_i3(model, final=True), *_i4_records_match_endpoints(model)]
-    found += [*_i1_ended(model), *_i4_audit_chains(model)]
+    found += [*_i1_ended(model, final=True), *_i4_audit_chains(model)]
     if model.failed:
         kinds = ", ".join(f"{i.kind} {i.endpoint}" for i in model.failed)
         found.append(("I3", f"events still failing with no fault injected (lost after Lambda's retries): {kinds}"))
@@ -153,11 +153,16 @@ def _i1_after_ticks(model: RolloutModel) -> Iterator[Violation]:
                 )
 
 
-def _i1_ended(model: RolloutModel) -> Iterator[Violation]:
-    """Once no rollout is active on an endpoint, no variant with traffic serves a ROLLED_BACK version."""
+def _i1_ended(model: RolloutModel, final: bool) -> Iterator[Violation]:
+    """Once no rollout is active on an endpoint, no variant with traffic serves a ROLLED_BACK version.
+
+    Between steps, an endpoint whose change is still in flight is not judged: a rollback that gave up
+    while SageMaker was still shifting traffic to the candidate can do nothing until the change lands;
+    then the clean-up's next pass restores the baseline config (checked once time has run out).
+    """
     active = {s.rollout.endpoint_name for s in model.store.active_rollouts()}
-    for endpoint_name in model.sagemaker.endpoints:
-        if endpoint_name in active:
+    for endpoint_name, endpoint in model.sagemaker.endpoints.items():
+        if endpoint_name in active or (not final and endpoint.settle is not None):
             continue
         for variant, weight in model.sagemaker.desired_weights(endpoint_name).items():
             version = _version_of_variant(model, variant)
@@ -240,10 +245,12 @@ def _i3(model: RolloutModel, final: bool) -> Iterator[Violation]:
         trail = model.store.endpoint_audit_trail(rollout.endpoint_name)
         if not any(e.rollout_id == rollout.rollout_id and e.action == action for e in trail):
             yield "I3", f"{rollout.rollout_id} ended {rollout.phase.value} with no '{action}' endpoint audit entry"
-        if rollout.phase is Phase.ROLLED_BACK and not any(
-            i.rollout_id == rollout.rollout_id for i in model.store.incidents(rollout.endpoint_name)
-        ):
-            yield "I3", f"{rollout.rollout_id} ended ROLLED_BACK with no incident recorded"
+        # The incident records a flip (docs/design.md, Rollback): one observed needs its incident; a
+        # rollback that ended without one (the endpoint deleted, say) is announced and audited only.
+        incident = any(i.rollout_id == rollout.rollout_id for i in model.store.incidents(rollout.endpoint_name))
+        flipped = rollout.rollback is not None and rollout.rollback.flipped_at is not None
+        if rollout.phase is Phase.ROLLED_BACK and flipped and not incident:
+            yield "I3", f"{rollout.rollout_id} ended ROLLED_BACK after an observed flip with no incident recorded"
         moves = [e for e in model.registry.audit if (e.model_name, e.version) == (rollout.model_name, rollout.version)]
         if not any(e.to_status is status and e.rollout_id == rollout.rollout_id for e in moves):
             yield (
@@ -280,8 +287,8 @@ def _i4_records_match_endpoints(model: RolloutModel) -> Iterator[Violation]:
     from tests.model.harness import MODEL_OF
 
     for endpoint_name, model_name in MODEL_OF.items():
-        if endpoint_name in model.deleted_outside:
-            continue  # deleted outside, and no promotion since: the record is stale until the next one
+        if model.deleted_outside.get(endpoint_name) == model.rollout_ids(endpoint_name):
+            continue  # deleted outside, and no rollout started since: the record is stale until one starts
         yield from _i4_endpoint_matches_record(model, endpoint_name)
         live = model.store.live(endpoint_name)
         for (name, number), version in model.registry.versions.items():

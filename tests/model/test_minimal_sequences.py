@@ -1,7 +1,8 @@
 """The shortest sequences found (by the model-based test, then reduced by hand) for each invariant the
 rollout engine broke when the test was written, replayed step by step with the same checks.
 
-Each names the fix of issue 9 that makes it pass. They fail until those fixes are in; they are kept
+Each names the fix of issue 9 that makes it pass; all failed on the code before issue 9's fixes (the
+last four found by the long run on the merged fixes, each failing before its own fix). They are kept
 as they are, so each fix has a readable, deterministic case to show it works.
 """
 
@@ -55,7 +56,10 @@ def test_i1_a_rollback_while_a_shift_is_in_flight_is_not_reported_as_a_flip() ->
 
 def test_i1_a_late_restore_does_not_give_up_with_traffic_on_the_rolled_back_candidate() -> None:
     """Fix 2 and 9: the rollback's flip was refused, and the controller's first look is more than an
-    hour later; today it "gives up restoring" at once and ends ROLLED_BACK with 10% on the candidate."""
+    hour later; it "gives up restoring" at once and ends ROLLED_BACK, the endpoint left on the
+    rollout's shift config (the candidate at 0%) while the record names the baseline's config. Fixed
+    by clean-up finishing the restore: once the endpoint is stable and no rollout holds it, it goes
+    back to the recorded baseline config."""
 
     def steps(model: RolloutModel) -> None:
         promote(model, "ep-a", CANARY)
@@ -149,9 +153,24 @@ def test_i4_a_watch_window_rollback_audits_live_to_rolled_back() -> None:
     run(steps)
 
 
+def test_i4_a_failure_in_the_watch_window_audits_live_to_failed() -> None:
+    """Failures audit the status the candidate really leaves (found by the long run): SageMaker
+    refuses a call for good while the candidate (at 100%) is watched; the version was LIVE, but the
+    audit said DEPLOYING -> FAILED."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE_WATCHED)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "sagemaker_fault", "ResourceLimitExceeded", "describe", "ep-a", 1, False)
+        checked(model, "controller_runs", 3, 60)
+
+    run(steps)
+
+
 def test_i4_a_redeploy_of_a_retired_version_audits_retired_to_deploying() -> None:
-    """Fix 10 (same cause: an audit's `from` is the first allowed status, not the real one): today an
-    operator's rollback that redeploys the RETIRED v1 audits APPROVED -> DEPLOYING."""
+    """Fix 10 (same cause: an audit's `from` is the first allowed status, not the real one): an
+    operator's rollback that redeploys the RETIRED v1 audited APPROVED -> DEPLOYING. Fixed by the
+    promotion moving the version conditionally on the status it read, which its audit names."""
 
     def steps(model: RolloutModel) -> None:
         promote(model, "ep-a", ALL_AT_ONCE)
@@ -171,6 +190,19 @@ def test_i4_an_endpoint_deleted_outside_is_deployed_again() -> None:
     run(steps)
 
 
+def test_i4_the_version_of_an_endpoint_deleted_outside_can_be_deployed_again() -> None:
+    """Fix 9 (found by the test on the merged fixes): after the endpoint is deleted outside, promoting
+    the version it served was refused ("v1 is LIVE; only APPROVED versions can be promoted") and the
+    record kept saying v1 serves a missing endpoint. Fixed: that version may be deployed again, moved
+    LIVE -> DEPLOYING by the start that drops the stale baseline."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_deleted_outside", "ep-a")
+        checked(model, "promote", "ep-a", CANARY, "any", 1, False, set(), "now")
+
+    run(steps)
+
+
 def test_i4_a_first_deployment_left_in_place_is_recorded() -> None:
     """Fix 9: the endpoint comes up after the deadline and is left in place; today nothing records it."""
 
@@ -186,10 +218,29 @@ def test_i4_a_first_deployment_left_in_place_is_recorded() -> None:
     run(steps, deployed=())
 
 
+def test_i4_a_failed_first_deployment_that_comes_up_late_is_removed_by_clean_up() -> None:
+    """Clean-up finishes an abort that ended early (found by the long run): the endpoint stays
+    Creating, the first deployment fails and its restore gives up; when the endpoint comes up at last,
+    nothing records it and every later promotion is refused ("exists but was not deployed by
+    Shepherd"). The clean-up, which waits while the endpoint is changing, now deletes it."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_stuck", "ep-a", True)
+        promote(model, "ep-a", {"type": "all_at_once"})
+        checked(model, "controller_runs", 1, 60)
+        for _ in range(2):
+            checked(model, "time_passes", 3700)
+            checked(model, "controller_runs", 1, 60)
+        checked(model, "endpoint_stuck", "ep-a", False)
+
+    run(steps, deployed=())
+
+
 def test_i4_a_restore_that_gives_up_leaves_the_endpoint_and_records_consistent() -> None:
     """Fix 9 and 4: the start update never ends, the rollout fails and its restore gives up; when the
     update lands at last the endpoint runs on the rollout's shift config, which clean-up deleted,
-    while the record says it runs v1 on its own config."""
+    while the record says it runs v1 on its own config. Fixed by clean-up waiting while the endpoint
+    is changing, then finishing the restore (back to the recorded baseline config)."""
 
     def steps(model: RolloutModel) -> None:
         checked(model, "endpoint_stuck", "ep-a", True)
@@ -199,6 +250,24 @@ def test_i4_a_restore_that_gives_up_leaves_the_endpoint_and_records_consistent()
             checked(model, "time_passes", 3700)
             checked(model, "controller_runs", 1, 60)
         checked(model, "endpoint_stuck", "ep-a", False)
+
+    run(steps)
+
+
+def test_i4_a_restore_refused_once_before_giving_up_is_finished_by_clean_up() -> None:
+    """Found by the long run on the merged fixes: the rollback's restore update fails (SageMaker rolls
+    it back, with a FailureReason), and the next look is past the restore deadline, so the rollback
+    ends with the endpoint on its shift config. Clean-up did not finish the restore while a
+    FailureReason was shown; it now tries again whenever the endpoint is stable and no rollout holds it."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)
+        checked(model, "update_will_fail", "ep-a")
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)
 
     run(steps)
 

@@ -42,9 +42,11 @@ from shepherd.rollouts.controller import (
     Complete,
     CreateEndpoint,
     DeleteEndpoint,
+    EndpointStatus,
     Fail,
     FinishRollback,
     LiveDeployment,
+    ObservedEndpoint,
     Phase,
     RecordProgress,
     Rollout,
@@ -224,7 +226,16 @@ class RolloutService:
         except InvalidStrategy as invalid:
             raise PromotionRefused(f"invalid strategy: {invalid.reason}") from None
         version = self._resolve(request)
-        allowed = self._deployable(request)
+        live = self.rollouts.live(request.endpoint_name)
+        exists = self.endpoints.describe(request.endpoint_name) is not None
+        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
+        deleted = live if live is not None and not exists else None
+        # The version recorded LIVE there serves nothing any more: it may be deployed again.
+        redeploy = deleted is not None and (deleted.model_name, deleted.version) == (
+            version.model_name,
+            version.version,
+        )
+        allowed = self._deployable(request) + ((VersionStatus.LIVE,) if redeploy else ())
         if version.status not in allowed:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is {version.status.value}; "
@@ -234,14 +245,10 @@ class RolloutService:
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
-        live = self.rollouts.live(request.endpoint_name)
-        exists = self.endpoints.describe(request.endpoint_name) is not None
         if live is None and exists:
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
             )
-        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
-        deleted = live if live is not None and not exists else None
         known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
         candidate = VariantSpec.for_version(
             version.model_name,
@@ -279,11 +286,13 @@ class RolloutService:
             self.rollouts.commit(
                 [
                     StartRollout(rollout, stored.request),
+                    # Conditional on the status read above, which the audit entry names as its `from`
+                    # (a RETIRED version redeployed by a rollback is audited RETIRED -> DEPLOYING).
                     version_move(
-                        rollout, rollout.version, allowed, VersionStatus.DEPLOYING, stored, rollout.started_at
+                        rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
                     ),
                     RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
-                    *(_forget_deleted(deleted, stored) if deleted else ()),
+                    *(_forget_deleted(deleted, stored, retire=not redeploy) if deleted else ()),
                     outbox(rollout, _started(stored)),
                     endpoint_audit(
                         rollout,
@@ -694,7 +703,11 @@ class RolloutService:
                     )
                 )
         elif isinstance(action, Fail):
+            # A candidate that reached 100% (its watch window began) is LIVE: the audit names the
+            # status it really leaves, as the rollback function's abort does.
             failed_from = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
+            if before.watch_started_at is not None:
+                failed_from = failed_from[::-1]
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
@@ -710,7 +723,19 @@ class RolloutService:
         """
         self.alarms.delete_alarms(_own_alarms(self.settings.namespace, rollout))
         observed = self.endpoints.describe(rollout.endpoint_name)
+        if observed is not None and observed.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
+            # A change still under way may land on any of this rollout's configs: delete none yet.
+            return f"clean-up waits: endpoint is {observed.status}"
         live = self.rollouts.live(rollout.endpoint_name)
+        if self._left_on_its_configs(rollout, observed, live):
+            # The abort ended before the endpoint was back as recorded (its restore gave up, or a
+            # change landed after it ended): finish the restore, so endpoint and records agree again.
+            # A first deployment that did not complete leaves no endpoint (as its abort deletes one).
+            if live is None:
+                self.endpoints.delete_endpoint(rollout.endpoint_name)
+            else:
+                self.endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
+            return "clean-up finishes the restore"
         in_use = {observed.config_name if observed else None, live.config_name if live else None}
         for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
             assert config is not None
@@ -725,6 +750,21 @@ class RolloutService:
             self.endpoints.delete_model(retired.model_resource_name)
         self.rollouts.cleaned_up(rollout.endpoint_name, rollout.rollout_id)
         return "cleaned up"
+
+    def _left_on_its_configs(
+        self, rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None
+    ) -> bool:
+        """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
+        baseline (or none, for a first deployment), and nothing else holds it. A restore SageMaker
+        rolled back is tried again at the next pass, as the controller's restore is."""
+        return (
+            rollout.phase is not Phase.COMPLETED
+            and observed is not None
+            and observed.status is EndpointStatus.IN_SERVICE
+            and (live is not None or rollout.is_first_deployment)
+            and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
+            and self.rollouts.lock_holder(rollout.endpoint_name) is None
+        )
 
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
@@ -767,8 +807,11 @@ def version_move(
     )
 
 
-def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout) -> tuple[Change, ...]:
-    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE."""
+def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
+    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
+    (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
+    if not retire:
+        return (ForgetLive(stored.rollout.endpoint_name),)
     rollout = stored.rollout
     retired = AuditEntry(
         model_name=deleted.model_name,
