@@ -489,3 +489,28 @@ def test_a_malformed_operator_rollback_is_answered_as_refused_and_leaves_the_can
     assert refused["reason"].startswith("detail.reason:")
     assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
     assert world.announcements("Rollout Rolled Back") == []
+
+
+def test_a_redelivered_operator_rollback_that_started_a_redeploy_is_that_redeploy_not_a_rollback_of_it(
+    world, sagemaker, lambda_context, first_deployment
+):
+    # Given v2 completed, then an operator's rollback with nothing in flight: it redeploys v1
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(
+        promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 0}, at=AT), lambda_context
+    )
+    for minute in range(6):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    command = rollback_command(AT + timedelta(minutes=10))
+    assert rollback.lambda_handler(copy.deepcopy(command), lambda_context)["results"][0]["result"] == "redeploying"
+
+    # When the same command is delivered again (a retry after a crash, or EventBridge's at least once)
+    again = rollback.lambda_handler(copy.deepcopy(command), lambda_context)["results"][0]
+
+    # Then it is the redeploy it started, which goes on: not a rollback of it, not a refusal
+    assert again["result"] == "duplicate"
+    assert world.announcements("Rollout Rolled Back") == [] and world.announcements("Rollback Skipped") == []
+    for minute in range(10, 16):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+    assert status(world, 1) == "LIVE"

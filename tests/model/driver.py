@@ -19,7 +19,7 @@ from shepherd.rollouts import service
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import PromotionRequest, RolloutService, RolloutSettings
-from tests.fakes import sagemaker_refusal
+from tests.fakes import FakeVariantMetrics, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = RolloutSettings(
@@ -62,6 +62,8 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
         events=events,
         clock=clock,
         settings=SETTINGS,
+        metrics=FakeVariantMetrics(),  # no data: every judged step is INCONCLUSIVE
+        analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
     rollbacks = RollbackService(store, endpoints, events, clock, promotions, sleep=lambda _: None)
     return Services(promotions, rollbacks)

@@ -86,6 +86,17 @@ STRATEGIES = st.one_of(
     ),
     st.builds(lambda watch: {"type": "all_at_once", "post_deploy_watch_seconds": watch}, st.sampled_from([0, 600])),
 )
+# The canary judge, as a promotion may set it. The fake metrics have no data, so a judged step is
+# INCONCLUSIVE: its bake is extended, then it advances or rolls back (trigger `analysis`) as the
+# strategy says. `hold` is left out: it waits for an operator's resume, which the model does not send.
+JUDGES = st.sampled_from(
+    [
+        {"enabled": False},
+        {"on_inconclusive": "advance", "max_extension_seconds": 60},
+        {"on_inconclusive": "rollback", "max_extension_seconds": 120},
+    ]
+)
+STRATEGIES = st.builds(lambda strategy, judge: {**strategy, "analysis": {"judge": judge}}, STRATEGIES, JUDGES)
 # Time runs out: the controller keeps running this long (service clock) after the last step.
 QUIESCENCE_HORIZON = timedelta(hours=48)
 # Inputs to leave out while debugging, e.g. SHEPHERD_MODEL_WITHOUT=future (no future-dated events).

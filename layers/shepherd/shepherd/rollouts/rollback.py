@@ -127,6 +127,12 @@ class RollbackService:
         if stored is None:
             return self._redeploy(request)
         rollout = stored.rollout
+        if stored.request.event_id == request.event_id:
+            # This very command started the rollout holding the endpoint (a redeploy, on its first
+            # delivery): a redelivery is that redeploy, never a rollback of it. Its answer (Rollout
+            # Started) may have been lost with the first delivery: publish what it still owes.
+            self.promotions.flush(request.endpoint_name)
+            return RollbackOutcome("duplicate", "this command's redeploy", request.endpoint_name, rollout.rollout_id)
         if request.to_version is not None and request.to_version != rollout.previous_version:
             if rollout.previous_version is None:
                 why = (
