@@ -514,3 +514,27 @@ def test_a_redelivered_operator_rollback_that_started_a_redeploy_is_that_redeplo
         tick(lambda_context, AT + timedelta(minutes=minute))
     assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
     assert status(world, 1) == "LIVE"
+
+
+def test_a_redelivered_operator_rollback_does_not_roll_back_the_rollout_that_came_after(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    # Given an operator's rollback that rolled v2 back, and v3 promoted afterwards
+    command = rollback_command(AT + timedelta(minutes=2))
+    assert rollback.lambda_handler(copy.deepcopy(command), lambda_context)["results"][0]["result"] == "rolled_back"
+    for minute in range(3, 8):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    v3 = registered_version(world, lambda_context, 3)
+    strategy = {"type": "canary", "canary_percent": 10, "bake_seconds": 3600, "analysis": {"judge": {"enabled": False}}}
+    promote.lambda_handler(promotion(v3, strategy, at=AT + timedelta(minutes=8)), lambda_context)
+    for minute in (8, 9, 10):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker)["churn-predictor-v3"] == 0.1
+
+    # When the operator's command is delivered again (EventBridge delivers at least once)
+    again = rollback.lambda_handler(copy.deepcopy(command), lambda_context)["results"][0]
+
+    # Then it is the command already carried out: v3's canary goes on
+    assert again["result"] == "duplicate"
+    assert settled_weights(sagemaker)["churn-predictor-v3"] == 0.1
+    assert status(world, v3) == "DEPLOYING"

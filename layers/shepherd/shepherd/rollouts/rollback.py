@@ -124,6 +124,12 @@ class RollbackService:
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
         stored = self.rollouts.get_rollout(request.endpoint_name, holder) if holder else None
+        acted = self._rolled_back_by(request)
+        if acted is not None and (stored is None or acted.rollout_id != stored.rollout.rollout_id):
+            # A redelivery of a command already carried out: it must act neither on the rollout that
+            # came after (another promotion's) nor, with none, roll the endpoint back once more.
+            why = f"this command already rolled back rollout {acted.rollout_id}"
+            return RollbackOutcome("duplicate", why, request.endpoint_name, acted.rollout_id)
         if stored is None:
             return self._redeploy(request)
         rollout = stored.rollout
@@ -158,6 +164,15 @@ class RollbackService:
     def handle_analysis(self, stored: StoredRollout, cause: RollbackCause) -> RollbackOutcome:
         """The canary judge failed the candidate: the same fast path as an alarm (abort, flip, incident)."""
         return self._roll_back(stored.rollout.endpoint_name, stored, cause)
+
+    def _rolled_back_by(self, request: RollbackRequest) -> Rollout | None:
+        """The rollout this very command (by its event id) already rolled back, if any. One Query of the
+        endpoint's rollouts, on an operator's command only (rare)."""
+        for earlier in self.rollouts.rollouts_of(request.endpoint_name):
+            cause = earlier.rollout.rollback
+            if cause is not None and cause.event_id == request.event_id:
+                return earlier.rollout
+        return None
 
     def _received(self, sent_at: datetime | None) -> datetime:
         """The sender's time, but never later than ours: a clock ahead (or a forged time) cannot
