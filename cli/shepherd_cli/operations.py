@@ -22,6 +22,7 @@ from shepherd.contracts import (
     ModelRollbackRequested,
     ModelRolloutResumeRequested,
     ModelVersionApprovalRequested,
+    validation_problems,
 )
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion, VersionStatus
 from shepherd.rollouts import naming
@@ -420,10 +421,7 @@ def _validated(model: Any, **fields: Any) -> Any:
     try:
         return model(**fields)
     except ValidationError as invalid:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors()
-        )
-        raise CliError(f"invalid {model.DETAIL_TYPE}: {problems}") from None
+        raise CliError(f"invalid {model.DETAIL_TYPE}: {validation_problems(invalid)}") from None
 
 
 # --- answers -------------------------------------------------------------------------------------

@@ -10,13 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shepherd.analysis.verdict import MetricEvidence, Outcome
 from shepherd.registry.model import Checksum, ModelName, VersionNumber
 
 SOURCE = "shepherd"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+def validation_problems(invalid: ValidationError) -> str:
+    """Each failing field and what is wrong with it, on one line (`detail.version: ...; ...`): how a
+    command that breaks its contract is described, by the functions and by the CLI alike."""
+    return "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors())
 
 
 class Contract(BaseModel):

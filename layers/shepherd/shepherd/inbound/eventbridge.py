@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shepherd.contracts import validation_problems
+
 
 class AwsShape(BaseModel):
     """Base of the models of AWS's event shapes. A function receives one or two of the shapes its
@@ -64,7 +66,5 @@ def parse_command(event: dict[str, Any], model: type[Command], detail_type: str)
     try:
         return model.model_validate(event)
     except ValidationError as invalid:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors()
-        )
+        problems = validation_problems(invalid)
         raise MalformedCommand(envelope.id, detail_type, envelope.source, problems[:MAX_REASON]) from None
