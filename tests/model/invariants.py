@@ -338,12 +338,12 @@ def _i5(model: RolloutModel) -> Iterator[Violation]:
         for endpoint_name, rollout_id in tick.active_before.items():
             if endpoint_name in faulted or endpoint_name in described:
                 continue
-            others = sorted(set(tick.active_before) - {endpoint_name})
+            faults = ", ".join(f"{kind} on {call.endpoint}" for call, kind in tick.fired) or "no fault injected"
             yield (
                 "I5",
                 (
-                    f"a controller pass never looked at {rollout_id} on {endpoint_name}: it stopped at a failure "
-                    f"on {', '.join(others) or 'another endpoint'} ({', '.join(k for _, k in tick.fired) or 'no fault injected'})"
+                    f"a controller pass never looked at {rollout_id} on {endpoint_name}: the pass ended before "
+                    f"it described the endpoint ({faults})"
                 ),
             )
 

@@ -290,6 +290,25 @@ def test_i5_a_refused_update_on_one_endpoint_does_not_stop_the_others() -> None:
     run(steps, deployed=("ep-a", "ep-b"))
 
 
+def test_i5_a_judge_rollback_on_an_endpoint_deleted_outside_does_not_stall_its_pass() -> None:
+    """Found by the long run: the judge rolls a linear step back (inconclusive past its extension)
+    on an endpoint deleted outside Shepherd; the rollback's flip (no look first) was refused for
+    good ("Could not find endpoint"), and the error ended the controller's pass before it looked at
+    the endpoint. A flip refused for good now looks once and leaves the endpoint to the controller,
+    which sees it gone in the same pass."""
+    judged = {"on_inconclusive": "rollback", "max_extension_seconds": 120}
+    linear = {"type": "linear", "step_percent": 20, "interval_seconds": 300, "analysis": {"judge": judged}}
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-b", linear)
+        checked(model, "controller_runs", 3, 60)  # to the first step, baking
+        checked(model, "time_passes", 900)  # past the bake and its extension
+        checked(model, "endpoint_deleted_outside", "ep-b")
+        checked(model, "controller_runs", 1, 60)
+
+    run(steps, deployed=("ep-a", "ep-b"))
+
+
 # --- the README's promises about alarms, operator rollbacks and duplicates ------------------------------
 
 

@@ -26,6 +26,7 @@ from shepherd.rollouts.controller import (
     UpdateEndpoint,
     request_abort,
 )
+from shepherd.rollouts.errors import EndpointRequestRefused
 from shepherd.rollouts.flip import (
     BUSY_WAIT_SECONDS,
     FLIP_ATTEMPTS,
@@ -138,6 +139,26 @@ def test_throttling_is_retried_with_backoff_then_raised(sleeps):
         flip(endpoint, sleeps).back(shifting(0))
     assert endpoint.calls == ["set_weights"] * FLIP_ATTEMPTS
     assert sleeps.slept == [0.2, 0.4, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("refusal", "observed", "flipped"),
+    [
+        # The endpoint deleted outside Shepherd: nothing to flip, the controller records what it finds.
+        ("Could not find endpoint", None, False),
+        # A permission taken away: the candidate keeps its traffic, the controller fails the rollout.
+        ("not authorized to perform: sagemaker:UpdateEndpointWeightsAndCapacities", "on", False),
+        # Refused, but the candidate has no traffic anyway: that is an observed flip.
+        ("The variant name(s) are not present", "off", True),
+    ],
+)
+def test_a_flip_refused_for_good_is_left_to_the_controller_after_one_look(sleeps, refusal, observed, flipped):
+    seen = {None: None, "on": at(10), "off": at(0)}[observed]
+    endpoint = ScriptedEndpoint([seen], [EndpointRequestRefused("ValidationException", refusal)])
+
+    assert (flip(endpoint, sleeps).back(shifting(0)) is not None) is flipped
+    assert endpoint.calls == ["set_weights", "describe"]  # asking again would get the same answer
+    assert sleeps.slept == []
 
 
 def test_before_its_first_step_a_candidate_without_traffic_needs_no_call(sleeps):

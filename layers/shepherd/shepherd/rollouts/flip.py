@@ -32,6 +32,7 @@ from shepherd.rollouts.controller import (
     UpdateEndpoint,
     Wait,
 )
+from shepherd.rollouts.errors import EndpointRequestRefused
 from shepherd.rollouts.ports import (
     Change,
     EndpointAuditEntry,
@@ -106,7 +107,8 @@ class TrafficFlip:
         SHIFTING and WATCHING flip at once (the fast path: no read first). Other phases look first:
         before its first step the candidate may have no traffic at all, and an aborting rollout's
         endpoint may already be flipped, or on a config only the controller's restore can undo.
-        Raises TransientError if throttling or 5xx outlast `FLIP_ATTEMPTS`.
+        A flip SageMaker refuses for good is not retried: None, unless one look shows the candidate
+        out already. Raises TransientError if throttling or 5xx outlast `FLIP_ATTEMPTS`.
         """
         patience = _Patience(self.sleep, self.busy_wait_seconds)
         look = rollout.phase not in (Phase.SHIFTING, Phase.WATCHING)
@@ -118,8 +120,21 @@ class TrafficFlip:
                 if seen is not Traffic.ON:
                     logger.warning("flip left to the controller", extra={"rollout_id": rollout.rollout_id})
                     return None
-            if self._set_weights(rollout):
-                return self.clock()
+            try:
+                if self._set_weights(rollout):
+                    return self.clock()
+            except EndpointRequestRefused as refusal:
+                # Refused for good (the endpoint deleted outside Shepherd, a permission taken away):
+                # asking again gets the same answer, and raising would end the caller (a controller
+                # pass, the rollback function) before anyone looks at the endpoint. One look says
+                # whether the candidate is out anyway; if not, the controller takes over from what
+                # it sees (a gone endpoint finishes the rollout, a refused restore fails it).
+                logger.warning(
+                    "flip refused; left to the controller",
+                    extra={"rollout_id": rollout.rollout_id, "reason": refusal.reason},
+                )
+                seen = traffic(rollout, self.endpoints.describe(rollout.endpoint_name))
+                return self.clock() if seen is Traffic.OFF else None
             # Refused as in progress. After a look that said InService (a describe lagging behind),
             # wait before the next try, so the loop cannot spin.
             if look and not patience.wait():
