@@ -275,6 +275,29 @@ def test_i4_a_restore_refused_once_before_giving_up_is_finished_by_clean_up() ->
     run(steps)
 
 
+def test_i4_a_restore_left_unfinished_while_another_rollout_holds_the_endpoint_is_finished_later() -> None:
+    """Found by the long run: a rollout's restore gives up (the endpoint stuck), and when the endpoint
+    comes back on that rollout's shift config, a new promotion already holds it. The clean-up, seeing
+    the lock held, did not finish the restore but completed anyway; the new rollout's update failed
+    (SageMaker rolled it back to the old shift config) and its rollback, with nothing of its own to
+    undo, left the endpoint there for good, while the records said v1 runs on its own config. The
+    clean-up now waits while another rollout holds the endpoint, then finishes the restore."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "endpoint_stuck", "ep-a", True)
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 1, 60)
+        for _ in range(2):
+            checked(model, "time_passes", 3700)
+            checked(model, "controller_runs", 1, 60)
+        checked(model, "endpoint_stuck", "ep-a", False)
+        promote(model, "ep-a", CANARY)
+        checked(model, "update_will_fail", "ep-a")
+        checked(model, "controller_runs", 6, 60)
+
+    run(steps)
+
+
 # --- I5 -----------------------------------------------------------------------------------------------
 
 

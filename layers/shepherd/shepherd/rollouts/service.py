@@ -731,6 +731,11 @@ class RolloutService:
             # The abort ended before the endpoint was back as recorded (its restore gave up, or a
             # change landed after it ended): finish the restore, so endpoint and records agree again.
             # A first deployment that did not complete leaves no endpoint (as its abort deletes one).
+            if self.rollouts.lock_holder(rollout.endpoint_name) is not None:
+                # Not while another rollout holds the endpoint; nor done without it: that rollout may
+                # end without changing the endpoint (its update rolled back by SageMaker), leaving it
+                # here for good. Either it moves the endpoint off these configs, or this finishes then.
+                return "clean-up waits: another rollout holds the endpoint, left on this rollout's config"
             if live is None:
                 self.endpoints.delete_endpoint(rollout.endpoint_name)
             else:
@@ -755,15 +760,14 @@ class RolloutService:
         self, rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None
     ) -> bool:
         """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
-        baseline (or none, for a first deployment), and nothing else holds it. A restore SageMaker
-        rolled back is tried again at the next pass, as the controller's restore is."""
+        baseline (or none, for a first deployment). A restore SageMaker rolled back is tried again at
+        the next pass, as the controller's restore is."""
         return (
             rollout.phase is not Phase.COMPLETED
             and observed is not None
             and observed.status is EndpointStatus.IN_SERVICE
             and (live is not None or rollout.is_first_deployment)
             and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
-            and self.rollouts.lock_holder(rollout.endpoint_name) is None
         )
 
 
