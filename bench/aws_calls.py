@@ -22,6 +22,7 @@ significant digits plus 1; maps and lists 3 bytes plus 1 per element).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid
 from collections import Counter
@@ -297,7 +298,11 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
     log = CallLog()
     results: list[Measured] = []
     steps: list[Measured] = []
-    with mock_aws(), environment(TEMPLATE_ENVIRONMENT | LAMBDA_ENVIRONMENT | {"POWERTOOLS_TRACE_DISABLED": "true"}):
+    with (
+        mock_aws(),
+        environment(TEMPLATE_ENVIRONMENT | LAMBDA_ENVIRONMENT | {"POWERTOOLS_TRACE_DISABLED": "true"}),
+        contextlib.ExitStack() as containers,
+    ):
         emulator.install()
         emulator.reset()
         probe_session = boto3.session.Session(region_name="eu-west-1")
@@ -306,7 +311,7 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
         meter = CapacityMeter(probe_session.client("dynamodb"), TEMPLATE_ENVIRONMENT["REGISTRY_TABLE_NAME"])
         meter.install(boto3._get_default_session())
         life = Lifecycle(probe_session.client)
-        bootstrap.reset()
+        containers.enter_context(bootstrap.wired(bootstrap.Container()))
 
         def measure(operation: str, function: str, event: dict[str, Any], note: str = "") -> Any:
             capacity = meter.measure()
@@ -322,7 +327,7 @@ def run() -> tuple[list[Measured], list[Measured], list[Any]]:
         duplicate = life.upload_event(3)
         life.invoke("register_version", duplicate)
         measure("registration (duplicate delivery)", "register_version", duplicate)
-        bootstrap.reset()  # a second container: it has not seen the model's counter
+        containers.enter_context(bootstrap.wired(bootstrap.Container()))  # a second one: it has not seen the counter
         measure("registration (existing model, cold container)", "register_version", life.upload_event(4))
         measure("approval", "decide_approval", life.approval(1))
         for version in (2, 3, 4):

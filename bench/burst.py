@@ -138,10 +138,9 @@ def main() -> int:
 
         env = local.pump.handler_environment(function) | {"POWERTOOLS_LOG_LEVEL": "WARNING"}
         log = CallLog()
-        with environment(env), contextlib.redirect_stdout(io.StringIO()):
+        with environment(env), contextlib.redirect_stdout(io.StringIO()), bootstrap.wired(bootstrap.Container()):
             sys.path[:0] = [str(function.code_dir), *(str(d) for d in function.layer_dirs)]
             app = load_handler(function.code_dir / "app.py", "burst_register_app")
-            bootstrap.reset()
             count_calls_on_default_session(log)
             bootstrap.registration_service()  # the container's clients, before the clock starts
             context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_seconds)
@@ -172,7 +171,6 @@ def main() -> int:
                 with ThreadPoolExecutor(max_workers=args.threads) as pool:
                     list(pool.map(register, events))
                 wall = time.perf_counter() - wall
-            bootstrap.reset()
 
         checking = time.perf_counter()
         items = stored_versions(local, table_name)

@@ -52,8 +52,8 @@ print("--- handler ---", file=sys.stderr)
 sys.path[:0] = {paths!r}
 import app
 from shepherd import bootstrap
-bootstrap.client = lambda service: object()
-bootstrap.{service}()
+with bootstrap.wired(bootstrap.Container(clients=lambda service: object())):
+    bootstrap.{service}()
 marks.append(time.perf_counter())
 for module in [m for name, m in list(sys.modules.items()) if name.startswith("shepherd")]:
     for value in list(vars(module).values()):

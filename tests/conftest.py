@@ -38,9 +38,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     """Shepherd's bucket, table and bus in moto, with the functions' environment variables set."""
     with mock_aws():
-        bootstrap.reset()
         created = World.create()
         for name, value in created.environment().items():
             monkeypatch.setenv(name, value)
-        yield created
-        bootstrap.reset()
+        # The handlers' container for this test only: clients on this moto world, built on first use.
+        with bootstrap.wired(bootstrap.Container()):
+            yield created

@@ -137,10 +137,12 @@ def test_lineage_naming_an_earlier_version_is_accepted_by_a_cold_container(world
 
     for run in (1, 2):
         handler.lambda_handler(eventbridge_upload(world, key=f"models/churn/run-{run}/model.tar.gz"), lambda_context)
-    bootstrap.reset()  # a cold start
     world.s3.put_object(Bucket=world.bucket, Key="models/churn/run-3/manifest.json", Body=b'{"parent_version": 2}')
 
-    result = handler.lambda_handler(eventbridge_upload(world, key="models/churn/run-3/model.tar.gz"), lambda_context)
+    with bootstrap.wired(bootstrap.Container()):  # a cold start: another container
+        result = handler.lambda_handler(
+            eventbridge_upload(world, key="models/churn/run-3/model.tar.gz"), lambda_context
+        )
 
     assert result["results"][0] == {"key": "models/churn/run-3/model.tar.gz", "result": "registered", "version": 3}
 

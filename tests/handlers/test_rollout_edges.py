@@ -1,7 +1,7 @@
 """Rollouts under odd but legal input: senders' clocks, missing capacity, endpoints deleted outside
 Shepherd, the same command delivered twice at once, a promotion refused for a held lock.
 
-Through the handlers on moto. The services' clock is set with `bootstrap.use_clock` (as local mode
+Through the handlers on moto. The services' clock is wired in with `bootstrap.wired` (as local mode
 does), so "now" is the simulated time of these tests, and a sender's `time` can be ahead of it.
 """
 
@@ -49,9 +49,8 @@ class Clock:
 @pytest.fixture
 def clock(world) -> Iterator[Clock]:
     current = Clock()
-    bootstrap.use_clock(current)
-    yield current
-    bootstrap.use_clock(bootstrap.utc_now)
+    with bootstrap.wired(bootstrap.Container(clock=current)):
+        yield current
 
 
 def honest_tick(lambda_context, clock: Clock, at: datetime) -> dict:

@@ -34,8 +34,8 @@ import json, sys
 sys.path[:0] = [{function_dir!r}, {layer!r}]
 import app
 from shepherd import bootstrap
-bootstrap.client = lambda service: object()
-bootstrap.{service}()
+with bootstrap.wired(bootstrap.Container(clients=lambda service: object())):
+    bootstrap.{service}()
 print(json.dumps(sorted(sys.modules)))
 """
 PARSER_OF = {

@@ -26,7 +26,7 @@ moto cannot run Lambda functions (it needs Docker, and an EventBridge rule with 
   Lambda alarm-action event, and publishes the alarm notification to an SNS topic in its actions.
 
 Every invocation attempt is recorded in ``history`` and passed to ``on_event(function_name, event,
-outcome)``. While a handler runs, Shepherd's services read the simulated clock too (`bootstrap.use_clock`).
+outcome)``. While a handler runs, Shepherd's services read the simulated clock too (`bootstrap.wired`).
 """
 
 from __future__ import annotations
@@ -502,18 +502,14 @@ class Pump:
 
     @contextmanager
     def _environment(self, function: Function) -> Iterator[None]:
-        """The handler's environment in os.environ, and `shepherd.bootstrap` (which caches settings and
-        clients per process) fresh on the way in and out: nothing leaks between functions or to the
-        rest of the process."""
-        with swapped_environment(self.handler_environment(function), unset=UNSET_WHILE_RUNNING):
-            bootstrap.reset()
-            # The services check event times against their own clock: here that is the simulated one,
-            # which makes those times (and runs ahead of wall time at --speed 60).
-            bootstrap.use_clock(lambda: self.clock.now)
-            try:
-                yield
-            finally:
-                bootstrap.reset()
+        """The handler's environment in os.environ, and a `shepherd.bootstrap` container of its own (its
+        settings, clients and services built afresh): nothing leaks between functions or to the rest
+        of the process."""
+        # The services check event times against their own clock: here that is the simulated one,
+        # which makes those times (and runs ahead of wall time at --speed 60).
+        fresh = bootstrap.Container(clock=lambda: self.clock.now)
+        with swapped_environment(self.handler_environment(function), unset=UNSET_WHILE_RUNNING), bootstrap.wired(fresh):
+            yield
 
     @contextmanager
     def _sys_path(self, function: Function) -> Iterator[None]:

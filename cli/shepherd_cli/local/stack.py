@@ -55,7 +55,6 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd import bootstrap
 from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
@@ -607,8 +606,7 @@ class LocalShepherd:
         }
 
     def stop(self) -> None:
-        """Stop the server and forget moto's state and the handlers' cached clients (stop `pump.serve`
-        first if it runs in another thread)."""
+        """Stop the server and forget moto's state (stop `pump.serve` first if it runs in another thread)."""
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.close()
@@ -616,7 +614,6 @@ class LocalShepherd:
             self._reset_emulator()
         finally:
             self._server.stop()
-            bootstrap.reset()
             if LocalShepherd._running is self:
                 LocalShepherd._running = None
 

@@ -1,7 +1,10 @@
 """The one wiring place: settings, boto3 clients and services, built once per Lambda container.
 
-Handlers call these on their first invocation (not at import), so tests can point boto3 at moto
-first and call `reset()` between tests. Tests of the domain wire fakes into the same services.
+A `Container` is built from what it is given: the environment, a factory of boto3 clients and a
+clock. In Lambda the handlers use the default one (`os.environ`, boto3, wall time), built on their
+first invocation (not at import). Tests and local mode go through the same door with their own:
+`with bootstrap.wired(Container(...)):` (moto's clients, a simulated clock), and nothing is left
+behind when the block ends. Tests of the domain wire fakes into the same services directly.
 
 Each builder imports what it wires when it is first called: a function's cold start then pays for its
 own adapters and services only (the approval function never imports SageMaker's adapter).
@@ -10,8 +13,10 @@ own adapters and services only (the approval function never imports SageMaker's 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,131 +39,188 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# The services' clock: wall time in Lambda; local mode sets its simulated clock here (which runs ahead
-# of wall time at --speed 60) so that event times are checked against the same clock that made them.
-_clock: Clock = utc_now
-
-
-def use_clock(clock: Clock) -> None:
-    """Every service built from here on reads `clock` (until `reset()`)."""
-    global _clock  # the one switch local mode flips; reset() flips it back
-    _clock = clock
-
-
-def now() -> datetime:
-    return _clock()
-
-
-@cache
-def settings() -> Settings:
-    return Settings.from_environ(os.environ)
-
-
-@cache
-def client(service: str) -> Any:
+def boto3_client(service: str) -> Any:
     return boto3.client(service, config=CLIENT_CONFIG)
 
 
-@cache
+class Container:
+    """Everything one container builds once, from its environment, its clients and its clock.
+
+    `clock` is the services' clock: wall time in Lambda; local mode gives its simulated clock (which
+    runs ahead of wall time at --speed 60), so event times are checked against the clock that made them.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        clients: Callable[[str], Any] = boto3_client,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.environ = os.environ if environ is None else environ
+        self._new_client = clients
+        self._clients: dict[str, Any] = {}
+        self.clock = clock
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._new_client(service)
+        return self._clients[service]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.from_environ(self.environ)
+
+    @cached_property
+    def rollout_environment(self) -> RolloutEnvironment:
+        return RolloutEnvironment.from_environ(self.environ)
+
+    @cached_property
+    def registry(self) -> DynamoRegistry:
+        from shepherd.adapters.dynamodb import DynamoRegistry
+
+        return DynamoRegistry(self.client("dynamodb"), self.settings.registry_table_name)
+
+    @cached_property
+    def publisher(self) -> EventBridgePublisher:
+        from shepherd.adapters.eventbridge import EventBridgePublisher
+
+        return EventBridgePublisher(self.client("events"), self.settings.event_bus_name)
+
+    @cached_property
+    def registration_service(self) -> RegistrationService:
+        from shepherd.adapters.s3 import S3ArtifactStore
+        from shepherd.registry.service import RegistrationService
+
+        return RegistrationService(
+            S3ArtifactStore(self.client("s3")),
+            self.registry,
+            self.publisher,
+            self.now,
+            self.settings.artifact_bucket_name,
+        )
+
+    @cached_property
+    def approval_service(self) -> ApprovalService:
+        from shepherd.registry.service import ApprovalService
+
+        environment = ApprovalEnvironment.from_environ(self.environ)
+        return ApprovalService(
+            self.registry, self.publisher, self.now, separate_duties=environment.separate_approval_duties
+        )
+
+    @cached_property
+    def rollout_store(self) -> DynamoRolloutStore:
+        from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
+
+        return DynamoRolloutStore(self.client("dynamodb"), self.settings.registry_table_name)
+
+    @cached_property
+    def endpoints(self) -> SageMakerEndpoints:
+        from shepherd.adapters.sagemaker import SageMakerEndpoints
+
+        environment = self.rollout_environment
+        return SageMakerEndpoints(
+            self.client("sagemaker"), environment.sagemaker_execution_role_arn, environment.shepherd_stack_name
+        )
+
+    @cached_property
+    def rollout_service(self) -> RolloutService:
+        from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
+        from shepherd.rollouts.service import RolloutService, RolloutSettings
+
+        environment = self.rollout_environment
+        return RolloutService(
+            registry=self.registry,
+            rollouts=self.rollout_store,
+            endpoints=self.endpoints,
+            alarms=CloudWatchAlarms(self.client("cloudwatch")),
+            events=self.publisher,
+            clock=self.now,
+            settings=RolloutSettings(
+                require_approval=environment.require_approval,
+                default_inference_image=environment.default_inference_image,
+                namespace=environment.shepherd_namespace,
+                rollback_function_arn=environment.rollback_function_arn or None,
+            ),
+            metrics=CloudWatchVariantMetrics(self.client("cloudwatch")),
+            # Resolved at call time: the rollback service is built on this one.
+            analysis_rollback=lambda stored, cause: self.rollback_service.handle_analysis(stored, cause),
+        )
+
+    @cached_property
+    def rollback_service(self) -> RollbackService:
+        from shepherd.rollouts.rollback import RollbackService
+
+        return RollbackService(self.rollout_store, self.endpoints, self.publisher, self.now, self.rollout_service)
+
+
+_container: Container | None = None
+
+
+def container() -> Container:
+    """The container the handlers use: the one `wired` in, else the default (built on first use)."""
+    global _container  # one per Lambda container, built at the first invocation
+    if _container is None:
+        _container = Container()
+    return _container
+
+
+@contextmanager
+def wired(inside: Container) -> Iterator[Container]:
+    """Handlers use `inside` within the block (a test, one local-mode invocation), the previous one after."""
+    global _container  # swapped for the block only
+    before, _container = _container, inside
+    try:
+        yield inside
+    finally:
+        _container = before
+
+
+# What the handlers call: the current container's services.
+
+
+def now() -> datetime:
+    return container().now()
+
+
+def client(service: str) -> Any:
+    return container().client(service)
+
+
+def settings() -> Settings:
+    return container().settings
+
+
 def registry() -> DynamoRegistry:
-    from shepherd.adapters.dynamodb import DynamoRegistry
-
-    return DynamoRegistry(client("dynamodb"), settings().registry_table_name)
+    return container().registry
 
 
-@cache
 def publisher() -> EventBridgePublisher:
-    from shepherd.adapters.eventbridge import EventBridgePublisher
-
-    return EventBridgePublisher(client("events"), settings().event_bus_name)
+    return container().publisher
 
 
-@cache
 def registration_service() -> RegistrationService:
-    from shepherd.adapters.s3 import S3ArtifactStore
-    from shepherd.registry.service import RegistrationService
-
-    return RegistrationService(
-        S3ArtifactStore(client("s3")), registry(), publisher(), now, settings().artifact_bucket_name
-    )
+    return container().registration_service
 
 
-@cache
 def approval_service() -> ApprovalService:
-    from shepherd.registry.service import ApprovalService
-
-    environment = ApprovalEnvironment.from_environ(os.environ)
-    return ApprovalService(registry(), publisher(), now, separate_duties=environment.separate_approval_duties)
+    return container().approval_service
 
 
-@cache
 def rollout_store() -> DynamoRolloutStore:
-    from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
-
-    return DynamoRolloutStore(client("dynamodb"), settings().registry_table_name)
+    return container().rollout_store
 
 
-@cache
-def rollout_environment() -> RolloutEnvironment:
-    return RolloutEnvironment.from_environ(os.environ)
-
-
-@cache
 def endpoints() -> SageMakerEndpoints:
-    from shepherd.adapters.sagemaker import SageMakerEndpoints
-
-    environment = rollout_environment()
-    return SageMakerEndpoints(
-        client("sagemaker"), environment.sagemaker_execution_role_arn, environment.shepherd_stack_name
-    )
+    return container().endpoints
 
 
-@cache
 def rollout_service() -> RolloutService:
-    from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
-    from shepherd.rollouts.service import RolloutService, RolloutSettings
-
-    environment = rollout_environment()
-    return RolloutService(
-        registry=registry(),
-        rollouts=rollout_store(),
-        endpoints=endpoints(),
-        alarms=CloudWatchAlarms(client("cloudwatch")),
-        events=publisher(),
-        clock=now,
-        settings=RolloutSettings(
-            require_approval=environment.require_approval,
-            default_inference_image=environment.default_inference_image,
-            namespace=environment.shepherd_namespace,
-            rollback_function_arn=environment.rollback_function_arn or None,
-        ),
-        metrics=CloudWatchVariantMetrics(client("cloudwatch")),
-        # Resolved at call time: the rollback service is built on this one.
-        analysis_rollback=lambda stored, cause: rollback_service().handle_analysis(stored, cause),
-    )
+    return container().rollout_service
 
 
-@cache
 def rollback_service() -> RollbackService:
-    from shepherd.rollouts.rollback import RollbackService
-
-    return RollbackService(rollout_store(), endpoints(), publisher(), now, rollout_service())
-
-
-def reset() -> None:
-    """Forget every client and service, and go back to wall time (tests: a new moto world per test)."""
-    use_clock(utc_now)
-    for cached in (
-        settings,
-        rollout_environment,
-        client,
-        registry,
-        publisher,
-        registration_service,
-        approval_service,
-        rollout_store,
-        endpoints,
-        rollout_service,
-        rollback_service,
-    ):
-        cached.cache_clear()
+    return container().rollback_service
