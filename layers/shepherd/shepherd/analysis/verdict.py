@@ -18,7 +18,7 @@ Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 class MetricEvidence(BaseModel):
     """One metric's outcome and why."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     metric: str
     kind: MetricKind
@@ -40,7 +40,7 @@ class MetricEvidence(BaseModel):
 class Verdict(BaseModel):
     """The overall outcome: FAIL if any metric fails, else INCONCLUSIVE if any is, else PASS."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     outcome: Outcome
     critical_failure: bool  # a critical metric failed: roll back now rather than at the end of the bake

@@ -17,7 +17,7 @@ ANALYSIS_TRIGGER = "analysis"
 
 
 class RollbackCause(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     trigger: str  # the alarm's name, who asked, or "analysis" (the canary judge)
     alarm_name: str | None  # None: an operator's request
