@@ -142,7 +142,8 @@ def rollout_service() -> RolloutService:
 def rollback_service() -> RollbackService:
     from shepherd.rollouts.rollback import RollbackService
 
-    return RollbackService(rollout_store(), endpoints(), publisher(), now, rollout_service())
+    # rollout_service is passed unbuilt: only a redeploy needs it (see RollbackService.promotions).
+    return RollbackService(rollout_store(), endpoints(), publisher(), now, rollout_service)
 
 
 def reset() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from shepherd.analysis.judge import VariantSeries
-from shepherd.analysis.metrics import SeriesQuery
+from shepherd.analysis.metrics import SeriesQuery, VariantSeries
 from shepherd.registry.errors import ShepherdError
 
 

@@ -302,3 +302,40 @@ def endpoint_audit(
             event_id=event_id,
         )
     )
+
+
+def version_move(
+    rollout: Rollout,
+    version: int,
+    expected: tuple[VersionStatus, ...],
+    to: VersionStatus,
+    stored: StoredRollout,
+    at: datetime,
+    changes: tuple[tuple[str, str], ...] = (),
+    cause: tuple[str, str] | None = None,
+) -> MoveVersion:
+    """A version status change caused by this rollout, with its audit entry (time = the event's).
+
+    `cause` is (actor, event id) when something other than the promotion request caused it (an alarm).
+    """
+    actor, event_id = cause or (stored.request.requested_by, stored.request.event_id)
+    model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
+    if model_name is None:
+        raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
+    return MoveVersion(
+        changes=changes,
+        expected=expected,
+        audit=AuditEntry(
+            model_name=model_name,
+            version=version,
+            action=to.value.lower().replace("_", " "),
+            from_status=expected[0],
+            to_status=to,
+            actor=actor,
+            at=at,
+            event_id=event_id,
+            reason=rollout.failure_reason or stored.request.reason,
+            endpoint_name=rollout.endpoint_name,
+            rollout_id=rollout.rollout_id,
+        ),
+    )

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-from shepherd.analysis.judge import Observations, judge
+from shepherd.analysis.metrics import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
 from shepherd.contracts import (
     Announcement,
@@ -63,6 +63,7 @@ from shepherd.rollouts.controller import (
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.flip import TrafficFlip, moves_forward, observe_flip, rollback_consequences
+from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
@@ -82,6 +83,7 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
     endpoint_audit,
+    version_move,
 )
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
@@ -345,12 +347,10 @@ class RolloutService:
 
     def flush(self, endpoint_name: str) -> None:
         """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
-        for announce in self.rollouts.pending_announcements(endpoint_name):
-            self.deliver(announce)
+        flush(self.rollouts, self.events, endpoint_name)
 
     def deliver(self, announce: Announce) -> None:
-        self.events.publish(*announce.announcements)
-        self.rollouts.forget(announce)
+        deliver(self.rollouts, self.events, announce)
 
     def _prepare(self, rollout: Rollout) -> None:
         """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
@@ -501,6 +501,10 @@ class RolloutService:
 
     def _look(self, rollout: Rollout, previous: StepAnalysis | None, now: datetime) -> StepAnalysis:
         """The judge's verdict on everything since the step began (one GetMetricData call)."""
+        # Imported by the first step judged, not at every cold start: most ticks judge nothing, and the
+        # rollback and start_rollout functions never do.
+        from shepherd.analysis.judge import judge
+
         config = rollout.strategy.analysis.judge
         metrics = config.judged_metrics()
         assert rollout.live is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
@@ -770,43 +774,6 @@ class RolloutService:
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
-def version_move(
-    rollout: Rollout,
-    version: int,
-    expected: tuple[VersionStatus, ...],
-    to: VersionStatus,
-    stored: StoredRollout,
-    at: datetime,
-    changes: tuple[tuple[str, str], ...] = (),
-    cause: tuple[str, str] | None = None,
-) -> MoveVersion:
-    """A version status change caused by this rollout, with its audit entry (time = the event's).
-
-    `cause` is (actor, event id) when something other than the promotion request caused it (an alarm).
-    """
-    actor, event_id = cause or (stored.request.requested_by, stored.request.event_id)
-    model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
-    if model_name is None:
-        raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
-    return MoveVersion(
-        changes=changes,
-        expected=expected,
-        audit=AuditEntry(
-            model_name=model_name,
-            version=version,
-            action=to.value.lower().replace("_", " "),
-            from_status=expected[0],
-            to_status=to,
-            actor=actor,
-            at=at,
-            event_id=event_id,
-            reason=rollout.failure_reason or stored.request.reason,
-            endpoint_name=rollout.endpoint_name,
-            rollout_id=rollout.rollout_id,
-        ),
-    )
-
-
 def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
     """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
     (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
@@ -827,11 +794,6 @@ def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: b
         rollout_id=rollout.rollout_id,
     )
     return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
-
-
-def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
-    """The announcements owed by the commit that writes `rollout` (keyed by its new revision)."""
-    return Announce(rollout.endpoint_name, f"{rollout.rollout_id}#{rollout.revision:06d}", announcements)
 
 
 def rollout_alarm_names(namespace: str, endpoint_name: str, rollout_id: str) -> tuple[str, str]:

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shepherd.analysis.config import JudgeConfig
+from shepherd.analysis.metrics import VariantSeries
 from shepherd.analysis.verdict import Verdict
-
-if TYPE_CHECKING:  # a type only: the judge is imported where a step is judged
-    from shepherd.analysis.judge import VariantSeries
 
 Decision = Literal["advance", "rollback", "hold"]
 
