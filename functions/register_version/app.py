@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from shepherd.cold_start import loading
 
-from shepherd import bootstrap
-from shepherd.inbound.uploads import parse_uploads
+with loading():  # no garbage collection during the imports, nor later over what they load (cold_start.py)
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from shepherd import bootstrap
+    from shepherd.inbound.uploads import parse_uploads
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
