@@ -5,8 +5,6 @@ that carries the identifiers it is about. These models are the contract: the REA
 checked against them by the tests.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 

@@ -1,7 +1,5 @@
 """Configuration: validated models read from the environment at cold start. No silent defaults."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Self
 

@@ -18,8 +18,6 @@ A user metric is published per variant (dimensions ``EndpointName`` and ``Varian
 the field (``analysis.judge.metrics[0].tolerance: ...``): see ``shepherd.rollouts.strategy``.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal, Self
 

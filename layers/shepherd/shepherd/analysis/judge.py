@@ -20,7 +20,8 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from shepherd.analysis.metrics import JudgedMetric, Observations, VariantSeries
+from shepherd.analysis.metrics import JudgedMetric
+from shepherd.analysis.observations import Observations, VariantSeries
 from shepherd.analysis.sequential import (
     LogRatioSummary,
     RatioInterval,

@@ -8,9 +8,7 @@ minute (one series). The built-in ones are SageMaker's per-variant endpoint metr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Literal
 
 Direction = Literal["higher_is_worse", "lower_is_worse", "either"]
@@ -52,15 +50,3 @@ BUILTIN_SERIES: tuple[SeriesQuery, ...] = (
     SeriesQuery("model_latency_p50", SAGEMAKER_NAMESPACE, "ModelLatency", "p50"),
     SeriesQuery("model_latency_p99", SAGEMAKER_NAMESPACE, "ModelLatency", "p99"),
 )
-
-
-@dataclass(frozen=True)
-class VariantSeries:
-    """One series per minute (keyed by the minute's start) for the candidate and the baseline."""
-
-    candidate: Mapping[datetime, float] = field(default_factory=dict)
-    baseline: Mapping[datetime, float] = field(default_factory=dict)
-
-
-Observations = Mapping[str, VariantSeries]
-"""Series by :attr:`SeriesQuery.id`; a missing series has no data yet."""

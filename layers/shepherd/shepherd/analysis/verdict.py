@@ -4,8 +4,6 @@ Intervals are always valid at the stated ``confidence``: they may be read at eve
 that the data cannot limit yet is ``None`` (JSON has no infinity).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict

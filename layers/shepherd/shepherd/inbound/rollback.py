@@ -1,7 +1,5 @@
 """The rollback function's triggers: CloudWatch alarms in three shapes, and operator commands."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any, Literal
 

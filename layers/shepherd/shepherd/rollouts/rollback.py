@@ -85,6 +85,8 @@ RollbackResult = Literal["rolled_back", "flip_pending", "redeploying", "duplicat
 
 @dataclass(frozen=True)
 class RollbackOutcome:
+    """What one trigger did to one rollout, and why."""
+
     result: RollbackResult
     reason: str
     endpoint_name: str | None = None
@@ -94,6 +96,8 @@ class RollbackOutcome:
 
 @dataclass
 class RollbackService:
+    """Rolls a rollout back on an alarm, an operator's command or the canary judge's FAIL."""
+
     rollouts: RolloutStore
     endpoints: EndpointControl
     events: EventPublisher

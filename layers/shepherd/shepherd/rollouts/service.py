@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-from shepherd.analysis.metrics import Observations
+from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
 from shepherd.contracts import (
     Announcement,
@@ -98,6 +98,8 @@ MAX_DECISIONS_PER_TICK = 6
 
 @dataclass(frozen=True)
 class RolloutSettings:
+    """The stack's settings the rollout service needs."""
+
     require_approval: bool
     default_inference_image: str
     namespace: str  # keeps two stacks' SageMaker model names apart
@@ -106,6 +108,8 @@ class RolloutSettings:
 
 @dataclass(frozen=True)
 class PromotionRequest:
+    """A promotion command, as the start_rollout function parsed it (or a rollback's redeploy)."""
+
     model_name: str
     version: int | Literal["latest-approved"]
     endpoint_name: str
@@ -122,6 +126,8 @@ class PromotionRequest:
 
 @dataclass(frozen=True)
 class PromotionOutcome:
+    """What a promotion came to: a rollout started, a duplicate, or a rejection and why."""
+
     result: Literal["started", "duplicate", "rejected"]
     rollout_id: str
     reason: str | None = None
@@ -129,6 +135,8 @@ class PromotionOutcome:
 
 @dataclass(frozen=True)
 class TickReport:
+    """What one controller pass did to each rollout."""
+
     results: dict[str, str]  # rollout id -> what its pass did last ("error" when it failed)
     errors: int  # rollouts whose pass failed (logged); the next tick tries them again
 
@@ -167,6 +175,8 @@ class SameRollout(Exception):
 
 @dataclass
 class RolloutService:
+    """Starts rollouts and moves every active one forward (the controller)."""
+
     registry: Registry
     rollouts: RolloutStore
     endpoints: EndpointControl

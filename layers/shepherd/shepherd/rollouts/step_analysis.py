@@ -17,8 +17,6 @@ verdict with at most :data:`MAX_SERIES_MINUTES` minutes of :data:`MAX_CHARTED_ME
 that a rollout item stays far below DynamoDB's 400 KB (:func:`bounded`).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -26,7 +24,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shepherd.analysis.config import JudgeConfig
-from shepherd.analysis.metrics import VariantSeries
+from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.verdict import Verdict
 
 Decision = Literal["advance", "rollback", "hold"]
