@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from shepherd.cold_start import loading
 
-with loading():  # no garbage collection during the imports, nor later over what they load (cold_start.py)
+if TYPE_CHECKING:  # a type only: not imported at cold start
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+with loading():  # no garbage collection while the module sets up, nor later over what it loaded (cold_start.py)
     from aws_lambda_powertools import Logger, Metrics, Tracer
     from aws_lambda_powertools.metrics import MetricUnit
 
@@ -14,12 +17,9 @@ with loading():  # no garbage collection during the imports, nor later over what
     from shepherd.inbound.promotion import parse_promotion
     from shepherd.inbound.refusal import answers_malformed_commands
 
-if TYPE_CHECKING:  # a type only: not imported at cold start
-    from aws_lambda_powertools.utilities.typing import LambdaContext
-
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+    logger = Logger()
+    tracer = Tracer()  # imports the X-Ray SDK (and patches botocore when tracing is active)
+    metrics = Metrics()
 
 
 @logger.inject_lambda_context
