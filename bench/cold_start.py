@@ -15,10 +15,11 @@ what Lambda sets) and times three steps in the same process, so that the machine
 Ratio = (floor + handler) / floor, per process; the table shows medians of `--runs` processes per
 function, after one warm-up process (bytecode caches written). Goal: every handler at most 1.2x.
 Shepherd's models build their validators on first use (pydantic's defer_build), so the first event
-builds those it touches: the "first event" column adds the validators the function's usual first
-event builds (`FIRST_EVENT`, read from its path: an alarm that rolls a canary back, a tick that shifts
-a step, a promotion, an approval, an upload), and the last column is an upper bound that builds every
-model the loaded modules define, as an import did before deferral.
+builds those it touches: the "first event" column adds what the function's usual first event adds
+(`FIRST_EVENT`, read from its path: an alarm that rolls a canary back, a tick that shifts a step, a
+promotion, an approval, an upload): the validators it builds and the modules it imports on first use.
+The last column is an upper bound that builds every model the loaded modules define, as an import did
+before deferral.
 
 Two configurations: "traced" is Lambda with `Tracing: Active` (the template's setting: Powertools'
 Tracer imports the X-Ray SDK and patches botocore), "untraced" has POWERTOOLS_TRACE_DISABLED.
@@ -39,8 +40,9 @@ from collections import defaultdict
 from _support import FUNCTIONS, LAMBDA_ENVIRONMENT, LAYER, ROOT, SERVICE_OF, TEMPLATE_ENVIRONMENT, median, table
 
 GOAL = 1.2
-# The models (and type adapters) whose validators a function's usual first event builds, as
-# "module:name" under shepherd; a nested model is built inside its parent's validator.
+# What a function's usual first event adds: the models (and type adapters) whose validators it builds,
+# as "module:name" under shepherd (a nested model is built inside its parent's validator), and the
+# modules it imports on first use, as "module".
 FIRST_EVENT = {
     "decide_approval": "inbound.eventbridge:EventBridgeEvent inbound.approval:ApprovalRequestedEvent "
     "registry.model:ModelVersion registry.model:AuditEntry contracts:ModelVersionApproved",
@@ -49,7 +51,7 @@ FIRST_EVENT = {
     "rollback": "inbound.rollback:AlarmActionEvent rollouts.controller:Rollout rollouts.ports:RolloutRequest "
     "rollouts.rollback_cause:RollbackCause registry.model:AuditEntry rollouts.ports:EndpointAuditEntry "
     "rollouts.ports:Incident contracts:RolloutRolledBack",
-    "rollout_controller": "inbound.eventbridge:EventBridgeEvent rollouts.controller:Rollout "
+    "rollout_controller": "rollouts.flip inbound.eventbridge:EventBridgeEvent rollouts.controller:Rollout "
     "rollouts.ports:RolloutRequest rollouts.ports:EndpointAuditEntry contracts:RolloutTrafficShifted",
     "start_rollout": "inbound.eventbridge:EventBridgeEvent inbound.promotion:PromotionRequestedEvent "
     "rollouts.strategy:_ADAPTER registry.model:ModelVersion rollouts.controller:LiveDeployment "
@@ -76,8 +78,11 @@ bootstrap.{service}()
 marks.append(time.perf_counter())
 import importlib
 for spec in {first_event!r}.split():
-    module, name = spec.split(":")
-    built = getattr(importlib.import_module("shepherd." + module), name)
+    module, _, name = spec.partition(":")
+    imported = importlib.import_module("shepherd." + module)
+    if not name:
+        continue
+    built = getattr(imported, name)
     if isinstance(built, pydantic.TypeAdapter):
         built.rebuild()
     elif not built.__pydantic_complete__:

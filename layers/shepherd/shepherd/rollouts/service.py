@@ -62,7 +62,6 @@ from shepherd.rollouts.controller import (
     still_failing,
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
-from shepherd.rollouts.flip import TrafficFlip, moves_forward, observe_flip, rollback_consequences
 from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
     AlarmControl,
@@ -621,6 +620,9 @@ class RolloutService:
 
     def _decide_and_act(self, rollout: Rollout, now: datetime) -> Action:
         """Observe, decide, and make the action's SageMaker call(s); the caller records the outcome."""
+        # The controller's path only (as below): start_rollout's cold start does not import the flip.
+        from shepherd.rollouts.flip import moves_forward, observe_flip
+
         observed = self.endpoints.describe(rollout.endpoint_name)
         firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
         action = decide(rollout, observed, firing, now)
@@ -655,6 +657,8 @@ class RolloutService:
 
     def _undo_lost_step(self, action: Action, fresh: Rollout) -> None:
         """Our forward step landed, but a rollback aborted the rollout meanwhile: flip back at once."""
+        from shepherd.rollouts.flip import TrafficFlip, moves_forward
+
         stepped_up = isinstance(action, ShiftTraffic) and moves_forward(action)
         if stepped_up and fresh.phase is Phase.ABORTING and fresh.live is not None:
             TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
@@ -725,6 +729,8 @@ class RolloutService:
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
+        from shepherd.rollouts.flip import rollback_consequences
+
         owed, announced = rollback_consequences(before, action, self.rollouts.endpoint_audit_trail, now, event_id)
         return changes + owed, announcements + announced
 
