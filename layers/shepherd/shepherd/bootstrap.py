@@ -4,7 +4,8 @@ Handlers call these on their first invocation (not at import), so tests can poin
 first and call `reset()` between tests. Tests of the domain wire fakes into the same services.
 
 Each builder imports what it wires when it is first called: a function's cold start then pays for its
-own adapters and services only (the approval function never imports SageMaker's adapter).
+own adapters and services only (the approval function never imports SageMaker's adapter), with the
+garbage collector paused meanwhile (`cold_start.collector_paused`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
+from shepherd.cold_start import collector_paused
 from shepherd.registry.ports import Clock
 from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
 
@@ -74,6 +76,7 @@ def publisher() -> EventBridgePublisher:
 
 
 @cache
+@collector_paused()  # its first call imports and wires the function's adapters and services
 def registration_service() -> RegistrationService:
     from shepherd.adapters.s3 import S3ArtifactStore
     from shepherd.registry.service import RegistrationService
@@ -84,6 +87,7 @@ def registration_service() -> RegistrationService:
 
 
 @cache
+@collector_paused()  # its first call imports and wires the function's adapters and services
 def approval_service() -> ApprovalService:
     from shepherd.registry.service import ApprovalService
 
@@ -114,6 +118,7 @@ def endpoints() -> SageMakerEndpoints:
 
 
 @cache
+@collector_paused()  # its first call imports and wires the function's adapters and services
 def rollout_service() -> RolloutService:
     from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
     from shepherd.rollouts.service import RolloutService, RolloutSettings
@@ -139,6 +144,7 @@ def rollout_service() -> RolloutService:
 
 
 @cache
+@collector_paused()  # its first call imports and wires the function's adapters and services
 def rollback_service() -> RollbackService:
     from shepherd.rollouts.rollback import RollbackService
 
