@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
-
-from shepherd import bootstrap
-from shepherd.inbound.refusal import answers_malformed_commands
-from shepherd.inbound.rollback import parse_rollback_trigger
+from shepherd.cold_start import loading
 
 if TYPE_CHECKING:  # a type only: not imported at cold start
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+with loading():  # no garbage collection while the module sets up, nor later over what it loaded (cold_start.py)
+    from aws_lambda_powertools import Logger, Metrics, Tracer
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from shepherd import bootstrap
+    from shepherd.inbound.refusal import answers_malformed_commands
+    from shepherd.inbound.rollback import parse_rollback_trigger
+
+    logger = Logger()
+    tracer = Tracer()  # imports the X-Ray SDK (and patches botocore when tracing is active)
+    metrics = Metrics()
 
 
 @logger.inject_lambda_context

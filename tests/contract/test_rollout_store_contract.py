@@ -37,9 +37,9 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
     endpoint_audit,
+    version_move,
 )
 from shepherd.rollouts.rollback_cause import RollbackCause
-from shepherd.rollouts.service import version_move
 from shepherd.rollouts.strategy import parse_strategy
 from tests.fakes import InMemoryRegistry, InMemoryRolloutStore
 from tests.integration.test_registry_dynamodb import register

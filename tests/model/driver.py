@@ -65,7 +65,7 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
         metrics=FakeVariantMetrics(),  # no data: every judged step is INCONCLUSIVE
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
-    rollbacks = RollbackService(store, endpoints, events, clock, promotions, sleep=lambda _: None)
+    rollbacks = RollbackService(store, endpoints, events, clock, lambda: promotions, sleep=lambda _: None)
     return Services(promotions, rollbacks)
 
 

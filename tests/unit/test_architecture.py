@@ -15,7 +15,7 @@ DOMAIN = sorted(
         *(PACKAGE / "registry").glob("*.py"),
         *(PACKAGE / "rollouts").glob("*.py"),
         *(PACKAGE / "analysis").glob("*.py"),
-        PACKAGE / "contracts.py",
+        *(PACKAGE / "contracts").glob("*.py"),
     ]
 )
 AWS_MODULES = {"boto3", "botocore", "aws_lambda_powertools"}

@@ -7,12 +7,14 @@ measured by bench/cold_start.py; this keeps the imports that made it slow from c
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -30,13 +32,20 @@ def _bench_support() -> ModuleType:
 
 SERVICE_OF: dict[str, str] = _bench_support().SERVICE_OF  # the same wiring the benchmark times
 PROBE = """
-import json, sys
+import gc, json, sys
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
 sys.path[:0] = [{function_dir!r}, {layer!r}]
+import boto3, pydantic  # loaded first, as in Lambda: what a collection during the handler's import would scan
+gc.collect()  # counts from zero, so that the few objects made before the handler's `with loading()` trigger nothing
+collections.clear()
 import app
+during_import = list(collections)
 from shepherd import bootstrap
 with bootstrap.wired(bootstrap.Container(clients=lambda service: object())):
     bootstrap.{service}()
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps({{"modules": sorted(sys.modules), "collections_during_import": during_import,
+                  "collector_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}}))
 """
 PARSER_OF = {
     "decide_approval": "approval",
@@ -62,7 +71,7 @@ ENVIRONMENT = {
 }
 
 
-def modules_loaded_by(function: str) -> set[str]:
+def cold_start_of(function: str) -> dict[str, Any]:
     code = PROBE.format(
         function_dir=str(ROOT / "functions" / function),
         layer=str(ROOT / "layers" / "shepherd"),
@@ -70,7 +79,12 @@ def modules_loaded_by(function: str) -> set[str]:
     )
     env = {"PATH": "/usr/bin:/bin", **ENVIRONMENT}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd="/")
-    return set(json.loads(result.stdout))
+    found: dict[str, Any] = json.loads(result.stdout)
+    return found
+
+
+def modules_loaded_by(function: str) -> set[str]:
+    return set(cold_start_of(function)["modules"])
 
 
 @pytest.mark.parametrize("function", sorted(SERVICE_OF))
@@ -97,3 +111,38 @@ def test_the_controller_knows_the_resume_command_by_its_contract_without_importi
     from shepherd.inbound.tick import RESUME_DETAIL_TYPE
 
     assert RESUME_DETAIL_TYPE == ModelRolloutResumeRequested.DETAIL_TYPE
+
+
+@pytest.mark.parametrize("function", sorted(SERVICE_OF))
+def test_no_garbage_collection_runs_while_a_handler_imports_and_the_collector_runs_after(function):
+    cold_start = cold_start_of(function)
+
+    assert cold_start["collections_during_import"] == []
+    assert cold_start["collector_enabled"]
+    assert cold_start["frozen"] > 10_000  # what the imports loaded: later collections skip it
+
+
+def test_an_import_that_fails_leaves_the_collector_running():
+    from shepherd.cold_start import loading
+
+    assert gc.isenabled()
+    with pytest.raises(ImportError), loading():
+        raise ImportError("a module the handler needs is missing")
+
+    assert gc.isenabled()
+
+
+def test_the_rollback_function_neither_imports_nor_wires_the_rollout_service():
+    loaded = modules_loaded_by("rollback")
+
+    # An alarm's path (abort, flip, record) needs neither; only a redeploy builds the rollout service.
+    assert "shepherd.rollouts.service" not in loaded
+    assert "shepherd.adapters.cloudwatch" not in loaded
+
+
+@pytest.mark.parametrize("function", ["rollback", "rollout_controller", "start_rollout"])
+def test_the_canary_judge_is_imported_by_the_first_step_judged_not_at_cold_start(function):
+    loaded = modules_loaded_by(function)
+
+    assert "shepherd.analysis.judge" not in loaded
+    assert "shepherd.analysis.sequential" not in loaded

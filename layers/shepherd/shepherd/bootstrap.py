@@ -7,7 +7,8 @@ first invocation (not at import). Tests and local mode go through the same door 
 behind when the block ends. Tests of the domain wire fakes into the same services directly.
 
 Each builder imports what it wires when it is first called: a function's cold start then pays for its
-own adapters and services only (the approval function never imports SageMaker's adapter).
+own adapters and services only (the approval function never imports SageMaker's adapter), with the
+garbage collector paused meanwhile (`cold_start.collector_paused`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
+from shepherd.cold_start import collector_paused
 from shepherd.registry.ports import Clock
 from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
 
@@ -90,6 +92,7 @@ class Container:
         return EventBridgePublisher(self.client("events"), self.settings.event_bus_name)
 
     @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def registration_service(self) -> RegistrationService:
         from shepherd.adapters.s3 import S3ArtifactStore
         from shepherd.registry.service import RegistrationService
@@ -103,6 +106,7 @@ class Container:
         )
 
     @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def approval_service(self) -> ApprovalService:
         from shepherd.registry.service import ApprovalService
 
@@ -127,6 +131,7 @@ class Container:
         )
 
     @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def rollout_service(self) -> RolloutService:
         from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
         from shepherd.rollouts.service import RolloutService, RolloutSettings
@@ -151,10 +156,14 @@ class Container:
         )
 
     @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def rollback_service(self) -> RollbackService:
         from shepherd.rollouts.rollback import RollbackService
 
-        return RollbackService(self.rollout_store, self.endpoints, self.publisher, self.now, self.rollout_service)
+        # The rollout service is passed unbuilt: only a redeploy needs it (see RollbackService.promotions).
+        return RollbackService(
+            self.rollout_store, self.endpoints, self.publisher, self.now, lambda: self.rollout_service
+        )
 
 
 _container: Container | None = None

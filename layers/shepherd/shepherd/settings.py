@@ -1,7 +1,5 @@
 """Configuration: validated models read from the environment at cold start. No silent defaults."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from typing import Self
 
@@ -11,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class Settings(BaseModel):
     """What every function needs: the stack's table, bus and bucket."""
 
-    model_config = ConfigDict(frozen=True)
+    # Each function reads its own one at its wiring: the others are never built.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     registry_table_name: str = Field(min_length=1)
     event_bus_name: str = Field(min_length=1)

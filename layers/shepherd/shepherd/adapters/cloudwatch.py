@@ -9,8 +9,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
-from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts.strategy import Analysis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from shepherd.adapters.dynamodb import (
@@ -18,7 +19,7 @@ from shepherd.adapters.dynamodb import (
     serialize_values,
     status_change_items,
 )
-from shepherd.contracts import ANNOUNCEMENTS, Announcement
+from shepherd.contracts import Announcement
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts.controller import LiveDeployment, Rollout
 from shepherd.rollouts.ports import (
@@ -45,7 +46,15 @@ from shepherd.rollouts.ports import (
 
 OUTBOX_INDEX = "OUTBOX"  # gsi1pk of announcements not yet published
 CLEAN_UP_INDEX = "ROLLOUTS_TO_CLEAN_UP"  # gsi1pk of finished rollouts whose resources may remain
-ANNOUNCEMENT_TYPES = {contract.DETAIL_TYPE: contract for contract in ANNOUNCEMENTS}
+
+
+@cache
+def announcement_types() -> dict[str, type[Announcement]]:
+    """Every announcement by its detail-type: imports every contract module, so only when an outbox
+    holds something to read back (not at every cold start)."""
+    from shepherd.contracts import ANNOUNCEMENTS
+
+    return {contract.DETAIL_TYPE: contract for contract in ANNOUNCEMENTS}
 
 
 def endpoint_pk(endpoint_name: str) -> str:
@@ -204,7 +213,7 @@ class DynamoRolloutStore(DynamoTable):
         groups: dict[str, list[Announcement]] = {}
         for item in items:
             key = str(item["sk"]).removeprefix("OUTBOX#").rsplit("#", 1)[0]
-            contract = ANNOUNCEMENT_TYPES[str(item["detail_type"])]
+            contract = announcement_types()[str(item["detail_type"])]
             groups.setdefault(key, []).append(contract.model_validate_json(str(item["detail"])))
         return [Announce(endpoint_name, key, tuple(announcements)) for key, announcements in groups.items()]
 

@@ -18,8 +18,6 @@ A user metric is published per variant (dimensions ``EndpointName`` and ``Varian
 the field (``analysis.judge.metrics[0].tolerance: ...``): see ``shepherd.rollouts.strategy``.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal, Self
 
@@ -58,7 +56,7 @@ DimensionValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
 
 class _Directed(_Frozen):
@@ -91,10 +89,10 @@ class DefaultMetricSettings(_Frozen):
 class DefaultMetrics(_Frozen):
     """The built-in metrics, all on. Rates are judged from counts, latencies minute by minute."""
 
-    errors_5xx: DefaultMetricSettings = DefaultMetricSettings()
-    errors_4xx: DefaultMetricSettings = DefaultMetricSettings()
-    latency_p50: DefaultMetricSettings = DefaultMetricSettings()
-    latency_p99: DefaultMetricSettings = DefaultMetricSettings()
+    errors_5xx: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
+    errors_4xx: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
+    latency_p50: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
+    latency_p99: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
 
 
 # The built-in metrics before any change. Errors: any significant rise fails by default (a
@@ -165,7 +163,7 @@ class JudgeConfig(_Frozen):
     # Probability, per traffic step, that a candidate as good as the live model is rolled back by the
     # judge, although the judge looks again every minute. Split equally among the judged metrics.
     false_rollback_rate: Annotated[float, Strict(), Field(gt=0, le=0.2, allow_inf_nan=False)] = 0.01
-    default_metrics: DefaultMetrics = DefaultMetrics()
+    default_metrics: DefaultMetrics = Field(default_factory=DefaultMetrics)
     metrics: Annotated[tuple[UserMetric, ...], Field(max_length=MAX_USER_METRICS)] = ()
     # A bake that ends INCONCLUSIVE (too little traffic) is extended up to this long...
     max_extension_seconds: Annotated[StrictInt, Field(ge=0, le=_MAX_SECONDS)] = 600

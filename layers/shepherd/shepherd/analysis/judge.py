@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from shepherd.analysis.metrics import JudgedMetric
+from shepherd.analysis.observations import Observations, VariantSeries
 from shepherd.analysis.sequential import (
     LogRatioSummary,
     RatioInterval,
@@ -29,18 +29,6 @@ from shepherd.analysis.sequential import (
     rate_ratio_interval,
 )
 from shepherd.analysis.verdict import MetricEvidence, Outcome, Verdict
-
-
-@dataclass(frozen=True)
-class VariantSeries:
-    """One series per minute (keyed by the minute's start) for the candidate and the baseline."""
-
-    candidate: Mapping[datetime, float] = field(default_factory=dict)
-    baseline: Mapping[datetime, float] = field(default_factory=dict)
-
-
-Observations = Mapping[str, VariantSeries]
-"""Series by :attr:`shepherd.analysis.metrics.SeriesQuery.id`; a missing series has no data yet."""
 
 _EMPTY = VariantSeries()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.analysis.observations import VariantSeries
 from shepherd.registry.errors import ShepherdError
 
 

@@ -4,8 +4,6 @@ Intervals are always valid at the stated ``confidence``: they may be read at eve
 that the data cannot limit yet is ``None`` (JSON has no infinity).
 """
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -18,7 +16,7 @@ Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 class MetricEvidence(BaseModel):
     """One metric's outcome and why."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     metric: str
     kind: MetricKind
@@ -40,7 +38,7 @@ class MetricEvidence(BaseModel):
 class Verdict(BaseModel):
     """The overall outcome: FAIL if any metric fails, else INCONCLUSIVE if any is, else PASS."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     outcome: Outcome
     critical_failure: bool  # a critical metric failed: roll back now rather than at the end of the bake

@@ -5,8 +5,6 @@ Powertools' parser: importing `aws_lambda_powertools.utilities.parser` imports e
 envelope Powertools has, about 45 ms at every cold start.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, TypeVar
 

@@ -1,7 +1,5 @@
 """The rollback function's triggers: CloudWatch alarms in three shapes, and operator commands."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -76,63 +74,6 @@ class AlarmStateChangeEvent(EventBridgeEvent):
     detail: AlarmDetail
 
 
-class _SnsDimension(AwsShape):
-    name: str
-    value: str
-
-
-class _SnsMetric(AwsShape):
-    Dimensions: list[_SnsDimension] = Field(default_factory=list)
-
-
-class _SnsMetricStat(AwsShape):
-    Metric: _SnsMetric = Field(default_factory=_SnsMetric)
-
-
-class _SnsMetricQuery(AwsShape):
-    """One query of a metric-math alarm: an expression (no dimensions) or a metric with its own."""
-
-    MetricStat: _SnsMetricStat | None = None
-
-
-class _SnsTrigger(AwsShape):
-    Dimensions: list[_SnsDimension] = Field(default_factory=list)  # a single-metric alarm
-    Metrics: list[_SnsMetricQuery] = Field(default_factory=list)  # a metric-math alarm
-
-    def dimensions(self) -> dict[str, str]:
-        """The same mapping as `AlarmDetail.dimensions`: every metric's dimensions, merged."""
-        found = {d.name: d.value for d in self.Dimensions}
-        for query in self.Metrics:
-            if query.MetricStat is not None:
-                found.update({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
-        return found
-
-
-class SnsAlarmMessage(AwsShape):
-    AlarmName: str
-    NewStateValue: str
-    NewStateReason: str = ""
-    StateChangeTime: AlarmTime | None = None
-    Trigger: _SnsTrigger = Field(default_factory=_SnsTrigger)
-
-
-class _SnsNotification(AwsShape):
-    Type: Literal["Notification"]
-    MessageId: str
-    Message: str
-
-
-class _SnsRecord(AwsShape):
-    EventSource: Literal["aws:sns"]
-    Sns: _SnsNotification
-
-
-class SnsEvent(AwsShape):
-    """An SNS delivery to Lambda (the fields used here), from the AWS documentation's shape."""
-
-    Records: list[_SnsRecord] = Field(min_length=1)
-
-
 class RollbackRequestedEvent(EventBridgeEvent):
     detail: ModelRollbackRequested
 
@@ -152,21 +93,10 @@ def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rollback
         action = AlarmActionEvent.model_validate(event)
         return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
     if "Records" in event:
-        changes: list[AlarmStateChange | RollbackRequest] = []
-        for record in SnsEvent.model_validate(event).Records:
-            message = SnsAlarmMessage.model_validate_json(str(record.Sns.Message))
-            changes.append(
-                AlarmStateChange(
-                    alarm_name=message.AlarmName,
-                    state=message.NewStateValue,
-                    reason=message.NewStateReason,
-                    reason_data=None,
-                    changed_at=message.StateChangeTime,
-                    dimensions=message.Trigger.dimensions(),
-                    event_id=record.Sns.MessageId,
-                )
-            )
-        return changes
+        # One of three alarm shapes: its models are created by the first SNS delivery, not at cold start.
+        from shepherd.inbound.sns_alarm import sns_alarm_changes
+
+        return list(sns_alarm_changes(event))
     if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
         command = parse_command(event, RollbackRequestedEvent, ModelRollbackRequested.DETAIL_TYPE)
         detail = command.detail

@@ -9,8 +9,6 @@ The models are written here from the AWS documentation's shapes rather than take
 parser: importing any of those imports every model Powertools has (about 40 ms at every cold start).
 """
 
-from __future__ import annotations
-
 import json
 import logging
 from datetime import datetime

@@ -16,6 +16,8 @@ _MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 @dataclass(frozen=True)
 class ArtifactKey:
+    """What an artifact's key says: the model it belongs to and where its manifest is."""
+
     model_name: str
     folder: str  # the key's folder, ending in "/": where manifest.json is looked up
 

@@ -1,7 +1,5 @@
 """The optional `manifest.json` uploaded next to an artifact: a strict contract, unknown fields rejected."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError

@@ -3,8 +3,6 @@
 Pure pydantic models: no AWS, no environment. The DynamoDB adapter maps them to items.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal

@@ -24,12 +24,16 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of a listing, and the cursor of the next one (None: the last page)."""
+
     items: list[T]
     next_cursor: str | None  # opaque; pass it back to get the next page
 
 
 @dataclass(frozen=True)
 class StoredManifest:
+    """A manifest's bytes as S3 returned them, with the object version they came from."""
+
     body: bytes  # at most max_bytes + 1 of them: enough to tell that a manifest is too large
     version_id: str  # S3's "null" in an unversioned bucket
 

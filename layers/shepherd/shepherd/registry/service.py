@@ -69,6 +69,8 @@ class ArtifactFound:
 
 @dataclass(frozen=True)
 class UploadOutcome:
+    """What one upload came to: the version registered (or already registered), or why not."""
+
     result: Literal["registered", "duplicate", "rejected", "ignored"]
     version: ModelVersion | None = None
     rejection: Rejection | None = None
@@ -76,6 +78,8 @@ class UploadOutcome:
 
 @dataclass(frozen=True)
 class ApprovalDecision:
+    """An approval command, as the approval function parsed it."""
+
     model_name: str
     version: int
     decision: Literal["approved", "rejected"]
@@ -86,12 +90,16 @@ class ApprovalDecision:
 
 @dataclass(frozen=True)
 class ApprovalOutcome:
+    """What an approval command came to, and why."""
+
     result: Literal["approved", "rejected", "duplicate", "refused"]
     reason: str | None = None
 
 
 @dataclass
 class RegistrationService:
+    """Registers a model version for each artifact upload."""
+
     artifacts: ArtifactStore
     registry: Registry
     events: EventPublisher
@@ -267,6 +275,8 @@ class RegistrationService:
 
 @dataclass
 class ApprovalService:
+    """Approves or rejects registered versions."""
+
     registry: Registry
     events: EventPublisher
     clock: Clock

@@ -412,6 +412,8 @@ def request_abort(rollout: Rollout, *, reason: str, now: datetime, outcome: Phas
 
 @dataclass(frozen=True)
 class ObservedVariant:
+    """A production variant as DescribeEndpoint reports it."""
+
     name: str
     current_weight: float
 
@@ -434,6 +436,8 @@ class ObservedEndpoint:
 
 @dataclass(frozen=True)
 class WeightedVariant:
+    """A variant in an endpoint config, with its initial weight."""
+
     variant: VariantSpec
     initial_weight: float
 
@@ -457,6 +461,8 @@ class Wait:
 
 @dataclass(frozen=True)
 class CreateEndpoint:
+    """A first deployment: create the endpoint on ``config``."""
+
     endpoint_name: str
     config: EndpointConfigSpec
     next: Rollout
@@ -479,6 +485,8 @@ class UpdateEndpoint:
 
 @dataclass(frozen=True)
 class ShiftTraffic:
+    """Set both variants' weights (UpdateEndpointWeightsAndCapacities); ``to_percent`` 0 reverts."""
+
     endpoint_name: str
     candidate_variant: str
     candidate_weight: float
@@ -491,6 +499,8 @@ class ShiftTraffic:
 
 @dataclass(frozen=True)
 class DeleteEndpoint:
+    """Delete the endpoint a failed first deployment created."""
+
     endpoint_name: str
     next: Rollout
 
@@ -505,17 +515,23 @@ class RecordProgress:
 
 @dataclass(frozen=True)
 class Complete:
+    """The rollout is done: the candidate serves alone."""
+
     next: Rollout
 
 
 @dataclass(frozen=True)
 class Fail:
+    """The rollout failed; ``reason`` says why."""
+
     reason: str
     next: Rollout
 
 
 @dataclass(frozen=True)
 class FinishRollback:
+    """The endpoint is back as it was before the rollout: the rollback is done."""
+
     reason: str
     next: Rollout
 

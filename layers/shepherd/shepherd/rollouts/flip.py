@@ -96,6 +96,8 @@ class _Patience:
 
 @dataclass(frozen=True)
 class TrafficFlip:
+    """Puts the candidate's traffic back on the live variant, waiting out a busy endpoint."""
+
     endpoints: EndpointControl
     clock: Clock
     sleep: Callable[[float], None]

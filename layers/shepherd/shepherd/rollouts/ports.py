@@ -4,8 +4,6 @@ State changes are described as `Change`s and committed together (one DynamoDB tr
 rollout's record, the endpoint lock, version statuses and audit entries never disagree.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,6 +89,8 @@ class SaveRollout:
 
 @dataclass(frozen=True)
 class ReleaseLock:
+    """Free the endpoint lock this rollout holds."""
+
     endpoint_name: str
     rollout_id: str
 
@@ -121,6 +121,8 @@ class ForgetLive:
 
 @dataclass(frozen=True)
 class RegisterAlarms:
+    """Remember which rollout a per-rollout alarm belongs to (the rollback function looks it up)."""
+
     endpoint_name: str
     rollout_id: str
     alarm_names: tuple[str, ...]
@@ -128,16 +130,22 @@ class RegisterAlarms:
 
 @dataclass(frozen=True)
 class ForgetAlarms:
+    """The per-rollout alarms are deleted: forget their registrations."""
+
     alarm_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class AuditEndpoint:
+    """Add an entry to the endpoint's audit trail."""
+
     entry: EndpointAuditEntry
 
 
 @dataclass(frozen=True)
 class RecordIncident:
+    """Keep a rollback's incident beside the endpoint's audit trail."""
+
     incident: Incident
 
 
@@ -186,6 +194,8 @@ class ChangeRejected(Exception):
 
 @dataclass(frozen=True)
 class AlarmRegistration:
+    """The rollout a per-rollout alarm belongs to."""
+
     alarm_name: str
     endpoint_name: str
     rollout_id: str
@@ -193,6 +203,8 @@ class AlarmRegistration:
 
 @dataclass(frozen=True)
 class StoredRollout:
+    """A rollout record as stored, with the request that started it."""
+
     rollout: Rollout
     request: RolloutRequest
 
@@ -301,4 +313,41 @@ def endpoint_audit(
             at=at,
             event_id=event_id,
         )
+    )
+
+
+def version_move(
+    rollout: Rollout,
+    version: int,
+    expected: tuple[VersionStatus, ...],
+    to: VersionStatus,
+    stored: StoredRollout,
+    at: datetime,
+    changes: tuple[tuple[str, str], ...] = (),
+    cause: tuple[str, str] | None = None,
+) -> MoveVersion:
+    """A version status change caused by this rollout, with its audit entry (time = the event's).
+
+    `cause` is (actor, event id) when something other than the promotion request caused it (an alarm).
+    """
+    actor, event_id = cause or (stored.request.requested_by, stored.request.event_id)
+    model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
+    if model_name is None:
+        raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
+    return MoveVersion(
+        changes=changes,
+        expected=expected,
+        audit=AuditEntry(
+            model_name=model_name,
+            version=version,
+            action=to.value.lower().replace("_", " "),
+            from_status=expected[0],
+            to_status=to,
+            actor=actor,
+            at=at,
+            event_id=event_id,
+            reason=rollout.failure_reason or stored.request.reason,
+            endpoint_name=rollout.endpoint_name,
+            rollout_id=rollout.rollout_id,
+        ),
     )

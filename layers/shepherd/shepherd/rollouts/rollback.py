@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shepherd.contracts import RollbackSkipped
 from shepherd.registry.errors import TransientError
@@ -35,6 +35,7 @@ from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts.controller import Phase, Rollout, request_abort
 from shepherd.rollouts.flip import TrafficFlip, flip_record
+from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
     ChangeRejected,
     EndpointControl,
@@ -42,9 +43,12 @@ from shepherd.rollouts.ports import (
     SaveRollout,
     StoredRollout,
     endpoint_audit,
+    version_move,
 )
 from shepherd.rollouts.rollback_cause import RollbackCause
-from shepherd.rollouts.service import PromotionRequest, RolloutService, outbox, version_move
+
+if TYPE_CHECKING:  # a type only: the rollback function imports the rollout service for a redeploy only
+    from shepherd.rollouts.service import RolloutService
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +85,8 @@ RollbackResult = Literal["rolled_back", "flip_pending", "redeploying", "duplicat
 
 @dataclass(frozen=True)
 class RollbackOutcome:
+    """What one trigger did to one rollout, and why."""
+
     result: RollbackResult
     reason: str
     endpoint_name: str | None = None
@@ -90,11 +96,15 @@ class RollbackOutcome:
 
 @dataclass
 class RollbackService:
+    """Rolls a rollout back on an alarm, an operator's command or the canary judge's FAIL."""
+
     rollouts: RolloutStore
     endpoints: EndpointControl
     events: EventPublisher
     clock: Clock
-    promotions: RolloutService
+    # The rollout service, built on first use: only a redeploy needs it (an operator's rollback with no
+    # rollout to flip back), so an alarm's cold start neither imports nor wires it.
+    promotions: Callable[[], RolloutService]
     sleep: Callable[[float], None] = field(default=time.sleep)
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
@@ -137,7 +147,7 @@ class RollbackService:
             # This very command started the rollout holding the endpoint (a redeploy, on its first
             # delivery): a redelivery is that redeploy, never a rollback of it. Its answer (Rollout
             # Started) may have been lost with the first delivery: publish what it still owes.
-            self.promotions.flush(request.endpoint_name)
+            flush(self.rollouts, self.events, request.endpoint_name)
             return RollbackOutcome("duplicate", "this command's redeploy", request.endpoint_name, rollout.rollout_id)
         if request.to_version is not None and request.to_version != rollout.previous_version:
             if rollout.previous_version is None:
@@ -237,7 +247,7 @@ class RollbackService:
                     # Lambda's retry of the invocation that recorded it: publish what it may have lost.
                     # Another alarm does not: the recording invocation may be publishing right now, and
                     # a second publisher would announce it twice. The next tick flushes every outbox.
-                    self.promotions.flush(endpoint_name)
+                    flush(self.rollouts, self.events, endpoint_name)
                 why = f"rollout {rollout.rollout_id} is {rollout.phase}"
                 if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
                     return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
@@ -315,7 +325,7 @@ class RollbackService:
                     raise TransientError(f"rollout {rollout.rollout_id} disappeared") from None
                 stored = fresh
                 continue
-            self.promotions.deliver(owed)
+            deliver(self.rollouts, self.events, owed)
             seconds = flipped.rollback.seconds_to_flip if flipped.rollback else None
             return RollbackOutcome("rolled_back", cause.summary, rollout.endpoint_name, rollout.rollout_id, seconds)
         raise TransientError(f"recording the rollback of {stored.rollout.endpoint_name} kept losing races")
@@ -346,7 +356,9 @@ class RollbackService:
             why = f"{request.endpoint_name} has no earlier version to roll back to"
             return self._skip(request.endpoint_name, None, request.requested_by, why, request.event_id)
         model_name, version = target
-        outcome = self.promotions.promote(
+        from shepherd.rollouts.service import PromotionRequest  # a rare path: see `promotions`
+
+        outcome = self.promotions().promote(
             PromotionRequest(
                 model_name=model_name,
                 version=version,

@@ -5,9 +5,8 @@ the candidate without traffic afterwards (the rollback function, or a controller
 endpoint was busy) sets `flipped_at` and owes the incident and `Rollout Rolled Back`.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
+from typing import Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -17,7 +16,7 @@ ANALYSIS_TRIGGER = "analysis"
 
 
 class RollbackCause(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     trigger: str  # the alarm's name, who asked, or "analysis" (the canary judge)
     alarm_name: str | None  # None: an operator's request
@@ -39,7 +38,7 @@ class RollbackCause(BaseModel):
             return f"{self.trigger}: {self.reason}"
         return f"requested by {self.trigger}: {self.reason}"
 
-    def flipped(self, at: datetime) -> RollbackCause:
+    def flipped(self, at: datetime) -> Self:
         return self.model_copy(update={"flipped_at": at})
 
     @property

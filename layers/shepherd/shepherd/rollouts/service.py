@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
-from shepherd.analysis.judge import Observations, judge
+from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
 from shepherd.contracts import (
     Announcement,
@@ -62,7 +62,7 @@ from shepherd.rollouts.controller import (
     still_failing,
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
-from shepherd.rollouts.flip import TrafficFlip, moves_forward, observe_flip, rollback_consequences
+from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
@@ -82,6 +82,7 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
     endpoint_audit,
+    version_move,
 )
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
@@ -96,6 +97,8 @@ MAX_DECISIONS_PER_TICK = 6
 
 @dataclass(frozen=True)
 class RolloutSettings:
+    """The stack's settings the rollout service needs."""
+
     require_approval: bool
     default_inference_image: str
     namespace: str  # keeps two stacks' SageMaker model names apart
@@ -104,6 +107,8 @@ class RolloutSettings:
 
 @dataclass(frozen=True)
 class PromotionRequest:
+    """A promotion command, as the start_rollout function parsed it (or a rollback's redeploy)."""
+
     model_name: str
     version: int | Literal["latest-approved"]
     endpoint_name: str
@@ -120,6 +125,8 @@ class PromotionRequest:
 
 @dataclass(frozen=True)
 class PromotionOutcome:
+    """What a promotion came to: a rollout started, a duplicate, or a rejection and why."""
+
     result: Literal["started", "duplicate", "rejected"]
     rollout_id: str
     reason: str | None = None
@@ -127,6 +134,8 @@ class PromotionOutcome:
 
 @dataclass(frozen=True)
 class TickReport:
+    """What one controller pass did to each rollout."""
+
     results: dict[str, str]  # rollout id -> what its pass did last ("error" when it failed)
     errors: int  # rollouts whose pass failed (logged); the next tick tries them again
 
@@ -165,6 +174,8 @@ class SameRollout(Exception):
 
 @dataclass
 class RolloutService:
+    """Starts rollouts and moves every active one forward (the controller)."""
+
     registry: Registry
     rollouts: RolloutStore
     endpoints: EndpointControl
@@ -345,12 +356,10 @@ class RolloutService:
 
     def flush(self, endpoint_name: str) -> None:
         """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
-        for announce in self.rollouts.pending_announcements(endpoint_name):
-            self.deliver(announce)
+        flush(self.rollouts, self.events, endpoint_name)
 
     def deliver(self, announce: Announce) -> None:
-        self.events.publish(*announce.announcements)
-        self.rollouts.forget(announce)
+        deliver(self.rollouts, self.events, announce)
 
     def _prepare(self, rollout: Rollout) -> None:
         """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
@@ -501,6 +510,10 @@ class RolloutService:
 
     def _look(self, rollout: Rollout, previous: StepAnalysis | None, now: datetime) -> StepAnalysis:
         """The judge's verdict on everything since the step began (one GetMetricData call)."""
+        # Imported by the first step judged, not at every cold start: most ticks judge nothing, and the
+        # rollback and start_rollout functions never do.
+        from shepherd.analysis.judge import judge
+
         config = rollout.strategy.analysis.judge
         metrics = config.judged_metrics()
         assert rollout.live is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
@@ -607,6 +620,9 @@ class RolloutService:
 
     def _decide_and_act(self, rollout: Rollout, now: datetime) -> Action:
         """Observe, decide, and make the action's SageMaker call(s); the caller records the outcome."""
+        # The controller's path only (as below): start_rollout's cold start does not import the flip.
+        from shepherd.rollouts.flip import moves_forward, observe_flip
+
         observed = self.endpoints.describe(rollout.endpoint_name)
         firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
         action = decide(rollout, observed, firing, now)
@@ -641,6 +657,8 @@ class RolloutService:
 
     def _undo_lost_step(self, action: Action, fresh: Rollout) -> None:
         """Our forward step landed, but a rollback aborted the rollout meanwhile: flip back at once."""
+        from shepherd.rollouts.flip import TrafficFlip, moves_forward
+
         stepped_up = isinstance(action, ShiftTraffic) and moves_forward(action)
         if stepped_up and fresh.phase is Phase.ABORTING and fresh.live is not None:
             TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
@@ -711,6 +729,8 @@ class RolloutService:
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
+        from shepherd.rollouts.flip import rollback_consequences
+
         owed, announced = rollback_consequences(before, action, self.rollouts.endpoint_audit_trail, now, event_id)
         return changes + owed, announcements + announced
 
@@ -774,43 +794,6 @@ class RolloutService:
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
-def version_move(
-    rollout: Rollout,
-    version: int,
-    expected: tuple[VersionStatus, ...],
-    to: VersionStatus,
-    stored: StoredRollout,
-    at: datetime,
-    changes: tuple[tuple[str, str], ...] = (),
-    cause: tuple[str, str] | None = None,
-) -> MoveVersion:
-    """A version status change caused by this rollout, with its audit entry (time = the event's).
-
-    `cause` is (actor, event id) when something other than the promotion request caused it (an alarm).
-    """
-    actor, event_id = cause or (stored.request.requested_by, stored.request.event_id)
-    model_name = rollout.model_name if version == rollout.version else rollout.previous_model_name
-    if model_name is None:
-        raise ValueError(f"rollout {rollout.rollout_id} has no version {version}")
-    return MoveVersion(
-        changes=changes,
-        expected=expected,
-        audit=AuditEntry(
-            model_name=model_name,
-            version=version,
-            action=to.value.lower().replace("_", " "),
-            from_status=expected[0],
-            to_status=to,
-            actor=actor,
-            at=at,
-            event_id=event_id,
-            reason=rollout.failure_reason or stored.request.reason,
-            endpoint_name=rollout.endpoint_name,
-            rollout_id=rollout.rollout_id,
-        ),
-    )
-
-
 def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
     """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
     (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
@@ -831,11 +814,6 @@ def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: b
         rollout_id=rollout.rollout_id,
     )
     return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
-
-
-def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
-    """The announcements owed by the commit that writes `rollout` (keyed by its new revision)."""
-    return Announce(rollout.endpoint_name, f"{rollout.rollout_id}#{rollout.revision:06d}", announcements)
 
 
 def rollout_alarm_names(namespace: str, endpoint_name: str, rollout_id: str) -> tuple[str, str]:

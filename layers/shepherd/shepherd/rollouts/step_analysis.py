@@ -17,8 +17,6 @@ verdict with at most :data:`MAX_SERIES_MINUTES` minutes of :data:`MAX_CHARTED_ME
 that a rollout item stays far below DynamoDB's 400 KB (:func:`bounded`).
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
@@ -26,7 +24,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shepherd.analysis.config import JudgeConfig
-from shepherd.analysis.judge import VariantSeries
+from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.verdict import Verdict
 
 Decision = Literal["advance", "rollback", "hold"]
@@ -42,7 +40,7 @@ CHARTED_STEPS = 2
 class MinuteSeries(BaseModel):
     """One compared series per minute (oldest first), for charting baseline against candidate."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     minutes: tuple[AwareDatetime, ...]
     baseline: tuple[float | None, ...]
@@ -52,7 +50,7 @@ class MinuteSeries(BaseModel):
 class StepAnalysis(BaseModel):
     """The judge's latest verdict on one step, and the decision once the step's analysis made it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     step: int = Field(ge=0)
     percent: int = Field(ge=1, le=100)

@@ -99,7 +99,7 @@ class Analysis(_Frozen):
     # SageMaker publishes endpoint metrics once a minute: a shorter period would see gaps.
     period_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_ALARM_WINDOW_SECONDS, multiple_of=60)] = 60
     evaluation_periods: Annotated[StrictInt, Field(ge=1, le=1440)] = 3
-    judge: JudgeConfig = JudgeConfig()
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
     @model_validator(mode="after")
     def _window_within_a_day(self) -> Self:
@@ -121,7 +121,7 @@ class Analysis(_Frozen):
 
 class _StrategyBase(_Frozen):
     post_deploy_watch_seconds: Seconds = DEFAULT_POST_DEPLOY_WATCH_SECONDS
-    analysis: Analysis = Analysis()
+    analysis: Analysis = Field(default_factory=Analysis)
 
     def plan(self) -> tuple[TrafficStep, ...]:
         raise NotImplementedError
@@ -136,7 +136,7 @@ class CanaryStrategy(_StrategyBase):
     bake_seconds: Seconds
 
     def plan(self) -> tuple[TrafficStep, ...]:
-        return (TrafficStep(percent=self.canary_percent, bake_seconds=self.bake_seconds), _FINAL_STEP)
+        return (TrafficStep(percent=self.canary_percent, bake_seconds=self.bake_seconds), _final_step())
 
 
 class LinearStrategy(_StrategyBase):
@@ -154,7 +154,7 @@ class LinearStrategy(_StrategyBase):
     def plan(self) -> tuple[TrafficStep, ...]:
         below_full = range(self.step_percent, 100, self.step_percent)
         steps = [TrafficStep(percent=p, bake_seconds=self.interval_seconds) for p in below_full]
-        return (*steps, _FINAL_STEP)
+        return (*steps, _final_step())
 
 
 class StepsStrategy(_StrategyBase):
@@ -192,10 +192,13 @@ class AllAtOnceStrategy(_StrategyBase):
     type: Literal["all_at_once"]
 
     def plan(self) -> tuple[TrafficStep, ...]:
-        return (_FINAL_STEP,)
+        return (_final_step(),)
 
 
-_FINAL_STEP = TrafficStep(percent=100, bake_seconds=0)
+def _final_step() -> TrafficStep:
+    # One per plan rather than one made at import, which would build TrafficStep's validator there.
+    return TrafficStep(percent=100, bake_seconds=0)
+
 
 Strategy = Annotated[
     CanaryStrategy | LinearStrategy | StepsStrategy | AllAtOnceStrategy,

@@ -1,0 +1,82 @@
+"""The registry's contracts: the approval command, and what registration and approval announce."""
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shepherd.contracts import Announcement, Contract, Text
+from shepherd.registry.model import Checksum, ModelName, VersionNumber
+
+# --- Commands (inbound) ---------------------------------------------------------------------------
+
+
+class ModelVersionApprovalRequested(Contract):
+    DETAIL_TYPE: ClassVar[str] = "Model Version Approval Requested"
+
+    model_name: ModelName
+    version: VersionNumber
+    decision: Literal["approved", "rejected"]
+    requested_by: Text
+    reason: Text
+
+
+# --- Announcements (outbound) ---------------------------------------------------------------------
+
+
+class ModelVersionRegistered(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Model Version Registered"
+
+    model_name: str
+    version: int
+    artifact_uri: str
+    bucket: str
+    key: str
+    s3_version_id: str
+    checksum: Checksum | None
+    metrics: dict[str, float]
+    requested_by: str | None = Field(description="the uploader, as S3 reported it")
+
+
+class ModelArtifactRejected(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Model Artifact Rejected"
+
+    bucket: str
+    key: str
+    s3_version_id: str
+    reason: str
+    code: str
+    model_name: str | None = None
+
+
+class ModelVersionApproved(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Model Version Approved"
+
+    model_name: str
+    version: int
+    requested_by: str
+    reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
+
+
+class ModelVersionRejected(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Model Version Rejected"
+
+    model_name: str
+    version: int
+    requested_by: str
+    reason: str
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")
+
+
+class ModelVersionApprovalRefused(Announcement):
+    """An approval command that could not be carried out: unknown version, or already decided."""
+
+    DETAIL_TYPE: ClassVar[str] = "Model Version Approval Refused"
+
+    model_name: str
+    version: int
+    decision: str
+    requested_by: str
+    reason: str
+    current_status: str | None = None
+    command_id: str | None = Field(default=None, description="the event id of the command this answers")

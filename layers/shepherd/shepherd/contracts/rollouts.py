@@ -1,0 +1,157 @@
+"""The rollouts' contracts: promotion and resume commands, and what a rollout and its canary analysis
+announce."""
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, StringConstraints
+
+from shepherd.analysis.verdict import MetricEvidence, Outcome
+from shepherd.contracts import Announcement, Contract, EndpointName, Text
+from shepherd.registry.model import ModelName, VersionNumber
+
+AlarmName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class ModelPromotionRequested(Contract):
+    DETAIL_TYPE: ClassVar[str] = "Model Promotion Requested"
+
+    model_name: ModelName
+    version: VersionNumber | Literal["latest-approved"]
+    endpoint_name: EndpointName
+    # Kept raw: the service validates it, so an invalid strategy is announced with a precise reason.
+    strategy: dict[str, Any]
+    alarms: list[AlarmName] = Field(default_factory=list, max_length=50)
+    # Absent: as the live variant (the defaults, ml.m5.large and 1, only on a first deployment).
+    instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
+    initial_instance_count: int | None = Field(default=None, ge=1, le=100)
+    requested_by: Text
+    reason: Text
+
+
+class TrafficStepDetail(Contract):
+    percent: int
+    bake_seconds: int
+
+
+class RolloutAnnouncement(Announcement):
+    rollout_id: str
+    endpoint_name: str
+    model_name: str
+    version: int
+    previous_version: int | None = None  # absent on a first deployment
+
+
+class RolloutStarted(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Started"
+
+    strategy: dict[str, Any]
+    plan: list[TrafficStepDetail]
+    post_deploy_watch_seconds: int
+    alarms: list[str]
+    requested_by: str
+    reason: str
+
+
+class RolloutTrafficShifted(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Traffic Shifted"
+
+    from_percent: int
+    to_percent: int
+
+
+class RolloutCompleted(RolloutAnnouncement):
+    """The candidate serves 100%. The previous variant stays at weight 0 until `watch_until`."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Completed"
+
+    watch_until: datetime | None = None
+
+
+class RolloutFailed(RolloutAnnouncement):
+    DETAIL_TYPE: ClassVar[str] = "Rollout Failed"
+
+    reason: str
+
+
+class PromotionRejected(Announcement):
+    DETAIL_TYPE: ClassVar[str] = "Promotion Rejected"
+
+    rollout_id: str
+    endpoint_name: str
+    model_name: str
+    version: int | None = None  # absent when "latest-approved" found none
+    previous_version: int | None = None
+    reason: str
+    requested_by: str
+    active_rollout_id: str | None = None  # the rollout holding the endpoint, when it is busy
+
+
+class ModelVersionRetired(Announcement):
+    """The previous version's variant was removed from the endpoint at the end of the watch window."""
+
+    DETAIL_TYPE: ClassVar[str] = "Model Version Retired"
+
+    model_name: str
+    version: int
+    endpoint_name: str
+    rollout_id: str
+
+
+# --- Canary analysis --------------------------------------------------------------------------------
+
+
+class ModelRolloutResumeRequested(Contract):
+    """Resume a rollout the judge held (``on_inconclusive: hold``): it advances to the next step.
+
+    To roll back instead, send ``Model Rollback Requested``.
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Model Rollout Resume Requested"
+
+    endpoint_name: EndpointName
+    rollout_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
+    requested_by: Text
+    reason: Text
+
+
+class CanaryAnalysisCompleted(RolloutAnnouncement):
+    """The judge's final verdict on one traffic step, with the evidence per metric.
+
+    Sent once per judged step: at the end of the bake (or of its extension), or at once on a
+    critical FAIL. ``decision`` is what the rollout does with it; ``extended_seconds`` how long the
+    bake was extended while the verdict was INCONCLUSIVE.
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Canary Analysis Completed"
+
+    step: int = Field(ge=0)  # index in the plan of Rollout Started
+    percent: int = Field(ge=1, le=100)
+    outcome: Outcome
+    decision: Literal["advance", "rollback", "hold"]
+    critical_failure: bool
+    minutes: int = Field(ge=0)
+    extended_seconds: int = Field(default=0, ge=0)
+    metrics: list[MetricEvidence]
+
+
+class RolloutResumed(RolloutAnnouncement):
+    """A rollout the judge held was resumed by an operator: it advances to its next step."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Resumed"
+
+    percent: int = Field(ge=1, le=100)
+    requested_by: str
+    reason: str
+    command_id: str = Field(description="the event id of the Model Rollout Resume Requested this answers")
+
+
+class RolloutResumeRefused(Announcement):
+    """A resume that did not apply (no such rollout, or it is not held), and why."""
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Resume Refused"
+
+    endpoint_name: str
+    rollout_id: str
+    reason: str
+    command_id: str = Field(description="the event id of the Model Rollout Resume Requested this answers")

@@ -1,0 +1,30 @@
+"""The outbox: announcements are committed with the change that owes them, and published after it.
+
+A crash or a failed PutEvents after the commit leaves them pending in the store; the next invocation
+that touches the endpoint publishes them (at least once). The rollout service and the rollback
+service both publish this way: the rollback function does so without the rollout service.
+"""
+
+from __future__ import annotations
+
+from shepherd.contracts import Announcement
+from shepherd.registry.ports import EventPublisher
+from shepherd.rollouts.controller import Rollout
+from shepherd.rollouts.ports import Announce, RolloutStore
+
+
+def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
+    """The announcements owed by the commit that writes `rollout` (keyed by its new revision)."""
+    return Announce(rollout.endpoint_name, f"{rollout.rollout_id}#{rollout.revision:06d}", announcements)
+
+
+def deliver(rollouts: RolloutStore, events: EventPublisher, announce: Announce) -> None:
+    """Publish what a commit owed, then drop it from the outbox."""
+    events.publish(*announce.announcements)
+    rollouts.forget(announce)
+
+
+def flush(rollouts: RolloutStore, events: EventPublisher, endpoint_name: str) -> None:
+    """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
+    for announce in rollouts.pending_announcements(endpoint_name):
+        deliver(rollouts, events, announce)
