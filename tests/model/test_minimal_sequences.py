@@ -298,6 +298,30 @@ def test_i4_a_restore_left_unfinished_while_another_rollout_holds_the_endpoint_i
     run(steps)
 
 
+def test_i3_a_retried_alarm_that_rolled_back_one_rollout_is_a_duplicate_for_the_next() -> None:
+    """Found by the long run: an alarm named by two promotions rolls the first back, and its
+    invocation dies after the abort commit; the controller finishes that rollback, and a second
+    rollout starts (its promotion dated before the alarm). Lambda's retry of the alarm then tried to
+    abort the second with the same audit entry (same endpoint, time, event and action): refused as
+    already written at every try, the retry lost "races" until it gave up, and the event was lost
+    after Lambda's retries. One alarm event, one rollback: the retry is now a duplicate."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY, named={"kpi"})
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "time_passes", 60)  # the abort's time is the alarm's, as the second one's will be
+        checked(model, "crash_next_invocation", 3)  # after the abort commit, before the flip
+        checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
+        checked(model, "controller_runs", 3, 60)  # the controller flips and finishes the rollback
+        promote(model, "ep-a", CANARY, when="stale", named={"kpi"})
+        retried = model.failed[0]
+        model.failed.remove(retried)
+        model.deliver(retried)
+        model.invariants_hold()
+
+    run(steps)
+
+
 # --- I5 -----------------------------------------------------------------------------------------------
 
 

@@ -134,7 +134,7 @@ class RollbackService:
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
         stored = self.rollouts.get_rollout(request.endpoint_name, holder) if holder else None
-        acted = self._rolled_back_by(request)
+        acted = self._rolled_back_by(request.endpoint_name, request.event_id)
         if acted is not None and (stored is None or acted.rollout_id != stored.rollout.rollout_id):
             # A redelivery of a command already carried out: it must act neither on the rollout that
             # came after (another promotion's) nor, with none, roll the endpoint back once more.
@@ -175,12 +175,12 @@ class RollbackService:
         """The canary judge failed the candidate: the same fast path as an alarm (abort, flip, incident)."""
         return self._roll_back(stored.rollout.endpoint_name, stored, cause)
 
-    def _rolled_back_by(self, request: RollbackRequest) -> Rollout | None:
-        """The rollout this very command (by its event id) already rolled back, if any. One Query of the
-        endpoint's rollouts, on an operator's command only (rare)."""
-        for earlier in self.rollouts.rollouts_of(request.endpoint_name):
+    def _rolled_back_by(self, endpoint_name: str, event_id: str) -> Rollout | None:
+        """The rollout this very event already rolled back, if any. One Query of the endpoint's
+        rollouts: on an operator's command (rare), or an alarm's abort refused with nobody writing."""
+        for earlier in self.rollouts.rollouts_of(endpoint_name):
             cause = earlier.rollout.rollback
-            if cause is not None and cause.event_id == request.event_id:
+            if cause is not None and cause.event_id == event_id:
                 return earlier.rollout
         return None
 
@@ -239,19 +239,9 @@ class RollbackService:
                 why = f"no rollout on {endpoint_name} to roll back (its watch window is over)"
                 return self._skip(endpoint_name, None, cause.trigger, why, _command_id(cause))
             rollout = stored.rollout
-            if rollout.phase in (Phase.FAILED, Phase.ROLLED_BACK) or (
-                rollout.phase is Phase.ABORTING and not _retry_of(rollout.rollback, cause)
-            ):
-                # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
-                if rollout.rollback is not None and rollout.rollback.event_id == cause.event_id:
-                    # Lambda's retry of the invocation that recorded it: publish what it may have lost.
-                    # Another alarm does not: the recording invocation may be publishing right now, and
-                    # a second publisher would announce it twice. The next tick flushes every outbox.
-                    flush(self.rollouts, self.events, endpoint_name)
-                why = f"rollout {rollout.rollout_id} is {rollout.phase}"
-                if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
-                    return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
-                return RollbackOutcome("duplicate", why, endpoint_name)
+            handled = self._handled_already(endpoint_name, stored, cause)
+            if handled is not None:
+                return handled
             skipped = _why_not(rollout)
             if skipped is not None:
                 return self._skip(endpoint_name, stored, cause.trigger, skipped, _command_id(cause))
@@ -262,6 +252,15 @@ class RollbackService:
                 except ChangeRejected:
                     # A controller tick (or another alarm) wrote first: decide again from the fresh record.
                     stored = self.rollouts.get_rollout(endpoint_name, rollout.rollout_id)
+                    if stored is not None and stored.rollout.revision == rollout.revision:
+                        # Nobody wrote the record, so the abort's own audit entry exists already: this event
+                        # (retried by Lambda) wrote it at the same instant, rolling back an earlier rollout.
+                        # A duplicate, then; this rollout gates on the same alarm (named by its promotion),
+                        # so the controller rolls it back itself while the alarm fires.
+                        acted = self._rolled_back_by(endpoint_name, cause.event_id)
+                        if acted is not None:
+                            why = f"this event already rolled back rollout {acted.rollout_id}"
+                            return RollbackOutcome("duplicate", why, endpoint_name, acted.rollout_id)
                     continue
             flipped_at = TrafficFlip(self.endpoints, self.clock, self.sleep).back(rollout)
             if flipped_at is None:
@@ -273,6 +272,26 @@ class RollbackService:
                 )
             return self._record_flip(aborting, flipped_at)
         raise TransientError(f"rollback of {endpoint_name} kept losing races; retrying the event")
+
+    def _handled_already(
+        self, endpoint_name: str, stored: StoredRollout, cause: RollbackCause
+    ) -> RollbackOutcome | None:
+        """The answer when the rollout has ended, or is being aborted for another cause."""
+        rollout = stored.rollout
+        if rollout.phase not in (Phase.FAILED, Phase.ROLLED_BACK) and not (
+            rollout.phase is Phase.ABORTING and not _retry_of(rollout.rollback, cause)
+        ):
+            return None
+        # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
+        if rollout.rollback is not None and rollout.rollback.event_id == cause.event_id:
+            # Lambda's retry of the invocation that recorded it: publish what it may have lost.
+            # Another alarm does not: the recording invocation may be publishing right now, and
+            # a second publisher would announce it twice. The next tick flushes every outbox.
+            flush(self.rollouts, self.events, endpoint_name)
+        why = f"rollout {rollout.rollout_id} is {rollout.phase}"
+        if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
+            return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
+        return RollbackOutcome("duplicate", why, endpoint_name)
 
     def _abort(self, stored: StoredRollout, cause: RollbackCause) -> StoredRollout:
         """Commit the abort before touching the endpoint: from now on nothing moves the candidate up."""
