@@ -322,6 +322,28 @@ def test_i3_a_retried_alarm_that_rolled_back_one_rollout_is_a_duplicate_for_the_
     run(steps)
 
 
+def test_i1_a_restore_refused_for_a_while_is_tried_again_not_given_up() -> None:
+    """Found by the long run: the flip back is refused (AccessDenied, twice), so the rollback leaves
+    it to the controller, whose restore was refused once more; an aborting rollout refused anything
+    for good ended at once, releasing the endpoint with 10% still on the rolled-back candidate (and
+    the clean-up's restore failed too). An aborting rollout whose candidate still has traffic now keeps
+    the endpoint and tries again (a permission can be fixed) until its update deadline."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)  # the canary takes its 10%
+        checked(model, "sagemaker_fault", "AccessDeniedException", "set_weights", "ep-a", 2, False)
+        checked(model, "alarm", "ep-a", "own-error-rate", "eventbridge", "ALARM", "now")
+        checked(model, "update_will_fail", "ep-a")  # and the clean-up's restore, once it has ended
+        checked(model, "controller_runs", 1, 60)
+        for _ in range(model.sagemaker.settle_after_describes + 1):  # SageMaker finishes, watched or not
+            model.sagemaker.describe("ep-a")
+        model.invariants_hold()
+        checked(model, "controller_runs", 3, 60)
+
+    run(steps)
+
+
 # --- I5 -----------------------------------------------------------------------------------------------
 
 

@@ -630,7 +630,18 @@ class RolloutService:
             return action
         if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
             raise _RecordMoved(fresh)  # decide again from it: it may be a rollback's abort
-        self._carry_out(action)
+        try:
+            self._carry_out(action)
+        except EndpointRequestRefused as refusal:
+            if (
+                rollout.phase is Phase.ABORTING
+                and observed is not None
+                and observed.weight_of(rollout.candidate.variant_name)
+            ):
+                # Ending the abort now would release the endpoint with traffic on the rolled-back
+                # candidate: tried again like a throttle (a permission can be fixed), until the deadline.
+                raise TransientError(f"restore refused while the candidate serves: {refusal}") from refusal
+            raise
         return observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
 
     def _note_failing(self, stored: StoredRollout, now: datetime) -> None:
