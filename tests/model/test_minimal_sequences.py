@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
-from tests.model.harness import RolloutModel
+from shepherd.rollouts.controller import Phase
+from tests.model.harness import RolloutModel, named_alarms
 
 # Issue 9's sequences are about the alarms' rollouts: the canary judge (which would hold a canary
 # whose metrics never come, waiting for an operator) is off; the model test draws it on too.
@@ -310,7 +312,7 @@ def test_i3_a_retried_alarm_that_rolled_back_one_rollout_is_a_duplicate_for_the_
         promote(model, "ep-a", CANARY, named={"kpi"})
         checked(model, "controller_runs", 3, 60)
         checked(model, "time_passes", 60)  # the abort's time is the alarm's, as the second one's will be
-        checked(model, "crash_next_invocation", 3)  # after the abort commit, before the flip
+        checked(model, "crash_next_invocation", 4)  # after the abort commit, before the flip
         checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
         checked(model, "controller_runs", 3, 60)  # the controller flips and finishes the rollback
         promote(model, "ep-a", CANARY, when="stale", named={"kpi"})
@@ -340,6 +342,74 @@ def test_i1_a_restore_refused_for_a_while_is_tried_again_not_given_up() -> None:
             model.sagemaker.describe("ep-a")
         model.invariants_hold()
         checked(model, "controller_runs", 3, 60)
+
+    run(steps)
+
+
+def test_i1_a_refused_look_at_an_aborting_endpoint_does_not_end_the_abort() -> None:
+    """Found by review: the rollback's flip is refused, then DescribeEndpoint is refused (twice) at
+    the controller's next pass; the refusal ended the abort at once, with 10% still on the
+    rolled-back candidate. An aborting rollout that cannot see its endpoint keeps it, and tries again."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)  # the canary takes its 10%
+        checked(model, "sagemaker_fault", "AccessDeniedException", "set_weights", "ep-a", 1, False)
+        checked(model, "alarm", "ep-a", "own-error-rate", "eventbridge", "ALARM", "now")
+        checked(model, "sagemaker_fault", "AccessDeniedException", "describe", "ep-a", 2, False)
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "controller_runs", 2, 60)
+
+    run(steps)
+
+
+@pytest.mark.parametrize("when", ["now", "stale"])
+def test_i1_a_retried_named_alarm_does_not_roll_back_the_next_rollout(when: str) -> None:
+    """Found by review: as the I3 sequence below, but the second rollout has moved on before Lambda
+    retries the alarm (no audit entry collides): the retry rolled it back, one alarm event rolling
+    back two rollouts (and the second from a state change older than itself). A retried alarm named
+    by promotions is now checked against the rollbacks this event already made."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY, named={"kpi"})
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "time_passes", 60)
+        checked(model, "crash_next_invocation", 4)  # after the abort commit, before the flip
+        checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
+        checked(model, "controller_runs", 3, 60)
+        model.alarms.states[named_alarms("ep-a")["kpi"]] = "OK"  # the alarm is over
+        promote(model, "ep-a", CANARY, when=when, named={"kpi"})
+        checked(model, "controller_runs", 3, 60)
+        retried = model.failed[0]
+        model.failed.remove(retried)
+        model.deliver(retried)
+        model.invariants_hold()
+        second = model.active_rollout("ep-a")
+        assert second is not None and second.phase is Phase.SHIFTING and second.rollback is None
+
+    run(steps)
+
+
+def test_i2_a_gating_alarm_read_refused_for_good_does_not_hold_the_lock_forever() -> None:
+    """Found by review: CloudWatch refuses DescribeAlarms for good (AccessDenied) at every pass; the
+    error was not one the controller timed, so the rollout held the endpoint forever. Any failure
+    of a pass is now timed from the first one and ends the rollout after the update deadline."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY, named={"kpi"})
+        checked(model, "controller_runs", 3, 60)
+
+        def refused(names: Any) -> Any:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not authorized: cloudwatch:DescribeAlarms"}},
+                "DescribeAlarms",
+            )
+
+        model.alarms.firing = refused  # as the adapter lets a non-retryable ClientError through
+        for _ in range(3):
+            checked(model, "time_passes", 3700)
+            checked(model, "controller_runs", 1, 60)
+        assert model.active_rollout("ep-a") is None and model.store.lock_holder("ep-a") is None
 
     run(steps)
 

@@ -117,7 +117,7 @@ class RollbackService:
         if change.state != "ALARM":
             logger.info("alarm state recorded, not acted on", extra={"alarm": change.alarm_name, "state": change.state})
             return [RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")]
-        targets, why_not = self._targets(change)
+        targets, why_not, shared = self._targets(change)
         if not targets:
             logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
             return [RollbackOutcome("ignored", why_not)]
@@ -129,7 +129,18 @@ class RollbackService:
             requested_at=self._received(change.changed_at),
             event_id=change.event_id,
         )
-        return [self._roll_back(endpoint_name, stored, cause) for endpoint_name, stored in targets]
+        outcomes = []
+        for endpoint_name, stored in targets:
+            # An alarm promotions name (or one found by its dimensions) may outlive a rollout: Lambda's
+            # retry of an event that rolled one back must not roll back the next. One Query, only for
+            # these: a rollout's own alarm maps to that rollout alone.
+            earlier = self._rolled_back_by(endpoint_name, change.event_id) if shared and stored else None
+            if stored and earlier and earlier.rollout_id != stored.rollout.rollout_id:
+                why = f"this alarm event already rolled back rollout {earlier.rollout_id}"
+                outcomes.append(RollbackOutcome("duplicate", why, endpoint_name, earlier.rollout_id))
+            else:
+                outcomes.append(self._roll_back(endpoint_name, stored, cause))
+        return outcomes
 
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
@@ -177,7 +188,7 @@ class RollbackService:
 
     def _rolled_back_by(self, endpoint_name: str, event_id: str) -> Rollout | None:
         """The rollout this very event already rolled back, if any. One Query of the endpoint's
-        rollouts: on an operator's command (rare), or an alarm's abort refused with nobody writing."""
+        rollouts: on an operator's command (rare), or an alarm that is not one rollout's own."""
         for earlier in self.rollouts.rollouts_of(endpoint_name):
             cause = earlier.rollout.rollback
             if cause is not None and cause.event_id == event_id:
@@ -192,8 +203,8 @@ class RollbackService:
 
     # --- which rollouts an alarm acts on ---------------------------------------------------------
 
-    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str]:
-        """The rollouts the alarm acts on (or, with none, why not).
+    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str, bool]:
+        """The rollouts the alarm acts on (or, with none, why not), and whether it is not one rollout's own.
 
         It acts on a rollout whose own alarm it is, or whose promotion named it, whatever its
         dimensions; or if its dimensions name the endpoint and the rollout's candidate variant.
@@ -203,7 +214,7 @@ class RollbackService:
         registration = self.rollouts.alarm_registration(change.alarm_name)
         if registration is not None:  # a rollout's own alarm: one read finds it
             stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
-            return [(registration.endpoint_name, stored)], ""
+            return [(registration.endpoint_name, stored)], "", False
         endpoint_name = change.dimensions.get("EndpointName")
         variant_name = change.dimensions.get("VariantName")
         active = self.rollouts.active_rollouts()
@@ -214,22 +225,27 @@ class RollbackService:
             or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) == (endpoint_name, variant_name)
         ]
         if acting:
-            return [(stored.rollout.endpoint_name, stored) for stored in acting], ""
+            return [(stored.rollout.endpoint_name, stored) for stored in acting], "", True
         if endpoint_name is None:
-            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint"
+            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint", True
         on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name == endpoint_name]
         if on_endpoint:
             rollout = on_endpoint[0]
-            return [], (
+            why = (
                 f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not the candidate "
                 f"{rollout.candidate.variant_name} of rollout {rollout.rollout_id}, and is not one of its alarms"
             )
+            return [], why, True
         live = self.rollouts.live(endpoint_name)
         if live is None:
-            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages"
+            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages", True
         if variant_name == live.variant.variant_name:
-            return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
-        return [], f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant"
+            return [(endpoint_name, None)], "", True  # about the version the endpoint settled on: skipped
+        return (
+            [],
+            f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant",
+            True,
+        )
 
     # --- acting on a rollout ---------------------------------------------------------------------
 
@@ -252,15 +268,6 @@ class RollbackService:
                 except ChangeRejected:
                     # A controller tick (or another alarm) wrote first: decide again from the fresh record.
                     stored = self.rollouts.get_rollout(endpoint_name, rollout.rollout_id)
-                    if stored is not None and stored.rollout.revision == rollout.revision:
-                        # Nobody wrote the record, so the abort's own audit entry exists already: this event
-                        # (retried by Lambda) wrote it at the same instant, rolling back an earlier rollout.
-                        # A duplicate, then; this rollout gates on the same alarm (named by its promotion),
-                        # so the controller rolls it back itself while the alarm fires.
-                        acted = self._rolled_back_by(endpoint_name, cause.event_id)
-                        if acted is not None:
-                            why = f"this event already rolled back rollout {acted.rollout_id}"
-                            return RollbackOutcome("duplicate", why, endpoint_name, acted.rollout_id)
                     continue
             flipped_at = TrafficFlip(self.endpoints, self.clock, self.sleep).back(rollout)
             if flipped_at is None:

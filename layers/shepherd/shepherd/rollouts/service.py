@@ -612,7 +612,11 @@ class RolloutService:
                 "SageMaker refused a call", extra={"rollout_id": rollout.rollout_id, "reason": refusal.reason}
             )
             return refused(rollout, now, refusal.reason)
-        except TransientError as failure:
+        except _RecordMoved:
+            raise
+        except Exception as failure:
+            # Throttling and 5xx, and anything else (a refusal no adapter names, a defect): timed from
+            # the first failure, so no failure can hold the endpoint past the update deadline (I2).
             if not failing_too_long(rollout, now):
                 self._note_failing(stored, now)
                 raise
@@ -623,7 +627,12 @@ class RolloutService:
         # The controller's path only (as below): start_rollout's cold start does not import the flip.
         from shepherd.rollouts.flip import moves_forward, observe_flip
 
-        observed = self.endpoints.describe(rollout.endpoint_name)
+        try:
+            observed = self.endpoints.describe(rollout.endpoint_name)
+        except EndpointRequestRefused as refusal:
+            if rollout.phase is Phase.ABORTING:  # unseen, the candidate may still serve: as below
+                raise TransientError(f"endpoint unseen while restoring: {refusal}") from refusal
+            raise
         firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
         action = decide(rollout, observed, firing, now)
         if isinstance(action, Wait):
@@ -639,7 +648,8 @@ class RolloutService:
                 and observed.weight_of(rollout.candidate.variant_name)
             ):
                 # Ending the abort now would release the endpoint with traffic on the rolled-back
-                # candidate: tried again like a throttle (a permission can be fixed), until the deadline.
+                # candidate: tried again like a throttle (a permission can be fixed), until the deadline;
+                # with the candidate out, it ends at once (the endpoint is safe as it is).
                 raise TransientError(f"restore refused while the candidate serves: {refusal}") from refusal
             raise
         return observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
