@@ -4,12 +4,13 @@ Importing a handler creates tens of thousands of objects that live as long as th
 modules, classes, functions, pydantic's field descriptions. CPython's cyclic garbage collector counts
 allocations and, past its thresholds, scans what it tracks: in the rollout functions' import the
 process's first full collection ran over everything boto3, botocore, pydantic and Powertools had
-loaded (about 55,000 objects, 20-30 ms) and freed next to nothing. An import creates almost no
-garbage, so :func:`loading` pauses the collector while a handler's module sets up, then moves all that
-was loaded to the permanent generation (``gc.freeze``), which later collections skip. Frozen objects
-are still freed by reference counting; only a reference cycle made during the import is never
-collected (about 8.5 MB in a rollout function's container, once, not growing across invocations). :func:`collector_paused` alone (no freeze) covers the wiring on the first invocation
-(``bootstrap``), which imports the function's adapters and services.
+loaded (about 55,000 objects, 20-30 ms) and freed next to nothing. So :func:`loading` pauses the
+collector while a handler's module sets up, then moves all that was loaded to the permanent
+generation (``gc.freeze``), which later collections skip. Frozen objects are still freed by reference
+counting; only the reference cycles made during the import are never collected: about 8.5 MB in a
+rollout function's container, paid once, not growing across invocations (collecting them first would
+cost the time saved). :func:`collector_paused` alone (no freeze) covers the wiring on the first
+invocation (``bootstrap``), which imports the function's adapters and services.
 """
 
 from __future__ import annotations
