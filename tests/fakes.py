@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from shepherd.adapters.dynamodb import audit_key, model_audit_item
+from shepherd.adapters.dynamodb import model_audit_item
+from shepherd.adapters.dynamodb_rollouts import endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.contracts import Announcement
@@ -392,7 +393,7 @@ class InMemoryRolloutStore:
             ]
         if isinstance(change, AuditEndpoint):
             entry = change.entry
-            keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
+            keys = endpoint_audit_keys(entry)
             key = (entry.endpoint_name, keys["sk"])
             return [
                 (

@@ -448,6 +448,23 @@ def test_i5_a_judge_rollback_on_an_endpoint_deleted_outside_does_not_stall_its_p
     run(steps, deployed=("ep-a", "ep-b"))
 
 
+def test_a_lone_controller_pass_takes_several_steps_without_racing_itself() -> None:
+    """Found by review: a linear rollout with no interval takes one step a minute. In one pass, its
+    second "progress" audit entry had the same key as the first (endpoint, time, event, action):
+    refused as written already, the pass re-decided as if it had lost a race, six times over. The
+    entry's key now holds the record's revision, so one pass takes every step SageMaker allows."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "sagemaker_speed", 0)  # every change lands at once
+        linear = {"type": "linear", "step_percent": 20, "interval_seconds": 0, "post_deploy_watch_seconds": 0}
+        promote(model, "ep-a", {**linear, **NO_JUDGE})
+        checked(model, "controller_runs", 1, 60)
+        assert "raced" not in model.log[-1]
+        assert model.sagemaker.desired_weights("ep-a").get("model-a-v2", 0) >= 0.4
+
+    run(steps)
+
+
 # --- the README's promises about alarms, operator rollbacks and duplicates ------------------------------
 
 

@@ -319,9 +319,14 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
         ]
     if isinstance(change, AuditEndpoint):
         entry = change.entry
-        keys = audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, entry.action)
-        return [put_new(item_of(entry, **keys))]
+        return [put_new(item_of(entry, **endpoint_audit_keys(entry)))]
     raise TypeError(f"unknown change {change!r}")
+
+
+def endpoint_audit_keys(entry: EndpointAuditEntry) -> dict[str, str]:
+    """Time-ordered on the endpoint; a retry of the same decision (same revision) finds its entry written."""
+    what = entry.action if entry.revision is None else f"{entry.action}#r{entry.revision}"
+    return audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, what)
 
 
 def _outbox_keys(announce: Announce) -> list[str]:

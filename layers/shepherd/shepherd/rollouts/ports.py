@@ -32,6 +32,9 @@ class EndpointAuditEntry(BaseModel):
     actor: str | None
     at: AwareDatetime
     event_id: str
+    # The rollout record's revision the entry goes with: one pass may write the same action twice at
+    # one instant (two steps' "progress"), and the entry's key must tell them apart.
+    revision: int | None = None
 
 
 class Incident(BaseModel):
@@ -312,6 +315,7 @@ def endpoint_audit(
             actor=actor,
             at=at,
             event_id=event_id,
+            revision=rollout.revision,
         )
     )
 
