@@ -154,3 +154,8 @@ def __getattr__(name: str) -> Any:
     qualified = f"{__name__}.{module}"
     __import__(qualified)  # rather than importlib.import_module, which python -X importtime does not report
     return getattr(sys.modules[qualified], name)
+
+
+def __dir__() -> list[str]:
+    """The names defined here and those lent on first use (PEP 562), for `dir()` and completion."""
+    return sorted({*globals(), *_MODULE_OF})
