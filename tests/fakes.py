@@ -465,13 +465,14 @@ class InMemoryRolloutStore:
     def lock_holder(self, endpoint_name: str) -> str | None:
         return self.locks.get(endpoint_name)
 
-    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
+    def rollouts_of(self, endpoint_name: str, newest: int | None = None) -> list[StoredRollout]:
         mine = [
             (rollout_id, stored)
             for (endpoint, rollout_id), stored in self.rollouts.items()
             if endpoint == endpoint_name
         ]
-        return [stored for _, stored in sorted(mine, key=lambda pair: pair[0], reverse=True)]
+        ordered = [stored for _, stored in sorted(mine, key=lambda pair: pair[0], reverse=True)]
+        return ordered if newest is None else ordered[:newest]
 
     def incidents(self, endpoint_name: str) -> list[Incident]:
         return [

@@ -198,6 +198,7 @@ def test_active_rollouts_come_in_endpoint_order_and_rollouts_newest_first(ports)
 
     assert [s.rollout.endpoint_name for s in store.active_rollouts()] == ["ep-a", "ep-b"]
     assert [s.rollout.rollout_id for s in store.rollouts_of("ep-a")] == [on_a.rollout_id, older.rollout_id]
+    assert [s.rollout.rollout_id for s in store.rollouts_of("ep-a", newest=1)] == [on_a.rollout_id]
     assert store.latest_rollout("ep-a").rollout.rollout_id == on_a.rollout_id
     assert store.latest_rollout("ep-c") is None
 

@@ -189,12 +189,13 @@ class DynamoRolloutStore(DynamoTable):
         item = self._get(endpoint_pk(endpoint_name), "LOCK")
         return str(item["rollout_id"]) if item else None
 
-    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
-        items = self._query_all(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "ROLLOUT#"}),
-            ScanIndexForward=False,
-        )
+    def rollouts_of(self, endpoint_name: str, newest: int | None = None) -> list[StoredRollout]:
+        params: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": serialize_values({":pk": endpoint_pk(endpoint_name), ":prefix": "ROLLOUT#"}),
+            "ScanIndexForward": False,
+        }
+        items = self._query_all(**params) if newest is None else self._query(None, newest, **params)[0]
         return [_stored(item) for item in items]
 
     def incidents(self, endpoint_name: str) -> list[Incident]:

@@ -235,8 +235,8 @@ class RolloutStore(Protocol):
         """The id of the rollout holding the endpoint's lock, if any."""
         ...
 
-    def rollouts_of(self, endpoint_name: str) -> list[StoredRollout]:
-        """Every rollout of the endpoint, newest first."""
+    def rollouts_of(self, endpoint_name: str, newest: int | None = None) -> list[StoredRollout]:
+        """Every rollout of the endpoint (or only the `newest` few: one read), newest first."""
         ...
 
     def incidents(self, endpoint_name: str) -> list[Incident]: ...

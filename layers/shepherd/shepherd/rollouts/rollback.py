@@ -51,6 +51,9 @@ if TYPE_CHECKING:  # a type only: the rollback function imports the rollout serv
     from shepherd.rollouts.service import RolloutService
 
 logger = logging.getLogger(__name__)
+# How far back an alarm's retry looks for a rollback it already made, before the flip (one page, read
+# newest first): Lambda retries an event within hours, and few rollouts start on one endpoint meanwhile.
+RECENT = 5
 
 MAX_RACE_ROUNDS = 5
 
@@ -134,7 +137,7 @@ class RollbackService:
             # An alarm promotions name (or one found by its dimensions) may outlive a rollout: Lambda's
             # retry of an event that rolled one back must not roll back the next. One Query, only for
             # these: a rollout's own alarm maps to that rollout alone.
-            earlier = self._rolled_back_by(endpoint_name, change.event_id) if shared and stored else None
+            earlier = self._rolled_back_by(endpoint_name, change.event_id, RECENT) if shared and stored else None
             if stored and earlier and earlier.rollout_id != stored.rollout.rollout_id:
                 why = f"this alarm event already rolled back rollout {earlier.rollout_id}"
                 outcomes.append(RollbackOutcome("duplicate", why, endpoint_name, earlier.rollout_id))
@@ -186,10 +189,10 @@ class RollbackService:
         """The canary judge failed the candidate: the same fast path as an alarm (abort, flip, incident)."""
         return self._roll_back(stored.rollout.endpoint_name, stored, cause)
 
-    def _rolled_back_by(self, endpoint_name: str, event_id: str) -> Rollout | None:
-        """The rollout this very event already rolled back, if any. One Query of the endpoint's
-        rollouts: on an operator's command (rare), or an alarm that is not one rollout's own."""
-        for earlier in self.rollouts.rollouts_of(endpoint_name):
+    def _rolled_back_by(self, endpoint_name: str, event_id: str, newest: int | None = None) -> Rollout | None:
+        """The rollout this very event already rolled back, if any, among the endpoint's (`newest`)
+        rollouts. One Query: on an operator's command (rare), or an alarm that is not one rollout's own."""
+        for earlier in self.rollouts.rollouts_of(endpoint_name, newest):
             cause = earlier.rollout.rollback
             if cause is not None and cause.event_id == event_id:
                 return earlier.rollout
