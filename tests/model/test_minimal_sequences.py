@@ -306,22 +306,35 @@ def test_i3_a_retried_alarm_that_rolled_back_one_rollout_is_a_duplicate_for_the_
     rollout starts (its promotion dated before the alarm). Lambda's retry of the alarm then tried to
     abort the second with the same audit entry (same endpoint, time, event and action): refused as
     already written at every try, the retry lost "races" until it gave up, and the event was lost
-    after Lambda's retries. One alarm event, one rollback: the retry is now a duplicate."""
+    after Lambda's retries. One alarm event, one rollback: the retry is now a duplicate (it finds the
+    rollout it rolled back among the endpoint's newest)."""
 
     def steps(model: RolloutModel) -> None:
-        promote(model, "ep-a", CANARY, named={"kpi"})
-        checked(model, "controller_runs", 3, 60)
-        checked(model, "time_passes", 60)  # the abort's time is the alarm's, as the second one's will be
-        checked(model, "crash_next_invocation", 4)  # after the abort commit, before the flip
-        checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
-        checked(model, "controller_runs", 3, 60)  # the controller flips and finishes the rollback
+        a_named_alarm_rolls_back_and_its_invocation_dies(model)
         promote(model, "ep-a", CANARY, when="stale", named={"kpi"})
-        retried = model.failed[0]
-        model.failed.remove(retried)
-        model.deliver(retried)
-        model.invariants_hold()
+        lambda_retries_the_alarm(model)
+        second = model.active_rollout("ep-a")
+        assert second is not None and second.rollback is None
 
     run(steps)
+
+
+def a_named_alarm_rolls_back_and_its_invocation_dies(model: RolloutModel) -> None:
+    """A canary naming alarm "kpi" is rolled back by it; the invocation dies after the abort commit
+    (before the flip, so Lambda retries it), and the controller flips and finishes the rollback."""
+    promote(model, "ep-a", CANARY, named={"kpi"})
+    checked(model, "controller_runs", 3, 60)
+    checked(model, "time_passes", 60)  # the abort's time is the alarm's, as a later abort's would be
+    checked(model, "crash_next_invocation", 4)  # after the abort commit, before the flip
+    checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
+    checked(model, "controller_runs", 3, 60)
+
+
+def lambda_retries_the_alarm(model: RolloutModel) -> None:
+    [retried] = [invocation for invocation in model.failed if invocation.kind == "rollback"]
+    model.failed.remove(retried)
+    model.deliver(retried)
+    model.invariants_hold()
 
 
 def test_i1_a_restore_refused_for_a_while_is_tried_again_not_given_up() -> None:
@@ -365,25 +378,17 @@ def test_i1_a_refused_look_at_an_aborting_endpoint_does_not_end_the_abort() -> N
 
 @pytest.mark.parametrize("when", ["now", "stale"])
 def test_i1_a_retried_named_alarm_does_not_roll_back_the_next_rollout(when: str) -> None:
-    """Found by review: as the I3 sequence below, but the second rollout has moved on before Lambda
+    """Found by review: as the I3 sequence above, but the second rollout has moved on before Lambda
     retries the alarm (no audit entry collides): the retry rolled it back, one alarm event rolling
     back two rollouts (and the second from a state change older than itself). A retried alarm named
     by promotions is now checked against the rollbacks this event already made."""
 
     def steps(model: RolloutModel) -> None:
-        promote(model, "ep-a", CANARY, named={"kpi"})
-        checked(model, "controller_runs", 3, 60)
-        checked(model, "time_passes", 60)
-        checked(model, "crash_next_invocation", 4)  # after the abort commit, before the flip
-        checked(model, "alarm", "ep-a", "kpi", "eventbridge", "ALARM", "now")
-        checked(model, "controller_runs", 3, 60)
+        a_named_alarm_rolls_back_and_its_invocation_dies(model)
         model.alarms.states[named_alarms("ep-a")["kpi"]] = "OK"  # the alarm is over
         promote(model, "ep-a", CANARY, when=when, named={"kpi"})
         checked(model, "controller_runs", 3, 60)
-        retried = model.failed[0]
-        model.failed.remove(retried)
-        model.deliver(retried)
-        model.invariants_hold()
+        lambda_retries_the_alarm(model)
         second = model.active_rollout("ep-a")
         assert second is not None and second.phase is Phase.SHIFTING and second.rollback is None
 

@@ -120,10 +120,6 @@ class RollbackService:
         if change.state != "ALARM":
             logger.info("alarm state recorded, not acted on", extra={"alarm": change.alarm_name, "state": change.state})
             return [RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")]
-        targets, why_not, shared = self._targets(change)
-        if not targets:
-            logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
-            return [RollbackOutcome("ignored", why_not)]
         cause = RollbackCause(
             trigger=change.alarm_name,
             alarm_name=change.alarm_name,
@@ -132,13 +128,20 @@ class RollbackService:
             requested_at=self._received(change.changed_at),
             event_id=change.event_id,
         )
+        registration = self.rollouts.alarm_registration(change.alarm_name)
+        if registration is not None:  # a rollout's own alarm: one read finds it, and it maps to it alone
+            stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
+            return [self._roll_back(registration.endpoint_name, stored, cause)]
+        targets, why_not = self._targets(change)
+        if not targets:
+            logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
+            return [RollbackOutcome("ignored", why_not)]
         outcomes = []
         for endpoint_name, stored in targets:
             # An alarm promotions name (or one found by its dimensions) may outlive a rollout: Lambda's
-            # retry of an event that rolled one back must not roll back the next. One Query, only for
-            # these: a rollout's own alarm maps to that rollout alone.
-            earlier = self._rolled_back_by(endpoint_name, change.event_id, RECENT) if shared and stored else None
-            if stored and earlier and earlier.rollout_id != stored.rollout.rollout_id:
+            # retry of an event that rolled one back must not roll back the next (one Query).
+            earlier = self._acted_before(endpoint_name, change.event_id, stored, RECENT) if stored else None
+            if earlier is not None:
                 why = f"this alarm event already rolled back rollout {earlier.rollout_id}"
                 outcomes.append(RollbackOutcome("duplicate", why, endpoint_name, earlier.rollout_id))
             else:
@@ -148,8 +151,8 @@ class RollbackService:
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
         stored = self.rollouts.get_rollout(request.endpoint_name, holder) if holder else None
-        acted = self._rolled_back_by(request.endpoint_name, request.event_id)
-        if acted is not None and (stored is None or acted.rollout_id != stored.rollout.rollout_id):
+        acted = self._acted_before(request.endpoint_name, request.event_id, stored)
+        if acted is not None:
             # A redelivery of a command already carried out: it must act neither on the rollout that
             # came after (another promotion's) nor, with none, roll the endpoint back once more.
             why = f"this command already rolled back rollout {acted.rollout_id}"
@@ -189,13 +192,17 @@ class RollbackService:
         """The canary judge failed the candidate: the same fast path as an alarm (abort, flip, incident)."""
         return self._roll_back(stored.rollout.endpoint_name, stored, cause)
 
-    def _rolled_back_by(self, endpoint_name: str, event_id: str, newest: int | None = None) -> Rollout | None:
-        """The rollout this very event already rolled back, if any, among the endpoint's (`newest`)
-        rollouts. One Query: on an operator's command (rare), or an alarm that is not one rollout's own."""
+    def _acted_before(
+        self, endpoint_name: str, event_id: str, stored: StoredRollout | None, newest: int | None = None
+    ) -> Rollout | None:
+        """Another rollout than `stored` that this very event already rolled back, if any, among the
+        endpoint's (`newest`) rollouts. One Query: on an operator's command (rare), or an alarm that is
+        not one rollout's own."""
         for earlier in self.rollouts.rollouts_of(endpoint_name, newest):
             cause = earlier.rollout.rollback
             if cause is not None and cause.event_id == event_id:
-                return earlier.rollout
+                mine = stored is not None and earlier.rollout.rollout_id == stored.rollout.rollout_id
+                return None if mine else earlier.rollout
         return None
 
     def _received(self, sent_at: datetime | None) -> datetime:
@@ -206,18 +213,14 @@ class RollbackService:
 
     # --- which rollouts an alarm acts on ---------------------------------------------------------
 
-    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str, bool]:
-        """The rollouts the alarm acts on (or, with none, why not), and whether it is not one rollout's own.
+    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str]:
+        """The rollouts an alarm that is no rollout's own acts on (or, with none, why not).
 
-        It acts on a rollout whose own alarm it is, or whose promotion named it, whatever its
-        dimensions; or if its dimensions name the endpoint and the rollout's candidate variant.
-        With no rollout, an alarm on an endpoint's live variant is skipped (announced); any other
-        alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored.
+        It acts on a rollout whose own alarm it is (`handle_alarm`), or whose promotion named it,
+        whatever its dimensions; or if its dimensions name the endpoint and the rollout's candidate
+        variant. With no rollout, an alarm on an endpoint's live variant is skipped (announced); any
+        other alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored.
         """
-        registration = self.rollouts.alarm_registration(change.alarm_name)
-        if registration is not None:  # a rollout's own alarm: one read finds it
-            stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
-            return [(registration.endpoint_name, stored)], "", False
         endpoint_name = change.dimensions.get("EndpointName")
         variant_name = change.dimensions.get("VariantName")
         active = self.rollouts.active_rollouts()
@@ -228,27 +231,22 @@ class RollbackService:
             or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) == (endpoint_name, variant_name)
         ]
         if acting:
-            return [(stored.rollout.endpoint_name, stored) for stored in acting], "", True
+            return [(stored.rollout.endpoint_name, stored) for stored in acting], ""
         if endpoint_name is None:
-            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint", True
+            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint"
         on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name == endpoint_name]
         if on_endpoint:
             rollout = on_endpoint[0]
-            why = (
+            return [], (
                 f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not the candidate "
                 f"{rollout.candidate.variant_name} of rollout {rollout.rollout_id}, and is not one of its alarms"
             )
-            return [], why, True
         live = self.rollouts.live(endpoint_name)
         if live is None:
-            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages", True
+            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages"
         if variant_name == live.variant.variant_name:
-            return [(endpoint_name, None)], "", True  # about the version the endpoint settled on: skipped
-        return (
-            [],
-            f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant",
-            True,
-        )
+            return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
+        return [], f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant"
 
     # --- acting on a rollout ---------------------------------------------------------------------
 
