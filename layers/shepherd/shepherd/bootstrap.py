@@ -191,16 +191,8 @@ def wired(inside: Container) -> Iterator[Container]:
 # What the handlers call: the current container's services.
 
 
-def now() -> datetime:
-    return container().now()
-
-
 def client(service: str) -> Any:
     return container().client(service)
-
-
-def settings() -> Settings:
-    return container().settings
 
 
 def registry() -> DynamoRegistry:
@@ -221,10 +213,6 @@ def approval_service() -> ApprovalService:
 
 def rollout_store() -> DynamoRolloutStore:
     return container().rollout_store
-
-
-def endpoints() -> SageMakerEndpoints:
-    return container().endpoints
 
 
 def rollout_service() -> RolloutService:
