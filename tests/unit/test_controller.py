@@ -7,7 +7,6 @@ slow or failing endpoint updates and firing alarms.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1172,4 +1171,15 @@ def test_strategy_type_is_usable_in_records() -> None:
     record = rollout(LINEAR_20, first=True)
 
     assert record.strategy == strategy
-    assert dataclasses.is_dataclass(Wait("x"))
+
+
+def test_actions_are_immutable_values() -> None:
+    # Actions compare by type and value (a Fail is never equal to a FinishRollback with the same
+    # fields), hash, and cannot be changed once decided.
+    record = rollout(LINEAR_20, first=True)
+
+    assert Wait("x") == Wait("x")
+    assert hash(Wait("x")) == hash(Wait("x"))
+    assert Fail("r", next=record) != FinishRollback("r", next=record)
+    with pytest.raises(AttributeError):
+        Wait("x").reason = "y"  # type: ignore[misc]

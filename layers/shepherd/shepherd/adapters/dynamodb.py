@@ -7,13 +7,13 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+from msgspec import Struct
 from pydantic import BaseModel
 
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
@@ -336,8 +336,7 @@ def put_new(item: dict[str, Any], return_old: bool = False) -> dict[str, Any]:
     return {"Put": put}
 
 
-@dataclass(frozen=True)
-class CancellationReason:
+class CancellationReason(Struct, frozen=True):
     """Why DynamoDB cancelled one item of a transaction, and the item as it was (if asked for)."""
 
     code: str  # "None" for an item that did not cause the cancellation

@@ -8,8 +8,9 @@ minute (one series). The built-in ones are SageMaker's per-variant endpoint metr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
+
+from msgspec import Struct
 
 Direction = Literal["higher_is_worse", "lower_is_worse", "either"]
 MetricKind = Literal["rate", "paired"]
@@ -17,8 +18,7 @@ MetricKind = Literal["rate", "paired"]
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 
 
-@dataclass(frozen=True)
-class SeriesQuery:
+class SeriesQuery(Struct, frozen=True):
     """One per-minute CloudWatch series, fetched for the candidate and for the baseline variant."""
 
     id: str  # also the prefix of the GetMetricData query ids: lowercase letter first, [a-z0-9_]
@@ -28,8 +28,7 @@ class SeriesQuery:
     dimensions: tuple[tuple[str, str], ...] = ()  # besides EndpointName and VariantName
 
 
-@dataclass(frozen=True)
-class JudgedMetric:
+class JudgedMetric(Struct, frozen=True):
     """A metric as the judge sees it: where its numbers come from and what counts as worse."""
 
     name: str

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 
+from msgspec import Struct, field
 
-@dataclass(frozen=True)
-class VariantSeries:
+
+class VariantSeries(Struct, frozen=True):
     """One series per minute (keyed by the minute's start) for the candidate and the baseline."""
 
     candidate: Mapping[datetime, float] = field(default_factory=dict)

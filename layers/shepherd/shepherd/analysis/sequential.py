@@ -19,7 +19,8 @@ probability ratio test (mSPRT): the interval is every value the test has not rej
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 # Prior weight of the rate mixture, in errors: a Beta prior centred on "no change" (λ = 1) holding
 # as much information as this many errors. Small enough to let 5 times the errors show in a minute
@@ -37,8 +38,7 @@ _LOGIT_LIMIT = 40.0  # |log-odds| beyond which a bound is taken as 0 or infinity
 _NEWTON_STEPS = 50  # converges in under 10 from the outside
 
 
-@dataclass(frozen=True)
-class RatioInterval:
+class RatioInterval(Struct, frozen=True):
     """A ratio candidate / baseline: the estimate and an always-valid interval (bounds may be 0 or inf)."""
 
     estimate: float
@@ -76,8 +76,7 @@ def rate_ratio_interval(
     )
 
 
-@dataclass(frozen=True)
-class _RateExcess:
+class _RateExcess(Struct, frozen=True):
     """f(theta) = log M(p0) - log(1/alpha) for p0 = sigmoid(theta): the test rejects p0 where f >= 0."""
 
     x: float
@@ -115,8 +114,7 @@ class _RateExcess:
         return theta
 
 
-@dataclass(frozen=True)
-class LogRatioSummary:
+class LogRatioSummary(Struct, frozen=True):
     """What the paired test needs from the per-minute log ratios: count, mean, sample sd."""
 
     count: int

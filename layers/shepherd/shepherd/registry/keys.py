@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from shepherd.registry.errors import ArtifactRejected
 from shepherd.registry.model import MODEL_NAME_PATTERN
@@ -14,8 +15,7 @@ MANIFEST_FILE_NAME = "manifest.json"
 _MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
-@dataclass(frozen=True)
-class ArtifactKey:
+class ArtifactKey(Struct, frozen=True):
     """What an artifact's key says: the model it belongs to and where its manifest is."""
 
     model_name: str

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
+
+from msgspec import Struct
 
 from shepherd.contracts import Announcement
 from shepherd.registry.model import (
@@ -22,16 +23,14 @@ T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
-@dataclass(frozen=True)
-class Page(Generic[T]):
+class Page(Struct, Generic[T], frozen=True):
     """One page of a listing, and the cursor of the next one (None: the last page)."""
 
     items: list[T]
     next_cursor: str | None  # opaque; pass it back to get the next page
 
 
-@dataclass(frozen=True)
-class StoredManifest:
+class StoredManifest(Struct, frozen=True):
     """A manifest's bytes as S3 returned them, with the object version they came from."""
 
     body: bytes  # at most max_bytes + 1 of them: enough to tell that a manifest is too large

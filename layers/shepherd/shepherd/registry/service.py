@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from shepherd.contracts import (
     ModelArtifactRejected,
@@ -44,8 +46,7 @@ REGISTRATION_BUDGET = timedelta(seconds=20)
 MAX_REGISTRATION_ATTEMPTS = 1000  # a bound that holds even if the clock stands still
 
 
-@dataclass(frozen=True)
-class ArtifactUploaded:
+class ArtifactUploaded(Struct, frozen=True):
     """An `Object Created` notification, whichever shape it arrived in."""
 
     artifact: ArtifactRef  # the key URL-decoded, as S3 encodes keys in notifications
@@ -57,8 +58,7 @@ class ArtifactUploaded:
     key_as_delivered: str | None = None
 
 
-@dataclass(frozen=True)
-class ArtifactFound:
+class ArtifactFound(Struct, frozen=True):
     """The object an upload names, as S3 has it, and the manifest version read for it."""
 
     artifact: ArtifactRef
@@ -67,8 +67,7 @@ class ArtifactFound:
     manifest_version_id: str | None
 
 
-@dataclass(frozen=True)
-class UploadOutcome:
+class UploadOutcome(Struct, frozen=True):
     """What one upload came to: the version registered (or already registered), or why not."""
 
     result: Literal["registered", "duplicate", "rejected", "ignored"]
@@ -76,8 +75,7 @@ class UploadOutcome:
     rejection: Rejection | None = None
 
 
-@dataclass(frozen=True)
-class ApprovalDecision:
+class ApprovalDecision(Struct, frozen=True):
     """An approval command, as the approval function parsed it."""
 
     model_name: str
@@ -88,16 +86,14 @@ class ApprovalDecision:
     event_id: str
 
 
-@dataclass(frozen=True)
-class ApprovalOutcome:
+class ApprovalOutcome(Struct, frozen=True):
     """What an approval command came to, and why."""
 
     result: Literal["approved", "rejected", "duplicate", "refused"]
     reason: str | None = None
 
 
-@dataclass
-class RegistrationService:
+class RegistrationService(Struct):
     """Registers a model version for each artifact upload."""
 
     artifacts: ArtifactStore
@@ -273,8 +269,7 @@ class RegistrationService:
         return UploadOutcome("rejected", rejection=rejection)
 
 
-@dataclass
-class ApprovalService:
+class ApprovalService(Struct):
     """Approves or rejects registered versions."""
 
     registry: Registry

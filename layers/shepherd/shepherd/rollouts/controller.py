@@ -105,12 +105,12 @@ rollback function asks for an abort with :func:`request_abort`; every later reco
 action's ``next``.
 """
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Self, TypeAlias
 
+import msgspec.structs
+from msgspec import Struct
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shepherd.rollouts import naming
@@ -410,16 +410,14 @@ def request_abort(rollout: Rollout, *, reason: str, now: datetime, outcome: Phas
 # --- observations ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ObservedVariant:
+class ObservedVariant(Struct, frozen=True):
     """A production variant as DescribeEndpoint reports it."""
 
     name: str
     current_weight: float
 
 
-@dataclass(frozen=True)
-class ObservedEndpoint:
+class ObservedEndpoint(Struct, frozen=True):
     """DescribeEndpoint, reduced: pass ``None`` to :func:`decide` when the endpoint does not exist."""
 
     status: EndpointStatus
@@ -434,24 +432,21 @@ class ObservedEndpoint:
 # --- actions -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WeightedVariant:
+class WeightedVariant(Struct, frozen=True):
     """A variant in an endpoint config, with its initial weight."""
 
     variant: VariantSpec
     initial_weight: float
 
 
-@dataclass(frozen=True)
-class EndpointConfigSpec:
+class EndpointConfigSpec(Struct, frozen=True):
     """An endpoint config to create (creating one that exists with this name counts as done)."""
 
     name: str
     variants: tuple[WeightedVariant, ...]
 
 
-@dataclass(frozen=True)
-class Wait:
+class Wait(Struct, frozen=True):
     """Nothing to do now. ``until`` is when a bake or watch window ends, if that is the reason."""
 
     reason: str
@@ -459,8 +454,7 @@ class Wait:
     until: datetime | None = None
 
 
-@dataclass(frozen=True)
-class CreateEndpoint:
+class CreateEndpoint(Struct, frozen=True):
     """A first deployment: create the endpoint on ``config``."""
 
     endpoint_name: str
@@ -471,8 +465,7 @@ class CreateEndpoint:
 UpdatePurpose: TypeAlias = Literal["start", "retire", "restore"]
 
 
-@dataclass(frozen=True)
-class UpdateEndpoint:
+class UpdateEndpoint(Struct, frozen=True):
     """``purpose``: "start" (to the shift config), "retire" (to the final config) or "restore"
     (back to ``previous_config``, which exists: ``create_config`` is None)."""
 
@@ -483,8 +476,7 @@ class UpdateEndpoint:
     next: Rollout
 
 
-@dataclass(frozen=True)
-class ShiftTraffic:
+class ShiftTraffic(Struct, frozen=True):
     """Set both variants' weights (UpdateEndpointWeightsAndCapacities); ``to_percent`` 0 reverts."""
 
     endpoint_name: str
@@ -497,39 +489,34 @@ class ShiftTraffic:
     next: Rollout
 
 
-@dataclass(frozen=True)
-class DeleteEndpoint:
+class DeleteEndpoint(Struct, frozen=True):
     """Delete the endpoint a failed first deployment created."""
 
     endpoint_name: str
     next: Rollout
 
 
-@dataclass(frozen=True)
-class RecordProgress:
+class RecordProgress(Struct, frozen=True):
     """Only a record write: a target was reached, a crash is caught up, or an abort begins."""
 
     note: str
     next: Rollout
 
 
-@dataclass(frozen=True)
-class Complete:
+class Complete(Struct, frozen=True):
     """The rollout is done: the candidate serves alone."""
 
     next: Rollout
 
 
-@dataclass(frozen=True)
-class Fail:
+class Fail(Struct, frozen=True):
     """The rollout failed; ``reason`` says why."""
 
     reason: str
     next: Rollout
 
 
-@dataclass(frozen=True)
-class FinishRollback:
+class FinishRollback(Struct, frozen=True):
     """The endpoint is back as it was before the rollout: the rollback is done."""
 
     reason: str
@@ -579,7 +566,7 @@ def _stamped(rollout: Rollout, action: Action, now: datetime) -> Action:
     # One place stamps every write, so no branch can forget the revision the service conditions on.
     assert not isinstance(action, Wait)
     update = {"revision": rollout.revision + 1, "updated_at": now, "failing_since": None}
-    return dataclasses.replace(action, next=action.next.model_copy(update=update))
+    return msgspec.structs.replace(action, next=action.next.model_copy(update=update))
 
 
 def refused(rollout: Rollout, now: datetime, reason: str) -> Action:

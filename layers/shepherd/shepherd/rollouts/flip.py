@@ -11,12 +11,13 @@ could not (the endpoint stayed busy) and flips back at once after a step that lo
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+
+import msgspec.structs
+from msgspec import Struct
 
 from shepherd.contracts import Announcement, RolloutRolledBack
 from shepherd.registry.errors import ConflictError, TransientError
@@ -79,8 +80,7 @@ def traffic(rollout: Rollout, observed: ObservedEndpoint | None) -> Traffic:
     return Traffic.ON
 
 
-@dataclass
-class _Patience:
+class _Patience(Struct):
     """How much longer a busy endpoint is waited for."""
 
     sleep: Callable[[float], None]
@@ -94,8 +94,7 @@ class _Patience:
         return True
 
 
-@dataclass(frozen=True)
-class TrafficFlip:
+class TrafficFlip(Struct, frozen=True):
     """Puts the candidate's traffic back on the live variant, waiting out a busy endpoint."""
 
     endpoints: EndpointControl
@@ -239,7 +238,7 @@ def observe_flip(action: Action, observed: ObservedEndpoint | None, clock: Clock
     flipped_now = isinstance(action, ShiftTraffic) and action.to_percent == 0  # carried out: accepted
     if not flipped_now and traffic(action.next, observed) is not Traffic.OFF:
         return action
-    return dataclasses.replace(action, next=action.next.model_copy(update={"rollback": cause.flipped(clock())}))
+    return msgspec.structs.replace(action, next=action.next.model_copy(update={"rollback": cause.flipped(clock())}))
 
 
 def rollback_consequences(

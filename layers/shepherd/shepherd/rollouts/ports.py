@@ -5,10 +5,10 @@ rollout's record, the endpoint lock, version statuses and audit entries never di
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from msgspec import Struct
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from shepherd.analysis.verdict import Verdict
@@ -73,16 +73,14 @@ class RolloutRequest(BaseModel):
 # --- changes committed atomically ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StartRollout:
+class StartRollout(Struct, frozen=True):
     """Take the endpoint lock (only if free) and store the new, active rollout."""
 
     rollout: Rollout
     request: RolloutRequest
 
 
-@dataclass(frozen=True)
-class SaveRollout:
+class SaveRollout(Struct, frozen=True):
     """Store the controller's next record, only if the stored one still has `expected_revision`."""
 
     rollout: Rollout
@@ -90,16 +88,14 @@ class SaveRollout:
     expected_revision: int
 
 
-@dataclass(frozen=True)
-class ReleaseLock:
+class ReleaseLock(Struct, frozen=True):
     """Free the endpoint lock this rollout holds."""
 
     endpoint_name: str
     rollout_id: str
 
 
-@dataclass(frozen=True)
-class MoveVersion:
+class MoveVersion(Struct, frozen=True):
     """A version status change, conditional on its current status being one of `expected`."""
 
     expected: tuple[VersionStatus, ...]
@@ -107,23 +103,20 @@ class MoveVersion:
     changes: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
-class SetLive:
+class SetLive(Struct, frozen=True):
     """The endpoint's baseline: what it serves when no rollout is active."""
 
     endpoint_name: str
     live: LiveDeployment
 
 
-@dataclass(frozen=True)
-class ForgetLive:
+class ForgetLive(Struct, frozen=True):
     """The endpoint no longer exists (deleted outside Shepherd): drop its baseline."""
 
     endpoint_name: str
 
 
-@dataclass(frozen=True)
-class RegisterAlarms:
+class RegisterAlarms(Struct, frozen=True):
     """Remember which rollout a per-rollout alarm belongs to (the rollback function looks it up)."""
 
     endpoint_name: str
@@ -131,29 +124,25 @@ class RegisterAlarms:
     alarm_names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class ForgetAlarms:
+class ForgetAlarms(Struct, frozen=True):
     """The per-rollout alarms are deleted: forget their registrations."""
 
     alarm_names: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class AuditEndpoint:
+class AuditEndpoint(Struct, frozen=True):
     """Add an entry to the endpoint's audit trail."""
 
     entry: EndpointAuditEntry
 
 
-@dataclass(frozen=True)
-class RecordIncident:
+class RecordIncident(Struct, frozen=True):
     """Keep a rollback's incident beside the endpoint's audit trail."""
 
     incident: Incident
 
 
-@dataclass(frozen=True)
-class Announce:
+class Announce(Struct, frozen=True):
     """Announcements a change owes, stored in the same transaction (an outbox) until published.
 
     A crash or a failed PutEvents after the commit leaves them pending; the next invocation that
@@ -195,8 +184,7 @@ class ChangeRejected(Exception):
         self.current = current
 
 
-@dataclass(frozen=True)
-class AlarmRegistration:
+class AlarmRegistration(Struct, frozen=True):
     """The rollout a per-rollout alarm belongs to."""
 
     alarm_name: str
@@ -204,8 +192,7 @@ class AlarmRegistration:
     rollout_id: str
 
 
-@dataclass(frozen=True)
-class StoredRollout:
+class StoredRollout(Struct, frozen=True):
     """A rollout record as stored, with the request that started it."""
 
     rollout: Rollout

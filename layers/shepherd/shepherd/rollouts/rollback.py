@@ -25,9 +25,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
+
+from msgspec import Struct
 
 from shepherd.contracts import RollbackSkipped
 from shepherd.registry.errors import TransientError
@@ -58,8 +59,7 @@ RECENT = 5
 MAX_RACE_ROUNDS = 5
 
 
-@dataclass(frozen=True)
-class AlarmStateChange:
+class AlarmStateChange(Struct, frozen=True):
     """One alarm state change, whichever of the three shapes it arrived in."""
 
     alarm_name: str
@@ -71,8 +71,7 @@ class AlarmStateChange:
     event_id: str
 
 
-@dataclass(frozen=True)
-class RollbackRequest:
+class RollbackRequest(Struct, frozen=True):
     """An operator's `Model Rollback Requested`."""
 
     endpoint_name: str
@@ -86,8 +85,7 @@ class RollbackRequest:
 RollbackResult = Literal["rolled_back", "flip_pending", "redeploying", "duplicate", "skipped", "ignored"]
 
 
-@dataclass(frozen=True)
-class RollbackOutcome:
+class RollbackOutcome(Struct, frozen=True):
     """What one trigger did to one rollout, and why."""
 
     result: RollbackResult
@@ -97,8 +95,7 @@ class RollbackOutcome:
     seconds_to_flip: float | None = None  # only for a flip this invocation observed and recorded
 
 
-@dataclass
-class RollbackService:
+class RollbackService(Struct):
     """Rolls a rollout back on an alarm, an operator's command or the canary judge's FAIL."""
 
     rollouts: RolloutStore
@@ -108,7 +105,7 @@ class RollbackService:
     # The rollout service, built on first use: only a redeploy needs it (an operator's rollback with no
     # rollout to flip back), so an alarm's cold start neither imports nor wires it.
     promotions: Callable[[], RolloutService]
-    sleep: Callable[[float], None] = field(default=time.sleep)
+    sleep: Callable[[float], None] = time.sleep
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
         """One outcome per rollout acted on (an alarm named by several rollouts acts on each)."""

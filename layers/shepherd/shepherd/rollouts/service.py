@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Literal
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
@@ -95,8 +97,7 @@ logger = logging.getLogger(__name__)
 MAX_DECISIONS_PER_TICK = 6
 
 
-@dataclass(frozen=True)
-class RolloutSettings:
+class RolloutSettings(Struct, frozen=True):
     """The stack's settings the rollout service needs."""
 
     require_approval: bool
@@ -105,8 +106,7 @@ class RolloutSettings:
     rollback_function_arn: str | None  # the per-rollout alarms' action
 
 
-@dataclass(frozen=True)
-class PromotionRequest:
+class PromotionRequest(Struct, frozen=True):
     """A promotion command, as the start_rollout function parsed it (or a rollback's redeploy)."""
 
     model_name: str
@@ -123,8 +123,7 @@ class PromotionRequest:
     is_rollback: bool = False  # a rollback may redeploy a RETIRED version
 
 
-@dataclass(frozen=True)
-class PromotionOutcome:
+class PromotionOutcome(Struct, frozen=True):
     """What a promotion came to: a rollout started, a duplicate, or a rejection and why."""
 
     result: Literal["started", "duplicate", "rejected"]
@@ -132,16 +131,14 @@ class PromotionOutcome:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class TickReport:
+class TickReport(Struct, frozen=True):
     """What one controller pass did to each rollout."""
 
     results: dict[str, str]  # rollout id -> what its pass did last ("error" when it failed)
     errors: int  # rollouts whose pass failed (logged); the next tick tries them again
 
 
-@dataclass(frozen=True)
-class ResumeRequest:
+class ResumeRequest(Struct, frozen=True):
     """An operator's ``Model Rollout Resume Requested``."""
 
     endpoint_name: str
@@ -172,8 +169,7 @@ class SameRollout(Exception):
     """The lock is held by the very rollout this delivery would start (a concurrent duplicate)."""
 
 
-@dataclass
-class RolloutService:
+class RolloutService(Struct):
     """Starts rollouts and moves every active one forward (the controller)."""
 
     registry: Registry
@@ -183,7 +179,7 @@ class RolloutService:
     events: EventPublisher
     clock: Clock
     settings: RolloutSettings
-    sleep: Callable[[float], None] = field(default=time.sleep)  # waiting for a busy endpoint to flip back
+    sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
     # Both variants' per-minute metrics for the canary judge (None: never readable, as in an outage).
     metrics: VariantMetrics | None = None
     # The rollback function's fast path, for a judge that fails the candidate (wired by bootstrap:
