@@ -28,7 +28,7 @@ SERVICE_OF = {
     "register_version": "registration_service",
     "rollback": "rollback_service",
     "rollout_controller": "rollout_service",
-    "start_rollout": "rollout_service",
+    "start_rollout": "promotion_service",
 }
 
 # What template.yaml's Globals give every function (prod values), plus what Lambda itself sets.

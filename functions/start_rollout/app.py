@@ -27,7 +27,7 @@ with loading():  # no garbage collection while the module sets up, nor later ove
 @metrics.log_metrics
 @answers_malformed_commands
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    outcome = bootstrap.rollout_service().promote(parse_promotion(event))
+    outcome = bootstrap.promotion_service().promote(parse_promotion(event))
     metrics.add_metric(name=f"Promotion{outcome.result.capitalize()}", unit=MetricUnit.Count, value=1)
     logger.info("promotion handled", extra={"rollout_id": outcome.rollout_id, "result": outcome.result})
     return {"result": outcome.result, "rollout_id": outcome.rollout_id, "reason": outcome.reason}

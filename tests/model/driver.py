@@ -15,10 +15,11 @@ from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.registry.errors import TransientError
-from shepherd.rollouts import service
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
+from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
+from shepherd.rollouts.promotion import PromotionRequest, PromotionService, RolloutSettings
 from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import PromotionRequest, RolloutService, RolloutSettings
+from shepherd.rollouts.service import RolloutService
 from tests.fakes import FakeVariantMetrics, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
@@ -32,7 +33,7 @@ SETTINGS = RolloutSettings(
 
 def rollout_alarm_names(endpoint_name: str, rollout_id: str) -> tuple[str, str]:
     """The per-rollout alarms' names (namespaced by the stack's namespace), for the harness's alarms."""
-    return service.rollout_alarm_names(SETTINGS.namespace, endpoint_name, rollout_id)
+    return alarm_names(SETTINGS.namespace, endpoint_name, rollout_id)
 
 
 # What an invocation may end with when a port failed: Lambda retries the event (the schedule
@@ -48,25 +49,26 @@ RETRIED_ERRORS: tuple[type[BaseException], ...] = (
 
 @dataclass(frozen=True)
 class Services:
-    promotions: RolloutService
+    promotions: PromotionService
+    controller: RolloutService
     rollbacks: RollbackService
 
 
 def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
-    promotions = RolloutService(
-        registry=registry,
+    promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS)
+    controller = RolloutService(
         rollouts=store,
         endpoints=endpoints,
         alarms=alarms,
         events=events,
         clock=clock,
-        settings=SETTINGS,
+        namespace=SETTINGS.namespace,
         metrics=FakeVariantMetrics(),  # no data: every judged step is INCONCLUSIVE
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
     rollbacks = RollbackService(store, endpoints, events, clock, lambda: promotions, sleep=lambda _: None)
-    return Services(promotions, rollbacks)
+    return Services(promotions, controller, rollbacks)
 
 
 # --- what the port adapters raise for each fault (shepherd/adapters/*) ------------------------------
@@ -136,7 +138,7 @@ def tick(services: Services, now: datetime, event_id: str) -> dict[str, str]:
 
     A pass that failed is isolated by the service and reported as "error" (the next tick retries it).
     """
-    return services.promotions.tick(now, event_id).results
+    return services.controller.tick(now, event_id).results
 
 
 @dataclass(frozen=True)

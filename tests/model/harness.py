@@ -1,6 +1,6 @@
 """The model-based test of the rollout engine: a hypothesis state machine over the real services.
 
-`RolloutModel` drives RolloutService (promote, tick) and RollbackService through `driver` over the
+`RolloutModel` drives PromotionService, RolloutService (the controller) and RollbackService through `driver` over the
 in-memory ports of tests/fakes.py (held to the adapters by tests/contract/), each wrapped by a
 `Faulty` port. Rules send promotions of every strategy, controller ticks (on time, duplicated,
 stale, future-dated), alarms in their three shapes (own, named, baseline, endpoint-wide;

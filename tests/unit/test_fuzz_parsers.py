@@ -32,7 +32,7 @@ from shepherd.inbound import parse_approval, parse_promotion, parse_rollback_tri
 from shepherd.registry.errors import ArtifactRejected
 from shepherd.registry.manifest import Manifest, parse_manifest
 from shepherd.registry.service import ApprovalDecision, ArtifactUploaded
-from shepherd.rollouts.service import PromotionRequest
+from shepherd.rollouts.promotion import PromotionRequest
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

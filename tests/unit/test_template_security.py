@@ -26,8 +26,7 @@ from shepherd.contracts import (
     ModelRolloutResumeRequested,
     ModelVersionApprovalRequested,
 )
-from shepherd.rollouts.naming import model_resource_name
-from shepherd.rollouts.service import rollout_alarm_names
+from shepherd.rollouts.naming import model_resource_name, rollout_alarm_names
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())

@@ -28,11 +28,13 @@ from shepherd.registry.ports import Clock
 from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
 
 if TYPE_CHECKING:
+    from shepherd.adapters.cloudwatch import CloudWatchAlarms
     from shepherd.adapters.dynamodb import DynamoRegistry
     from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.service import ApprovalService, RegistrationService
+    from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
     from shepherd.rollouts.service import RolloutService
 
@@ -131,17 +133,22 @@ class Container:
         )
 
     @cached_property
+    def alarms(self) -> CloudWatchAlarms:
+        from shepherd.adapters.cloudwatch import CloudWatchAlarms
+
+        return CloudWatchAlarms(self.client("cloudwatch"))
+
+    @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
-    def rollout_service(self) -> RolloutService:
-        from shepherd.adapters.cloudwatch import CloudWatchAlarms, CloudWatchVariantMetrics
-        from shepherd.rollouts.service import RolloutService, RolloutSettings
+    def promotion_service(self) -> PromotionService:
+        from shepherd.rollouts.promotion import PromotionService, RolloutSettings
 
         environment = self.rollout_environment
-        return RolloutService(
+        return PromotionService(
             registry=self.registry,
             rollouts=self.rollout_store,
             endpoints=self.endpoints,
-            alarms=CloudWatchAlarms(self.client("cloudwatch")),
+            alarms=self.alarms,
             events=self.publisher,
             clock=self.now,
             settings=RolloutSettings(
@@ -150,6 +157,21 @@ class Container:
                 namespace=environment.shepherd_namespace,
                 rollback_function_arn=environment.rollback_function_arn or None,
             ),
+        )
+
+    @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
+    def rollout_service(self) -> RolloutService:
+        from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
+        from shepherd.rollouts.service import RolloutService
+
+        return RolloutService(
+            rollouts=self.rollout_store,
+            endpoints=self.endpoints,
+            alarms=self.alarms,
+            events=self.publisher,
+            clock=self.now,
+            namespace=self.rollout_environment.shepherd_namespace,
             metrics=CloudWatchVariantMetrics(self.client("cloudwatch")),
             # Resolved at call time: the rollback service is built on this one.
             analysis_rollback=lambda stored, cause: self.rollback_service.handle_analysis(stored, cause),
@@ -160,9 +182,9 @@ class Container:
     def rollback_service(self) -> RollbackService:
         from shepherd.rollouts.rollback import RollbackService
 
-        # The rollout service is passed unbuilt: only a redeploy needs it (see RollbackService.promotions).
+        # The promotion service is passed unbuilt: only a redeploy needs it (see RollbackService.promotions).
         return RollbackService(
-            self.rollout_store, self.endpoints, self.publisher, self.now, lambda: self.rollout_service
+            self.rollout_store, self.endpoints, self.publisher, self.now, lambda: self.promotion_service
         )
 
 
@@ -213,6 +235,10 @@ def approval_service() -> ApprovalService:
 
 def rollout_store() -> DynamoRolloutStore:
     return container().rollout_store
+
+
+def promotion_service() -> PromotionService:
+    return container().promotion_service
 
 
 def rollout_service() -> RolloutService:

@@ -6,7 +6,7 @@ from typing import Any
 
 from shepherd.contracts import ModelPromotionRequested
 from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
-from shepherd.rollouts.service import PromotionRequest
+from shepherd.rollouts.promotion import PromotionRequest
 
 
 class PromotionRequestedEvent(EventBridgeEvent):

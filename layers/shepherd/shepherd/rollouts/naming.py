@@ -98,6 +98,16 @@ def endpoint_config_name(endpoint_name: str, rollout: str, purpose: ConfigPurpos
     return _fit(endpoint_name, f"-{rollout}-{purpose}", ("config", endpoint_name, rollout, purpose))
 
 
+def rollout_alarm_names(namespace: str, endpoint_name: str, rollout_id: str) -> tuple[str, str]:
+    """The per-rollout alarms on the candidate variant: error rate and p99 latency.
+
+    They start with ``<namespace>--`` (no namespace contains "--"), the prefix the stack's alarm
+    permissions are scoped to, so one stack cannot change or delete another stack's alarms.
+    """
+    prefix = f"{namespace}--{endpoint_name}-{rollout_id}"
+    return f"{prefix}-error-rate", f"{prefix}-latency-p99"
+
+
 def _fit(head: str, tail: str, parts: tuple[str, ...]) -> str:
     """``head + tail`` if it fits, else a truncated head, a digest of ``parts``, then ``tail``."""
     plain = head + tail

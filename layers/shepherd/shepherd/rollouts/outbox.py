@@ -7,6 +7,8 @@ service both publish this way: the rollback function does so without the rollout
 
 from __future__ import annotations
 
+from typing import Any
+
 from shepherd.contracts import Announcement
 from shepherd.registry.ports import EventPublisher
 from shepherd.rollouts.controller import Rollout
@@ -28,3 +30,14 @@ def flush(rollouts: RolloutStore, events: EventPublisher, endpoint_name: str) ->
     """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
     for announce in rollouts.pending_announcements(endpoint_name):
         deliver(rollouts, events, announce)
+
+
+def announced_ids(rollout: Rollout) -> dict[str, Any]:
+    """The fields every rollout announcement carries."""
+    return {
+        "rollout_id": rollout.rollout_id,
+        "endpoint_name": rollout.endpoint_name,
+        "model_name": rollout.model_name,
+        "version": rollout.version,
+        "previous_version": rollout.previous_version,
+    }

@@ -48,8 +48,8 @@ from shepherd.rollouts.ports import (
 )
 from shepherd.rollouts.rollback_cause import RollbackCause
 
-if TYPE_CHECKING:  # a type only: the rollback function imports the rollout service for a redeploy only
-    from shepherd.rollouts.service import RolloutService
+if TYPE_CHECKING:  # a type only: the rollback function imports the promotion service for a redeploy only
+    from shepherd.rollouts.promotion import PromotionService
 
 logger = logging.getLogger(__name__)
 # How far back an alarm's retry looks for a rollback it already made, before the flip (one page, read
@@ -102,9 +102,9 @@ class RollbackService(Struct):
     endpoints: EndpointControl
     events: EventPublisher
     clock: Clock
-    # The rollout service, built on first use: only a redeploy needs it (an operator's rollback with no
-    # rollout to flip back), so an alarm's cold start neither imports nor wires it.
-    promotions: Callable[[], RolloutService]
+    # The promotion service, built on first use: only a redeploy needs it (an operator's rollback with
+    # no rollout to flip back), so an alarm's cold start neither imports nor wires it.
+    promotions: Callable[[], PromotionService]
     sleep: Callable[[float], None] = time.sleep
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
@@ -380,7 +380,7 @@ class RollbackService(Struct):
             why = f"{request.endpoint_name} has no earlier version to roll back to"
             return self._skip(request.endpoint_name, None, request.requested_by, why, request.event_id)
         model_name, version = target
-        from shepherd.rollouts.service import PromotionRequest  # a rare path: see `promotions`
+        from shepherd.rollouts.promotion import PromotionRequest  # a rare path: see `promotions`
 
         outcome = self.promotions().promote(
             PromotionRequest(

@@ -1,4 +1,4 @@
-"""Rollout use cases: start a promotion, and move every active rollout forward (the controller).
+"""The controller: move every active rollout forward (promotion.py starts them).
 
 The controller's decisions are the pure `controller.decide`; this module observes (DescribeEndpoint,
 alarm states), carries each action out, and commits the next record together with the version
@@ -14,10 +14,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal
 
 from msgspec import Struct
-from msgspec.structs import replace
 
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
@@ -25,18 +23,15 @@ from shepherd.contracts import (
     Announcement,
     CanaryAnalysisCompleted,
     ModelVersionRetired,
-    PromotionRejected,
     RolloutCompleted,
     RolloutFailed,
     RolloutResumed,
     RolloutResumeRefused,
-    RolloutStarted,
     RolloutTrafficShifted,
-    TrafficStepDetail,
 )
 from shepherd.registry.errors import TransientError
-from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher, Registry
+from shepherd.registry.model import VersionStatus
+from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts import naming
 from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import (
@@ -54,81 +49,38 @@ from shepherd.rollouts.controller import (
     Rollout,
     ShiftTraffic,
     UpdateEndpoint,
-    VariantSpec,
     Wait,
     decide,
     failing_too_long,
-    new_rollout,
     recovered,
     refused,
     still_failing,
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
-from shepherd.rollouts.outbox import deliver, flush, outbox
+from shepherd.rollouts.outbox import announced_ids, deliver, flush, outbox
 from shepherd.rollouts.ports import (
     AlarmControl,
     Announce,
     Change,
     ChangeRejected,
-    EndpointBusy,
     EndpointControl,
     ForgetAlarms,
-    ForgetLive,
-    MoveVersion,
-    RegisterAlarms,
     ReleaseLock,
-    RolloutRequest,
     RolloutStore,
     SaveRollout,
     SetLive,
-    StartRollout,
     StoredRollout,
     endpoint_audit,
     version_move,
 )
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
-from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 
 logger = logging.getLogger(__name__)
 
 # Decisions per rollout per tick: enough to record a reached step and request the next one
 # without waiting a scheduler minute, bounded so one rollout cannot starve the others.
 MAX_DECISIONS_PER_TICK = 6
-
-
-class RolloutSettings(Struct, frozen=True):
-    """The stack's settings the rollout service needs."""
-
-    require_approval: bool
-    default_inference_image: str
-    namespace: str  # keeps two stacks' SageMaker model names apart
-    rollback_function_arn: str | None  # the per-rollout alarms' action
-
-
-class PromotionRequest(Struct, frozen=True):
-    """A promotion command, as the start_rollout function parsed it (or a rollback's redeploy)."""
-
-    model_name: str
-    version: int | Literal["latest-approved"]
-    endpoint_name: str
-    strategy: dict[str, Any]
-    alarms: tuple[str, ...]
-    instance_type: str | None  # None: as the live variant (or the defaults on a first deployment)
-    initial_instance_count: int | None
-    requested_by: str
-    reason: str
-    event_id: str
-    requested_at: datetime
-    is_rollback: bool = False  # a rollback may redeploy a RETIRED version
-
-
-class PromotionOutcome(Struct, frozen=True):
-    """What a promotion came to: a rollout started, a duplicate, or a rejection and why."""
-
-    result: Literal["started", "duplicate", "rejected"]
-    rollout_id: str
-    reason: str | None = None
 
 
 class TickReport(Struct, frozen=True):
@@ -149,14 +101,6 @@ class ResumeRequest(Struct, frozen=True):
     requested_at: datetime
 
 
-class PromotionRefused(Exception):
-    def __init__(self, reason: str, version: int | None = None, active_rollout_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.version = version
-        self.active_rollout_id = active_rollout_id
-
-
 class _RecordMoved(Exception):
     """Before a forward change the record was found written by someone else (a rollback's abort)."""
 
@@ -165,20 +109,15 @@ class _RecordMoved(Exception):
         self.fresh = fresh
 
 
-class SameRollout(Exception):
-    """The lock is held by the very rollout this delivery would start (a concurrent duplicate)."""
-
-
 class RolloutService(Struct):
-    """Starts rollouts and moves every active one forward (the controller)."""
+    """Moves every active rollout forward (the controller); promotion.py starts them."""
 
-    registry: Registry
     rollouts: RolloutStore
     endpoints: EndpointControl
     alarms: AlarmControl
     events: EventPublisher
     clock: Clock
-    settings: RolloutSettings
+    namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
     sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
     # Both variants' per-minute metrics for the canary judge (None: never readable, as in an outage).
     metrics: VariantMetrics | None = None
@@ -186,200 +125,6 @@ class RolloutService(Struct):
     # RollbackService depends on this service, so it is passed in rather than built here).
     analysis_rollback: Callable[[StoredRollout, RollbackCause], object] | None = None
     metrics_failures: int = 0  # GetMetricData failures seen by this process (logged each time)
-
-    # --- promotion ------------------------------------------------------------------------------
-
-    def promote(self, request: PromotionRequest) -> PromotionOutcome:
-        # The id comes from the command as sent (every delivery names the same rollout); the rollout's
-        # clock starts no later than ours, so a future-dated command cannot skip or stretch a bake.
-        rollout_id = naming.rollout_id(request.event_id, request.requested_at)
-        request = replace(request, requested_at=received_time(request.requested_at, self.clock()))
-        existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
-        if existing is not None:  # a redelivered command: finish what the first delivery started
-            return self._duplicate(existing)
-        try:
-            stored = self._start(request, rollout_id)
-        except SameRollout:  # the same command delivered twice at once: the other delivery started it
-            started = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
-            assert started is not None, "the lock names a rollout that is stored in the same transaction"
-            return self._duplicate(started)
-        except PromotionRefused as refused:
-            self.events.publish(
-                PromotionRejected(
-                    rollout_id=rollout_id,
-                    endpoint_name=request.endpoint_name,
-                    model_name=request.model_name,
-                    version=refused.version,
-                    reason=refused.reason,
-                    requested_by=request.requested_by,
-                    active_rollout_id=refused.active_rollout_id,
-                )
-            )
-            logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
-            return PromotionOutcome("rejected", rollout_id, refused.reason)
-        self._prepare(stored.rollout)
-        # The controller subscribes to "Rollout Started" and takes the first step at once.
-        self.flush(request.endpoint_name)
-        return PromotionOutcome("started", rollout_id)
-
-    def _duplicate(self, existing: StoredRollout) -> PromotionOutcome:
-        self._prepare(existing.rollout)
-        self.flush(existing.rollout.endpoint_name)
-        return PromotionOutcome("duplicate", existing.rollout.rollout_id)
-
-    def _start(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
-        try:
-            strategy = parse_strategy(request.strategy)
-        except InvalidStrategy as invalid:
-            raise PromotionRefused(f"invalid strategy: {invalid.reason}") from None
-        version = self._resolve(request)
-        live = self.rollouts.live(request.endpoint_name)
-        exists = self.endpoints.describe(request.endpoint_name) is not None
-        # Deleted outside Shepherd: a first deployment (its baseline is dropped in the same commit).
-        deleted = live if live is not None and not exists else None
-        # The version recorded LIVE there serves nothing any more: it may be deployed again.
-        redeploy = deleted is not None and (deleted.model_name, deleted.version) == (
-            version.model_name,
-            version.version,
-        )
-        allowed = self._deployable(request) + ((VersionStatus.LIVE,) if redeploy else ())
-        if version.status not in allowed:
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version} is {version.status.value}; "
-                f"only {' or '.join(status.value for status in allowed)} versions can be promoted",
-                version.version,
-            )
-        missing = set(request.alarms) - self.alarms.existing(request.alarms)
-        if missing:
-            raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
-        if live is None and exists:
-            raise PromotionRefused(
-                f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
-            )
-        known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
-        candidate = VariantSpec.for_version(
-            version.model_name,
-            version.version,
-            instance_type=request.instance_type or (known.variant.instance_type if known else DEFAULT_INSTANCE_TYPE),
-            initial_instance_count=request.initial_instance_count
-            or (known.variant.initial_instance_count if known else 1),
-            namespace=self.settings.namespace,
-        )
-        if deleted is not None:
-            live = None
-        if live is not None and live.variant.variant_name == candidate.variant_name:
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
-                version.version,
-            )
-        per_rollout_alarms = rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
-        rollout = new_rollout(
-            rollout_id=rollout_id,
-            endpoint_name=request.endpoint_name,
-            model_name=version.model_name,
-            version=version.version,
-            strategy=strategy,
-            candidate=candidate,
-            live=live,
-            now=request.requested_at,
-            gating_alarms=(*request.alarms, *per_rollout_alarms),
-        )
-        stored = StoredRollout(
-            rollout, RolloutRequest(requested_by=request.requested_by, reason=request.reason, event_id=request.event_id)
-        )
-        # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
-        # leaves nothing behind.
-        try:
-            self.rollouts.commit(
-                [
-                    StartRollout(rollout, stored.request),
-                    # Conditional on the status read above, which the audit entry names as its `from`
-                    # (a RETIRED version redeployed by a rollback is audited RETIRED -> DEPLOYING).
-                    version_move(
-                        rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
-                    ),
-                    RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
-                    *(_forget_deleted(deleted, stored, retire=not redeploy) if deleted else ()),
-                    outbox(rollout, _started(stored)),
-                    endpoint_audit(
-                        rollout,
-                        "started",
-                        _plan_text(rollout),
-                        rollout.started_at,
-                        request.event_id,
-                        request.requested_by,
-                    ),
-                ]
-            )
-        except EndpointBusy as busy:
-            if busy.active_rollout_id == rollout_id:
-                raise SameRollout from None
-            raise PromotionRefused(
-                f"endpoint {request.endpoint_name} has an active rollout {busy.active_rollout_id}",
-                version.version,
-                busy.active_rollout_id,
-            ) from None
-        except ChangeRejected:
-            current = self.registry.get_version(version.model_name, version.version)
-            status = current.status.value if current else "gone"
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
-            ) from None
-        return stored
-
-    def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
-        if request.is_rollback:
-            return (VersionStatus.APPROVED, VersionStatus.RETIRED)
-        if self.settings.require_approval:
-            return (VersionStatus.APPROVED,)
-        return (VersionStatus.APPROVED, VersionStatus.REGISTERED)
-
-    def _resolve(self, request: PromotionRequest) -> ModelVersion:
-        if request.version != "latest-approved":
-            found = self.registry.get_version(request.model_name, request.version)
-            if found is None:
-                raise PromotionRefused(f"{request.model_name} has no version {request.version}", request.version)
-            return found
-        cursor = None
-        while True:
-            page = self.registry.list_versions(request.model_name, 50, cursor)
-            for version in page.items:
-                if version.status is VersionStatus.APPROVED:
-                    return version
-            cursor = page.next_cursor
-            if cursor is None:
-                raise PromotionRefused(f"{request.model_name} has no APPROVED version")
-
-    def flush(self, endpoint_name: str) -> None:
-        """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
-        flush(self.rollouts, self.events, endpoint_name)
-
-    def deliver(self, announce: Announce) -> None:
-        deliver(self.rollouts, self.events, announce)
-
-    def _prepare(self, rollout: Rollout) -> None:
-        """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
-        before any endpoint config names it), and its alarms pointing at the rollback."""
-        if rollout.phase.is_terminal:
-            return
-        version = self.registry.get_version(rollout.model_name, rollout.version)
-        if version is None:
-            raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
-        self.endpoints.ensure_model(
-            rollout.candidate.model_resource_name,
-            version.inference_image or self.settings.default_inference_image,
-            version.artifact.uri,
-        )
-        actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
-        self.alarms.create_rollout_alarms(
-            _own_alarms(self.settings.namespace, rollout),
-            rollout.endpoint_name,
-            rollout.candidate.variant_name,
-            rollout.strategy.analysis,
-            actions,
-        )
-
-    # --- the controller -------------------------------------------------------------------------
 
     def tick(self, now: datetime, event_id: str) -> TickReport:
         """One controller pass over every active rollout, each isolated from the others' failures."""
@@ -411,6 +156,13 @@ class RolloutService(Struct):
             if not name.startswith(("outbox ", "clean-up ")) or outcome == "error":
                 results[name] = outcome
         return TickReport(results, errors)
+
+    def flush(self, endpoint_name: str) -> None:
+        """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
+        flush(self.rollouts, self.events, endpoint_name)
+
+    def deliver(self, announce: Announce) -> None:
+        deliver(self.rollouts, self.events, announce)
 
     def flush_announcements(self, endpoint_name: str) -> str:
         self.flush(endpoint_name)
@@ -576,7 +328,7 @@ class RolloutService(Struct):
         )
         detail = f"resumed at {rollout.target_percent}% ({entry.verdict.outcome}): {request.reason}"
         answer = RolloutResumed(
-            **_ids(record),
+            **announced_ids(record),
             percent=rollout.target_percent,
             requested_by=request.requested_by,
             reason=request.reason,
@@ -704,7 +456,7 @@ class RolloutService(Struct):
         before, after = stored.rollout, action.next
         changes: list[Change] = [SaveRollout(after, stored.request, before.revision)]
         announcements: list[Announcement] = []
-        ids = _ids(after)
+        ids = announced_ids(after)
         detail = getattr(action, "note", None) or getattr(action, "reason", None) or type(action).__name__
         changes.append(endpoint_audit(after, _audit_action(action), str(detail), now, event_id))
         if isinstance(action, ShiftTraffic):
@@ -722,7 +474,7 @@ class RolloutService(Struct):
         if after.phase.is_terminal:
             changes += [
                 ReleaseLock(after.endpoint_name, after.rollout_id),
-                ForgetAlarms(_own_alarms(self.settings.namespace, after)),
+                ForgetAlarms(_own_alarms(self.namespace, after)),
             ]
         if isinstance(action, Complete):
             changes.append(SetLive(after.endpoint_name, _live(after)))
@@ -758,7 +510,7 @@ class RolloutService(Struct):
         so a failure half-way is finished by a later tick. What the endpoint runs now (described, not
         assumed from the outcome) and the endpoint's recorded baseline are never deleted.
         """
-        self.alarms.delete_alarms(_own_alarms(self.settings.namespace, rollout))
+        self.alarms.delete_alarms(_own_alarms(self.namespace, rollout))
         observed = self.endpoints.describe(rollout.endpoint_name)
         if observed is not None and observed.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
             # A change still under way may land on any of this rollout's configs: delete none yet.
@@ -808,53 +560,8 @@ class RolloutService(Struct):
         )
 
 
-DEFAULT_INSTANCE_TYPE = "ml.m5.large"
-
-
-def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
-    """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
-    (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
-    if not retire:
-        return (ForgetLive(stored.rollout.endpoint_name),)
-    rollout = stored.rollout
-    retired = AuditEntry(
-        model_name=deleted.model_name,
-        version=deleted.version,
-        action="retired",
-        from_status=VersionStatus.LIVE,
-        to_status=VersionStatus.RETIRED,
-        actor=stored.request.requested_by,
-        at=rollout.started_at,
-        event_id=stored.request.event_id,
-        reason=f"endpoint {rollout.endpoint_name} was deleted outside Shepherd",
-        endpoint_name=rollout.endpoint_name,
-        rollout_id=rollout.rollout_id,
-    )
-    return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
-
-
-def rollout_alarm_names(namespace: str, endpoint_name: str, rollout_id: str) -> tuple[str, str]:
-    """The per-rollout alarms on the candidate variant: error rate and p99 latency.
-
-    They start with ``<namespace>--`` (no namespace contains "--"), the prefix the stack's alarm
-    permissions are scoped to, so one stack cannot change or delete another stack's alarms.
-    """
-    prefix = f"{namespace}--{endpoint_name}-{rollout_id}"
-    return f"{prefix}-error-rate", f"{prefix}-latency-p99"
-
-
 def _own_alarms(namespace: str, rollout: Rollout) -> tuple[str, str]:
-    return rollout_alarm_names(namespace, rollout.endpoint_name, rollout.rollout_id)
-
-
-def _ids(rollout: Rollout) -> dict[str, Any]:
-    return {
-        "rollout_id": rollout.rollout_id,
-        "endpoint_name": rollout.endpoint_name,
-        "model_name": rollout.model_name,
-        "version": rollout.version,
-        "previous_version": rollout.previous_version,
-    }
+    return naming.rollout_alarm_names(namespace, rollout.endpoint_name, rollout.rollout_id)
 
 
 def _live(rollout: Rollout) -> LiveDeployment:
@@ -887,7 +594,7 @@ def _audit_action(action: Action) -> str:
 def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysisCompleted:
     assert entry.decision is not None
     return CanaryAnalysisCompleted(
-        **_ids(rollout),
+        **announced_ids(rollout),
         step=entry.step,
         percent=entry.percent,
         outcome=entry.verdict.outcome,
@@ -902,21 +609,3 @@ def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysis
 def _analysis_text(entry: StepAnalysis) -> str:
     table = ", ".join(f"{item.metric} {item.outcome}" for item in entry.verdict.metrics)
     return f"{entry.verdict.outcome} at {entry.percent}% -> {entry.decision} ({table})"
-
-
-def _plan_text(rollout: Rollout) -> str:
-    steps = ", ".join(f"{step.percent}% (bake {step.bake_seconds}s)" for step in rollout.plan)
-    return f"plan {steps}; watch {rollout.post_deploy_watch_seconds}s"
-
-
-def _started(stored: StoredRollout) -> RolloutStarted:
-    rollout = stored.rollout
-    return RolloutStarted(
-        **_ids(rollout),
-        strategy=rollout.strategy.model_dump(mode="json"),
-        plan=[TrafficStepDetail(percent=s.percent, bake_seconds=s.bake_seconds) for s in rollout.plan],
-        post_deploy_watch_seconds=rollout.post_deploy_watch_seconds,
-        alarms=list(rollout.gating_alarms),
-        requested_by=stored.request.requested_by,
-        reason=stored.request.reason,
-    )
