@@ -54,25 +54,42 @@ def lint() -> None:
     run(BIN / "cfn-lint", "template.yaml")
 
 
-def ensure_chromium() -> None:
-    """The dashboard's browser test drives Debian's Chromium: install it when this machine can."""
-    if os.environ.get("SHEPHERD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser"):
-        return
+# What the tests drive besides Python, by command: its Debian package, and what is skipped without it.
+SYSTEM_TOOLS = {
+    "chromium": ("chromium", "the dashboard's browser test"),
+    "make": ("make", "the layer build's tests (sam build runs layers/shepherd/Makefile)"),
+}
+
+
+def has(command: str) -> bool:
+    if command == "chromium":
+        return bool(os.environ.get("SHEPHERD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser"))
+    return shutil.which(command) is not None
+
+
+def ensure_system_tools() -> None:
+    """Install what the tests drive besides Python (Debian's Chromium, make) when this machine can."""
+    missing = [command for command in SYSTEM_TOOLS if not has(command)]
+    if missing and not apt_install([SYSTEM_TOOLS[command][0] for command in missing]):
+        for command in missing:
+            print(f"! no {command}, and it could not be installed: {SYSTEM_TOOLS[command][1]} will be skipped")
+
+
+def apt_install(packages: list[str]) -> bool:
     apt = shutil.which("apt-get")
     if apt is None or os.geteuid() != 0:
-        print("! no Chromium, and no apt-get as root to install it: the browser test will be skipped", flush=True)
-        return
+        return False
     quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", "chromium"]):
+    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", *packages]):
         print("+", " ".join(command), flush=True)
         if subprocess.run(command, env=quiet, check=False).returncode != 0:  # noqa: S603
-            print("! installing Chromium failed: the browser test will be skipped", flush=True)
-            return
+            return False
+    return True
 
 
 def test() -> None:
     lint()
-    ensure_chromium()
+    ensure_system_tools()
     run(BIN / "python", "-m", "pytest", "-n", "2")
 
 
