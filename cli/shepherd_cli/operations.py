@@ -482,7 +482,11 @@ def _recorded_answer(target: Target, sent: dict[str, Any]) -> dict[str, Any] | N
         if not resumed:
             return None  # a refusal is not recorded: only its announcement says it
         entry = resumed[0]
-        answer = {"rollout_id": entry.rollout_id, "endpoint_name": entry.endpoint_name, "model_name": entry.model_name}
+        answer: dict[str, Any] = {
+            "rollout_id": entry.rollout_id,
+            "endpoint_name": entry.endpoint_name,
+            "model_name": entry.model_name,
+        }
         answer |= {"version": entry.version, "requested_by": entry.actor, "command_id": sent["event_id"]}
         return {"detail-type": "Rollout Resumed", "detail": answer, "recorded": True}
     return None

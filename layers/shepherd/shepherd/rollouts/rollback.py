@@ -301,7 +301,8 @@ class RollbackService(Struct):
     def _abort(self, stored: StoredRollout, cause: RollbackCause) -> StoredRollout:
         """Commit the abort before touching the endpoint: from now on nothing moves the candidate up."""
         rollout = stored.rollout
-        aborting = request_abort(rollout, reason=cause.summary, now=cause.requested_at)
+        # Every cause made here has its time; one read back from an older record may not.
+        aborting = request_abort(rollout, reason=cause.summary, now=cause.requested_at or self.clock())
         aborting = aborting.model_copy(update={"rollback": cause})
         # In the watch window the candidate is LIVE already: audit the transition it really makes.
         live_first = rollout.phase in (Phase.WATCHING, Phase.RETIRING)
