@@ -68,23 +68,26 @@ def has(command: str) -> bool:
 
 
 def ensure_system_tools() -> None:
-    """Install what the tests drive besides Python (Debian's Chromium, make) when this machine can."""
+    """Install what the tests drive besides Python (Debian's Chromium, make) when this machine can.
+
+    One package at a time: a Chromium apt cannot install must not cost the layer build's tests too.
+    """
     missing = [command for command in SYSTEM_TOOLS if not has(command)]
-    if missing and not apt_install([SYSTEM_TOOLS[command][0] for command in missing]):
-        for command in missing:
-            print(f"! no {command}, and it could not be installed: {SYSTEM_TOOLS[command][1]} will be skipped")
+    updated = bool(missing) and apt("update", "-qq")
+    for command in missing:
+        package, skipped = SYSTEM_TOOLS[command]
+        if not (updated and apt("install", "-y", "-qq", package)):
+            print(f"! no {command}, and it could not be installed: {skipped} will be skipped", flush=True)
 
 
-def apt_install(packages: list[str]) -> bool:
-    apt = shutil.which("apt-get")
-    if apt is None or os.geteuid() != 0:
+def apt(*arguments: str) -> bool:
+    """apt-get, as root only; False when it is missing, not allowed or fails."""
+    apt_get = shutil.which("apt-get")
+    if apt_get is None or os.geteuid() != 0:
         return False
+    print("+ apt-get", *arguments, flush=True)
     quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in ([apt, "update", "-qq"], [apt, "install", "-y", "-qq", *packages]):
-        print("+", " ".join(command), flush=True)
-        if subprocess.run(command, env=quiet, check=False).returncode != 0:  # noqa: S603
-            return False
-    return True
+    return subprocess.run([apt_get, *arguments], env=quiet, check=False).returncode == 0  # noqa: S603
 
 
 def test() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.registry.errors import TransientError
+from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, RolloutSettings
@@ -57,16 +58,14 @@ class Services:
 def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
     promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS)
-    controller = RolloutService(
-        rollouts=store,
-        endpoints=endpoints,
-        alarms=alarms,
-        events=events,
-        clock=clock,
-        namespace=SETTINGS.namespace,
+    canary = CanaryJudge(
+        store,
+        events,
+        clock,
         metrics=FakeVariantMetrics(),  # no data: every judged step is INCONCLUSIVE
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
+    controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary)
     rollbacks = RollbackService(store, endpoints, events, clock, lambda: promotions, sleep=lambda _: None)
     return Services(promotions, controller, rollbacks)
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.service import ApprovalService, RegistrationService
+    from shepherd.rollouts.canary import CanaryJudge
     from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
     from shepherd.rollouts.service import RolloutService
@@ -160,9 +161,23 @@ class Container:
         )
 
     @cached_property
+    @collector_paused()  # a resume command wires it alone
+    def canary_judge(self) -> CanaryJudge:
+        from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
+        from shepherd.rollouts.canary import CanaryJudge
+
+        return CanaryJudge(
+            self.rollout_store,
+            self.publisher,
+            self.now,
+            metrics=CloudWatchVariantMetrics(self.client("cloudwatch")),
+            # Resolved at call time: the rollback service is built after this one.
+            analysis_rollback=lambda stored, cause: self.rollback_service.handle_analysis(stored, cause),
+        )
+
+    @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def rollout_service(self) -> RolloutService:
-        from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
         from shepherd.rollouts.service import RolloutService
 
         return RolloutService(
@@ -172,9 +187,7 @@ class Container:
             events=self.publisher,
             clock=self.now,
             namespace=self.rollout_environment.shepherd_namespace,
-            metrics=CloudWatchVariantMetrics(self.client("cloudwatch")),
-            # Resolved at call time: the rollback service is built on this one.
-            analysis_rollback=lambda stored, cause: self.rollback_service.handle_analysis(stored, cause),
+            canary=self.canary_judge,
         )
 
     @cached_property
@@ -243,6 +256,10 @@ def promotion_service() -> PromotionService:
 
 def rollout_service() -> RolloutService:
     return container().rollout_service
+
+
+def canary_judge() -> CanaryJudge:
+    return container().canary_judge
 
 
 def rollback_service() -> RollbackService:

@@ -1,0 +1,204 @@
+"""The canary judge in a controller pass: look at a baking step's metrics, record the verdict, and
+roll the candidate back when it says so; and an operator's resume of a step the judge held.
+
+The verdict is the pure `analysis.judge` on one GetMetricData read; what a verdict means for the step
+is `step_analysis.analyse`; the controller (service.py) then advances only on `advance`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from msgspec import Struct
+
+from shepherd.analysis.observations import Observations
+from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
+from shepherd.contracts import CanaryAnalysisCompleted, RolloutResumed, RolloutResumeRefused
+from shepherd.registry.errors import TransientError
+from shepherd.registry.ports import Clock, EventPublisher
+from shepherd.rollouts.clock import received_time
+from shepherd.rollouts.controller import Rollout
+from shepherd.rollouts.outbox import announced_ids, deliver, outbox
+from shepherd.rollouts.ports import Change, ChangeRejected, RolloutStore, SaveRollout, StoredRollout, endpoint_audit
+from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
+from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
+
+logger = logging.getLogger(__name__)
+
+
+class ResumeRequest(Struct, frozen=True):
+    """An operator's ``Model Rollout Resume Requested``."""
+
+    endpoint_name: str
+    rollout_id: str
+    requested_by: str
+    reason: str
+    event_id: str
+    requested_at: datetime
+
+
+class CanaryJudge(Struct):
+    """Judges the baking step of each judged rollout, once per controller pass, and resumes held ones."""
+
+    rollouts: RolloutStore
+    events: EventPublisher
+    clock: Clock
+    # Both variants' per-minute metrics (None: never readable, as in an outage).
+    metrics: VariantMetrics | None = None
+    # The rollback function's fast path, for a verdict that fails the candidate (wired by bootstrap:
+    # RollbackService depends on the controller, so it is passed in rather than built here).
+    analysis_rollback: Callable[[StoredRollout, RollbackCause], object] | None = None
+    metrics_failures: int = 0  # GetMetricData failures seen by this process (logged each time)
+
+    def judge(self, stored: StoredRollout, now: datetime, event_id: str) -> tuple[StoredRollout, str | None]:
+        """Look at the baking step's metrics, record the verdict, and roll back if it says so.
+
+        The record the controller then decides from holds the step's decision: it advances only on
+        ``advance`` and waits otherwise (step_analysis.py). A lost race just keeps the fresh record.
+        """
+        rollout = stored.rollout
+        previous = rollout.step_analysis()
+        entry = previous
+        if previous is None or previous.decision is None:
+            entry = self._look(rollout, previous, now)
+            record = rollout.with_step_analysis(entry).model_copy(
+                update={"revision": rollout.revision + 1, "updated_at": max(now, rollout.updated_at)}
+            )
+            announcements = [_analysis_completed(record, entry)] if entry.decision else []
+            owed = outbox(record, *announcements)
+            changes: list[Change] = [SaveRollout(record, stored.request, rollout.revision), owed]
+            if entry.decision:
+                changes.append(endpoint_audit(record, "canary analysis", _analysis_text(entry), now, event_id))
+            try:
+                self.rollouts.commit(changes)
+            except ChangeRejected:
+                fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+                return (fresh or stored), "raced"
+            deliver(self.rollouts, self.events, owed)
+            stored = StoredRollout(record, stored.request)
+        assert entry is not None
+        if entry.decision != "rollback" or self.analysis_rollback is None:
+            return stored, None
+        cause = RollbackCause(
+            trigger=ANALYSIS_TRIGGER,
+            alarm_name=None,
+            reason=entry.reason,
+            requested_at=entry.decided_at or now,
+            # The same id on every try, so a retry finishes its own abort rather than being a duplicate.
+            event_id=f"{rollout.rollout_id}-analysis-{entry.step}",
+            verdict=entry.verdict,
+        )
+        self.analysis_rollback(stored, cause)
+        fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+        return (fresh or stored), "rolled back by analysis"
+
+    def _look(self, rollout: Rollout, previous: StepAnalysis | None, now: datetime) -> StepAnalysis:
+        """The judge's verdict on everything since the step began (one GetMetricData call)."""
+        # Imported by the first step judged, not at every cold start: most ticks judge nothing, and the
+        # rollback and start_rollout functions never do.
+        from shepherd.analysis.judge import judge
+
+        config = rollout.strategy.analysis.judge
+        metrics = config.judged_metrics()
+        assert rollout.live is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
+        observations: Observations | None
+        try:
+            if self.metrics is None:
+                raise TransientError("no metrics reader is configured")
+            observations = self.metrics.variant_series(
+                config.series(),
+                rollout.endpoint_name,
+                rollout.candidate.variant_name,
+                rollout.live.variant_name,
+                rollout.step_started_at,
+                now,
+            )
+        except (TransientError, MetricsUnavailable) as failure:
+            # No new data, not a verdict: the bake is extended, and an outage never rolls back.
+            self.metrics_failures += 1
+            logger.warning(
+                "canary metrics unavailable; judged as no new data",
+                extra={"rollout_id": rollout.rollout_id, "reason": str(failure), "failures": self.metrics_failures},
+            )
+            observations = None
+        verdict = judge(metrics, observations, config.false_rollback_rate) if observations is not None else None
+        paired = tuple(metric.series for metric in metrics if metric.kind == "paired")
+        return analyse(
+            previous,
+            step=rollout.step_index,
+            percent=rollout.target_percent,
+            bake_ends_at=rollout.bake_ends_at,
+            config=config,
+            verdict=verdict,
+            unavailable_verdict=judge(metrics, {}, config.false_rollback_rate),
+            series=charted(observations or {}, paired),
+            now=now,
+        )
+
+    def resume(self, request: ResumeRequest) -> str:
+        """An operator resumes a rollout the judge held: its step's decision becomes advance.
+
+        Answered either way (the CLI waits): ``Rollout Resumed`` through the outbox with the record,
+        or ``Rollout Resume Refused`` saying why. Returns the answer's detail-type.
+        """
+        stored = self.rollouts.get_rollout(request.endpoint_name, request.rollout_id)
+        entry = stored.rollout.step_analysis() if stored and stored.rollout.judged else None
+        if stored is None or entry is None or entry.decision != "hold":
+            if stored is None:
+                why = f"{request.endpoint_name} has no rollout {request.rollout_id}"
+            else:
+                why = f"rollout {request.rollout_id} is {stored.rollout.phase}, not held by canary analysis"
+            refusal = RolloutResumeRefused(
+                endpoint_name=request.endpoint_name,
+                rollout_id=request.rollout_id,
+                reason=why,
+                command_id=request.event_id,
+            )
+            self.events.publish(refusal)
+            return refusal.DETAIL_TYPE
+        rollout = stored.rollout
+        resumed = entry.model_copy(update={"decision": "advance", "resumed_by": request.requested_by})
+        at = max(received_time(request.requested_at, self.clock()), rollout.updated_at)
+        record = rollout.with_step_analysis(resumed).model_copy(
+            update={"revision": rollout.revision + 1, "updated_at": at}
+        )
+        detail = f"resumed at {rollout.target_percent}% ({entry.verdict.outcome}): {request.reason}"
+        answer = RolloutResumed(
+            **announced_ids(record),
+            percent=rollout.target_percent,
+            requested_by=request.requested_by,
+            reason=request.reason,
+            command_id=request.event_id,
+        )
+        owed = outbox(record, answer)
+        self.rollouts.commit(
+            [
+                SaveRollout(record, stored.request, rollout.revision),
+                endpoint_audit(record, "resumed", detail, at, request.event_id, request.requested_by),
+                owed,
+            ]
+        )  # ChangeRejected (a tick wrote meanwhile) propagates: the event is retried on the fresh record
+        deliver(self.rollouts, self.events, owed)
+        return answer.DETAIL_TYPE
+
+
+def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysisCompleted:
+    assert entry.decision is not None
+    return CanaryAnalysisCompleted(
+        **announced_ids(rollout),
+        step=entry.step,
+        percent=entry.percent,
+        outcome=entry.verdict.outcome,
+        decision=entry.decision,
+        critical_failure=entry.verdict.critical_failure,
+        minutes=entry.verdict.minutes,
+        extended_seconds=entry.extended_seconds,
+        metrics=list(entry.verdict.metrics),
+    )
+
+
+def _analysis_text(entry: StepAnalysis) -> str:
+    table = ", ".join(f"{item.metric} {item.outcome}" for item in entry.verdict.metrics)
+    return f"{entry.verdict.outcome} at {entry.percent}% -> {entry.decision} ({table})"
