@@ -18,13 +18,13 @@ from shepherd.registry.errors import TransientError
 from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
-from shepherd.rollouts.promotion import PromotionRequest, PromotionService, RolloutSettings
+from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService
 from tests.fakes import FakeVariantMetrics, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
-SETTINGS = RolloutSettings(
+SETTINGS = PromotionSettings(
     require_approval=True,
     default_inference_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
     namespace="model",

@@ -142,7 +142,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def promotion_service(self) -> PromotionService:
-        from shepherd.rollouts.promotion import PromotionService, RolloutSettings
+        from shepherd.rollouts.promotion import PromotionService, PromotionSettings
 
         environment = self.rollout_environment
         return PromotionService(
@@ -152,7 +152,7 @@ class Container:
             alarms=self.alarms,
             events=self.publisher,
             clock=self.now,
-            settings=RolloutSettings(
+            settings=PromotionSettings(
                 require_approval=environment.require_approval,
                 default_inference_image=environment.default_inference_image,
                 namespace=environment.shepherd_namespace,

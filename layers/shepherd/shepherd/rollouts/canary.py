@@ -47,8 +47,8 @@ class CanaryJudge(Struct):
     clock: Clock
     # Both variants' per-minute metrics (None: never readable, as in an outage).
     metrics: VariantMetrics | None = None
-    # The rollback function's fast path, for a verdict that fails the candidate (wired by bootstrap:
-    # RollbackService depends on the controller, so it is passed in rather than built here).
+    # The rollback function's fast path, for a verdict that fails the candidate: a callable, so that
+    # the rollback service is built (by bootstrap) only when a verdict asks for it.
     analysis_rollback: Callable[[StoredRollout, RollbackCause], object] | None = None
     metrics_failures: int = 0  # GetMetricData failures seen by this process (logged each time)
 

@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 
 
-class RolloutSettings(Struct, frozen=True):
-    """The stack's settings the rollout service needs."""
+class PromotionSettings(Struct, frozen=True):
+    """The stack's settings a promotion needs."""
 
     require_approval: bool
     default_inference_image: str
@@ -99,7 +99,7 @@ class PromotionService(Struct):
     alarms: AlarmControl
     events: EventPublisher
     clock: Clock
-    settings: RolloutSettings
+    settings: PromotionSettings
 
     def promote(self, request: PromotionRequest) -> PromotionOutcome:
         # The id comes from the command as sent (every delivery names the same rollout); the rollout's
