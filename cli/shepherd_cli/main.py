@@ -107,7 +107,7 @@ def target_options(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[int]):
     """Seconds: 600, 600s, 10m, 2h or 1d."""
 
     name = "DURATION"

@@ -60,7 +60,7 @@ def install() -> None:
         CloudWatchBackend.get_metric_data = _get_metric_data  # type: ignore[method-assign]
         CloudWatchResponse.get_metric_statistics = _get_metric_statistics_response  # type: ignore[method-assign]
         # moto's get_metric_data calls the module-level name, so that is what is replaced.
-        cloudwatch_models.parse_expression = _evaluate_expression
+        cloudwatch_models.parse_expression = _evaluate_expression  # type: ignore[attr-defined]  # moto imports it
         _installed = True
 
 
