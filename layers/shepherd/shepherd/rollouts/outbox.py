@@ -1,8 +1,9 @@
 """The outbox: announcements are committed with the change that owes them, and published after it.
 
 A crash or a failed PutEvents after the commit leaves them pending in the store; the next invocation
-that touches the endpoint publishes them (at least once). The rollout service and the rollback
-service both publish this way: the rollback function does so without the rollout service.
+that touches the endpoint publishes them (at least once). The promotion service, the controller,
+the canary judge and the rollback service all publish this way: the rollback function does so without
+the others.
 """
 
 from __future__ import annotations

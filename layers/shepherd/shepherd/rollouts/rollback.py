@@ -301,7 +301,8 @@ class RollbackService(Struct):
     def _abort(self, stored: StoredRollout, cause: RollbackCause) -> StoredRollout:
         """Commit the abort before touching the endpoint: from now on nothing moves the candidate up."""
         rollout = stored.rollout
-        # Every cause made here has its time; one read back from an older record may not.
+        # Every cause made today has its time (as given: a judge's may be a tick's, up to 30 s ahead);
+        # the type allows none, and then the abort takes ours.
         aborting = request_abort(rollout, reason=cause.summary, now=cause.requested_at or self.clock())
         aborting = aborting.model_copy(update={"rollback": cause})
         # In the watch window the candidate is LIVE already: audit the transition it really makes.

@@ -190,7 +190,7 @@ class RolloutService(Struct):
                 return outcome
         return outcome
 
-    # --- the canary judge -------------------------------------------------------------------------
+    # --- acting on a rollout ----------------------------------------------------------------------
 
     def _next_action(self, stored: StoredRollout, now: datetime) -> Action | None:
         """The action taken (its SageMaker calls made); None when another writer is changing the endpoint."""
