@@ -47,6 +47,7 @@ from shepherd.rollouts.ports import (
     AlarmRegistration,
     Announce,
     AuditEndpoint,
+    BaselineIs,
     Change,
     ChangeRejected,
     EndpointAuditEntry,
@@ -265,7 +266,21 @@ class InMemoryRolloutStore:
             return self._release_items(change)
         if isinstance(change, MoveVersion):
             return self._version_items(change)
+        if isinstance(change, BaselineIs | ForgetLive):
+            return self._baseline_items(change)
         return self._record_items(change)
+
+    def _baseline_items(self, change: BaselineIs | ForgetLive) -> list[_Item]:
+        def still_the_one_read() -> None:
+            live = self.lives.get(change.endpoint_name)
+            if (live.config_name if live else None) != change.config_name:
+                raise ChangeRejected(change, None)  # the adapter asks for no old item here
+
+        def write() -> None:
+            if isinstance(change, ForgetLive):
+                self.lives.pop(change.endpoint_name, None)
+
+        return [(_endpoint_key(change.endpoint_name, "ENDPOINT"), still_the_one_read, write)]
 
     def _start_items(self, change: StartRollout) -> list[_Item]:
         rollout = change.rollout
@@ -356,14 +371,6 @@ class InMemoryRolloutStore:
                     _endpoint_key(change.endpoint_name, "ENDPOINT"),
                     always,
                     lambda: self.lives.__setitem__(change.endpoint_name, change.live),
-                )
-            ]
-        if isinstance(change, ForgetLive):
-            return [
-                (
-                    _endpoint_key(change.endpoint_name, "ENDPOINT"),
-                    always,
-                    partial(self.lives.pop, change.endpoint_name, None),
                 )
             ]
         if isinstance(change, RegisterAlarms):

@@ -22,6 +22,7 @@ from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import (
     Announce,
+    BaselineIs,
     ChangeRejected,
     EndpointBusy,
     ForgetAlarms,
@@ -356,11 +357,34 @@ def test_forget_live_drops_the_baseline_and_managed_endpoints_include_rollouts(p
     assert store.endpoint_names() == ["churn-prod", "ep-z"]
     assert store.managed_endpoints() == ["churn-prod", "ep-new", "ep-z"]
 
-    store.commit([ForgetLive("ep-z")])
-    store.commit([ForgetLive("ep-z")])  # already gone: harmless
+    store.commit([ForgetLive("ep-z", live_v1("ep-z").config_name)])
     assert store.live("ep-z") is None
     assert store.endpoint_names() == ["churn-prod"]
     assert store.managed_endpoints() == ["churn-prod", "ep-new"]
+    with pytest.raises(ChangeRejected) as gone:  # dropped meanwhile: not the baseline the caller read
+        store.commit([ForgetLive("ep-z", live_v1("ep-z").config_name), SetLive("ep-y", live_v1("ep-y"))])
+    assert isinstance(gone.value.change, ForgetLive)
+    assert store.live("ep-y") is None  # nothing of the commit was written
+
+
+def test_a_start_holds_only_on_the_baseline_it_read(ports) -> None:
+    """A promotion commits its start on the endpoint's baseline as read (none, or a config): a rollout
+    that completed in between (a new baseline) makes it decide again rather than overwrite it."""
+    store, _ = ports
+    first = a_rollout("ep-new")
+    store.commit([StartRollout(first, REQUEST), BaselineIs("ep-new", None)])  # no baseline: holds
+    store.commit([ReleaseLock("ep-new", first.rollout_id), SetLive("ep-new", live_v1("ep-new"))])
+
+    second = a_rollout("ep-new", event_id="evt-2")
+    with pytest.raises(ChangeRejected) as moved:  # read before the first completed: no baseline
+        store.commit([StartRollout(second, REQUEST), BaselineIs("ep-new", None)])
+    assert isinstance(moved.value.change, BaselineIs)
+    with pytest.raises(ChangeRejected):  # another config than the one there now
+        store.commit([StartRollout(second, REQUEST), BaselineIs("ep-new", "some-other-config")])
+    assert store.lock_holder("ep-new") is None and store.get_rollout("ep-new", second.rollout_id) is None
+
+    store.commit([StartRollout(second, REQUEST), BaselineIs("ep-new", live_v1("ep-new").config_name)])
+    assert store.lock_holder("ep-new") == second.rollout_id
 
 
 def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports) -> None:

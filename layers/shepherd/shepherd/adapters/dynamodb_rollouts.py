@@ -26,6 +26,7 @@ from shepherd.rollouts.ports import (
     AlarmRegistration,
     Announce,
     AuditEndpoint,
+    BaselineIs,
     Change,
     ChangeRejected,
     EndpointAuditEntry,
@@ -117,6 +118,8 @@ class DynamoRolloutStore(DynamoTable):
             ]
         if isinstance(change, MoveVersion):
             return status_change_items(change.audit, change.expected, dict(change.changes))
+        if isinstance(change, BaselineIs | ForgetLive):
+            return [_baseline_item(change)]
         return _record_items(change)
 
     # --- reads ----------------------------------------------------------------------------------
@@ -266,6 +269,18 @@ class DynamoRolloutStore(DynamoTable):
         return [model_of(item, EndpointAuditEntry) for item in items]
 
 
+def _baseline_item(change: BaselineIs | ForgetLive) -> dict[str, Any]:
+    """The endpoint's baseline item, checked (or deleted) only if it is still the one read."""
+    condition: dict[str, Any] = {"Key": key_of(endpoint_pk(change.endpoint_name), "ENDPOINT")}
+    if change.config_name is None:
+        condition["ConditionExpression"] = "attribute_not_exists(pk)"
+    else:
+        condition["ConditionExpression"] = "#live.#config = :config"
+        condition["ExpressionAttributeNames"] = {"#live": "live", "#config": "config_name"}
+        condition["ExpressionAttributeValues"] = serialize_values({":config": change.config_name})
+    return {"ConditionCheck" if isinstance(change, BaselineIs) else "Delete": condition}
+
+
 def _record_items(change: Change) -> list[dict[str, Any]]:
     """Changes that write records unconditionally (or only once): no state to lose a race on."""
     if isinstance(change, SetLive):
@@ -278,8 +293,6 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
             "live": item_of(change.live),
         }
         return [{"Put": {"Item": serialize(item)}}]
-    if isinstance(change, ForgetLive):
-        return [{"Delete": {"Key": key_of(endpoint_pk(change.endpoint_name), "ENDPOINT")}}]
     if isinstance(change, RegisterAlarms):
         return [
             {

@@ -111,9 +111,19 @@ class SetLive(Struct, frozen=True):
 
 
 class ForgetLive(Struct, frozen=True):
-    """The endpoint no longer exists (deleted outside Shepherd): drop its baseline."""
+    """The endpoint no longer exists (deleted outside Shepherd): drop its baseline, only if it is still
+    the one read (`config_name`)."""
 
     endpoint_name: str
+    config_name: str
+
+
+class BaselineIs(Struct, frozen=True):
+    """A condition only: the endpoint's baseline is still the one a promotion read (its config name;
+    None: no baseline). Without it, a rollout completing between the read and the commit is missed."""
+
+    endpoint_name: str
+    config_name: str | None
 
 
 class RegisterAlarms(Struct, frozen=True):
@@ -161,6 +171,7 @@ Change = (
     | MoveVersion
     | SetLive
     | ForgetLive
+    | BaselineIs
     | RegisterAlarms
     | ForgetAlarms
     | AuditEndpoint

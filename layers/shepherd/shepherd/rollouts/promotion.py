@@ -15,6 +15,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDetail
+from shepherd.registry.errors import TransientError
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher, Registry
 from shepherd.rollouts import naming
@@ -23,6 +24,7 @@ from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, n
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
 from shepherd.rollouts.ports import (
     AlarmControl,
+    BaselineIs,
     Change,
     ChangeRejected,
     EndpointBusy,
@@ -42,6 +44,8 @@ from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 logger = logging.getLogger(__name__)
 
 DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+# Decisions a promotion makes while other rollouts keep completing on its endpoint before Lambda's retry.
+BASELINE_ATTEMPTS = 3
 
 
 class PromotionSettings(Struct, frozen=True):
@@ -86,6 +90,10 @@ class PromotionRefused(Exception):
         self.active_rollout_id = active_rollout_id
 
 
+class _BaselineMoved(Exception):
+    """The endpoint's baseline is no longer the one the promotion decided on."""
+
+
 class SameRollout(Exception):
     """The lock is held by the very rollout this delivery would start (a concurrent duplicate)."""
 
@@ -110,7 +118,7 @@ class PromotionService(Struct):
         if existing is not None:  # a redelivered command: finish what the first delivery started
             return self._duplicate(existing)
         try:
-            stored = self._start(request, rollout_id)
+            stored = self._start_on_fresh_reads(request, rollout_id)
         except SameRollout:  # the same command delivered twice at once: the other delivery started it
             started = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
             assert started is not None, "the lock names a rollout that is stored in the same transaction"
@@ -138,6 +146,18 @@ class PromotionService(Struct):
         self._prepare(existing.rollout)
         flush(self.rollouts, self.events, existing.rollout.endpoint_name)
         return PromotionOutcome("duplicate", existing.rollout.rollout_id)
+
+    def _start_on_fresh_reads(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
+        """`_start`, decided again from fresh reads when the endpoint's baseline moved between its reads
+        and its commit (another rollout completed meanwhile); a few times, then Lambda retries."""
+        for _ in range(BASELINE_ATTEMPTS):
+            try:
+                return self._start(request, rollout_id)
+            except _BaselineMoved:
+                logger.info(
+                    "endpoint baseline changed while starting; deciding again", extra={"rollout_id": rollout_id}
+                )
+        raise TransientError(f"the baseline of {request.endpoint_name} kept changing while the promotion started")
 
     def _start(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
         try:
@@ -201,43 +221,43 @@ class PromotionService(Struct):
         )
         # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
         # leaves nothing behind.
+        changes: list[Change] = [
+            StartRollout(rollout, stored.request),
+            # Conditional on the status read above, which the audit entry names as its `from`
+            # (a RETIRED version redeployed by a rollback is audited RETIRED -> DEPLOYING).
+            version_move(
+                rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
+            ),
+            RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
+            *_baseline_changes(live, deleted, stored, redeploy=redeploy),
+            outbox(rollout, _started(stored)),
+            endpoint_audit(
+                rollout, "started", _plan_text(rollout), rollout.started_at, request.event_id, request.requested_by
+            ),
+        ]
+        self._commit_start(changes, rollout, version)
+        return stored
+
+    def _commit_start(self, changes: list[Change], rollout: Rollout, version: ModelVersion) -> None:
+        """Take the endpoint's lock and store the rollout in one commit; a lost condition says which."""
         try:
-            self.rollouts.commit(
-                [
-                    StartRollout(rollout, stored.request),
-                    # Conditional on the status read above, which the audit entry names as its `from`
-                    # (a RETIRED version redeployed by a rollback is audited RETIRED -> DEPLOYING).
-                    version_move(
-                        rollout, rollout.version, (version.status,), VersionStatus.DEPLOYING, stored, rollout.started_at
-                    ),
-                    RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
-                    *(_forget_deleted(deleted, stored, retire=not redeploy) if deleted else ()),
-                    outbox(rollout, _started(stored)),
-                    endpoint_audit(
-                        rollout,
-                        "started",
-                        _plan_text(rollout),
-                        rollout.started_at,
-                        request.event_id,
-                        request.requested_by,
-                    ),
-                ]
-            )
+            self.rollouts.commit(changes)
         except EndpointBusy as busy:
-            if busy.active_rollout_id == rollout_id:
+            if busy.active_rollout_id == rollout.rollout_id:
                 raise SameRollout from None
             raise PromotionRefused(
-                f"endpoint {request.endpoint_name} has an active rollout {busy.active_rollout_id}",
+                f"endpoint {rollout.endpoint_name} has an active rollout {busy.active_rollout_id}",
                 version.version,
                 busy.active_rollout_id,
             ) from None
-        except ChangeRejected:
+        except ChangeRejected as rejected:
+            if isinstance(rejected.change, BaselineIs | ForgetLive):
+                raise _BaselineMoved from None
             current = self.registry.get_version(version.model_name, version.version)
             status = current.status.value if current else "gone"
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
             ) from None
-        return stored
 
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
         if request.is_rollback:
@@ -285,11 +305,21 @@ class PromotionService(Struct):
         )
 
 
+def _baseline_changes(
+    live: LiveDeployment | None, deleted: LiveDeployment | None, stored: StoredRollout, *, redeploy: bool
+) -> tuple[Change, ...]:
+    """The start's hold on the endpoint's baseline as read: dropped, for an endpoint deleted outside
+    Shepherd; otherwise unchanged since the read (a rollout that completed meanwhile changed it)."""
+    if deleted is not None:
+        return _forget_deleted(deleted, stored, retire=not redeploy)
+    return (BaselineIs(stored.rollout.endpoint_name, live.config_name if live else None),)
+
+
 def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: bool) -> tuple[Change, ...]:
     """The records of an endpoint deleted outside Shepherd: no baseline, its version no longer LIVE
     (retired; or, deployed again by this rollout, moved LIVE -> DEPLOYING by the rollout's start)."""
     if not retire:
-        return (ForgetLive(stored.rollout.endpoint_name),)
+        return (ForgetLive(stored.rollout.endpoint_name, deleted.config_name),)
     rollout = stored.rollout
     retired = AuditEntry(
         model_name=deleted.model_name,
@@ -304,7 +334,9 @@ def _forget_deleted(deleted: LiveDeployment, stored: StoredRollout, *, retire: b
         endpoint_name=rollout.endpoint_name,
         rollout_id=rollout.rollout_id,
     )
-    return ForgetLive(rollout.endpoint_name), MoveVersion(expected=(VersionStatus.LIVE,), audit=retired)
+    return ForgetLive(rollout.endpoint_name, deleted.config_name), MoveVersion(
+        expected=(VersionStatus.LIVE,), audit=retired
+    )
 
 
 def _plan_text(rollout: Rollout) -> str:
