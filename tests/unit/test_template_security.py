@@ -58,6 +58,7 @@ FUNCTION_ACTIONS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",  # the start's BaselineIs (a ConditionCheck in its transaction)
         "sagemaker:DescribeEndpoint",
         "sagemaker:CreateModel",
         "sagemaker:AddTags",
@@ -92,6 +93,7 @@ FUNCTION_ACTIONS = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",  # a redeploy's start
         "sagemaker:DescribeEndpoint",
         "sagemaker:UpdateEndpointWeightsAndCapacities",
         "sagemaker:CreateModel",
