@@ -1,4 +1,4 @@
-"""The DynamoDB actions each rollout function really uses are the ones it is granted.
+"""The DynamoDB actions each function really uses are the ones it is granted.
 
 Recorded from the functions' calls on moto through their handlers, with each TransactWriteItems
 counted as the actions of its items (IAM authorises a transaction item by item: a Put needs
@@ -17,7 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.handlers.lifecycle import promote, promotion, registered_version, settled_weights, tick
+from tests.handlers.conftest import sample_event
+from tests.handlers.lifecycle import approve, promote, promotion, registered_version, settled_weights, tick
 from tests.handlers.test_rollback import AT, rollback, rollback_command
 from tests.unit.test_template_security import FUNCTION_ACTIONS
 
@@ -54,10 +55,15 @@ def recorder(world) -> Iterator[Recorder]:
     events.unregister("provide-client-params.dynamodb.*", recorder)
 
 
-def test_the_rollout_functions_use_only_dynamodb_actions_they_are_granted(
+def test_the_functions_use_only_dynamodb_actions_they_are_granted(
     recorder, world, sagemaker, lambda_context, first_deployment
 ):
-    v2 = registered_version(world, lambda_context, 2)
+    recorder.function = "RegisterVersionFunction"
+    v2 = registered_version(world, lambda_context, 2, approve_it=False)
+    recorder.function = "DecideApprovalFunction"
+    command = sample_event("model-version-approval-requested.json")
+    command["detail"]["version"] = v2
+    assert approve.lambda_handler(command, lambda_context)["result"] == "approved"
     recorder.function = "StartRolloutFunction"  # a start over a baseline (first_deployment: over none)
     assert (
         promote.lambda_handler(
@@ -74,7 +80,7 @@ def test_the_rollout_functions_use_only_dynamodb_actions_they_are_granted(
     assert rollback.lambda_handler(command, lambda_context)["results"][0]["result"] == "redeploying"
 
     recorder.used.pop("", None)  # the fixtures' set-up (registration, approval, v1's first deployment)
-    assert set(recorder.used) == {"StartRolloutFunction", "RolloutControllerFunction", "RollbackFunction"}
+    assert set(recorder.used) == set(FUNCTION_ACTIONS)  # every function's calls seen
     assert "dynamodb:ConditionCheckItem" in recorder.used["StartRolloutFunction"]  # the recorder sees items
     for function, used in recorder.used.items():
         assert used <= FUNCTION_ACTIONS[function], f"{function} uses {sorted(used - FUNCTION_ACTIONS[function])}"
