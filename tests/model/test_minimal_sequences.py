@@ -525,14 +525,18 @@ def test_i4_a_promotion_raced_by_a_completing_first_deployment_does_not_forget_t
     deployment was still starting) and whether the endpoint existed (not yet), then a controller pass
     created the endpoint and completed v1 before the promotion's commit. The commit took the free
     lock and started v2 as a *first deployment*, blind to v1 now LIVE; once the endpoint was deleted
-    outside, v2's deployment replaced the baseline and v1 stayed LIVE for good. The commit is now
-    conditional on the baseline it read (and the promotion decides again when it moved)."""
+    outside, v2's deployment replaced the baseline and v1 stayed LIVE for good (before the describe:
+    refused, the endpoint "not deployed by Shepherd"). The commit is now conditional on the baseline
+    it read, and the promotion decides again when it moved."""
 
     def steps(model: RolloutModel) -> None:
         checked(model, "sagemaker_speed", 0)  # a created endpoint is InService at once
         promote(model, "ep-a", ALL_AT_ONCE)  # v1, a first deployment: no endpoint yet
         checked(model, "interleave_next_invocation", at_call, "ep-a", "tick", "eventbridge")
         promote(model, "ep-a", ALL_AT_ONCE)  # v2, while the interleaved pass completes v1
+        # Started over v1, the baseline now (neither a first deployment nor refused as "not Shepherd's").
+        [started] = [stored.rollout for stored in model.store.active_rollouts()]
+        assert (started.version, started.previous_version) == (2, 1)
         checked(model, "endpoint_deleted_outside", "ep-a")
         checked(model, "controller_runs", 3, 60)  # v2 creates the endpoint again
         promote(model, "ep-a", ALL_AT_ONCE)  # v3: the records are checked again once it ends

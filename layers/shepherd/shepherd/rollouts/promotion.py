@@ -185,6 +185,8 @@ class PromotionService(Struct):
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
         if live is None and exists:
+            if self.rollouts.live(request.endpoint_name) is not None:
+                raise _BaselineMoved  # a first deployment completed after the read: decide again
             raise PromotionRefused(
                 f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
             )
