@@ -35,7 +35,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, Direction, JudgedMetric, SeriesQuery
+from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, LATENCY_COUNT, Direction, JudgedMetric, SeriesQuery
 
 RULE_ERROR = "strategy_rule"
 """Error type of rules that spell out their own path (shared with ``shepherd.rollouts.strategy``)."""
@@ -95,20 +95,30 @@ class DefaultMetrics(_Frozen):
     latency_p99: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
 
 
-# The built-in metrics before any change. Errors: any significant rise fails by default (a
-# tolerance of 0 still needs always-valid evidence); 4xx are the callers' errors, so a rise fails at
-# the end of the bake rather than at once. Latency: +10%, at once. min_samples for a rate counts
-# requests to the candidate; for a latency, minutes with data from both variants.
+# The built-in metrics before any change (README, "The canary judge's defaults").
+# Errors: a rise of more than 25% fails (a candidate on one instance against a baseline on several
+# differs by host alone; +10% per instance is common), and a candidate whose rate is surely below the
+# negligible rate passes. 4xx are the callers' errors: a rise fails at the end of the bake rather
+# than at once. Latency: the share of requests above the baseline's p50 and p99 (a tail metric),
+# +10% in latency, at once. min_samples counts requests to the candidate.
 _BUILTIN_METRICS: dict[str, JudgedMetric] = {
     "errors_5xx": JudgedMetric(
-        "errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.0, True, 500, INVOCATIONS.id
+        "errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.25, True, 500, INVOCATIONS.id,
+        negligible_rate=0.001,
     ),
     "errors_4xx": JudgedMetric(
-        "errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.0, False, 500, INVOCATIONS.id
+        "errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.25, False, 500, INVOCATIONS.id,
+        negligible_rate=0.005,
     ),
-    "latency_p50": JudgedMetric("latency_p50", "paired", "model_latency_p50", "higher_is_worse", 0.1, True, 5),
-    "latency_p99": JudgedMetric("latency_p99", "paired", "model_latency_p99", "higher_is_worse", 0.1, True, 5),
-}
+    "latency_p50": JudgedMetric(
+        "latency_p50", "tail", "model_latency_p50_slow", "higher_is_worse", 0.1, True, 500, LATENCY_COUNT.id,
+        quantile=0.5, threshold_series="model_latency_p50",
+    ),
+    "latency_p99": JudgedMetric(
+        "latency_p99", "tail", "model_latency_p99_slow", "higher_is_worse", 0.1, True, 500, LATENCY_COUNT.id,
+        quantile=0.99, threshold_series="model_latency_p99",
+    ),
+}  # fmt: skip
 
 
 class UserMetric(_Directed):
@@ -169,6 +179,24 @@ class JudgeConfig(_Frozen):
     max_extension_seconds: Annotated[StrictInt, Field(ge=0, le=_MAX_SECONDS)] = 600
     # ...then the rollout holds for an operator, advances, or rolls back.
     on_inconclusive: Literal["hold", "advance", "rollback"] = "hold"
+    # enforce: the judge's decisions act. advisory: it judges and announces what it would have done
+    # ("advisory": true), and the rollout goes on by its bakes and alarms alone.
+    mode: Literal["enforce", "advisory"] = "enforce"
+    # live: the candidate is compared with the live variant. fresh: the live version is deployed again
+    # as a variant of the candidate's size and weight, so both sides start cold on the same capacity.
+    baseline: Literal["live", "fresh"] = "live"
+    # The first minutes of each step are not judged (a new variant loads its model, warms caches)...
+    warmup_seconds: Annotated[StrictInt, Field(ge=0, le=3600)] = 180
+    # ...except that a gross failure (this many times the baseline's rate, with evidence) still fails.
+    gross_failure_ratio: Annotated[float, Strict(), Field(ge=1.5, le=1000, allow_inf_nan=False)] = 5.0
+    # CloudWatch publishes a minute's metrics late: minutes that began less than this long ago may be
+    # partial or missing, and are not judged.
+    metrics_delay_seconds: Annotated[StrictInt, Field(ge=60, le=900)] = 120
+    # A held step is judged on every pass; after this long it does what on_hold_timeout says.
+    max_hold_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_SECONDS)] = 86_400
+    on_hold_timeout: Literal["rollback", "advance"] = "rollback"
+    # While a hold lasts, it is announced again this often (it is announced when it starts).
+    hold_reminder_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_SECONDS)] = 3600
 
     @model_validator(mode="after")
     def _distinct_names(self) -> Self:
@@ -197,8 +225,13 @@ class JudgeConfig(_Frozen):
         return (*chosen, *(metric.judged() for metric in self.metrics))
 
     def series(self) -> tuple[SeriesQuery, ...]:
-        """The CloudWatch series the judged metrics need, each once."""
-        needed = {name for metric in self.judged_metrics() for name in (metric.series, metric.requests_series)}
+        """The CloudWatch series the judged metrics need, each once, but for the tail metrics' slow
+        counts, whose thresholds come from the baseline (``shepherd.analysis.look.queries``)."""
+        needed = {
+            name
+            for metric in self.judged_metrics()
+            for name in (metric.series, metric.requests_series, metric.threshold_series)
+        }
         builtin = tuple(series for series in BUILTIN_SERIES if series.id in needed)
         return (*builtin, *(metric.series() for metric in self.metrics if self.enabled))
 
@@ -213,4 +246,7 @@ def _apply(builtin: JudgedMetric, settings: DefaultMetricSettings) -> JudgedMetr
         critical=builtin.critical if settings.critical is None else settings.critical,
         min_samples=builtin.min_samples if settings.min_samples is None else settings.min_samples,
         requests_series=builtin.requests_series,
+        quantile=builtin.quantile,
+        threshold_series=builtin.threshold_series,
+        negligible_rate=builtin.negligible_rate,
     )

@@ -33,8 +33,25 @@ from shepherd.analysis.verdict import MetricEvidence, Outcome, Verdict
 _EMPTY = VariantSeries()
 
 
-def judge(metrics: Sequence[JudgedMetric], observations: Observations, false_rollback_rate: float) -> Verdict:
-    """Judge every metric on all the data since the step began."""
+def judge(
+    metrics: Sequence[JudgedMetric],
+    observations: Observations,
+    false_rollback_rate: float,
+    *,
+    judged: tuple[datetime, datetime] | None = None,
+    warmup: tuple[datetime, datetime] | None = None,
+    gross_failure_ratio: float = 5.0,
+    thresholds: Mapping[str, float] | None = None,
+) -> Verdict:
+    """Judge every metric on the minutes in ``judged`` (all of them when None)."""
+    if judged is not None:
+        observations = {
+            name: VariantSeries(
+                {m: v for m, v in series.candidate.items() if judged[0] <= m < judged[1]},
+                {m: v for m, v in series.baseline.items() if judged[0] <= m < judged[1]},
+            )
+            for name, series in observations.items()
+        }
     alpha = false_rollback_rate / max(len(metrics), 1)
     evidence = tuple(_judge_metric(metric, observations, alpha) for metric in metrics)
     outcomes = {item.outcome for item in evidence}
@@ -49,7 +66,7 @@ def judge(metrics: Sequence[JudgedMetric], observations: Observations, false_rol
 
 
 def _judge_metric(metric: JudgedMetric, observations: Observations, alpha: float) -> MetricEvidence:
-    if metric.kind == "rate":
+    if metric.kind in ("rate", "tail"):
         assert metric.requests_series is not None  # every rate metric names its requests series
         errors = observations.get(metric.series, _EMPTY)
         requests = observations.get(metric.requests_series, _EMPTY)

@@ -99,21 +99,24 @@ class CanaryJudge(Struct):
         # Imported by the first step judged, not at every cold start: most ticks judge nothing, and the
         # rollback and start_rollout functions never do.
         from shepherd.analysis.judge import judge
+        from shepherd.analysis.look import fetch_window, look, queries
 
         config = rollout.strategy.analysis.judge
         metrics = config.judged_metrics()
         assert rollout.live is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
+        thresholds = previous.thresholds if previous is not None else {}
+        start, end = fetch_window(rollout.step_started_at, now)
         observations: Observations | None
         try:
             if self.metrics is None:
                 raise TransientError("no metrics reader is configured")
             observations = self.metrics.variant_series(
-                config.series(),
+                queries(config, thresholds),
                 rollout.endpoint_name,
                 rollout.candidate.variant_name,
                 rollout.live.variant_name,
-                rollout.step_started_at,
-                now,
+                start,
+                end,
             )
         except (TransientError, MetricsUnavailable) as failure:
             # No new data, not a verdict: the bake is extended, and an outage never rolls back.
@@ -123,17 +126,26 @@ class CanaryJudge(Struct):
                 extra={"rollout_id": rollout.rollout_id, "reason": str(failure), "failures": self.metrics_failures},
             )
             observations = None
-        verdict = judge(metrics, observations, config.false_rollback_rate) if observations is not None else None
-        paired = tuple(metric.series for metric in metrics if metric.kind == "paired")
+        seen = (
+            look(config, observations, step_started_at=rollout.step_started_at, now=now, thresholds=thresholds)
+            if observations is not None
+            else None
+        )
+        charted_series = tuple(
+            metric.threshold_series or metric.series
+            for metric in metrics
+            if metric.kind in ("paired", "tail")
+        )
         return analyse(
             previous,
             step=rollout.step_index,
             percent=rollout.target_percent,
             bake_ends_at=rollout.bake_ends_at,
             config=config,
-            verdict=verdict,
+            verdict=seen.verdict if seen is not None else None,
             unavailable_verdict=judge(metrics, {}, config.false_rollback_rate),
-            series=charted(observations or {}, paired),
+            series=charted(observations or {}, charted_series),
+            thresholds=seen.thresholds if seen is not None else thresholds,
             now=now,
         )
 

@@ -62,6 +62,9 @@ class StepAnalysis(BaseModel):
     metrics_unavailable: int = Field(default=0, ge=0)  # ticks whose metrics could not be read
     resumed_by: str | None = None  # the operator who resumed a held step
     series: dict[str, MinuteSeries] = Field(default_factory=dict)
+    # The tail metrics' latency thresholds (the baseline's p50 and p99, per metric name), set by the
+    # step's first look with baseline data and kept for the step (shepherd.analysis.look).
+    thresholds: dict[str, float] = Field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -83,6 +86,7 @@ def analyse(
     unavailable_verdict: Verdict,
     series: dict[str, MinuteSeries],
     now: datetime,
+    thresholds: Mapping[str, float] | None = None,
 ) -> StepAnalysis:
     """The step's analysis after this tick's look (``verdict`` None: the metrics could not be read)."""
     if previous is not None and previous.decision is not None:
@@ -115,6 +119,7 @@ def analyse(
         metrics_unavailable=(previous.metrics_unavailable if previous else 0) + int(unavailable),
         resumed_by=None,
         series=series or (previous.series if previous else {}),
+        thresholds=dict(thresholds) if thresholds is not None else (previous.thresholds if previous else {}),
     )
 
 
