@@ -34,20 +34,33 @@ def reason_for(judge: dict[str, Any]) -> str:
 def test_by_default_the_judge_compares_errors_and_latency_percentiles():
     judge = parse_strategy(CANARY).analysis.judge
 
-    assert judge.enabled and judge.false_rollback_rate == 0.01
+    assert judge.enabled and judge.false_rollback_rate == 0.01 and judge.mode == "enforce"
     assert judge.max_extension_seconds == 600 and judge.on_inconclusive == "hold"
+    assert (judge.warmup_seconds, judge.metrics_delay_seconds, judge.gross_failure_ratio) == (180, 120, 5.0)
+    assert (judge.max_hold_seconds, judge.on_hold_timeout, judge.baseline) == (86_400, "rollback", "live")
     assert judge.judged_metrics() == (
-        JudgedMetric("errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.0, True, 500, "invocations"),
-        JudgedMetric("errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.0, False, 500, "invocations"),
+        JudgedMetric(
+            "errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.25, True, 500, "invocations",
+            negligible_rate=0.001,
+        ),
+        JudgedMetric(
+            "errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.25, False, 500, "invocations",
+            negligible_rate=0.005,
+        ),
         JudgedMetric("latency_p50", "paired", "model_latency_p50", "higher_is_worse", 0.1, True, 5),
-        JudgedMetric("latency_p99", "paired", "model_latency_p99", "higher_is_worse", 0.1, True, 5),
-    )
+        JudgedMetric(
+            "latency_p99", "tail", "model_latency_p99_slow", "higher_is_worse", 0.1, True, 500,
+            "model_latency_count", quantile=0.99, threshold_series="model_latency_p99",
+        ),
+    )  # fmt: skip
+    # The slow counts above the p99 threshold are added once the threshold is known (analysis/look.py).
     assert [(s.metric_name, s.statistic) for s in judge.series()] == [
         ("Invocations", "Sum"),
         ("Invocation5XXErrors", "Sum"),
         ("Invocation4XXErrors", "Sum"),
         ("ModelLatency", "p50"),
         ("ModelLatency", "p99"),
+        ("ModelLatency", "SampleCount"),
     ]
 
 
@@ -75,6 +88,7 @@ def test_built_in_metrics_can_be_tuned_or_switched_off_and_user_metrics_added():
     assert judge.series() == (
         SeriesQuery("model_latency_p50", "AWS/SageMaker", "ModelLatency", "p50"),
         SeriesQuery("model_latency_p99", "AWS/SageMaker", "ModelLatency", "p99"),
+        SeriesQuery("model_latency_count", "AWS/SageMaker", "ModelLatency", "SampleCount"),
         SeriesQuery("accuracy", "Acme/Quality", "Accuracy", "Average", (("Task", "churn"),)),
     )
     assert judge.on_inconclusive == "rollback" and judge.max_extension_seconds == 0
@@ -153,13 +167,15 @@ def test_statistics_cloudwatch_accepts(statistic):
             {"metrics": [ACCURACY, {**ACCURACY, "metric_name": "Precision"}]},
             "analysis.judge: metrics[1].name: 'accuracy' is already used (names of user metrics are unique and "
             "differ from the built-in names: errors_4xx, errors_5xx, invocation_4xx_errors, invocation_5xx_errors, "
-            "invocations, latency_p50, latency_p99, model_latency_p50, model_latency_p99)",
+            "invocations, latency_p50, latency_p99, model_latency_count, model_latency_p50, model_latency_p99, "
+            "model_latency_p99_slow)",
         ),
         (
             {"metrics": [{**ACCURACY, "name": "latency_p99"}]},
             "analysis.judge: metrics[0].name: 'latency_p99' is already used (names of user metrics are unique and "
             "differ from the built-in names: errors_4xx, errors_5xx, invocation_4xx_errors, invocation_5xx_errors, "
-            "invocations, latency_p50, latency_p99, model_latency_p50, model_latency_p99)",
+            "invocations, latency_p50, latency_p99, model_latency_count, model_latency_p50, model_latency_p99, "
+            "model_latency_p99_slow)",
         ),
         (
             {"metrics": [ACCURACY] * 21},

@@ -178,7 +178,8 @@ def rollout_report(target: Target, endpoint_name: str, rollout_id: str) -> dict[
 def analysis_of(stored: StoredRollout) -> list[dict[str, Any]]:
     """The canary analysis the controller stored on the rollout, one entry per judged step, in the shape
     dashboard.js draws: per metric its verdict and evidence, and baseline vs candidate per minute."""
-    series_of = {metric.name: metric.series for metric in stored.rollout.strategy.analysis.judge.judged_metrics()}
+    judged = stored.rollout.strategy.analysis.judge.judged_metrics()
+    series_of = {metric.name: metric.threshold_series or metric.series for metric in judged}  # a tail charts its p99
     steps = []
     for entry in stored.rollout.analysis:
         metrics = []

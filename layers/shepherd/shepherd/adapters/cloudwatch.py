@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
-from shepherd.analysis.metrics import SeriesQuery
+from shepherd.analysis.metrics import SeriesQuery, Side
 from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
@@ -171,7 +171,11 @@ def metric_data_queries(
     """The GetMetricData queries: each series for the candidate (``_c``) and the baseline (``_b``)."""
     queries = []
     for query in series:
-        for suffix, variant in (("c", candidate_variant), ("b", baseline_variant)):
+        sides: tuple[tuple[str, str, Side], ...] = (
+            ("c", candidate_variant, "candidate"),
+            ("b", baseline_variant, "baseline"),
+        )
+        for suffix, variant, side in sides:
             dimensions = [
                 {"Name": "EndpointName", "Value": endpoint_name},
                 {"Name": "VariantName", "Value": variant},
@@ -187,7 +191,7 @@ def metric_data_queries(
                             "Dimensions": dimensions,
                         },
                         "Period": MINUTE,
-                        "Stat": query.statistic,
+                        "Stat": query.statistic_of(side),
                     },
                     "ReturnData": True,
                 }

@@ -35,7 +35,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, LATENCY_COUNT, Direction, JudgedMetric, SeriesQuery
+from shepherd.analysis.metrics import (
+    BUILTIN_SERIES,
+    INVOCATIONS,
+    LATENCY_COUNT,
+    Direction,
+    JudgedMetric,
+    SeriesQuery,
+    slow_series_id,
+)
 
 RULE_ERROR = "strategy_rule"
 """Error type of rules that spell out their own path (shared with ``shepherd.rollouts.strategy``)."""
@@ -99,8 +107,9 @@ class DefaultMetrics(_Frozen):
 # Errors: a rise of more than 25% fails (a candidate on one instance against a baseline on several
 # differs by host alone; +10% per instance is common), and a candidate whose rate is surely below the
 # negligible rate passes. 4xx are the callers' errors: a rise fails at the end of the bake rather
-# than at once. Latency: the share of requests above the baseline's p50 and p99 (a tail metric),
-# +10% in latency, at once. min_samples counts requests to the candidate.
+# than at once. Latency p99: the share of requests above the baseline's p99 (a tail metric), +10% in
+# latency, at once; p50: the per-minute medians paired (a per-minute median is unbiased whatever the
+# request count, a per-minute p99 is not). min_samples counts requests to the candidate, or minutes.
 _BUILTIN_METRICS: dict[str, JudgedMetric] = {
     "errors_5xx": JudgedMetric(
         "errors_5xx", "rate", "invocation_5xx_errors", "higher_is_worse", 0.25, True, 500, INVOCATIONS.id,
@@ -110,10 +119,7 @@ _BUILTIN_METRICS: dict[str, JudgedMetric] = {
         "errors_4xx", "rate", "invocation_4xx_errors", "higher_is_worse", 0.25, False, 500, INVOCATIONS.id,
         negligible_rate=0.005,
     ),
-    "latency_p50": JudgedMetric(
-        "latency_p50", "tail", "model_latency_p50_slow", "higher_is_worse", 0.1, True, 500, LATENCY_COUNT.id,
-        quantile=0.5, threshold_series="model_latency_p50",
-    ),
+    "latency_p50": JudgedMetric("latency_p50", "paired", "model_latency_p50", "higher_is_worse", 0.1, True, 5),
     "latency_p99": JudgedMetric(
         "latency_p99", "tail", "model_latency_p99_slow", "higher_is_worse", 0.1, True, 500, LATENCY_COUNT.id,
         quantile=0.99, threshold_series="model_latency_p99",
@@ -200,7 +206,8 @@ class JudgeConfig(_Frozen):
 
     @model_validator(mode="after")
     def _distinct_names(self) -> Self:
-        builtin = {*_BUILTIN_METRICS, *(series.id for series in BUILTIN_SERIES)}
+        slow = (slow_series_id(metric) for metric in _BUILTIN_METRICS.values() if metric.kind == "tail")
+        builtin = {*_BUILTIN_METRICS, *(series.id for series in BUILTIN_SERIES), *slow}
         taken: set[str] = set()
         for index, metric in enumerate(self.metrics):
             if metric.name in builtin or metric.name in taken:

@@ -1,17 +1,21 @@
 """The canary judge: per metric PASS, FAIL or INCONCLUSIVE, from per-minute series of both variants.
 
 - FAIL: the always-valid interval of the ratio candidate / baseline lies wholly on the worse side of
-  the tolerance (above ``1 + tolerance`` when higher is worse, below ``1 - tolerance`` when lower is
-  worse). The interval covers the true ratio at every look with probability ``1 - alpha``, so a
-  candidate within tolerance fails at any look, ever, with probability at most ``alpha``. A FAIL
-  does not wait for ``min_samples``: the guarantee holds from the first look.
-- INCONCLUSIVE: not failed, and fewer than ``min_samples`` samples yet.
-- PASS: enough samples and no evidence of a regression beyond the tolerance.
+  the tolerance. The interval covers the true ratio at every look with probability ``1 - alpha``, so
+  a candidate within tolerance fails at any look, ever, with probability at most ``alpha``. Rates
+  (and tails) also need :data:`~shepherd.analysis.rates.MIN_MINUTES_WITH_EVENTS` minutes with events:
+  one bursty minute is not evidence.
+- PASS: evidence that there is no regression beyond the tolerance: the interval's bound on the worse
+  side lies inside it (a rate also passes when the candidate's own rate is surely negligible), with
+  at least ``min_samples``.
+- INCONCLUSIVE: neither yet; the evidence says how many more minutes a decision would take.
+
+Which minutes count is :mod:`shepherd.analysis.look`'s: ``judged`` (after the warm-up, complete
+minutes) for every metric, and the warm-up for the gross-failure guard, which fails a rate only at
+``gross_failure_ratio`` times the baseline's.
 
 ``alpha`` is the judge's ``false_rollback_rate`` split equally among the metrics (Bonferroni), so the
 probability that a candidate as good as the live model fails on any metric stays below it.
-Rates are judged from pooled counts; continuous metrics from the log ratio of the two variants'
-values in the same minute (load changes hit both variants in that minute and cancel out).
 """
 
 from __future__ import annotations
@@ -20,17 +24,15 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from shepherd.analysis.metrics import JudgedMetric
+from shepherd.analysis.metrics import JudgedMetric, slow_series_id
 from shepherd.analysis.observations import Observations, VariantSeries
-from shepherd.analysis.sequential import (
-    LogRatioSummary,
-    RatioInterval,
-    paired_log_ratio_interval,
-    rate_ratio_interval,
-)
+from shepherd.analysis.rates import MinuteCounts, RateComparison, compare_rates
+from shepherd.analysis.sequential import LogRatioSummary, RatioInterval, paired_log_ratio_interval
 from shepherd.analysis.verdict import MetricEvidence, Outcome, Verdict
+from shepherd.analysis.waiting import paired_minutes_to_decide, rate_minutes_to_decide, waiting_sentence
 
 _EMPTY = VariantSeries()
+Span = tuple[datetime, datetime]  # minutes that began in [start, end)
 
 
 def judge(
@@ -38,91 +40,231 @@ def judge(
     observations: Observations,
     false_rollback_rate: float,
     *,
-    judged: tuple[datetime, datetime] | None = None,
-    warmup: tuple[datetime, datetime] | None = None,
+    judged: Span | None = None,
+    warmup: Span | None = None,
     gross_failure_ratio: float = 5.0,
     thresholds: Mapping[str, float] | None = None,
 ) -> Verdict:
-    """Judge every metric on the minutes in ``judged`` (all of them when None)."""
-    if judged is not None:
-        observations = {
-            name: VariantSeries(
-                {m: v for m, v in series.candidate.items() if judged[0] <= m < judged[1]},
-                {m: v for m, v in series.baseline.items() if judged[0] <= m < judged[1]},
-            )
-            for name, series in observations.items()
-        }
+    """Judge every metric on the minutes in ``judged`` (every minute given when None)."""
     alpha = false_rollback_rate / max(len(metrics), 1)
-    evidence = tuple(_judge_metric(metric, observations, alpha) for metric in metrics)
+    context = _Context(observations, judged, warmup, gross_failure_ratio, thresholds or {}, alpha)
+    evidence = tuple(context.judge_metric(metric) for metric in metrics)
     outcomes = {item.outcome for item in evidence}
     overall: Outcome = "FAIL" if "FAIL" in outcomes else "INCONCLUSIVE" if "INCONCLUSIVE" in outcomes else "PASS"
-    minutes = {minute for series in observations.values() for minute in (*series.candidate, *series.baseline)}
     return Verdict(
         outcome=overall,
         critical_failure=any(item.outcome == "FAIL" and item.critical for item in evidence),
-        minutes=len(minutes),
+        minutes=len(context.judged_minutes()),
         metrics=evidence,
+        waiting=waiting_sentence(evidence, context.candidate_rps()) if overall == "INCONCLUSIVE" else None,
     )
 
 
-def _judge_metric(metric: JudgedMetric, observations: Observations, alpha: float) -> MetricEvidence:
-    if metric.kind in ("rate", "tail"):
-        assert metric.requests_series is not None  # every rate metric names its requests series
-        errors = observations.get(metric.series, _EMPTY)
-        requests = observations.get(metric.requests_series, _EMPTY)
-        candidate_errors, baseline_errors = _total(errors.candidate), _total(errors.baseline)
-        candidate_requests, baseline_requests = _total(requests.candidate), _total(requests.baseline)
-        interval = rate_ratio_interval(candidate_errors, candidate_requests, baseline_errors, baseline_requests, alpha)
-        return _decide(
-            metric,
-            alpha,
-            interval,
-            samples=int(candidate_requests),
-            unit="requests to the candidate",
-            candidate=candidate_errors / candidate_requests if candidate_requests else None,
-            baseline=baseline_errors / baseline_requests if baseline_requests else None,
+class _Context:
+    """The data of one look, cut to its spans, and the per-metric judgement on it."""
+
+    def __init__(
+        self,
+        observations: Observations,
+        judged: Span | None,
+        warmup: Span | None,
+        gross_failure_ratio: float,
+        thresholds: Mapping[str, float],
+        alpha: float,
+    ) -> None:
+        self.observations = observations
+        self.judged = judged
+        self.warmup = warmup
+        self.gross_failure_ratio = gross_failure_ratio
+        self.thresholds = thresholds
+        self.alpha = alpha
+
+    def series(self, series_id: str | None, span: Span | None) -> VariantSeries:
+        found = self.observations.get(series_id, _EMPTY) if series_id else _EMPTY
+        if span is None:
+            return found
+        start, end = span
+        return VariantSeries(
+            {m: v for m, v in found.candidate.items() if start <= m < end},
+            {m: v for m, v in found.baseline.items() if start <= m < end},
         )
-    series = observations.get(metric.series, _EMPTY)
-    pairs = [
-        (value, series.baseline[minute])
-        for minute, value in sorted(series.candidate.items())
-        if minute in series.baseline and value > 0 and series.baseline[minute] > 0  # log ratios need both > 0
-    ]
-    summary = LogRatioSummary.of([math.log(c / b) for c, b in pairs])
-    return _decide(
-        metric,
-        alpha,
-        paired_log_ratio_interval(summary, alpha) if pairs else None,
-        samples=len(pairs),
-        unit="minutes with data from both variants",
-        candidate=_geometric_mean([c for c, _ in pairs]),
-        baseline=_geometric_mean([b for _, b in pairs]),
-    )
+
+    def judged_minutes(self) -> set[datetime]:
+        return {
+            minute
+            for series_id in self.observations
+            for side in (self.series(series_id, self.judged).candidate, self.series(series_id, self.judged).baseline)
+            for minute in side
+        }
+
+    def candidate_rps(self) -> float | None:
+        """Requests per second to the candidate over the judged minutes (None without a count)."""
+        for series_id in ("invocations", "model_latency_count"):
+            counts = self.series(series_id, self.judged).candidate
+            if counts:
+                return math.fsum(counts.values()) / (60.0 * len(counts))
+        return None
+
+    def judge_metric(self, metric: JudgedMetric) -> MetricEvidence:
+        if metric.kind == "paired":
+            return self.paired(metric)
+        if metric.kind == "tail" and metric.name not in self.thresholds:
+            return _evidence(
+                metric,
+                self.alpha,
+                "INCONCLUSIVE",
+                "no latency threshold yet (set from the baseline's per-minute values once it has some)",
+                samples=0,
+            )
+        return self.rate(metric)
+
+    def counts(self, metric: JudgedMetric, span: Span | None) -> list[MinuteCounts]:
+        events_id = slow_series_id(metric) if metric.kind == "tail" else metric.series
+        events = self.series(events_id, span)
+        requests = self.series(metric.requests_series, span)
+        return [
+            MinuteCounts(
+                events.candidate.get(minute, 0.0),
+                requests.candidate.get(minute, 0.0),
+                events.baseline.get(minute, 0.0),
+                requests.baseline.get(minute, 0.0),
+            )
+            for minute in sorted({*requests.candidate, *requests.baseline})
+        ]
+
+    def rate(self, metric: JudgedMetric) -> MetricEvidence:
+        # A tail counts the candidate's requests above threshold x (1 + tolerance) against the
+        # baseline's above the threshold, so "no worse than the tolerance" is a ratio of at most 1.
+        limit = 1.0 if metric.kind == "tail" else 1.0 + metric.tolerance
+        threshold = self.thresholds.get(metric.name)
+        compared = compare_rates(self.counts(metric, self.judged), self.alpha, metric.negligible_rate)
+        if metric.kind == "rate" and self.warmup is not None:
+            guard = self.gross_failure(metric)
+            if guard is not None:
+                return guard
+        if compared is None:
+            return _evidence(metric, self.alpha, "INCONCLUSIVE", "no requests on both variants yet", samples=0)
+        shown = _shown(self.alpha, compared.interval, compared.dispersion)
+        samples = int(compared.candidate_requests)
+        outcome: Outcome
+        if compared.decidable and compared.interval.lower > limit:
+            outcome, rule = "FAIL", f"{shown} lies above {limit:g}{_tolerance(metric)}"
+        elif samples < metric.min_samples:
+            outcome = "INCONCLUSIVE"
+            rule = f"{samples} requests to the candidate < min_samples {metric.min_samples}; {shown}"
+        elif compared.decidable and compared.interval.upper < limit:
+            outcome, rule = "PASS", f"no regression: {shown} lies below {limit:g}{_tolerance(metric)}"
+        elif compared.candidate_rate_upper < metric.negligible_rate:
+            outcome = "PASS"
+            rule = (
+                f"no regression: the candidate's rate is below {metric.negligible_rate:.3%} "
+                f"(at most {compared.candidate_rate_upper:.4%}); {shown}"
+            )
+        else:
+            outcome, rule = "INCONCLUSIVE", f"no evidence either way yet: {shown}{_tolerance(metric)}"
+        return _evidence(
+            metric,
+            self.alpha,
+            outcome,
+            rule,
+            samples=samples,
+            compared=compared,
+            threshold=threshold,
+            decision_minutes=(
+                rate_minutes_to_decide(compared, limit, self.alpha) if outcome == "INCONCLUSIVE" else None
+            ),
+        )
+
+    def gross_failure(self, metric: JudgedMetric) -> MetricEvidence | None:
+        """The warm-up's guard: FAIL when the rate since the step began is surely gross_failure_ratio
+        times the baseline's (a model that cannot serve), else nothing to say."""
+        assert self.warmup is not None
+        since = (self.warmup[0], self.judged[1] if self.judged else self.warmup[1])
+        compared = compare_rates(self.counts(metric, since), self.alpha, metric.negligible_rate)
+        if compared is None or not compared.decidable_by_guard or compared.interval.lower <= self.gross_failure_ratio:
+            return None
+        rule = (
+            f"gross failure since the step began (warm-up included): "
+            f"{_shown(self.alpha, compared.interval, compared.dispersion)} lies above {self.gross_failure_ratio:g}"
+        )
+        return _evidence(
+            metric,
+            self.alpha,
+            "FAIL",
+            rule,
+            samples=int(compared.candidate_requests),
+            compared=compared,
+            gross_failure=True,
+        )
+
+    def paired(self, metric: JudgedMetric) -> MetricEvidence:
+        series = self.series(metric.series, self.judged)
+        pairs = [
+            (value, series.baseline[minute])
+            for minute, value in sorted(series.candidate.items())
+            if minute in series.baseline and value > 0 and series.baseline[minute] > 0  # log ratios need both > 0
+        ]
+        summary = LogRatioSummary.of([math.log(c / b) for c, b in pairs])
+        interval = paired_log_ratio_interval(summary, self.alpha) if pairs else None
+        bounds = "no data" if interval is None else _bounds(interval)
+        shown = f"the {_percent(1.0 - self.alpha)} always-valid interval of the ratio candidate/baseline {bounds}"
+        above, below = 1.0 + metric.tolerance, 1.0 - metric.tolerance
+        worse_above = metric.direction != "lower_is_worse"
+        worse_below = metric.direction != "higher_is_worse"
+        outcome: Outcome
+        if interval is not None and worse_above and interval.lower > above:
+            outcome, rule = "FAIL", f"{shown} lies above {above:g}{_tolerance(metric)}"
+        elif interval is not None and worse_below and interval.upper < below:
+            outcome, rule = "FAIL", f"{shown} lies below {below:g}{_tolerance(metric, sign='-')}"
+        elif len(pairs) < metric.min_samples:
+            outcome, rule = "INCONCLUSIVE", f"{len(pairs)} paired minutes < min_samples {metric.min_samples}; {shown}"
+        elif (
+            interval is not None
+            and (not worse_above or interval.upper < above)
+            and (not worse_below or interval.lower > below)
+        ):
+            outcome, rule = "PASS", f"no regression: {shown} lies within the tolerance"
+        else:
+            outcome, rule = "INCONCLUSIVE", f"no evidence either way yet: {shown}"
+        return MetricEvidence(
+            metric=metric.name,
+            kind=metric.kind,
+            outcome=outcome,
+            critical=metric.critical,
+            direction=metric.direction,
+            tolerance=metric.tolerance,
+            samples=len(pairs),
+            min_samples=metric.min_samples,
+            candidate=_geometric_mean([c for c, _ in pairs]),
+            baseline=_geometric_mean([b for _, b in pairs]),
+            relative_effect=None if interval is None else _finite(interval.estimate - 1.0),
+            interval=_relative(interval),
+            confidence=1.0 - self.alpha,
+            rule=rule,
+            decision_minutes=(
+                paired_minutes_to_decide(summary, metric.tolerance, metric.min_samples)
+                if outcome == "INCONCLUSIVE"
+                else None
+            ),
+        )
 
 
-def _decide(
+def _evidence(
     metric: JudgedMetric,
     alpha: float,
-    interval: RatioInterval | None,
+    outcome: Outcome,
+    rule: str,
     *,
     samples: int,
-    unit: str,
-    candidate: float | None,
-    baseline: float | None,
+    compared: RateComparison | None = None,
+    threshold: float | None = None,
+    decision_minutes: float | None = None,
+    gross_failure: bool = False,
 ) -> MetricEvidence:
-    confidence = 1.0 - alpha
-    bounds = "no data" if interval is None else f"[{_ratio(interval.lower)}, {_ratio(interval.upper)}]"
-    shown = f"the {_percent(confidence)} always-valid interval of the ratio candidate/baseline {bounds}"
-    above, below = 1.0 + metric.tolerance, 1.0 - metric.tolerance
-    outcome: Outcome
-    if interval is not None and metric.direction != "lower_is_worse" and interval.lower > above:
-        outcome, rule = "FAIL", f"{shown} lies above {above:g} (tolerance +{metric.tolerance:.0%})"
-    elif interval is not None and metric.direction != "higher_is_worse" and interval.upper < below:
-        outcome, rule = "FAIL", f"{shown} lies below {below:g} (tolerance -{metric.tolerance:.0%})"
-    elif samples < metric.min_samples:
-        outcome, rule = "INCONCLUSIVE", f"{samples} {unit} < min_samples {metric.min_samples}; {shown}"
-    else:
-        outcome, rule = "PASS", f"{samples} {unit} >= min_samples {metric.min_samples} and no regression: {shown}"
+    candidate = baseline = None
+    if compared is not None:
+        candidate = compared.candidate_events / compared.candidate_requests
+        baseline = compared.baseline_events / compared.baseline_requests
     return MetricEvidence(
         metric=metric.name,
         kind=metric.kind,
@@ -134,15 +276,37 @@ def _decide(
         min_samples=metric.min_samples,
         candidate=candidate,
         baseline=baseline,
-        relative_effect=None if interval is None else _finite(interval.estimate - 1.0),
-        interval=(None, None) if interval is None else (_finite(interval.lower - 1.0), _finite(interval.upper - 1.0)),
-        confidence=confidence,
+        relative_effect=None if compared is None else _finite(compared.interval.estimate - 1.0),
+        interval=_relative(compared.interval if compared else None),
+        confidence=1.0 - alpha,
         rule=rule,
+        dispersion=None if compared is None else round(compared.dispersion, 3),
+        threshold=threshold,
+        decision_minutes=decision_minutes,
+        gross_failure=gross_failure,
     )
 
 
-def _total(values: Mapping[datetime, float]) -> float:
-    return math.fsum(values.values())
+def _shown(alpha: float, interval: RatioInterval, dispersion: float) -> str:
+    bursts = f", bursts weighed x{dispersion:.2g}" if dispersion > 1.0 else ""
+    interval_text = f"always-valid interval of the ratio candidate/baseline {_bounds(interval)}"
+    return f"the {_percent(1.0 - alpha)} {interval_text}{bursts}"
+
+
+def _tolerance(metric: JudgedMetric, sign: str = "+") -> str:
+    if metric.kind == "tail":
+        return f" (share of requests slower than the baseline's threshold x {1 + metric.tolerance:g})"
+    return f" (tolerance {sign}{metric.tolerance:.0%})"
+
+
+def _bounds(interval: RatioInterval) -> str:
+    return f"[{_ratio(interval.lower)}, {_ratio(interval.upper)}]"
+
+
+def _relative(interval: RatioInterval | None) -> tuple[float | None, float | None]:
+    if interval is None:
+        return (None, None)
+    return (_finite(interval.lower - 1.0), _finite(interval.upper - 1.0))
 
 
 def _geometric_mean(values: list[float]) -> float | None:

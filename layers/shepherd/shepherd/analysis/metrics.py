@@ -21,6 +21,7 @@ from msgspec import Struct
 
 Direction = Literal["higher_is_worse", "lower_is_worse", "either"]
 MetricKind = Literal["rate", "tail", "paired"]
+Side = Literal["candidate", "baseline"]
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 
@@ -37,7 +38,7 @@ class SeriesQuery(Struct, frozen=True):
     # the baseline's times 1 + tolerance on the candidate's side).
     candidate_statistic: str | None = None
 
-    def statistic_of(self, side: Literal["candidate", "baseline"]) -> str:
+    def statistic_of(self, side: Side) -> str:
         return self.candidate_statistic or self.statistic if side == "candidate" else self.statistic
 
 

@@ -178,3 +178,40 @@ def _sigmoid(value: float) -> float:
 
 def _exp_or_inf(value: float) -> float:
     return math.exp(value) if value < 700 else math.inf
+
+
+def poisson_rate_upper(events: float, exposure: float, alpha: float, prior_rate: float) -> float:
+    """An always-valid upper bound of a Poisson rate per unit of exposure (events per request).
+
+    The mixture is a Gamma prior of shape 1 and mean ``prior_rate`` on the rate: its likelihood ratio
+    against a rate ``mu`` is a nonnegative martingale under ``mu``, so ``mu`` is rejected when it
+    reaches ``1/alpha``. The bound is the largest rate not rejected, above the estimate (the ratio is
+    convex in ``log mu``, so bisection on it finds the root). ``inf`` without exposure or prior.
+    """
+    if exposure <= 0 or prior_rate <= 0:
+        return math.inf
+    shape, scale_rate = 1.0, 1.0 / prior_rate
+    log_mixture = (
+        shape * math.log(scale_rate)
+        - math.lgamma(shape)
+        + math.lgamma(shape + events)
+        - (shape + events) * math.log(scale_rate + exposure)
+    )
+    threshold = math.log(1.0 / alpha)
+
+    def excess(log_mu: float) -> float:  # log LR(mu) - log(1/alpha): negative while mu is not rejected
+        return log_mixture - events * log_mu + math.exp(log_mu) * exposure - threshold
+
+    low = math.log(max(events, 0.5) / exposure)  # at or above the estimate: the ratio rises from here
+    if excess(low) >= 0:
+        return math.exp(low)
+    high = low + 1.0
+    while excess(high) < 0:
+        high += 1.0 + (high - low)
+    for _ in range(60):
+        middle = (low + high) / 2
+        if excess(middle) < 0:
+            low = middle
+        else:
+            high = middle
+    return math.exp(high)

@@ -24,15 +24,25 @@ class MetricEvidence(BaseModel):
     critical: bool
     direction: Direction
     tolerance: float
-    samples: int  # rate: requests to the candidate; paired: minutes with data from both variants
+    samples: int  # rate, tail: requests to the candidate; paired: minutes with data from both variants
     min_samples: int
     confidence: float
     rule: str
     # Defaults, because announcements are published without null fields: "no data yet" is absent.
-    candidate: float | None = None  # rate: error rate; paired: geometric mean of the per-minute values
+    candidate: float | None = None  # rate, tail: share of requests; paired: geometric mean per minute
     baseline: float | None = None
     relative_effect: float | None = None  # candidate / baseline - 1
     interval: tuple[float | None, float | None] = (None, None)  # of relative_effect; None = unbounded
+    # rate, tail: how much bursts widen the evidence (1: errors as independent draws).
+    dispersion: float | None = None
+    # tail: the baseline's latency threshold (the metric's unit, microseconds for ModelLatency); the
+    # candidate's share is counted above threshold x (1 + tolerance).
+    threshold: float | None = None
+    # INCONCLUSIVE: about how many more minutes of data, at the current traffic, the judge expects to
+    # need to decide a reference regression (errors x2, slow requests x2, a paired metric +50%).
+    decision_minutes: float | None = None
+    # The step's warm-up is judged by the gross-failure guard alone: set when it failed the step.
+    gross_failure: bool = False
 
 
 class Verdict(BaseModel):
@@ -42,8 +52,11 @@ class Verdict(BaseModel):
 
     outcome: Outcome
     critical_failure: bool  # a critical metric failed: roll back now rather than at the end of the bake
-    minutes: int  # distinct minutes of data seen
+    minutes: int  # distinct minutes of data judged (after the warm-up, complete ones only)
     metrics: tuple[MetricEvidence, ...]
+    # INCONCLUSIVE: how long a decision would take at the current traffic, in words for operators
+    # ("at 3 req/s to the candidate, a doubling of errors_5xx would be decided in about 40 more minutes").
+    waiting: str | None = None
 
     def failing(self, *, critical_only: bool = False) -> tuple[str, ...]:
         """Names of the failing metrics (for a rollback's reason and incident)."""

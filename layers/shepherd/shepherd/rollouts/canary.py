@@ -132,9 +132,7 @@ class CanaryJudge(Struct):
             else None
         )
         charted_series = tuple(
-            metric.threshold_series or metric.series
-            for metric in metrics
-            if metric.kind in ("paired", "tail")
+            metric.threshold_series or metric.series for metric in metrics if metric.kind in ("paired", "tail")
         )
         return analyse(
             previous,
