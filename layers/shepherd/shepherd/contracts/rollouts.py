@@ -133,6 +133,8 @@ class CanaryAnalysisCompleted(RolloutAnnouncement):
     minutes: int = Field(ge=0)
     extended_seconds: int = Field(default=0, ge=0)
     metrics: list[MetricEvidence]
+    # INCONCLUSIVE: how long a decision would take at the current traffic, in words.
+    waiting: str | None = None
 
 
 class RolloutResumed(RolloutAnnouncement):

@@ -206,6 +206,7 @@ def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysis
         minutes=entry.verdict.minutes,
         extended_seconds=entry.extended_seconds,
         metrics=list(entry.verdict.metrics),
+        waiting=entry.verdict.waiting,
     )
 
 
