@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from shepherd import bootstrap
 from shepherd.rollouts.controller import Rollout
+from shepherd_cli import operations
+from shepherd_cli.target import Target
 from tests.handlers.lifecycle import ENDPOINT, promote, promotion, registered_version, settled_weights, status
 from tests.handlers.test_rollback import AT, alarm_event, error_rate_alarm, hooked, rollback
 from tests.handlers.test_rollout_analysis import publish, run
@@ -79,6 +81,14 @@ def test_the_shift_config_runs_the_live_model_again_on_the_candidates_capacity_a
     [step] = the_rollout().analysis
     latency = step.series["model_latency_p99"]
     assert len(latency.candidate) >= 2 and latency.baseline == latency.candidate
+    # `shepherd status` names it for what it is: version 1 again, the judge's baseline.
+    outputs = {"RegistryTableName": world.table, "ArtifactBucketName": world.bucket, "EventBusName": world.bus}
+    target = Target("stack", "shepherd-test-stack", "eu-west-1", outputs, boto3.session.Session())
+    shown = {
+        v["variant_name"]: (v["version"], v["role"])
+        for v in operations.endpoint_status(target, ENDPOINT)["endpoint"]["variants"]
+    }
+    assert shown == {V1: (1, "serving"), V2: (2, "candidate"), fresh.variant_name: (1, "baseline")}
 
 
 def test_a_rollback_flips_candidate_and_fresh_baseline_to_0_in_one_call_and_keeps_the_live_model(
