@@ -296,3 +296,11 @@ def test_a_stepped_rollout_with_a_fresh_baseline_ends_on_the_candidate_alone(cra
         {v1: 0.0, c: 1.0, f: 0.0},  # the watch window: the live variant is the standby, not the fresh one
         {c: 1.0},  # the final config: the fresh baseline is gone with the live variant
     ]
+
+
+def test_a_rollout_without_a_fresh_baseline_is_stored_as_before() -> None:
+    without = rollout(CANARY_10)
+
+    assert "fresh_baseline" not in without.model_dump(mode="json")
+    assert "fresh_baseline" in rollout().model_dump(mode="json")
+    assert Rollout.model_validate_json(without.model_dump_json()) == without

@@ -237,7 +237,8 @@ class Rollout(_Frozen):
     # analysis.judge.baseline "fresh": the live variant's model again, on the candidate's instance type
     # and count, in the shift config beside both; the judge compares the candidate with it (both start
     # cold on the same capacity). Traffic on it is traffic on the live version. Never in the final config.
-    fresh_baseline: VariantSpec | None = None
+    # Left out of the stored record when unset, so a rollout without one is stored exactly as before.
+    fresh_baseline: VariantSpec | None = Field(default=None, exclude_if=lambda fresh: fresh is None)
     final_config: str
     shift_config: str | None = None
     previous_config: str | None = None
