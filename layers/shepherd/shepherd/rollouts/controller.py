@@ -304,7 +304,7 @@ class Rollout(_Frozen):
 
     @property
     def judged(self) -> bool:
-        """The step baking now is judged against the live variant (step_analysis.py).
+        """The step baking now is judged against `baseline_variant` (step_analysis.py).
 
         A step without a bake is not judged: it asked not to wait, and the judge has no data at once.
         """
