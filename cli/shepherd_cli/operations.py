@@ -134,6 +134,8 @@ def _variant_versions(live: dict[str, Any] | None, stored: StoredRollout | None)
         versions[rollout.candidate.variant_name] = rollout.version
         if rollout.live is not None and rollout.previous_version is not None:
             versions[rollout.live.variant_name] = rollout.previous_version
+            if rollout.fresh_baseline is not None:  # the live version again, for the judge
+                versions[rollout.fresh_baseline.variant_name] = rollout.previous_version
     return versions
 
 
@@ -142,6 +144,8 @@ def _role(variant_name: str, stored: StoredRollout | None) -> str:
     if stored is None:
         return "serving"
     rollout, phase = stored.rollout, stored.rollout.phase
+    if rollout.fresh_baseline is not None and variant_name == rollout.fresh_baseline.variant_name:
+        return "baseline"  # the live version again, compared with the candidate; never a rollback target
     candidate = variant_name == rollout.candidate.variant_name
     previous = rollout.live is not None and variant_name == rollout.live.variant_name
     if phase in (Phase.STARTING, Phase.SHIFTING):

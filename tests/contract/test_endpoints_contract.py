@@ -120,6 +120,25 @@ def test_weights_change_when_the_change_lands(endpoints) -> None:
     assert weights(settle(port)) == {"churn-v1": 0.9, "churn-v2": 0.1}
 
 
+def test_a_fresh_baseline_config_runs_one_model_in_two_variants_and_one_call_sets_all_three(endpoints) -> None:
+    # analysis.judge.baseline "fresh": the live model again, on the candidate's capacity, in the shift config.
+    port = endpoints.port
+    fresh = V1.model_copy(update={"variant_name": "churn-v1-baseline-3fa9c1d2e4", "instance_type": "ml.c5.xlarge"})
+    three = EndpointConfigSpec(
+        "churn-prod-fresh", (WeightedVariant(V1, 1.0), WeightedVariant(V2, 0.0), WeightedVariant(fresh, 0.0))
+    )
+    serving_v1(port)
+    settle(port)
+    port.ensure_config(three)
+    port.update_endpoint(ENDPOINT, three.name)
+    assert weights(settle(port)) == {"churn-v1": 1.0, "churn-v2": 0.0, fresh.variant_name: 0.0}
+
+    port.set_weights(ENDPOINT, {"churn-v2": 0.1, "churn-v1": 0.8, fresh.variant_name: 0.1})
+    assert weights(settle(port)) == {"churn-v1": 0.8, "churn-v2": 0.1, fresh.variant_name: 0.1}
+    port.set_weights(ENDPOINT, {"churn-v1": 1.0, "churn-v2": 0.0, fresh.variant_name: 0.0})  # the flip
+    assert weights(settle(port)) == {"churn-v1": 1.0, "churn-v2": 0.0, fresh.variant_name: 0.0}
+
+
 def test_a_changing_endpoint_refuses_another_change_with_a_conflict(endpoints) -> None:
     port = endpoints.port
     serving_v1(port)

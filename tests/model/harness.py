@@ -89,11 +89,14 @@ STRATEGIES = st.one_of(
 # The canary judge, as a promotion may set it. The fake metrics have no data, so a judged step is
 # INCONCLUSIVE: its bake is extended, then it advances or rolls back (trigger `analysis`) as the
 # strategy says. `hold` is left out: it waits for an operator's resume, which the model does not send.
+# A fresh baseline puts a third variant (the live model again) in the shift config of a judged rollout.
 JUDGES = st.sampled_from(
     [
         {"enabled": False},
         {"on_inconclusive": "advance", "max_extension_seconds": 60},
         {"on_inconclusive": "rollback", "max_extension_seconds": 120},
+        {"on_inconclusive": "advance", "max_extension_seconds": 60, "baseline": "fresh"},
+        {"on_inconclusive": "rollback", "max_extension_seconds": 120, "baseline": "fresh"},
     ]
 )
 STRATEGIES = st.builds(lambda strategy, judge: {**strategy, "analysis": {"judge": judge}}, STRATEGIES, JUDGES)

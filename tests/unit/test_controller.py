@@ -827,8 +827,8 @@ class FakeEndpoint:
             self._change(action, UPDATING, action.config_name, self.configs[action.config_name])
         elif isinstance(action, ShiftTraffic):
             assert self.status is IN_SERVICE, f"UpdateEndpointWeightsAndCapacities while {self.status}"
-            assert set(self.weights) == {action.candidate_variant, action.live_variant}
-            weights = {action.live_variant: action.live_weight, action.candidate_variant: action.candidate_weight}
+            weights = action.weights()  # one call sets every variant's weight (a fresh baseline's too)
+            assert set(self.weights) == set(weights)
             self._change(action, UPDATING, self.config, weights)
         elif isinstance(action, DeleteEndpoint):
             self.calls.append(action)

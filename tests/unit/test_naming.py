@@ -209,3 +209,35 @@ def test_names_differing_only_after_the_cut_do_not_collide() -> None:
 
     assert first[:40] == second[:40]
     assert first != second
+
+
+# --- a rollout's fresh baseline variant ------------------------------------------------------------
+
+
+def test_a_fresh_baseline_variant_names_its_version_and_its_rollout() -> None:
+    rid = rollout_id("6a7e8f2b-1c2d-4e5f-8a9b-0c1d2e3f4a5b", datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+
+    name = naming.baseline_variant_name("fraud-detector", 12, rid)
+
+    assert name == f"fraud-detector-v12-baseline-{rid[-10:]}"
+
+
+@given(names(), st.integers(min_value=1, max_value=naming.MAX_VERSION), rollout_ids)
+def test_fresh_baseline_variant_names_are_always_valid(model_name: str, version: int, rid: str) -> None:
+    assert_valid(naming.baseline_variant_name(model_name, version, rid))
+
+
+@given(names(), versions, rollout_ids, names(), versions)
+def test_a_fresh_baseline_variant_never_shares_a_name_with_a_version_variant(
+    model_name: str, version: int, rid: str, other_model: str, other_version: int
+) -> None:
+    # The live variant, the candidate and the fresh baseline are all in one endpoint config.
+    assert naming.baseline_variant_name(model_name, version, rid) != variant_name(other_model, other_version)
+
+
+def test_two_rollouts_get_two_fresh_baseline_names() -> None:
+    at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+    first, second = (naming.baseline_variant_name("m", 3, rollout_id(event, at)) for event in ("e1", "e2"))
+
+    assert first != second

@@ -103,7 +103,8 @@ class CanaryJudge(Struct):
 
         config = rollout.strategy.analysis.judge
         metrics = config.judged_metrics()
-        assert rollout.live is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
+        baseline = rollout.baseline_variant  # the fresh baseline if the judge asked for one, else the live variant
+        assert baseline is not None and rollout.step_started_at is not None and rollout.bake_ends_at is not None
         thresholds = previous.thresholds if previous is not None else {}
         start, end = fetch_window(rollout.step_started_at, now)
         observations: Observations | None
@@ -114,7 +115,7 @@ class CanaryJudge(Struct):
                 queries(config, thresholds),
                 rollout.endpoint_name,
                 rollout.candidate.variant_name,
-                rollout.live.variant_name,
+                baseline.variant_name,
                 start,
                 end,
             )

@@ -93,7 +93,11 @@ Rules:
 - A first deployment has no live variant: its plan is a single 100% step and it has no watch window
   (nothing to roll back to, and holding the lock would only block the next promotion, the real
   remedy for a bad first model); it completes as soon as the new endpoint is InService.
-- ``ShiftTraffic`` weights: candidate ``percent / 100``, live ``(100 - percent) / 100``.
+- ``ShiftTraffic`` weights: candidate ``percent / 100``, live ``(100 - percent) / 100``. With a fresh
+  baseline (``analysis.judge.baseline: fresh``, see :attr:`Rollout.fresh_baseline`) a judged step of
+  ``p`` gives the candidate ``p``, the fresh baseline ``min(p, 100 - p)`` and the live variant the
+  rest (``100 - 2p``, or 0 when ``2p > 100``); any other step (no bake, the final 100%, the watch
+  window, a revert to 0) gives the fresh baseline 0.
 - A request whose record write was lost *and* that failed looks, afterwards, like a request never
   made (a stale ``FailureReason`` proves nothing): it is made once more, and fails the rollout if
   it fails again.
@@ -230,6 +234,11 @@ class Rollout(_Frozen):
     previous_version: int | None = None
     candidate: VariantSpec
     live: VariantSpec | None = None
+    # analysis.judge.baseline "fresh": the live variant's model again, on the candidate's instance type
+    # and count, in the shift config beside both; the judge compares the candidate with it (both start
+    # cold on the same capacity). Traffic on it is traffic on the live version. Never in the final config.
+    # Left out of the stored record when unset, so a rollout without one is stored exactly as before.
+    fresh_baseline: VariantSpec | None = Field(default=None, exclude_if=lambda fresh: fresh is None)
     final_config: str
     shift_config: str | None = None
     previous_config: str | None = None
@@ -280,6 +289,13 @@ class Rollout(_Frozen):
         aborting = self.phase is Phase.ABORTING
         if aborting != (self.abort_outcome in (Phase.FAILED, Phase.ROLLED_BACK)):
             raise ValueError("abort_outcome: FAILED or ROLLED_BACK exactly when the phase is ABORTING")
+        fresh = self.fresh_baseline
+        if fresh is not None and (
+            self.live is None
+            or fresh.model_resource_name != self.live.model_resource_name
+            or fresh.variant_name in (self.live.variant_name, self.candidate.variant_name)
+        ):
+            raise ValueError("fresh_baseline: a variant of its own running the live variant's model, in an update")
         return self
 
     @property
@@ -288,7 +304,7 @@ class Rollout(_Frozen):
 
     @property
     def judged(self) -> bool:
-        """The step baking now is judged against the live variant (step_analysis.py).
+        """The step baking now is judged against `baseline_variant` (step_analysis.py).
 
         A step without a bake is not judged: it asked not to wait, and the judge has no data at once.
         """
@@ -301,6 +317,18 @@ class Rollout(_Frozen):
             and 0 <= self.step_index < len(self.plan) - 1
             and self.plan[self.step_index].bake_seconds > 0
         )
+
+    @property
+    def baseline_variant(self) -> VariantSpec | None:
+        """The variant the canary judge compares the candidate with: the fresh baseline, else the live one."""
+        return self.fresh_baseline or self.live
+
+    @property
+    def fresh_percent(self) -> int:
+        """The fresh baseline's share at the step the rollout is at or moving to (module docstring)."""
+        if self.fresh_baseline is None or not _judged_step(self.plan, self.step_index):
+            return 0
+        return min(self.target_percent, 100 - self.target_percent)
 
     @property
     def bake_ends_at(self) -> datetime | None:
@@ -323,6 +351,11 @@ class Rollout(_Frozen):
         return 0 if self.step_index < 0 else self.plan[self.step_index].percent
 
 
+def _judged_step(plan: tuple[TrafficStep, ...], index: int) -> bool:
+    """A step the judge may judge: baked, and not the final 100% (the watch window is the alarms' alone)."""
+    return 0 <= index < len(plan) - 1 and plan[index].bake_seconds > 0
+
+
 def new_rollout(
     *,
     rollout_id: str,
@@ -340,8 +373,10 @@ def new_rollout(
 
     A first deployment (``live`` None) gets the plan ``(100,)`` and no watch window whatever the
     strategy says; announce ``plan`` and ``post_deploy_watch_seconds`` from the record, not the
-    strategy. Raises ``ValueError`` when ``candidate`` is the live variant (same model and version):
-    the service rejects that promotion before it gets here.
+    strategy. An update whose judge asks for a fresh baseline, with a step to judge, gets one (named
+    by :func:`naming.baseline_variant_name`, sized as the candidate). Raises ``ValueError`` when
+    ``candidate`` is the live variant (same model and version): the service rejects that promotion
+    before it gets here.
     """
     if live is not None and live.variant.variant_name == candidate.variant_name:
         raise ValueError(f"variant {candidate.variant_name} is already live on {endpoint_name}: nothing to roll out")
@@ -361,19 +396,25 @@ def new_rollout(
         return Rollout.model_validate(
             {**common, **timing, "plan": (TrafficStep(percent=100),), "post_deploy_watch_seconds": 0}
         )
-    return Rollout.model_validate(
-        {
-            **common,
-            **timing,
-            "previous_model_name": live.model_name,
-            "previous_version": live.version,
-            "live": live.variant,
-            "shift_config": naming.endpoint_config_name(endpoint_name, rollout_id, "shift"),
-            "previous_config": live.config_name,
-            "plan": strategy.plan(),
-            "post_deploy_watch_seconds": strategy.post_deploy_watch_seconds,
-        }
-    )
+    plan = strategy.plan()
+    update: dict[str, object] = {
+        "previous_model_name": live.model_name,
+        "previous_version": live.version,
+        "live": live.variant,
+        "shift_config": naming.endpoint_config_name(endpoint_name, rollout_id, "shift"),
+        "previous_config": live.config_name,
+        "plan": plan,
+        "post_deploy_watch_seconds": strategy.post_deploy_watch_seconds,
+    }
+    judge = strategy.analysis.judge
+    if judge.enabled and judge.baseline == "fresh" and any(_judged_step(plan, i) for i in range(len(plan))):
+        update["fresh_baseline"] = VariantSpec(
+            variant_name=naming.baseline_variant_name(live.model_name, live.version, rollout_id),
+            model_resource_name=live.variant.model_resource_name,  # the same approved artifact and image
+            instance_type=candidate.instance_type,
+            initial_instance_count=candidate.initial_instance_count,
+        )
+    return Rollout.model_validate({**common, **timing, **update})
 
 
 class InvalidTransition(Exception):
@@ -477,7 +518,10 @@ class UpdateEndpoint(Struct, frozen=True):
 
 
 class ShiftTraffic(Struct, frozen=True):
-    """Set both variants' weights (UpdateEndpointWeightsAndCapacities); ``to_percent`` 0 reverts."""
+    """Set the variants' weights in one UpdateEndpointWeightsAndCapacities; ``to_percent`` 0 reverts.
+
+    ``fresh_variant`` is the rollout's fresh baseline, if it has one (its weight is set in the same call).
+    """
 
     endpoint_name: str
     candidate_variant: str
@@ -487,6 +531,15 @@ class ShiftTraffic(Struct, frozen=True):
     from_percent: int
     to_percent: int
     next: Rollout
+    fresh_variant: str | None = None
+    fresh_weight: float = 0.0
+
+    def weights(self) -> dict[str, float]:
+        """Every variant's weight, as the one call sets them."""
+        weights = {self.candidate_variant: self.candidate_weight, self.live_variant: self.live_weight}
+        if self.fresh_variant is not None:
+            weights[self.fresh_variant] = self.fresh_weight
+        return weights
 
 
 class DeleteEndpoint(Struct, frozen=True):
@@ -758,7 +811,8 @@ def _create_endpoint(rollout: Rollout, now: datetime) -> CreateEndpoint:
 
 def _start_update(rollout: Rollout, now: datetime) -> UpdateEndpoint:
     assert rollout.live is not None and rollout.shift_config is not None
-    spec = _config(rollout.shift_config, (rollout.live, 1.0), (rollout.candidate, 0.0))
+    fresh = ((rollout.fresh_baseline, 0.0),) if rollout.fresh_baseline is not None else ()
+    spec = _config(rollout.shift_config, (rollout.live, 1.0), (rollout.candidate, 0.0), *fresh)
     pending = rollout.model_copy(update={"pending_since": now})
     return UpdateEndpoint(rollout.endpoint_name, rollout.shift_config, spec, "start", pending)
 
@@ -877,16 +931,20 @@ def _ended(rollout: Rollout, phase: Phase, now: datetime, current_percent: int |
 
 def _shift(next_record: Rollout, from_percent: int, to_percent: int) -> ShiftTraffic:
     assert next_record.live is not None
+    fresh = next_record.fresh_baseline
+    fresh_percent = next_record.fresh_percent if to_percent else 0  # a revert takes it out with the candidate
     return ShiftTraffic(
         endpoint_name=next_record.endpoint_name,
         candidate_variant=next_record.candidate.variant_name,
         candidate_weight=to_percent / 100,
         live_variant=next_record.live.variant_name,
         # (100 - p) / 100, not 1 - p / 100: 1 - 0.7 is 0.30000000000000004.
-        live_weight=(100 - to_percent) / 100,
+        live_weight=(100 - to_percent - fresh_percent) / 100,
         from_percent=from_percent,
         to_percent=to_percent,
         next=next_record,
+        fresh_variant=fresh.variant_name if fresh is not None else None,
+        fresh_weight=fresh_percent / 100,
     )
 
 
@@ -906,8 +964,12 @@ def _at_target(rollout: Rollout, observed: ObservedEndpoint) -> bool:
         return False
     if observed.config_name == rollout.final_config:
         return True  # the candidate alone: its weight is all the traffic
-    percent = _candidate_percent(rollout, observed)
-    return percent is not None and abs(percent - rollout.target_percent) <= _PERCENT_TOLERANCE
+    shares = _shares(rollout, observed)
+    return (
+        shares is not None
+        and abs(shares[0] - rollout.target_percent) <= _PERCENT_TOLERANCE
+        and abs(shares[1] - rollout.fresh_percent) <= _PERCENT_TOLERANCE
+    )
 
 
 def _serves_live(rollout: Rollout, observed: ObservedEndpoint) -> bool:
@@ -916,13 +978,24 @@ def _serves_live(rollout: Rollout, observed: ObservedEndpoint) -> bool:
 
 def _candidate_percent(rollout: Rollout, observed: ObservedEndpoint) -> float | None:
     """The candidate's share of traffic on the shift config, or None when it cannot be told."""
+    shares = _shares(rollout, observed)
+    return shares[0] if shares is not None else None
+
+
+def _shares(rollout: Rollout, observed: ObservedEndpoint) -> tuple[float, float] | None:
+    """The candidate's and the fresh baseline's shares of traffic on the shift config (0 for a rollout
+    without one), or None when they cannot be told."""
     if rollout.live is None:
         return None
     candidate = observed.weight_of(rollout.candidate.variant_name)
     live = observed.weight_of(rollout.live.variant_name)
-    if candidate is None or live is None or candidate < 0 or live < 0 or candidate + live <= 0:
+    fresh = 0.0 if rollout.fresh_baseline is None else observed.weight_of(rollout.fresh_baseline.variant_name)
+    if candidate is None or live is None or fresh is None or min(candidate, live, fresh) < 0:
         return None
-    return 100 * candidate / (candidate + live)
+    total = candidate + live + fresh
+    if total <= 0:
+        return None
+    return 100 * candidate / total, 100 * fresh / total
 
 
 def _overdue(rollout: Rollout, now: datetime) -> bool:

@@ -152,7 +152,7 @@ class TrafficFlip(Struct, frozen=True):
     def _set_weights(self, rollout: Rollout) -> bool:
         """One flip request, retried on throttling and 5xx; False if refused as in progress."""
         assert rollout.live is not None
-        weights = {rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0}
+        weights = _flipped(rollout)
         for attempt in range(FLIP_ATTEMPTS):
             try:
                 self.endpoints.set_weights(rollout.endpoint_name, weights)
@@ -190,17 +190,33 @@ def flip_record(
         flipped_at=cause.flipped_at,
         seconds_to_flip=cause.seconds_to_flip,
         # The step the rollout asked for: its record may not yet have seen the endpoint reach it.
-        weights_before={
-            flipped.live.variant_name: (100 - flipped.target_percent) / 100,
-            flipped.candidate.variant_name: flipped.target_percent / 100,
-        },
-        weights_after={flipped.live.variant_name: 1.0, flipped.candidate.variant_name: 0.0},
+        weights_before=_asked(flipped),
+        weights_after=_flipped(flipped),
         timeline=[entry for entry in timeline if entry.rollout_id == flipped.rollout_id],
         analysis=cause.verdict,
     )
     detail = f"all traffic on version {flipped.previous_version} at {cause.flipped_at.isoformat()}"
     audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger)
     return [RecordIncident(incident), audit], rolled_back(flipped, cause)
+
+
+def _flipped(rollout: Rollout) -> dict[str, float]:
+    """All traffic on the live variant: the candidate, and the fresh baseline if any, at 0 in the same call."""
+    assert rollout.live is not None
+    weights = {rollout.live.variant_name: 1.0, rollout.candidate.variant_name: 0.0}
+    if rollout.fresh_baseline is not None:
+        weights[rollout.fresh_baseline.variant_name] = 0.0
+    return weights
+
+
+def _asked(rollout: Rollout) -> dict[str, float]:
+    """The weights of the step the rollout is at or moving to."""
+    assert rollout.live is not None
+    percent, fresh = rollout.target_percent, rollout.fresh_percent
+    weights = {rollout.live.variant_name: (100 - percent - fresh) / 100, rollout.candidate.variant_name: percent / 100}
+    if rollout.fresh_baseline is not None:
+        weights[rollout.fresh_baseline.variant_name] = fresh / 100
+    return weights
 
 
 def rolled_back(rollout: Rollout, cause: RollbackCause) -> RolloutRolledBack:

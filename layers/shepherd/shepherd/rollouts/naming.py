@@ -18,6 +18,11 @@ Functions:
   for the life of a stack.
 - :func:`variant_name` - the production variant serving a version on an endpoint (variants are scoped
   to their endpoint config, so no namespace).
+- :func:`baseline_variant_name` - a rollout's fresh baseline variant (``analysis.judge.baseline:
+  fresh``): the live version deployed again beside the candidate, ``<model_name>-v<version>-baseline-
+  <digest>`` where the digest is the rollout id's own (its event id's), so each rollout's fresh baseline
+  has its own name and its own CloudWatch series. It always ends in ``-baseline-<hex>``, never in
+  ``-v<digits>`` as a version's variant does, so the two never share a name.
 - :func:`rollout_id` - ``<UTC time of the request>-<digest of the request event id>``, e.g.
   ``20250301T120000Z-3fa9c1d2e4``: a duplicate delivery of the same promotion event gets the same id
   (so the endpoint lock recognises it), ids sort by time, and the id is itself a valid name part.
@@ -72,6 +77,17 @@ def variant_name(model_name: str, version: int) -> str:
     _check_name("model_name", model_name)
     _check_version(version)
     return _fit(model_name, f"-v{version}", ("variant", model_name, str(version)))
+
+
+def baseline_variant_name(model_name: str, version: int, rollout: str) -> str:
+    """Rollout ``rollout``'s fresh baseline of ``version`` of ``model_name``:
+    ``<model_name>-v<version>-baseline-<the rollout id's digest>``."""
+    _check_name("model_name", model_name)
+    _check_version(version)
+    if ROLLOUT_ID_PATTERN.fullmatch(rollout) is None:
+        raise ValueError(f"rollout_id: {rollout!r} was not made by rollout_id()")
+    tail = f"-v{version}-baseline-{rollout[-_DIGEST_LENGTH:]}"
+    return _fit(model_name, tail, ("baseline", model_name, str(version), rollout))
 
 
 def rollout_id(event_id: str, requested_at: datetime) -> str:

@@ -288,10 +288,7 @@ class RolloutService(Struct):
                 self.endpoints.ensure_config(action.create_config)
             self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
         elif isinstance(action, ShiftTraffic):
-            self.endpoints.set_weights(
-                action.endpoint_name,
-                {action.candidate_variant: action.candidate_weight, action.live_variant: action.live_weight},
-            )
+            self.endpoints.set_weights(action.endpoint_name, action.weights())
         elif isinstance(action, DeleteEndpoint):
             self.endpoints.delete_endpoint(action.endpoint_name)
         # RecordProgress, Complete, Fail and FinishRollback only change records.
@@ -385,7 +382,7 @@ class RolloutService(Struct):
         running = {variant.name for variant in observed.variants} if observed else set()
         if (
             retired is not None
-            and retired.variant_name not in running
+            and not _variants_running(rollout, retired.model_resource_name) & running
             and not self.rollouts.endpoints_serving(retired.model_resource_name)
         ):
             self.endpoints.delete_model(retired.model_resource_name)
@@ -405,6 +402,12 @@ class RolloutService(Struct):
             and (live is not None or rollout.is_first_deployment)
             and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
         )
+
+
+def _variants_running(rollout: Rollout, model_resource_name: str) -> set[str]:
+    """The rollout's variants that run this model: the fresh baseline runs the live variant's."""
+    variants = (rollout.candidate, rollout.live, rollout.fresh_baseline)
+    return {v.variant_name for v in variants if v is not None and v.model_resource_name == model_resource_name}
 
 
 def _own_alarms(namespace: str, rollout: Rollout) -> tuple[str, str]:
