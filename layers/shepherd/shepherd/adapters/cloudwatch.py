@@ -4,7 +4,7 @@ per-minute series of both variants that the canary judge compares."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -168,10 +168,15 @@ class CloudWatchVariantMetrics:
 def metric_data_queries(
     series: tuple[SeriesQuery, ...], endpoint_name: str, candidate_variant: str, baseline_variant: str
 ) -> list[dict[str, Any]]:
-    """The GetMetricData queries: each series for the candidate (``_c``) and the baseline (``_b``)."""
+    """The GetMetricData queries: each series for the candidate (``_c``) and the baseline (``_b``),
+    each with its side's statistic (a tail metric's candidate threshold is not the baseline's)."""
     queries = []
+    sides: tuple[tuple[str, str, Literal["candidate", "baseline"]], ...] = (
+        ("c", candidate_variant, "candidate"),
+        ("b", baseline_variant, "baseline"),
+    )
     for query in series:
-        for suffix, variant in (("c", candidate_variant), ("b", baseline_variant)):
+        for suffix, variant, side in sides:
             dimensions = [
                 {"Name": "EndpointName", "Value": endpoint_name},
                 {"Name": "VariantName", "Value": variant},
@@ -187,7 +192,7 @@ def metric_data_queries(
                             "Dimensions": dimensions,
                         },
                         "Period": MINUTE,
-                        "Stat": query.statistic,
+                        "Stat": query.statistic_of(side),
                     },
                     "ReturnData": True,
                 }
