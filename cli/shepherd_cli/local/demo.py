@@ -228,12 +228,7 @@ class Demo:
     def misbehave(self, version: int, behaviour: Behaviour) -> None:
         """What `shepherd local traffic` does: the version answers the simulated traffic this way."""
         set_behaviour(self.local.client("ssm"), MODEL, version, behaviour)
-        self.record(
-            "action",
-            "shepherd local traffic",
-            f"{MODEL} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
-            f"{behaviour.error_percent:g}% of requests fail 5xx",
-        )
+        self.record("action", "shepherd local traffic", f"{MODEL} v{version}: {behaviour.describe()}")
 
     # --- what the expectations read ---
 
