@@ -602,7 +602,7 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--rps",
     type=click.FloatRange(min=0),
-    default=50.0,
+    default=300.0,  # simulation.DEFAULT_RPS (not imported here: it loads moto)
     show_default=True,
     help="Simulated requests per second to every endpoint (0: no traffic).",
 )

@@ -108,7 +108,7 @@ def canary_stat(local: LocalShepherd, metric: str, stat: str, minutes: int) -> l
 def test_shepherd_local_traffic_makes_the_canarys_alarms_fire_and_recover_with_all_three_deliveries(local):
     # Given a 10% canary under 50 requests a second, with Shepherd's two rollout alarms on it, whose
     # actions are the rollback function and an SNS topic, and a subscriber to the default bus.
-    simulation.attach(local, seed=3)
+    simulation.attach(local, rps=50, seed=3)
     canary_endpoint(local)
     topic = local.client("sns").create_topic(Name="alarm-notifications")["TopicArn"]
     sns_url, sns_queue = queue(local, "alarm-notifications")

@@ -3,7 +3,7 @@
 template.yaml is deployed into the embedded emulator (`LocalShepherd`), and everything happens the
 way a user would make it happen: artifacts are uploaded to the bucket, commands are sent to the
 Shepherd bus with the CLI's own code (`shepherd_cli.operations`), and every endpoint gets simulated
-traffic (`simulation`, `DEMO_RPS` requests a second): SageMaker's metrics are published each simulated
+traffic (`simulation`, 300 requests a second): SageMaker's metrics are published each simulated
 minute and the alarms are evaluated on them. v2 starts cold (two slow minutes, which the canary
 judge's warm-up leaves out) and passes the judge. The candidate v3 is made to fail 30% of its
 requests the way `shepherd local traffic` does it, and its per-rollout error-rate alarm fires by
@@ -54,12 +54,6 @@ ROLLBACK_FUNCTION = "RollbackFunction"  # the template's logical id of the rollb
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 ENDPOINT_ACTIONS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
 TRAFFIC_SEED = 12  # the simulated traffic's random draws: the same demo every run
-# Enough traffic for the judge to decide within a bake: a 10% canary gets 1,800 requests a minute.
-# The judge leaves out each step's first 3 minutes (warm-up) and the last 2 (CloudWatch's delay), so
-# a 10-minute bake judges 5 minutes, 9,000 requests: enough to be sure that a candidate without
-# errors is below the 0.1% the judge calls negligible, and that its share of slow requests is not
-# worse. (At `local up`'s 50 a second, the same bake would judge 1,500.)
-DEMO_RPS = 300.0
 # v2 starts cold: its first minute is twice as slow, its second 1.5 times; the judge's 3-minute
 # warm-up leaves both out. (Healthy: median 40 ms, p99 80 ms.)
 COLD_START = Behaviour.of(latency_ms=40, warmup_minutes=2, warmup_latency_x=2.0)
@@ -600,7 +594,7 @@ def run_demo(
     with LocalShepherd.start(
         template_path, clock=SimulatedClock(), environment_overrides=QUIET, names_seed=persistence.NAMES_SEED
     ) as local:
-        simulation.attach(local, rps=DEMO_RPS, seed=TRAFFIC_SEED)
+        simulation.attach(local, seed=TRAFFIC_SEED)
         demo = Demo(local, observer)
         if on_start is not None:
             on_start(demo)
