@@ -233,6 +233,7 @@ def test_statistic_sets_count_only_when_cloudwatch_could_split_them(cloudwatch):
         ("TC(9:3)", "lower bound must be below"),
         ("WM(10%:90%)", "not implemented"),
         ("p150", "between 0 and 100"),
+        ("TM99", "not a valid extended statistic"),
     ],
 )
 def test_a_malformed_extended_statistic_is_refused(cloudwatch, statistic, why):

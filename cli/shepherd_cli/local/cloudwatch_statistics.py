@@ -67,7 +67,7 @@ def parse(statistic: str) -> ExtendedStatistic | None:
         percent = kinds == {True}
         low, high = (bound[0] if bound is not None else None for bound in (lower, upper))
         return _bounded(name, low, high, percent, statistic)
-    if statistic.startswith(("TM(", "TC(", "TS(", "PR(", "WM(", "tm", "tc", "ts", "wm")):
+    if statistic.lower().startswith(("tm", "tc", "ts", "pr(", "wm", "iqm")):
         raise ValueError(f"{statistic}: not a valid extended statistic")
     return None
 
