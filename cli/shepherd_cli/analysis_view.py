@@ -1,8 +1,22 @@
-"""The canary judge's verdicts in words and tables: a line per metric in `shepherd status`, and the
-evidence per step in `shepherd analysis`."""
+"""The canary judge's verdicts in words and tables: a line per metric in `shepherd status`, the
+evidence per step in `shepherd analysis`, and the same words for the dashboard (`evidence_text`).
+
+What each kind of metric compares, as an on-call engineer reads it:
+
+- a rate (5xx, 4xx): the share of requests that failed, baseline and candidate (``0.41%``);
+- a tail metric (latency): the share of requests slower than a threshold taken from the baseline
+  before the step (its p50 or p99, in ms); the candidate's threshold is that plus the tolerance, so
+  ``+0%`` means "no more slow requests than the baseline, allowing 10% more latency";
+- a paired metric (a KPI): the geometric mean of its per-minute values.
+
+The effect is candidate / baseline - 1 (``+12.0%``) with its interval, and the limit is the
+tolerance the candidate may not exceed. An INCONCLUSIVE step says what it is waiting for
+(``Verdict.waiting``) when the judge can tell.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -27,12 +41,62 @@ def current_step_lines(rollout: dict[str, Any]) -> list[Text]:
     if current.get("resumed_by"):
         head.append(f", resumed by {current['resumed_by']}")
     lines = [head]
+    if waiting := waiting_sentence(verdict):
+        lines.append(Text(f"           waiting: {waiting}", style="yellow"))
+    thresholds = current.get("thresholds") or {}
     for metric in verdict["metrics"]:
+        shown = evidence_text(metric, thresholds)
         line = Text(f"             {metric['metric']:<14} ")
         line.append(f"{metric['outcome']:<13}", style=OUTCOME_STYLES.get(metric["outcome"], ""))
-        line.append(f"{_effect(metric)}  n={metric['samples']}/{metric['min_samples']}", style="dim")
+        if metric.get("relative_effect") is None:
+            line.append("no data yet  ", style="dim")
+        else:
+            line.append(f"{shown['effect']} {shown['interval']}  limit {shown['limit']}  ", style="dim")
+            line.append(f"{shown['compared']}  ", style="dim")
+        line.append(f"n={metric['samples']}/{metric['min_samples']}", style="dim")
+        if shown["decided_in"]:
+            line.append(f"  {shown['decided_in']}", style="yellow")
         lines.append(line)
     return lines
+
+
+def waiting_sentence(verdict: Mapping[str, Any]) -> str | None:
+    """What an INCONCLUSIVE verdict waits for, when the judge says (``Verdict.waiting``)."""
+    waiting = verdict.get("waiting")
+    return str(waiting) if waiting and verdict.get("outcome") == "INCONCLUSIVE" else None
+
+
+def evidence_text(metric: Mapping[str, Any], thresholds: Mapping[str, float]) -> dict[str, str]:
+    """One metric's evidence in words: what is compared (``compared``, ``baseline``, ``candidate``),
+    the effect, its interval, the limit, and when an undecided metric would be decided."""
+    baseline, candidate = metric.get("baseline"), metric.get("candidate")
+    if metric.get("kind") in ("rate", "tail"):
+        baseline_text, candidate_text = _share(baseline), _share(candidate)
+    else:
+        baseline_text, candidate_text = _number(baseline), _number(candidate)
+    compared = f"baseline {baseline_text}, candidate {candidate_text}"
+    if metric.get("kind") == "tail":
+        threshold = thresholds.get(str(metric.get("metric")))
+        if threshold is None:
+            compared = "latency threshold not set yet (no latency of the baseline read yet)"
+        else:
+            allowed = threshold * (1 + float(metric.get("tolerance", 0.0)))
+            compared = f"slower than {_ms(threshold)} (candidate: {_ms(allowed)}): {compared}"
+    minutes = metric.get("decision_minutes")
+    decided_in = (
+        f"decided in about {minutes:.0f} more min"
+        if minutes is not None and metric.get("outcome") == "INCONCLUSIVE"
+        else ""
+    )
+    return {
+        "compared": compared,
+        "baseline": baseline_text,
+        "candidate": candidate_text,
+        "effect": _percent(metric.get("relative_effect")),
+        "interval": _interval(metric.get("interval")),
+        "limit": _limit(metric),
+        "decided_in": decided_in,
+    }
 
 
 def render_analysis(out: Console, analysis: dict[str, Any]) -> None:
@@ -60,28 +124,66 @@ def render_analysis(out: Console, analysis: dict[str, Any]) -> None:
             + (f", resumed by {step['resumed_by']}" if step.get("resumed_by") else "")
         )
         out.print(title)
+        if waiting := waiting_sentence(verdict):
+            out.print(Text(f"  waiting: {waiting}", style="yellow"))
         if not verdict["metrics"]:
             out.print("  (evidence of earlier steps is summarised)")
             continue
-        table = Table("METRIC", "OUTCOME", "BASELINE", "CANDIDATE", "EFFECT", "INTERVAL", "SAMPLES", "RULE", box=None)
-        table.columns[7].overflow = "fold"
+        thresholds = step.get("thresholds") or {}
+        if thresholds:
+            limits = ", ".join(f"{name} {_ms(value)}" for name, value in sorted(thresholds.items()))
+            out.print(f"  latency thresholds (the baseline's, from before the step): {limits}")
+        table = Table(
+            "METRIC", "OUTCOME", "BASELINE", "CANDIDATE", "EFFECT", "INTERVAL", "LIMIT", "SAMPLES", "RULE", box=None
+        )
+        table.columns[8].overflow = "fold"
         for metric in verdict["metrics"]:
+            shown = evidence_text(metric, thresholds)
             table.add_row(
                 metric["metric"] + (" (critical)" if metric["critical"] else ""),
                 Text(metric["outcome"], style=OUTCOME_STYLES.get(metric["outcome"], "")),
-                _number(metric.get("baseline")),
-                _number(metric.get("candidate")),
-                _percent(metric.get("relative_effect")),
-                _interval(metric.get("interval")),
+                shown["baseline"],
+                shown["candidate"],
+                shown["effect"],
+                shown["interval"],
+                shown["limit"],
                 f"{metric['samples']}/{metric['min_samples']}",
-                metric["rule"],
+                metric["rule"] + (f" ({shown['decided_in']})" if shown["decided_in"] else ""),
             )
         out.print(table)
+        out.print(Text("  " + _legend(verdict["metrics"]), style="dim"))
 
 
-def _effect(metric: dict[str, Any]) -> str:
-    effect = metric.get("relative_effect")
-    return f"{_percent(effect)} {_interval(metric.get('interval'))}  " if effect is not None else "no data yet  "
+def _legend(metrics: list[dict[str, Any]]) -> str:
+    """What BASELINE and CANDIDATE are, for the kinds of metric in the table."""
+    kinds = {metric.get("kind") for metric in metrics}
+    parts = []
+    if "rate" in kinds:
+        parts.append("errors: the share of requests that failed")
+    if "tail" in kinds:
+        parts.append("latency: the share of requests slower than the threshold (the candidate's: plus its limit)")
+    if "paired" in kinds:
+        parts.append("other metrics: the geometric mean of the per-minute values")
+    return "; ".join(parts) + ". EFFECT: candidate / baseline - 1."
+
+
+def _limit(metric: Mapping[str, Any]) -> str:
+    tolerance = 100 * float(metric.get("tolerance", 0.0))
+    sign = {"higher_is_worse": "+", "lower_is_worse": "-"}.get(str(metric.get("direction")), "±")
+    return f"{sign}{tolerance:.0f}%" if tolerance == round(tolerance) else f"{sign}{tolerance:.1f}%"
+
+
+def _share(value: float | None) -> str:
+    """A share of requests: 0.0041 -> "0.41%"."""
+    if value is None:
+        return "-"
+    return "<0.001%" if 0 < value < 1e-5 else f"{100 * value:.3g}%"
+
+
+def _ms(microseconds: float) -> str:
+    """SageMaker's ModelLatency is in microseconds: 79221 -> "79.2 ms"."""
+    ms = microseconds / 1000
+    return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
 
 
 def _percent(value: float | None) -> str:

@@ -602,7 +602,7 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--rps",
     type=click.FloatRange(min=0),
-    default=50.0,
+    default=300.0,  # simulation.DEFAULT_RPS (not imported here: it loads moto)
     show_default=True,
     help="Simulated requests per second to every endpoint (0: no traffic).",
 )
@@ -647,9 +647,55 @@ def local_up(template: Path, port: int, speed: float, rps: float, parameters: tu
 @click.option("--latency-ms", type=float, required=True, help="Median model latency.")
 @click.option("--p99-ms", type=float, help="99th percentile latency (default: twice the median).")
 @click.option("--error-percent", type=float, default=0.0, show_default=True, help="Share of requests failing 5xx.")
+@click.option(
+    "--error-bursts",
+    type=float,
+    default=0.0,
+    metavar="CV",
+    help="Errors come in bursts: each minute this version's error rate is multiplied by a random factor "
+    "of mean 1 and this coefficient of variation (1: a bad minute often has twice the errors).",
+)
+@click.option(
+    "--common-shocks",
+    type=float,
+    default=0.0,
+    metavar="CV",
+    help="Like --error-bursts, but drawn once per endpoint and minute: every version given the same CV "
+    "has the same bad minutes (a shared dependency).",
+)
+@click.option(
+    "--warmup-minutes",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="A new variant of this version warms up for this many minutes after it starts taking traffic.",
+)
+@click.option(
+    "--warmup-latency-x",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="F",
+    help="How much slower it answers in its first minute, easing back to normal over the warm-up.",
+)
+@click.option(
+    "--warmup-5xx",
+    "warmup_5xx_percent",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="PCT",
+    help="Extra share of requests failing 5xx in its first minute.",
+)
 @target_options
 def local_traffic(
-    common: Common, model_name: str, version: int, latency_ms: float, p99_ms: float | None, error_percent: float
+    common: Common,
+    model_name: str,
+    version: int,
+    latency_ms: float,
+    p99_ms: float | None,
+    error_percent: float,
+    **more: Any,
 ) -> None:
     """How VERSION of MODEL_NAME answers local mode's simulated traffic, from the minute in progress."""
     from shepherd_cli.local.traffic_behaviour import Behaviour, parameter_name, set_behaviour
@@ -657,7 +703,7 @@ def local_traffic(
     if common.stack:
         raise CliError("`shepherd local traffic` changes the simulated traffic of `shepherd local up` only")
     try:
-        behaviour = Behaviour.of(latency_ms, p99_ms, error_percent)
+        behaviour = Behaviour.of(latency_ms, p99_ms, error_percent, **more)
         name = parameter_name(model_name, version)
     except ValueError as error:
         raise CliError(str(error)) from None
@@ -666,10 +712,7 @@ def local_traffic(
     if common.json:
         output.print_json({"model_name": model_name, "version": version, "parameter": name, **vars(behaviour)})
     else:
-        click.echo(
-            f"{model_name} v{version}: median {behaviour.latency_ms:g} ms, p99 {behaviour.p99_ms:g} ms, "
-            f"{behaviour.error_percent:g}% 5xx errors (from the simulated minute in progress)"
-        )
+        click.echo(f"{model_name} v{version}: {behaviour.describe()} (from the simulated minute in progress)")
 
 
 @local.command("env")

@@ -94,7 +94,9 @@ def test_a_canary_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm():
     [verdict] = [line.data for line in result.timeline if line.title == "Canary Analysis Completed"]
     assert (verdict["outcome"], verdict["decision"], verdict["critical_failure"]) == ("FAIL", "rollback", True)
     latency = {metric["metric"]: metric for metric in verdict["metrics"]}["latency_p50"]
-    assert latency["outcome"] == "FAIL" and 0.25 < latency["relative_effect"] < 0.55
+    # Latency is judged as the share of requests slower than the baseline's p50 (+10% for the
+    # candidate): about 79% of v2's requests (median 56 ms) against 50% of v1's, an effect of about +58%.
+    assert latency["outcome"] == "FAIL" and 0.4 < latency["relative_effect"] < 0.8
     [rolled] = [line.data for line in result.timeline if line.title == "Rollout Rolled Back"]
     assert "latency" in rolled["reason"]
     assert [line for line in result.timeline if line.kind == "failure"] == []

@@ -18,6 +18,7 @@ from shepherd.rollouts.naming import variant_name
 from shepherd.rollouts.strategy import Analysis
 from shepherd_cli.local import simulation
 from shepherd_cli.local.stack import LocalShepherd
+from shepherd_cli.local.traffic_behaviour import Behaviour, behaviours_by_variant
 from shepherd_cli.main import cli
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +108,7 @@ def canary_stat(local: LocalShepherd, metric: str, stat: str, minutes: int) -> l
 def test_shepherd_local_traffic_makes_the_canarys_alarms_fire_and_recover_with_all_three_deliveries(local):
     # Given a 10% canary under 50 requests a second, with Shepherd's two rollout alarms on it, whose
     # actions are the rollback function and an SNS topic, and a subscriber to the default bus.
-    simulation.attach(local, seed=3)
+    simulation.attach(local, rps=50, seed=3)
     canary_endpoint(local)
     topic = local.client("sns").create_topic(Name="alarm-notifications")["TopicArn"]
     sns_url, sns_queue = queue(local, "alarm-notifications")
@@ -170,11 +171,38 @@ def test_shepherd_local_traffic_makes_the_canarys_alarms_fire_and_recover_with_a
     ]
 
 
+def test_shepherd_local_traffic_sets_bursts_and_a_warm_up(local):
+    stored = traffic(
+        "--latency-ms", "40", "--error-percent", "1", "--error-bursts", "0.8", "--common-shocks", "0.5",
+        "--warmup-minutes", "3", "--warmup-latency-x", "2.5", "--warmup-5xx", "4",
+    )  # fmt: skip
+
+    assert behaviours_by_variant(local.client("ssm"))[CANARY] == Behaviour(
+        latency_ms=40,
+        p99_ms=80,
+        error_percent=1,
+        error_bursts=0.8,
+        common_shocks=0.5,
+        warmup_minutes=3,
+        warmup_latency_x=2.5,
+        warmup_5xx_percent=4,
+    )
+    assert stored["warmup_minutes"] == 3 and stored["error_bursts"] == 0.8
+    text = CliRunner().invoke(cli, ["local", "traffic", MODEL, "2", "--latency-ms", "40", "--error-bursts", "1"])
+    assert text.stdout.strip() == (
+        "fraud v2: median 40 ms, p99 80 ms, 0% of requests fail 5xx, errors in bursts (CV 1 per minute) "
+        "(from the simulated minute in progress)"
+    )
+
+
 def test_shepherd_local_traffic_rejects_a_bad_behaviour_a_bad_name_and_a_deployed_stack():
     # Checked before looking for the emulator: none runs here.
     result = CliRunner().invoke(cli, ["local", "traffic", MODEL, "2", "--latency-ms", "100", "--p99-ms", "10"])
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: p99_ms: must be at least the median (100) and at most 60000, got 10"
+
+    result = CliRunner().invoke(cli, ["local", "traffic", MODEL, "2", "--latency-ms", "40", "--warmup-5xx", "5"])
+    assert result.exit_code == 1 and "a warm-up's latency or errors need a warm-up of 1 minute" in result.stderr
 
     result = CliRunner().invoke(cli, ["local", "traffic", "no_underscores", "2", "--latency-ms", "100"])
     assert result.exit_code == 1 and "model_name: 'no_underscores' is not a valid SageMaker name" in result.stderr

@@ -1,4 +1,4 @@
-"""The CloudWatch emulator extension (percentiles, metric math, compact distributions), through boto3."""
+"""The CloudWatch emulator extension (extended statistics, metric math, compact distributions), through boto3."""
 
 from __future__ import annotations
 
@@ -98,15 +98,15 @@ def test_get_metric_statistics_returns_extended_statistics(cloudwatch):
     ]
 
 
-def test_get_metric_statistics_rejects_an_extended_statistic_that_is_not_a_percentile(cloudwatch):
-    with pytest.raises(ClientError, match="tm99"):
+def test_get_metric_statistics_rejects_what_is_not_an_extended_statistic(cloudwatch):
+    with pytest.raises(ClientError, match="Sum"):
         cloudwatch.get_metric_statistics(
             Namespace="AWS/SageMaker",
             MetricName="ModelLatency",
             StartTime=START,
             EndTime=START + timedelta(minutes=1),
             Period=60,
-            ExtendedStatistics=["tm99"],
+            ExtendedStatistics=["Sum"],
         )
 
 
@@ -148,3 +148,119 @@ def _backend() -> Any:
     from moto.cloudwatch.models import cloudwatch_backends
 
     return cloudwatch_backends["123456789012"]["eu-west-1"]
+
+
+# --- extended statistics: CloudWatch's statistics definitions ---------------------------------------
+
+
+def test_trimmed_counts_sums_means_and_percentile_ranks_by_value(cloudwatch):
+    # 1..100 ms once each; the lower bound is exclusive, the upper one inclusive.
+    put(cloudwatch, "ModelLatency", START, Values=[float(v) for v in range(1, 101)])
+    # A SageMaker-like grid: 10 ms 99 times, 20 ms once.
+    put(cloudwatch, "ModelLatency", START + timedelta(minutes=1), Values=[10.0, 20.0], Counts=[99.0, 1.0])
+
+    result = series(
+        cloudwatch,
+        query("above_50", "ModelLatency", "TC(50:)"),
+        query("above_10", "ModelLatency", "TC(10.000:)"),
+        query("between", "ModelLatency", "TC(50:60)"),
+        query("far_above", "ModelLatency", "TC(5000:)"),
+        query("samples", "ModelLatency", "SampleCount"),
+        query("rank_low", "ModelLatency", "PR(:15)"),
+        query("rank_high", "ModelLatency", "PR(90:)"),
+        query("mean_top", "ModelLatency", "TM(90:)"),
+        query("sum_low", "ModelLatency", "TS(:10)"),
+    )
+
+    assert result["above_50"] == [50.0, 0.0]
+    assert result["above_10"] == [90.0, 1.0]
+    assert result["between"] == [10.0, 0.0]
+    # Samples in the period, none above the bound: a count of 0, not a missing point.
+    assert result["far_above"] == [0.0, 0.0]
+    assert result["samples"] == [100.0, 100.0]
+    assert result["rank_low"] == [15.0, 99.0]
+    assert result["rank_high"] == [10.0, 0.0]
+    assert result["mean_top"] == [95.5]  # nothing above 90 in the second minute: no mean
+    assert result["sum_low"] == [55.0, 990.0]
+
+
+def test_percentage_bounds_trim_by_rank(cloudwatch):
+    put(cloudwatch, "ModelLatency", START, Values=[float(v) for v in range(1, 101)])
+    put(cloudwatch, "ModelLatency", START + timedelta(minutes=1), Values=[1.0, 2.0, 3.0])
+
+    result = series(
+        cloudwatch,
+        query("middle", "ModelLatency", "TC(10%:90%)"),
+        query("middle_mean", "ModelLatency", "TM(10%:90%)"),
+        query("tc90", "ModelLatency", "tc90"),
+        query("tm90", "ModelLatency", "tm90"),
+        query("iqm", "ModelLatency", "IQM"),
+        query("top", "ModelLatency", "TS(95%:)"),
+    )
+
+    assert result["middle"] == [80.0, pytest.approx(2.4)]
+    assert result["middle_mean"] == [50.5, pytest.approx(2.0)]
+    assert result["tc90"] == [90.0, pytest.approx(2.7)]  # a sample straddling the bound counts in part
+    assert result["tm90"] == [45.5, pytest.approx((1 + 2 + 0.7 * 3) / 2.7)]
+    assert result["iqm"] == [50.5, 2.0]
+    assert result["top"] == [96.0 + 97 + 98 + 99 + 100, pytest.approx(0.15 * 3)]
+
+
+def test_statistic_sets_count_only_when_cloudwatch_could_split_them(cloudwatch):
+    same = {"SampleCount": 40.0, "Sum": 400.0, "Minimum": 10.0, "Maximum": 10.0}
+    put(cloudwatch, "ModelLatency", START, StatisticValues=same)
+    spread = {"SampleCount": 40.0, "Sum": 400.0, "Minimum": 1.0, "Maximum": 30.0}
+    put(cloudwatch, "ModelLatency", START + timedelta(minutes=1), StatisticValues=spread)
+    put(cloudwatch, "ModelLatency", START + timedelta(minutes=2), Values=[-5.0, 5.0])
+
+    result = series(
+        cloudwatch, query("slow", "ModelLatency", "TC(5:)"), query("samples", "ModelLatency", "SampleCount")
+    )
+
+    # 40 samples of 10; then no trimmed count of a spread statistic set, nor of negative values.
+    assert result["slow"] == [40.0]
+    assert result["samples"] == [40.0, 40.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("statistic", "why"),
+    [
+        ("TC(abc:)", "not a bound"),
+        ("TC(:)", "at least one bound"),
+        ("TC(10%:200)", "both bounds"),
+        ("TM(50%:150%)", "between 0 and 100"),
+        ("PR(10%:)", "values, not percentages"),
+        ("TC(9:3)", "lower bound must be below"),
+        ("WM(10%:90%)", "not implemented"),
+        ("p150", "between 0 and 100"),
+        ("TM99", "not a valid extended statistic"),
+    ],
+)
+def test_a_malformed_extended_statistic_is_refused(cloudwatch, statistic, why):
+    put(cloudwatch, "ModelLatency", START, Value=1.0)
+
+    with pytest.raises(ClientError, match=why) as refused:
+        series(cloudwatch, query("m", "ModelLatency", statistic))
+
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_a_malformed_statistic_is_refused_even_without_data(cloudwatch):
+    with pytest.raises(ClientError, match="not a bound"):
+        series(cloudwatch, query("m", "ModelLatency", "TC(x:)"))
+
+
+def test_get_metric_statistics_returns_trimmed_counts_and_percentile_ranks(cloudwatch):
+    put(cloudwatch, "ModelLatency", START, Values=[float(v) for v in range(1, 101)])
+
+    [point] = cloudwatch.get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName="ModelLatency",
+        Dimensions=DIMENSIONS,
+        StartTime=START,
+        EndTime=START + timedelta(minutes=1),
+        Period=60,
+        ExtendedStatistics=["TC(80:)", "PR(:30)", "TM(10%:90%)"],
+    )["Datapoints"]
+
+    assert point["ExtendedStatistics"] == {"TC(80:)": 20.0, "PR(:30)": 30.0, "TM(10%:90%)": 50.5}

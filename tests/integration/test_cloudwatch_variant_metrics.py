@@ -1,8 +1,8 @@
 """Both variants' per-minute series for the judge, in one GetMetricData call.
 
-Counts (Sum) go through moto. moto does not compute percentiles (p50/p99 come back empty), so the
-percentile queries and the parsing of their answer are checked with botocore's Stubber, which also
-asserts the exact request.
+Counts (Sum) go through moto, and so do the tail metrics' sample and trimmed counts, with local
+mode's CloudWatch emulator (moto alone has no extended statistics). The exact request and the
+parsing of pages are checked with botocore's Stubber.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from moto import mock_aws
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import judge
-from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, SeriesQuery
+from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, LATENCY_COUNT, SeriesQuery, tail_query
 from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
+from shepherd_cli.local import cloudwatch_emulator
 from tests.fakes import FakeVariantMetrics
 
 ENDPOINT = "churn-prod"
@@ -91,6 +92,46 @@ def test_the_series_feed_the_judge_directly():
 
     assert verdict.failing(critical_only=True) == ("errors_5xx",)
     assert verdict.minutes == 20
+
+
+def put_latencies(client, variant: str, at: datetime, latencies_us: dict[float, float]) -> None:
+    """One minute of ModelLatency as SageMaker publishes it: every request's latency, counted."""
+    client.put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "ModelLatency",
+                "Dimensions": [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}],
+                "Timestamp": at,
+                "Values": list(latencies_us),
+                "Counts": list(latencies_us.values()),
+                "Unit": "Microseconds",
+            }
+        ],
+    )
+
+
+@mock_aws
+def test_tail_metrics_read_sample_and_trimmed_counts_of_both_variants():
+    cloudwatch_emulator.install()  # moto computes no trimmed count
+    client = boto3.client("cloudwatch")
+    latency_p99 = JudgeConfig().judged_metrics()[3]
+    assert latency_p99.name == "latency_p99"
+    for n in (3, 2):
+        put_latencies(client, BASELINE, minutes_ago(n), {40_000.0: 880, 75_000.0: 10, 90_000.0: 10})
+        put_latencies(client, CANDIDATE, minutes_ago(n), {40_000.0: 90, 84_000.0: 6, 95_000.0: 4})
+    # The baseline's threshold is its p99, 80 ms; the candidate's is 10% higher (88 ms).
+    slow = tail_query(latency_p99, 80_000.0)
+
+    series = CloudWatchVariantMetrics(client).variant_series(
+        (LATENCY_COUNT, slow), ENDPOINT, CANDIDATE, BASELINE, start=minutes_ago(10), end=minutes_ago(0)
+    )
+
+    assert series["model_latency_count"].candidate == {minutes_ago(3): 100.0, minutes_ago(2): 100.0}
+    assert series["model_latency_count"].baseline == {minutes_ago(3): 900.0, minutes_ago(2): 900.0}
+    # Above 80 ms for the baseline (90 ms x 10), above 88 ms for the candidate (95 ms x 4, not 84 ms).
+    assert series["model_latency_p99_slow"].baseline == {minutes_ago(3): 10.0, minutes_ago(2): 10.0}
+    assert series["model_latency_p99_slow"].candidate == {minutes_ago(3): 4.0, minutes_ago(2): 4.0}
 
 
 @pytest.fixture

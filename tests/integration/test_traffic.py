@@ -7,6 +7,7 @@ with the emulator's percentile statistics.
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -172,6 +173,91 @@ def test_behaviours_are_read_back_by_variant_and_bad_ones_are_skipped(local):
     assert behaviours_by_variant(local.ssm) == {CANARY: Behaviour(latency_ms=120, p99_ms=240, error_percent=0)}
 
 
+def error_rates(local: Local, variant: str, minutes: int) -> list[float]:
+    """The per-minute 5xx rates of the minutes with traffic."""
+    errors = local.stat(variant, "Invocation5XXErrors", "Sum", minutes)
+    invocations = local.stat(variant, "Invocations", "Sum", minutes)
+    return [bad / total for bad, total in zip(errors, invocations, strict=True) if total > 0]
+
+
+def cv(values: list[float]) -> float:
+    return statistics.stdev(values) / statistics.mean(values)
+
+
+def test_error_bursts_make_the_error_rate_vary_from_minute_to_minute(local):
+    # Given two versions failing 5% of requests on average, the canary's errors in bursts.
+    deploy(local, {LIVE: 0.5, CANARY: 0.5})
+    set_behaviour(local.ssm, MODEL, 1, Behaviour.of(latency_ms=40, error_percent=5))
+    set_behaviour(local.ssm, MODEL, 2, Behaviour.of(latency_ms=40, error_percent=5, error_bursts=1.0))
+
+    local.run(minutes=40)
+
+    steady, bursty = error_rates(local, LIVE, 40), error_rates(local, CANARY, 40)
+    # ~1,500 requests a minute: binomial noise alone is a CV of 0.11; bursts of CV 1 dominate it.
+    assert cv(steady) < 0.2
+    assert cv(bursty) > 0.6
+    assert 0.03 < statistics.mean(bursty) < 0.075  # still 5% on average (40 minutes: SE ~0.008)
+    # Each variant's bursts are its own: the two rates do not move together.
+    assert abs(statistics.correlation(steady, bursty)) < 0.4
+
+
+def test_common_shocks_hit_both_variants_in_the_same_minutes(local):
+    deploy(local, {LIVE: 0.5, CANARY: 0.5})
+    for version in (1, 2):
+        set_behaviour(local.ssm, MODEL, version, Behaviour.of(latency_ms=40, error_percent=5, common_shocks=1.0))
+
+    local.run(minutes=40)
+
+    live, canary = error_rates(local, LIVE, 40), error_rates(local, CANARY, 40)
+    assert cv(live) > 0.6 and cv(canary) > 0.6
+    assert statistics.correlation(live, canary) > 0.9  # the same factor each minute, binomial noise apart
+    # The ratio of the two rates stays near 1: what a judge comparing the variants in a minute sees.
+    assert 0.85 < sum(canary) / sum(live) < 1.15
+
+
+def test_a_new_variant_warms_up_after_it_starts_taking_traffic(local):
+    # Given v1 serving alone (with a warm-up it already had: serving before the first simulated minute)
+    # and v2 on the endpoint at weight 0, both 3 minutes slow to warm up, v2 also failing 20% at first.
+    deploy(local, {LIVE: 1.0, CANARY: 0.0})
+    warming = {"warmup_minutes": 3, "warmup_latency_x": 3.0}
+    set_behaviour(local.ssm, MODEL, 1, Behaviour.of(latency_ms=40, **warming))
+    set_behaviour(local.ssm, MODEL, 2, Behaviour.of(latency_ms=40, warmup_5xx_percent=20, **warming))
+    local.run(minutes=2)  # v2 takes no traffic: its warm-up has not begun
+
+    # When v2 starts taking half the traffic.
+    local.sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT,
+        DesiredWeightsAndCapacities=[
+            {"VariantName": LIVE, "DesiredWeight": 0.5},
+            {"VariantName": CANARY, "DesiredWeight": 0.5},
+        ],
+    )
+    local.run(minutes=5, start=START + timedelta(minutes=2))
+
+    # Then v2's first minutes are 3x, 2.33x, 1.67x slower, then normal; its first minute fails ~20%.
+    medians = local.stat(CANARY, "ModelLatency", "p50", 7)
+    assert medians == [pytest.approx(40_000 * slower, rel=0.05) for slower in (3.0, 1 + 2 * 2 / 3, 1 + 2 / 3, 1.0, 1.0)]
+    assert 0.15 < error_rates(local, CANARY, 7)[0] < 0.25
+    assert error_rates(local, CANARY, 7)[1:] == [0.0] * 4
+    # v1 was warm all along.
+    assert local.stat(LIVE, "ModelLatency", "p50", 7) == [pytest.approx(40_000, rel=0.05)] * 7
+    assert sum(local.stat(LIVE, "Invocation5XXErrors", "Sum", 7)) == 0
+
+
+def test_a_behaviour_without_the_new_settings_reads_back_as_before(local):
+    # A parameter stored before bursts and warm-ups existed.
+    local.ssm.put_parameter(
+        Name="/shepherd/local/traffic/churn/v2",
+        Value='{"error_percent": 1.0, "latency_ms": 50.0, "p99_ms": 90.0}',
+        Type="String",
+    )
+
+    [behaviour] = behaviours_by_variant(local.ssm).values()
+
+    assert behaviour == Behaviour(latency_ms=50, p99_ms=90, error_percent=1)
+    assert (behaviour.error_bursts, behaviour.common_shocks, behaviour.warmup_minutes) == (0, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("arguments", "problem"),
     [
@@ -179,6 +265,11 @@ def test_behaviours_are_read_back_by_variant_and_bad_ones_are_skipped(local):
         ({"latency_ms": 100, "p99_ms": 50}, "p99_ms: must be at least the median"),
         ({"latency_ms": 100, "error_percent": 101}, "error_percent: must be between 0 and 100"),
         ({"latency_ms": float("nan")}, "latency_ms: must be a number"),
+        ({"latency_ms": 40, "error_bursts": -1}, "error_bursts: must be between 0 and 10"),
+        ({"latency_ms": 40, "common_shocks": 11}, "common_shocks: must be between 0 and 10"),
+        ({"latency_ms": 40, "warmup_minutes": 2, "warmup_latency_x": 0.5}, "warmup_latency_x: must be between 1"),
+        ({"latency_ms": 40, "warmup_latency_x": 2}, "warmup_minutes: a warm-up's latency or errors need"),
+        ({"latency_ms": 40, "warmup_minutes": 1.5}, "warmup_minutes: must be a whole number"),
     ],
 )
 def test_a_behaviour_says_what_is_wrong_with_it(arguments, problem):

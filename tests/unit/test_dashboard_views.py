@@ -69,19 +69,19 @@ def test_the_rollout_page_gets_the_stored_verdicts_in_the_shape_dashboard_js_dra
     at = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
     p99 = MetricEvidence(
         metric="latency_p99",
-        kind="paired",
+        kind="tail",
         outcome="FAIL",
         critical=True,
         direction="higher_is_worse",
         tolerance=0.1,
-        samples=6,
-        min_samples=5,
+        samples=6000,
+        min_samples=500,
         confidence=0.9975,
         rule="above 1.1",
-        candidate=70_000.0,
-        baseline=50_000.0,
-        relative_effect=0.4,
-        interval=(0.3, 0.5),
+        candidate=0.065,  # the share of requests slower than the threshold
+        baseline=0.01,
+        relative_effect=5.5,
+        interval=(2.6, 11.4),
     )
     entry = StepAnalysis(
         step=0,
@@ -89,7 +89,8 @@ def test_the_rollout_page_gets_the_stored_verdicts_in_the_shape_dashboard_js_dra
         judged_at=at,
         verdict=Verdict(outcome="FAIL", critical_failure=True, minutes=6, metrics=(p99,)),
         decision="rollback",
-        series={"model_latency_p99": MinuteSeries(minutes=(at,), baseline=(50_000.0,), candidate=(70_000.0,))},
+        series={"model_latency_p99": MinuteSeries(minutes=(at,), baseline=(80_000.0,), candidate=(112_000.0,))},
+        thresholds={"latency_p99": 79_221.0},
     )
     stored = StoredRollout(
         baking().with_step_analysis(entry), RolloutRequest(requested_by="a", reason="b", event_id="e")
@@ -98,11 +99,53 @@ def test_the_rollout_page_gets_the_stored_verdicts_in_the_shape_dashboard_js_dra
     [step] = analysis_of(stored)
 
     assert (step["step"], step["percent"], step["verdict"], step["decision"]) == (1, 10, "FAIL", "rollback")
+    assert step["waiting"] is None  # decided: nothing to wait for
+    assert step["thresholds_ms"] == {"latency_p99": 79.221}
     [metric] = step["metrics"]
     assert (metric["name"], metric["verdict"], metric["relative_effect"], metric["interval"]) == (
         "latency_p99",
         "FAIL",
-        0.4,
-        [0.3, 0.5],
+        5.5,
+        [2.6, 11.4],
     )
-    assert metric["series"] == {"baseline": [50_000.0], "candidate": [70_000.0]}
+    # In words, as `shepherd status` says it: shares of slow requests, the effect, the limit.
+    assert metric["shown"] == {
+        "compared": "slower than 79.2 ms (candidate: 87.1 ms): baseline 1%, candidate 6.5%",
+        "baseline": "1%",
+        "candidate": "6.5%",
+        "effect": "+550.0%",
+        "interval": "[+260.0%, +1140.0%]",
+        "limit": "+10%",
+        "decided_in": "",
+    }
+    # The per-minute p99 of both variants, charted in ms.
+    assert metric["series"] == {"baseline": [80.0], "candidate": [112.0], "label": "model_latency_p99 (ms)"}
+
+
+def test_an_inconclusive_step_says_what_it_waits_for():
+    at = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    errors = MetricEvidence(
+        metric="errors_5xx", kind="rate", outcome="INCONCLUSIVE", critical=True, direction="higher_is_worse",
+        tolerance=0.25, samples=900, min_samples=500, confidence=0.9975, rule="interval straddles 1.25",
+        candidate=0.004, baseline=0.003, relative_effect=0.33, interval=(-0.5, 2.0),
+    )  # fmt: skip
+    waiting = "at 3.0 req/s to the candidate, a doubling of errors would be decided in about 40 more minutes"
+    verdict = Verdict.model_validate(
+        {"outcome": "INCONCLUSIVE", "critical_failure": False, "minutes": 5, "metrics": [errors.model_dump()]}
+    )
+    if "waiting" in Verdict.model_fields:  # the judge's sentence (added with the new statistics)
+        verdict = verdict.model_copy(update={"waiting": waiting})
+    entry = StepAnalysis(step=0, percent=10, judged_at=at, verdict=verdict)
+    stored = StoredRollout(
+        baking().with_step_analysis(entry), RolloutRequest(requested_by="a", reason="b", event_id="e")
+    )
+
+    [step] = analysis_of(stored)
+
+    assert step["waiting"] == (waiting if "waiting" in Verdict.model_fields else None)
+    [metric] = step["metrics"]
+    assert (metric["shown"]["baseline"], metric["shown"]["candidate"], metric["shown"]["limit"]) == (
+        "0.3%",
+        "0.4%",
+        "+25%",
+    )

@@ -11,11 +11,16 @@ What is extended, and why (the moto gap each closes):
   ``Values``/``Counts`` as one object per count (3,000 objects for a minute of 50 requests a second),
   and every ``GetMetricData`` scans them all. Here such a datum is one object that keeps its values and
   counts, and reports Sum, Minimum, Maximum and SampleCount to moto's own statistics.
-* **Percentile statistics** (``p50``, ``p99``, ``p99.9``: any ``pNN``) in ``GetMetricData`` (as a
-  ``MetricStat`` ``Stat``) and ``GetMetricStatistics`` (``ExtendedStatistics``); moto computes only
-  Sum, Average, Minimum, Maximum and SampleCount. A percentile is the nearest-rank one over every
-  sample of the period (each value of a ``Values``/``Counts`` datum ``count`` times, each single
-  ``Value`` once); a period with only ``StatisticValues`` data has no percentile, as in CloudWatch.
+* **Extended statistics** in ``GetMetricData`` (as a ``MetricStat`` ``Stat``) and
+  ``GetMetricStatistics`` (``ExtendedStatistics``): percentiles (``p50``, ``p99.9``), trimmed means,
+  counts and sums (``TM(a:b)``, ``TC(a:b)``, ``TS(a:b)``, ``tm99``, ``IQM``) and percentile ranks
+  (``PR(a:b)``), as `cloudwatch_statistics` computes them; moto computes only Sum, Average, Minimum,
+  Maximum and SampleCount. They are computed over every sample of the period: each value of a
+  ``Values``/``Counts`` datum ``count`` times, each single ``Value`` once, and a ``StatisticValues``
+  set only when CloudWatch can (its ``SampleCount`` is 1 or its ``Minimum`` equals its ``Maximum``);
+  otherwise, or when a value is negative, the period has no such statistic, as in CloudWatch. A
+  malformed one is a ``ValidationError``. (The API reference documents only percentiles for
+  ``GetMetricStatistics``; the others are answered there too.)
 * **Metric math** in ``GetMetricData``: moto returns an expression's data only when the expression is
   the id of another query. Here an expression is evaluated point by point over the ``MetricStat``
   queries it names: numbers, ids, ``+ - * /``, unary minus, comparisons (1 or 0), ``AND``/``OR``
@@ -38,6 +43,9 @@ from moto.cloudwatch.exceptions import ValidationError
 from moto.cloudwatch.models import CloudWatchBackend, MetricAggregatedDatum, MetricDatum, Statistics
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
+
+from shepherd_cli.local import cloudwatch_statistics
+from shepherd_cli.local.cloudwatch_statistics import ExtendedStatistic
 
 _lock = threading.Lock()
 _installed = False
@@ -124,60 +132,51 @@ def _put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[
         _moto_put_metric_data(self, namespace, others)
 
 
-# --- percentiles --------------------------------------------------------------------------------------
+# --- extended statistics ------------------------------------------------------------------------------
 
 
-def percentile_of(stat: str) -> float | None:
-    """50.0 for "p50", 99.9 for "p99.9"; None when ``stat`` is not a percentile statistic."""
-    if not stat.startswith("p"):
-        return None
+def extended_statistic(stat: str) -> ExtendedStatistic | None:
+    """The extended statistic ``stat`` names (None for moto's own); a malformed one is refused."""
     try:
-        value = float(stat[1:])
-    except ValueError:
-        return None
-    return value if 0 <= value <= 100 else None
-
-
-def nearest_rank(samples: Iterable[tuple[float, float]], percent: float) -> float | None:
-    """The nearest-rank percentile of (value, count) samples; None when there are none."""
-    ordered = sorted((value, count) for value, count in samples if count > 0)
-    total = sum(count for _value, count in ordered)
-    if total == 0:
-        return None
-    rank = max(1.0, math.ceil(percent / 100 * total))
-    seen = 0.0
-    for value, count in ordered:
-        seen += count
-        if seen >= rank:
-            return value
-    return ordered[-1][0]
+        return cloudwatch_statistics.parse(stat)
+    except ValueError as error:
+        raise ValidationError(f"Invalid statistic: {error}") from None
 
 
 def _samples(metric_data: Iterable[Any]) -> list[tuple[float, float]] | None:
-    """Every sample of a period as (value, count); None when a datum is a bare StatisticValues set."""
+    """Every sample of a period as (value, count); None when CloudWatch could not compute an extended
+    statistic from them (a statistic set of several different values, or a negative value)."""
     samples: list[tuple[float, float]] = []
     for datum in metric_data:
         if isinstance(datum, DistributionDatum):
             samples.extend(zip(datum.values, datum.counts, strict=True))
         elif isinstance(datum, MetricDatum):
             samples.append((datum.value, 1.0))
+        elif isinstance(datum, MetricAggregatedDatum) and (datum.sample_count == 1 or datum.min == datum.max):
+            samples.append((datum.min, float(datum.sample_count)))
         else:
             return None
-    return samples
+    return None if any(value < 0 for value, _count in samples) else samples
 
 
 def _statistic(self: Statistics, stat: str) -> SupportsFloat | None:
-    percent = percentile_of(stat)
-    if percent is None:
+    extended = extended_statistic(stat)
+    if extended is None:
         return _moto_statistic(self, stat)
     samples = _samples(self.metric_data)
-    return None if samples is None else nearest_rank(samples, percent)
+    return None if samples is None else cloudwatch_statistics.compute(extended, samples)
 
 
-def _get_metric_data(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    """moto's GetMetricData without the periods whose statistic has no value (a percentile of a period
-    with only statistic sets): CloudWatch leaves such a period out, moto would fail to render it."""
-    results = _moto_get_metric_data(self, *args, **kwargs)
+def _get_metric_data(
+    self: CloudWatchBackend, queries: list[dict[str, Any]], *args: Any, **kwargs: Any
+) -> list[dict[str, Any]]:
+    """moto's GetMetricData, with every statistic checked first, and without the periods whose
+    statistic has no value (a percentile of a period with only statistic sets, a trimmed mean of no
+    sample): CloudWatch leaves such a period out, moto would fail to render it."""
+    for query in queries:
+        if "MetricStat" in query:
+            extended_statistic(str(query["MetricStat"]["Stat"]))
+    results = _moto_get_metric_data(self, queries, *args, **kwargs)
     for result in results:
         points = zip(result["timestamps"], result["values"], strict=True)
         kept = [(moment, value) for moment, value in points if value is not None]
@@ -187,10 +186,10 @@ def _get_metric_data(self: CloudWatchBackend, *args: Any, **kwargs: Any) -> list
 
 
 def _get_metric_statistics_response(self: CloudWatchResponse) -> ActionResult:
-    """moto's GetMetricStatistics, plus each datapoint's ``ExtendedStatistics`` (percentiles)."""
+    """moto's GetMetricStatistics, plus each datapoint's ``ExtendedStatistics``."""
     extended = [str(name) for name in self._get_param("ExtendedStatistics", []) or []]
     for name in extended:
-        if percentile_of(name) is None:
+        if extended_statistic(name) is None:
             raise ValidationError(f"The value {name} for parameter ExtendedStatistics is not supported.")
     statistics = self._get_param("Statistics", []) or []
     if not statistics and not extended:

@@ -21,7 +21,12 @@ from shepherd_cli.local.traffic import TrafficSimulator, moto_endpoints
 if TYPE_CHECKING:
     from shepherd_cli.local.stack import LocalShepherd
 
-DEFAULT_RPS = 50.0
+# Enough traffic for the canary judge to decide within a bake: a 10% canary gets 1,800 requests a
+# minute. The judge leaves out each step's first 3 minutes (warm-up) and the last 2 (CloudWatch's
+# delay), so a 10-minute bake judges 5 minutes, 9,000 requests: enough to be sure that a candidate
+# without errors is below the 0.1% the judge calls negligible, and that its share of slow requests is
+# not worse than the baseline's. At 50 a second it would judge 1,500 and mostly extend, then hold.
+DEFAULT_RPS = 300.0
 EVERY_MINUTE = "cron(* * * * ? *)"
 
 

@@ -3,9 +3,11 @@
 Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives
 ``rps * 60`` requests, split between its variants by their *current* weights (a multinomial draw,
 so a 10% canary gets about 10%, with the noise real traffic has). Each variant's version behaves as
-`traffic_behaviour` says: a share of 5xx errors (binomial) and a log-normal latency with the given
-median and p99. What SageMaker would publish for that minute is then put to CloudWatch, stamped with
-the minute's start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``,
+`traffic_behaviour` says: a share of 5xx errors (binomial; with the behaviour's bursts, on a rate
+that varies from minute to minute) and a log-normal latency with the given median and p99, slower
+and failing more while the variant warms up (its first minutes after it starts taking traffic).
+What SageMaker would publish for that minute is then put to CloudWatch, stamped with the minute's
+start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``,
 metrics ``Invocations``, ``Invocation4XXErrors`` (always 0: clients are not simulated),
 ``Invocation5XXErrors`` (Count) and ``ModelLatency`` (Microseconds, one sample per invocation, sent as
 ``Values``/``Counts`` on a 1% logarithmic grid so that percentiles can be computed, see
@@ -21,7 +23,7 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,24 +123,57 @@ def split_requests(total: int, variants: tuple[ServingVariant, ...], rng: random
     return counts
 
 
-def latency_histogram(invocations: int, behaviour: Behaviour, rng: random.Random) -> dict[float, int]:
-    """``invocations`` log-normal latencies (microseconds), counted on a 1% logarithmic grid."""
-    mu = math.log(behaviour.latency_ms * 1000)
+def latency_histogram(
+    invocations: int, behaviour: Behaviour, rng: random.Random, slower: float = 1.0
+) -> dict[float, int]:
+    """``invocations`` log-normal latencies (microseconds), ``slower`` times the behaviour's, counted
+    on a 1% logarithmic grid."""
+    mu = math.log(behaviour.latency_ms * 1000 * slower)
     sigma = math.log(behaviour.p99_ms / behaviour.latency_ms) / Z_99
     steps = LATENCY_GRID_STEPS_PER_E
     counts = Counter(round((mu + sigma * rng.gauss(0.0, 1.0)) * steps) for _ in range(invocations))
     return {round(math.exp(step / steps), 1): count for step, count in counts.items()}
 
 
+def burst_factor(cv: float, rng: random.Random) -> float:
+    """A gamma factor of mean 1 and coefficient of variation ``cv`` (1 when cv is 0, with no draw)."""
+    return rng.gammavariate(1 / cv**2, cv**2) if cv > 0 else 1.0
+
+
+def shock_factor(cv: float, shock: float) -> float:
+    """The log-normal factor of mean 1 and coefficient of variation ``cv`` at the standard normal
+    ``shock`` shared by the endpoint's variants this minute."""
+    sigma = math.sqrt(math.log1p(cv**2))
+    return math.exp(sigma * shock - sigma**2 / 2)
+
+
+def error_probability(behaviour: Behaviour, age: int | None, shock: float, rng: random.Random) -> float:
+    """The minute's 5xx probability: the behaviour's, times its bursts and the endpoint's shock, plus
+    the warm-up's extra errors."""
+    rate = behaviour.error_percent / 100 * burst_factor(behaviour.error_bursts, rng)
+    if behaviour.common_shocks > 0:
+        rate *= shock_factor(behaviour.common_shocks, shock)
+    return min(1.0, rate + behaviour.extra_5xx_percent(age) / 100)
+
+
 def simulate_minute(
-    endpoint: ServingEndpoint, behaviours: dict[str, Behaviour], rps: float, rng: random.Random
+    endpoint: ServingEndpoint,
+    behaviours: dict[str, Behaviour],
+    rps: float,
+    rng: random.Random,
+    ages: Mapping[str, int | None] | None = None,
 ) -> list[VariantMinute]:
+    """One minute of ``endpoint``; ``ages``: each variant's minutes since it started taking traffic
+    (0 in its first minute; None or absent: warm)."""
     requests = split_requests(round(rps * 60), endpoint.variants, rng)
+    serving = [behaviours.get(variant.name, HEALTHY) for variant in endpoint.variants]
+    # Drawn only when asked for, so that traffic without shocks draws the same numbers as before.
+    shock = rng.gauss(0.0, 1.0) if any(behaviour.common_shocks > 0 for behaviour in serving) else 0.0
     minutes = []
-    for variant, invocations in zip(endpoint.variants, requests, strict=True):
-        behaviour = behaviours.get(variant.name, HEALTHY)
-        errors = binomial(invocations, behaviour.error_percent / 100, rng)
-        latency = latency_histogram(invocations, behaviour, rng)
+    for variant, behaviour, invocations in zip(endpoint.variants, serving, requests, strict=True):
+        age = (ages or {}).get(variant.name)
+        errors = binomial(invocations, error_probability(behaviour, age, shock, rng), rng)
+        latency = latency_histogram(invocations, behaviour, rng, behaviour.latency_factor(age))
         minutes.append(VariantMinute(endpoint.name, variant.name, invocations, errors, latency_us=latency))
     return minutes
 
@@ -191,9 +226,14 @@ class TrafficSimulator:
         self._ssm = ssm
         self._endpoints = endpoints
         self._rng = rng
+        # (endpoint, variant) -> the first minute it took traffic; None: it did before the first
+        # minute simulated here (after a restart, say), so it is taken as warm.
+        self._serving_since: dict[tuple[str, str], datetime | None] = {}
+        self._first_minute = True
 
     def publish_minute(self, minute_start: datetime) -> list[VariantMinute]:
         """Simulate the minute starting at ``minute_start`` and publish it; returns what was published."""
+        first, self._first_minute = self._first_minute, False
         if self.rps == 0:
             return []
         endpoints = self._endpoints()
@@ -202,9 +242,26 @@ class TrafficSimulator:
         behaviours = behaviours_by_variant(self._ssm)
         published = []
         for endpoint in endpoints:
-            minutes = simulate_minute(endpoint, behaviours, self.rps, self._rng)
+            minutes = simulate_minute(
+                endpoint, behaviours, self.rps, self._rng, self._ages(endpoint, minute_start, first)
+            )
             data = [entry for minute in minutes for entry in metric_data(minute, minute_start)]
             if data:
                 self._cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
             published.extend(minutes)
         return published
+
+    def _ages(self, endpoint: ServingEndpoint, minute_start: datetime, first: bool) -> dict[str, int | None]:
+        """Each variant's whole minutes since it started taking traffic (a weight above 0). A variant
+        that leaves the endpoint is forgotten: one of the same name later is new, and cold."""
+        present = {(endpoint.name, variant.name) for variant in endpoint.variants}
+        for key in [key for key in self._serving_since if key[0] == endpoint.name and key not in present]:
+            del self._serving_since[key]
+        ages: dict[str, int | None] = {}
+        for variant in endpoint.variants:
+            key = (endpoint.name, variant.name)
+            if key not in self._serving_since and variant.weight > 0:
+                self._serving_since[key] = None if first else minute_start
+            since = self._serving_since.get(key)
+            ages[variant.name] = None if since is None else int((minute_start - since).total_seconds() // 60)
+        return ages

@@ -12,6 +12,7 @@ from typing import Any
 from shepherd.registry.model import ModelVersion, VersionStatus
 from shepherd.rollouts.ports import EndpointAuditEntry, Incident, StoredRollout
 from shepherd_cli import operations
+from shepherd_cli.analysis_view import evidence_text, waiting_sentence
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
 
@@ -177,18 +178,28 @@ def rollout_report(target: Target, endpoint_name: str, rollout_id: str) -> dict[
 
 def analysis_of(stored: StoredRollout) -> list[dict[str, Any]]:
     """The canary analysis the controller stored on the rollout, one entry per judged step, in the shape
-    dashboard.js draws: per metric its verdict and evidence, and baseline vs candidate per minute."""
-    judged = stored.rollout.strategy.analysis.judge.judged_metrics()
-    series_of = {metric.name: metric.threshold_series or metric.series for metric in judged}  # a tail charts its p99
+    dashboard.js draws: per metric its verdict, its evidence in words (``shown``, as `shepherd status`
+    says it), and baseline vs candidate per minute (a latency's in ms)."""
+    judged = {metric.name: metric for metric in stored.rollout.strategy.analysis.judge.judged_metrics()}
     steps = []
     for entry in stored.rollout.analysis:
         metrics = []
         for evidence in entry.verdict.metrics:
             row = evidence.model_dump(mode="json")
             row |= {"name": evidence.metric, "verdict": evidence.outcome}
-            charted = entry.series.get(series_of.get(evidence.metric, evidence.metric))
+            row["shown"] = evidence_text(row, entry.thresholds)
+            metric = judged.get(evidence.metric)
+            # What the controller charts (rollouts/canary.py): a tail metric's per-minute percentile.
+            charted_id = (metric.threshold_series or metric.series) if metric is not None else evidence.metric
+            charted = entry.series.get(charted_id)
             if charted is not None:
-                row["series"] = {"baseline": list(charted.baseline), "candidate": list(charted.candidate)}
+                latency = charted_id.startswith("model_latency")
+                scale = 1000.0 if latency else 1.0  # ModelLatency is in microseconds
+                row["series"] = {
+                    "baseline": [None if value is None else value / scale for value in charted.baseline],
+                    "candidate": [None if value is None else value / scale for value in charted.candidate],
+                    "label": f"{charted_id} (ms)" if latency else charted_id,
+                }
             metrics.append(row)
         steps.append(
             {
@@ -199,6 +210,8 @@ def analysis_of(stored: StoredRollout) -> list[dict[str, Any]]:
                 "minutes": entry.verdict.minutes,
                 "extended_seconds": entry.extended_seconds,
                 "resumed_by": entry.resumed_by,
+                "waiting": waiting_sentence(entry.verdict.model_dump(mode="json")),
+                "thresholds_ms": {name: round(value / 1000, 3) for name, value in sorted(entry.thresholds.items())},
                 "metrics": metrics,
             }
         )

@@ -162,11 +162,19 @@ const Shepherd = (() => {
     }
     data.analysis.forEach((step, s) => {
       const metrics = step.metrics || [];
+      const thresholds = Object.entries(step.thresholds_ms || {});
+      // Words from the server (analysis_view.evidence_text), the same as `shepherd status` prints.
+      const shown = (m) => m.shown || {baseline: fmt(m.baseline), candidate: fmt(m.candidate), effect: fmt(m.relative_effect),
+        interval: m.interval ? m.interval.map(fmt).join(" … ") : "-", limit: "-", compared: "", decided_in: ""};
       analysis.insertAdjacentHTML("beforeend",
         `<h3>Step ${esc(step.step ?? s + 1)}${step.percent != null ? " (" + esc(step.percent) + "%)" : ""}: <span class="badge ${esc(String(step.verdict).toLowerCase())}">${esc(step.verdict)}</span></h3>` +
-        `<table><thead><tr><th>metric</th><th>verdict</th><th>samples</th><th>baseline</th><th>candidate</th><th>effect</th><th>interval</th><th>rule</th></tr></thead><tbody>` +
-        metrics.map((m) => `<tr><td>${esc(m.name)}</td><td><span class="badge ${esc(String(m.verdict).toLowerCase())}">${esc(m.verdict)}</span></td><td>${esc(m.samples)}</td>` +
-          `<td>${fmt(m.baseline)}</td><td>${fmt(m.candidate)}</td><td>${fmt(m.relative_effect)}</td><td>${esc(m.interval ? m.interval.map(fmt).join(" … ") : "-")}</td><td>${esc(m.rule)}</td></tr>`).join("") +
+        (step.waiting ? `<p class="waiting">Waiting: ${esc(step.waiting)}</p>` : "") +
+        (thresholds.length ? `<p>Latency thresholds (the baseline's, from before the step): ${thresholds.map(([name, ms]) => `${esc(name)} ${esc(Number(ms).toFixed(1))} ms`).join(", ")}. ` +
+          "Latency is judged as the share of requests slower than the threshold; the candidate's threshold is higher by its limit.</p>" : "") +
+        `<table><thead><tr><th>metric</th><th>verdict</th><th>samples</th><th>baseline</th><th>candidate</th><th>effect</th><th>interval</th><th>limit</th><th>rule</th></tr></thead><tbody>` +
+        metrics.map((m) => { const t = shown(m); return `<tr><td>${esc(m.name)}</td><td><span class="badge ${esc(String(m.verdict).toLowerCase())}">${esc(m.verdict)}</span></td><td>${esc(m.samples)}</td>` +
+          `<td title="${esc(t.compared)}">${esc(t.baseline)}</td><td title="${esc(t.compared)}">${esc(t.candidate)}</td><td>${esc(t.effect)}</td><td>${esc(t.interval)}</td><td>${esc(t.limit)}</td>` +
+          `<td>${esc(m.rule)}${t.decided_in ? " (" + esc(t.decided_in) + ")" : ""}</td></tr>`; }).join("") +
         "</tbody></table>");
       metrics.filter((m) => m.series && m.series.baseline && m.series.candidate).forEach((m, i) => {
         const box = document.createElement("div");
@@ -176,7 +184,7 @@ const Shepherd = (() => {
         chart(`analysis-${s}-${i}`, box, {
           title: `${m.name}: baseline vs candidate per minute`,
           scales: {x: {time: false}},
-          axes: [{label: "minute"}, {label: m.name}],
+          axes: [{label: "minute"}, {label: m.series.label || m.name}],
           series: [{label: "minute"}, {label: "baseline", stroke: "#6b7280"}, {label: "candidate", stroke: "#c2410c"}],
         }, [[...Array(n).keys()].map((k) => k + 1), m.series.baseline.slice(0, n), m.series.candidate.slice(0, n)]);
       });

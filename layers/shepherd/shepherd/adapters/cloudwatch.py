@@ -168,13 +168,14 @@ class CloudWatchVariantMetrics:
 def metric_data_queries(
     series: tuple[SeriesQuery, ...], endpoint_name: str, candidate_variant: str, baseline_variant: str
 ) -> list[dict[str, Any]]:
-    """The GetMetricData queries: each series for the candidate (``_c``) and the baseline (``_b``)."""
+    """The GetMetricData queries: each series for the candidate (``_c``) and the baseline (``_b``),
+    each with its side's statistic (a tail metric's candidate threshold is not the baseline's)."""
     queries = []
+    sides: tuple[tuple[str, str, Side], ...] = (
+        ("c", candidate_variant, "candidate"),
+        ("b", baseline_variant, "baseline"),
+    )
     for query in series:
-        sides: tuple[tuple[str, str, Side], ...] = (
-            ("c", candidate_variant, "candidate"),
-            ("b", baseline_variant, "baseline"),
-        )
         for suffix, variant, side in sides:
             dimensions = [
                 {"Name": "EndpointName", "Value": endpoint_name},
