@@ -108,7 +108,8 @@ def test_a_candidate_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm
     assert status(world, v2) == "ROLLED_BACK"
     [rolled_back] = world.announcements("Rollout Rolled Back")
     assert rolled_back["trigger"] == "analysis"
-    assert "latency_p50" in rolled_back["reason"] and "latency_p99" in rolled_back["reason"]
+    # The median's paired minutes fail first (5 after the warm-up); the tail share needs 500 requests.
+    assert "latency_p50" in rolled_back["reason"]
     assert rolled_back.get("command_id") is None  # the judge is not an operator's command
     [completed] = world.announcements("Canary Analysis Completed")
     assert (completed["step"], completed["percent"], completed["outcome"], completed["decision"]) == (
@@ -117,7 +118,7 @@ def test_a_candidate_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm
         "FAIL",
         "rollback",
     )
-    latency = {m["metric"]: m for m in completed["metrics"]}["latency_p99"]
+    latency = {m["metric"]: m for m in completed["metrics"]}["latency_p50"]
     assert latency["outcome"] == "FAIL" and 0.3 < latency["relative_effect"] < 0.5
     # No alarm fired: the per-rollout alarms exist (until clean-up) but none is in ALARM.
     alarms = boto3.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
@@ -125,7 +126,7 @@ def test_a_candidate_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm
     # The incident holds the evidence; the record keeps the verdict of the step.
     [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
     assert incident.trigger == "analysis" and incident.alarm_name is None
-    assert incident.analysis is not None and "latency_p99" in incident.analysis.failing()
+    assert incident.analysis is not None and "latency_p50" in incident.analysis.failing()
     [step] = rollout_record().analysis
     assert (step.step, step.decision, step.verdict.outcome) == (0, "rollback", "FAIL")
     assert len(step.series["model_latency_p99"].candidate) == len(step.series["model_latency_p99"].baseline) >= 2
@@ -133,10 +134,14 @@ def test_a_candidate_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm
 
 def test_a_candidate_like_the_live_one_passes_and_completes(world, sagemaker, lambda_context, first_deployment):
     v2 = registered_version(world, lambda_context, 2)
-    # 50 requests/s, 5 to the candidate: enough for evidence of no regression within the bake.
-    publish(V1, 40, latency_ms=50, seed=1, requests=2700)
-    publish(V2, 40, latency_ms=50, seed=2, requests=300)
-    promote.lambda_handler(promotion(v2, judged_canary(), at=AT), lambda_context)
+    # 500 requests/s, 50 to the candidate: without errors on either side, the 15,000 requests judged
+    # within the bake bound the candidate's 5xx rate below 0.1% (PASS on evidence). The p99 tail is
+    # left out: its PASS needs hundreds of the candidate's slow requests, which this fixture's 200
+    # latencies a minute cannot give (tests/unit/test_canary_judge.py and the local-mode e2e test it).
+    publish(V1, 40, latency_ms=50, seed=1, requests=27000)
+    publish(V2, 40, latency_ms=50, seed=2, requests=3000)
+    judge = {"default_metrics": {"latency_p99": {"enabled": False}}}
+    promote.lambda_handler(promotion(v2, judged_canary(**judge), at=AT), lambda_context)
 
     timeline = run(lambda_context, sagemaker, 16)
 
@@ -144,8 +149,9 @@ def test_a_candidate_like_the_live_one_passes_and_completes(world, sagemaker, la
     assert timeline[9] == {V1: 0.9, V2: 0.1}  # baking
     assert timeline[15][V2] == 1.0
     [completed] = world.announcements("Canary Analysis Completed")
-    assert (completed["outcome"], completed["decision"], completed["extended_seconds"]) == ("PASS", "advance", 0)
-    assert {m["metric"] for m in completed["metrics"]} == {"errors_5xx", "errors_4xx", "latency_p50", "latency_p99"}
+    assert (completed["outcome"], completed["decision"]) == ("PASS", "advance")
+    assert completed["extended_seconds"] <= 120  # 3 minutes of warm-up and 2 of publishing delay are not judged
+    assert {m["metric"] for m in completed["metrics"]} == {"errors_5xx", "errors_4xx", "latency_p50"}
     assert world.announcements("Rollout Rolled Back") == []
     assert status(world, v2) == "LIVE"
 
