@@ -30,7 +30,7 @@ from canary_traffic import LOOKBACK_MINUTES, STEP_MINUTES, Batch, Side, Simulate
 from scipy import special
 
 # look() imports the judge on its first call: imported here, so that no look is charged for it.
-import shepherd.analysis.judge
+import shepherd.analysis.judge  # noqa: F401
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.look import fetch_window, look, queries
 from shepherd.analysis.metrics import SeriesQuery
@@ -76,7 +76,7 @@ def look_time(look_index: int) -> datetime:
 # --- Shepherd --------------------------------------------------------------------------------------
 
 
-def shepherd(batch: Batch, config: JudgeConfig, seed: tuple[int, ...]) -> ShepherdOutcomes:
+def shepherd_judge(batch: Batch, config: JudgeConfig, seed: tuple[int, ...]) -> ShepherdOutcomes:
     outcomes = ShepherdOutcomes(np.empty(batch.trials, dtype=object), np.zeros(batch.trials, dtype=int))
     for trial in range(batch.trials):
         cloudwatch = SimulatedCloudWatch(batch, trial, np.random.default_rng([*seed, trial]))
@@ -100,7 +100,9 @@ class _ShepherdStep:
         self._filled: dict[tuple[str, str, Side], int] = {}
 
     def run(self) -> tuple[StepAnalysis, int]:
-        config, thresholds, entry = self._config, {}, None
+        config = self._config
+        thresholds: dict[str, float] = {}
+        entry: StepAnalysis | None = None
         bake_ends_at = STEP_STARTED_AT + timedelta(minutes=BAKE_MINUTES)
         for look_index in range(1, STEP_MINUTES + 1):
             now = look_time(look_index)
@@ -180,7 +182,7 @@ def _rollback_or_advance(fired: np.ndarray) -> Outcomes:
 # --- Kayenta-style ---------------------------------------------------------------------------------
 
 
-def kayenta(batch: Batch, alpha: float = KAYENTA_ALPHA) -> Outcomes:
+def kayenta_style(batch: Batch, alpha: float = KAYENTA_ALPHA) -> Outcomes:
     series = _kayenta_series(batch)
     tests = [_MannWhitney(batch.trials, BAKE_MINUTES) for _ in series]
     fired = np.zeros(batch.trials, dtype=int)

@@ -225,7 +225,8 @@ def _body_cdf_scalar(y: float, slope: float) -> float:
 class Sample(Protocol):
     """One minute's values of one metric for one variant: what a CloudWatch statistic is computed on."""
 
-    count: int
+    @property
+    def count(self) -> int: ...
 
     def total(self) -> float: ...
 
