@@ -190,8 +190,9 @@ def _shepherd_notes(by_condition: dict[Condition, dict[str, Outcomes]]) -> None:
     print(
         f"Shepherd's judge, CPU per look (queries() and look(), {len(looks):,} looks): mean "
         f"{statistics.fmean(looks) / 1000:.0f} µs, p99 {ordered[int(0.99 * (len(ordered) - 1))] / 1000:.0f} µs, "
-        f"max {ordered[-1] / 1000:.0f} µs. One GetMetricData call per look: at most {queries} queries "
-        f"(limit 500) and {datapoints:,} datapoints (limit 100,800)."
+        f"max {ordered[-1] / 1000:.0f} µs (a pause of the garbage collector of this long process). One "
+        f"GetMetricData call per look: at most {queries} queries (limit 500) and {datapoints:,} datapoints "
+        "(limit 100,800)."
     )
 
 
