@@ -1,7 +1,7 @@
 """Canary detection on realistic traffic: Shepherd's judge beside static alarms and a Kayenta-style
 judge, on the same simulated steps.
 
-    .venv/bin/python bench/canary_detection.py [--quick] [--trials 600] [--regression-trials 100]
+    .venv/bin/python bench/canary_detection.py [--quick] [--trials 1000] [--regression-trials 100]
                                                [--seed 7] [--only TEXT]
 
 Each condition is a traffic level (1, 5, 50, 500, 2,000 requests/s in total), a step (the candidate
@@ -83,7 +83,7 @@ Results = dict[str, dict[Condition, dict[str, Outcomes]]]  # judge -> condition 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=600, help="A/A steps per condition")
+    parser.add_argument("--trials", type=int, default=1000, help="A/A steps per condition")
     parser.add_argument("--regression-trials", type=int, default=100, help="steps per condition and regression")
     parser.add_argument("--quick", action="store_true", help="60 A/A and 20 per regression: a smoke run")
     parser.add_argument("--seed", type=int, default=7)

@@ -10,8 +10,8 @@ Assumptions of the traffic model (each one a knob below; a condition switches th
 - **Requests.** Total requests per minute are Poisson around ``rps x 60 x load``; each goes to the
   candidate with its step's weight (binomial). Before the step the baseline has all of them and the
   candidate none.
-- **Load.** ``flat``: 1. ``diurnal``: a 24-hour sine of amplitude 40% at a random phase (a bake sees
-  up to about 12% of change). ``steep``: the traffic doubles over the 80 minutes simulated (a morning
+- **Load.** ``flat``: 1. ``diurnal``: a 24-hour sine of amplitude 40% at a random phase (80 minutes see
+  up to about 14% of change). ``steep``: the traffic doubles over the 80 minutes simulated (a morning
   ramp). With common noise (below) the load also has bursts: AR(1) on the log scale, coefficient 0.8,
   stationary sd 0.15. Latency rises with load as ``load^0.2``, for both variants alike.
 - **Hosts.** The candidate runs on 1 instance, the baseline on 3 (requests spread evenly). Each
