@@ -1,28 +1,34 @@
-"""Canary detection: Shepherd's judge against static alarms and a Kayenta-style judge, on the same data.
+"""Canary detection on realistic traffic: Shepherd's judge beside static alarms and a Kayenta-style
+judge, on the same simulated steps.
 
-Without AWS, simulates many canaries at 10% of 50 requests/s (300 requests a minute to the candidate,
-2,700 to the live variant) for a 60-minute bake, under A/A (identical models) and A/B (5xx errors x2
-and x5 from a 1% base; latency +20% and +50%), and runs three judges on the same per-minute data:
+    .venv/bin/python bench/canary_detection.py [--quick] [--trials 1000] [--regression-trials 100]
+                                               [--seed 7] [--only TEXT]
 
-- **Shepherd**: ``shepherd.analysis.judge`` with the default strategy's configuration, looking once a
-  minute; a critical FAIL rolls back at once, a non-critical FAIL at the end of the bake.
-- **Static alarms** as SageMaker's deployment guardrails use them: the candidate's 5xx rate above 5%
-  or its p99 latency above 300 ms in 3 of 3 one-minute periods.
-- **Kayenta-style**: every minute, a two-sided Mann-Whitney test at 98% confidence of the candidate's
-  per-minute series against the baseline's (5xx rate, 4xx rate, p50, p99), unpaired; a metric fails
-  when it differs significantly in the bad direction (higher), and any failing metric rolls back.
-  Also at 99.8%, to compare detection at a false-rollback rate nearer Shepherd's.
+Each condition is a traffic level (1, 5, 50, 500, 2,000 requests/s in total), a step (the candidate
+at 10%, or an 80% step) and a mess (``canary_traffic``'s docstring states every assumption):
 
-The data: a shared load factor per minute (AR(1) on the log scale, stationary sd 0.17) drives the
-request count (Poisson) and both variants' latency; requests split binomially 10/90. Per-request
-latency is log-normal (median 100 ms x load^0.5, log-sd 0.35: p99 about 225 ms); each variant's
-minute also has its own small noise (log-sd 0.03, its instances) and both share a per-minute jitter
-(log-sd 0.05). A variant's per-minute p50 and p99 are the nearest-rank order statistics of its
-requests that minute, drawn exactly through the Beta distribution of uniform order statistics
-instead of generating every request. 5xx: 1% per request times a shared per-minute factor (log-sd
-0.3: error bursts hit both variants); 4xx: 2% the same way, never changed by the candidate.
+- ``clean``: independent requests, steady traffic, identical instances, no warm-up: the judge's own
+  assumptions, for reference;
+- ``realistic``: the candidate on 1 instance against a baseline on 3 (fixed per-host differences),
+  negative-binomial errors (per-variant minute-to-minute CV 0.3), common noise and shocks, a diurnal
+  load, a typical warm-up (2-5 minutes, up to 3x latency, up to +2% 5xx in minute one);
+- ``bursty CV 0.7``: realistic, with errors' per-variant CV 0.7;
+- ``warm-up 3x +2% 5xx``: realistic, with the worst warm-up (5 minutes from 3x latency, +2% 5xx in
+  minute one);
+- ``steep ramp``: realistic, with the traffic doubling over the step.
 
-    .venv/bin/python bench/canary_detection.py [--trials 1000] [--seed 7]
+Every condition's latency is heavy-tailed (lognormal sigma 1, 0.1% of requests 10x slower). For each,
+A/A (an identical model) and five regressions: 5xx x1.5, x2, x5 (from 1%), and tail-only p99 +20%,
++50% (median unchanged). A step bakes 60 minutes; the judges look once a minute (``canary_judges``).
+Printed per judge and condition: false rollbacks on A/A (per judged step, with a 95% Wilson
+interval) and holds (Shepherd: the step ended INCONCLUSIVE and ``on_inconclusive`` held it; how many
+holds said how long a decision would take, ``Verdict.waiting``), and per regression the share rolled
+back within 15 minutes (by the look at 15 min 20 s) / within the bake (by the look at 60 min 20 s) /
+advanced anyway. Then Shepherd's CPU per look and its GetMetricData call.
+
+Seeded: each (condition, change) has its own stream, so ``--only`` and the trial counts of others do
+not change its numbers. The simulation's cost does not depend on the traffic (see ``canary_traffic``),
+so every condition gets the same trials.
 """
 
 from __future__ import annotations
@@ -30,228 +36,219 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections import Counter
 
 import numpy as np
 from _support import table
-from scipy import special, stats
+from canary_judges import BAKE_MINUTES, Outcomes, ShepherdOutcomes, kayenta_style, shepherd_judge, static_alarms
+from canary_traffic import Change, Condition, Mess, simulate, true_ratios
 
 from shepherd.analysis.config import JudgeConfig
-from shepherd.analysis.judge import VariantSeries, judge
 
-MINUTES = 60
-RPS = 50
-CANARY_SHARE = 0.10
-BASE_5XX = 0.01
-BASE_4XX = 0.02
-MEDIAN_MS = 100.0
-LATENCY_LOG_SD = 0.35
-ALARM_ERROR_PERCENT = 5.0
-ALARM_P99_MS = 300.0
-ALARM_PERIODS = 3
-KAYENTA_ALPHA = 0.02
-KAYENTA_FIRST_MINUTE = 3
 DETECT_WITHIN = 15
+CLEAN = Mess("clean")
+REALISTIC = Mess("realistic", error_cv=0.3, hosts=True, common=True, load="diurnal", warmup="typical")
+BURSTY = Mess("bursty CV 0.7", error_cv=0.7, hosts=True, common=True, load="diurnal", warmup="typical")
+WARMUP = Mess("warm-up 3x +2% 5xx", error_cv=0.3, hosts=True, common=True, load="diurnal", warmup="worst")
+STEEP = Mess("steep ramp", error_cv=0.3, hosts=True, common=True, load="steep", warmup="typical")
 
-# Same tolerance as the other two judges (none), to show what the default +10% costs.
-LATENCY_TOLERANCE_0 = JudgeConfig.model_validate(
-    {"default_metrics": {"latency_p50": {"tolerance": 0}, "latency_p99": {"tolerance": 0}}}
+CONDITIONS = (
+    Condition(CLEAN, 50, 10),
+    Condition(CLEAN, 2000, 80),
+    *(Condition(REALISTIC, rps, percent) for percent in (10, 80) for rps in (1, 5, 50, 500, 2000)),
+    Condition(BURSTY, 50, 10),
+    Condition(BURSTY, 2000, 10),
+    Condition(BURSTY, 2000, 80),
+    Condition(BURSTY, 5, 80),
+    Condition(WARMUP, 50, 10),
+    Condition(WARMUP, 2000, 10),
+    Condition(WARMUP, 5, 80),
+    Condition(STEEP, 500, 10),
 )
+AA = Change("A/A")
+CHANGES = (
+    AA,
+    Change("5xx x1.5", error_factor=1.5),
+    Change("5xx x2", error_factor=2.0),
+    Change("5xx x5", error_factor=5.0),
+    Change("p99 +20%", p99_factor=1.2),
+    Change("p99 +50%", p99_factor=1.5),
+)
+REGRESSIONS = CHANGES[1:]
 
-SCENARIOS = {
-    "A/A": (1.0, 1.0),
-    "errors x2": (2.0, 1.0),
-    "errors x5": (5.0, 1.0),
-    "latency +20%": (1.0, 1.2),
-    "latency +50%": (1.0, 1.5),
-}
-
-
-@dataclass
-class Canaries:
-    """Per-minute series of many simulated canaries: arrays of shape (trials, MINUTES)."""
-
-    requests: dict[str, np.ndarray]
-    errors_5xx: dict[str, np.ndarray]
-    errors_4xx: dict[str, np.ndarray]
-    p50: dict[str, np.ndarray]
-    p99: dict[str, np.ndarray]
-
-
-def simulate(rng: np.random.Generator, trials: int, error_factor: float, latency_factor: float) -> Canaries:
-    shape = (trials, MINUTES)
-    log_load = np.zeros(shape)
-    innovation = rng.normal(0, 0.1, shape)
-    log_load[:, 0] = rng.normal(0, 0.1 / math.sqrt(1 - 0.8**2), trials)
-    for minute in range(1, MINUTES):
-        log_load[:, minute] = 0.8 * log_load[:, minute - 1] + innovation[:, minute]
-    load = np.exp(log_load)
-    total = rng.poisson(RPS * 60 * load)
-    candidate = rng.binomial(total, CANARY_SHARE)
-    requests = {"candidate": candidate, "baseline": total - candidate}
-    shared_jitter = rng.normal(0, 0.05, shape)
-    error_burst = np.exp(rng.normal(0, 0.3, shape))
-    client_burst = np.exp(rng.normal(0, 0.3, shape))
-    errors_5xx, errors_4xx, p50, p99 = {}, {}, {}, {}
-    for variant, n in requests.items():
-        factor_e, factor_l = (error_factor, latency_factor) if variant == "candidate" else (1.0, 1.0)
-        errors_5xx[variant] = rng.binomial(n, np.minimum(1.0, BASE_5XX * error_burst * factor_e))
-        errors_4xx[variant] = rng.binomial(n, np.minimum(1.0, BASE_4XX * client_burst))
-        median = MEDIAN_MS * factor_l * np.sqrt(load) * np.exp(shared_jitter + rng.normal(0, 0.03, shape))
-        n_safe = np.maximum(n, 2)
-        k99 = np.ceil(0.99 * n_safe)
-        k50 = np.ceil(0.50 * n_safe)
-        # Uniform order statistics: U(k99) ~ Beta(k99, n + 1 - k99); U(k50) / U(k99) ~ Beta(k50, k99 - k50).
-        u99 = rng.beta(k99, n_safe + 1 - k99)
-        u50 = u99 * rng.beta(k50, k99 - k50)
-        p99[variant] = median * np.exp(LATENCY_LOG_SD * special.ndtri(u99))
-        p50[variant] = median * np.exp(LATENCY_LOG_SD * special.ndtri(u50))
-    return Canaries(requests, errors_5xx, errors_4xx, p50, p99)
-
-
-# --- the three judges: each returns the minute of the rollback (1-based) per trial, or 0 for none ---
-
-
-def shepherd_judge(data: Canaries, config: JudgeConfig) -> tuple[np.ndarray, float]:
-    metrics = config.judged_metrics()
-    trials = data.requests["candidate"].shape[0]
-    rollback = np.zeros(trials, dtype=int)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    calls, spent = 0, 0.0
-    columns = {
-        "invocations": data.requests,
-        "invocation_5xx_errors": data.errors_5xx,
-        "invocation_4xx_errors": data.errors_4xx,
-        "model_latency_p50": data.p50,
-        "model_latency_p99": data.p99,
-    }
-    for trial in range(trials):
-        observations = {name: VariantSeries({}, {}) for name in columns}
-        failed_at = 0
-        for minute in range(MINUTES):
-            at = start + timedelta(minutes=minute)
-            for name, values in columns.items():
-                observations[name].candidate[at] = float(values["candidate"][trial, minute])  # type: ignore[index]
-                observations[name].baseline[at] = float(values["baseline"][trial, minute])  # type: ignore[index]
-            began = time.perf_counter()
-            verdict = judge(metrics, observations, config.false_rollback_rate)
-            spent += time.perf_counter() - began
-            calls += 1
-            if verdict.critical_failure:
-                rollback[trial] = minute + 1
-                break
-            if verdict.outcome == "FAIL" and not failed_at:
-                failed_at = MINUTES  # a non-critical FAIL rolls back at the end of the bake
-        else:
-            rollback[trial] = failed_at
-    return rollback, spent / max(calls, 1)
-
-
-def static_alarms(data: Canaries) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        error_percent = np.nan_to_num(100 * data.errors_5xx["candidate"] / data.requests["candidate"])
-    # Two alarms, each 3 of 3 one-minute periods; either one firing rolls back.
-    return np.minimum(_first_run(error_percent > ALARM_ERROR_PERCENT), _first_run(data.p99["candidate"] > ALARM_P99_MS))
-
-
-def _first_run(breach: np.ndarray) -> np.ndarray:
-    """Minute (1-based) ending the first run of ALARM_PERIODS breaching minutes, or a large number."""
-    run = np.zeros(breach.shape[0], dtype=int)
-    first = np.full(breach.shape[0], 10**6)
-    for minute in range(MINUTES):
-        run = np.where(breach[:, minute], run + 1, 0)
-        first = np.where((run >= ALARM_PERIODS) & (first == 10**6), minute + 1, first)
-    return first
-
-
-def kayenta_style(data: Canaries, alpha: float = KAYENTA_ALPHA) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        series = {
-            "5xx": (
-                np.nan_to_num(data.errors_5xx["candidate"] / data.requests["candidate"]),
-                np.nan_to_num(data.errors_5xx["baseline"] / data.requests["baseline"]),
-            ),
-            "4xx": (
-                np.nan_to_num(data.errors_4xx["candidate"] / data.requests["candidate"]),
-                np.nan_to_num(data.errors_4xx["baseline"] / data.requests["baseline"]),
-            ),
-            "p50": (data.p50["candidate"], data.p50["baseline"]),
-            "p99": (data.p99["candidate"], data.p99["baseline"]),
-        }
-    trials = data.requests["candidate"].shape[0]
-    first = np.full(trials, 10**6)
-    for minute in range(KAYENTA_FIRST_MINUTE, MINUTES + 1):
-        failing = np.zeros(trials, dtype=bool)
-        for candidate, baseline in series.values():
-            c, b = candidate[:, :minute], baseline[:, :minute]
-            p_value = stats.mannwhitneyu(c, b, axis=1, alternative="two-sided", method="asymptotic").pvalue
-            higher = np.median(c, axis=1) > np.median(b, axis=1)
-            failing |= (p_value < alpha) & higher
-        first = np.where(failing & (first == 10**6), minute, first)
-    return first
-
-
-# --- the table --------------------------------------------------------------------------------
-
-
-def summarise(rollback_minute: np.ndarray) -> tuple[float, float, float | None]:
-    """(share rolled back within the bake, share within DETECT_WITHIN minutes, median minute of those)."""
-    detected = (rollback_minute >= 1) & (rollback_minute <= MINUTES)
-    within = detected & (rollback_minute <= DETECT_WITHIN)
-    minutes = rollback_minute[detected]
-    return float(detected.mean()), float(within.mean()), float(statistics.median(minutes)) if minutes.size else None
+Results = dict[str, dict[Condition, dict[str, Outcomes]]]  # judge -> condition -> change -> outcomes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=1000, help="canaries per scenario (A/A gets 4 times as many)")
+    parser.add_argument("--trials", type=int, default=1000, help="A/A steps per condition")
+    parser.add_argument("--regression-trials", type=int, default=100, help="steps per condition and regression")
+    parser.add_argument("--quick", action="store_true", help="60 A/A and 20 per regression: a smoke run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", default="", help="run the conditions whose name contains this text")
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    look_seconds: list[float] = []
-
-    def shepherd_defaults(data: Canaries) -> np.ndarray:
-        rollback, per_look = shepherd_judge(data, JudgeConfig())
-        look_seconds.append(per_look)
-        return rollback
-
-    judges: dict[str, Callable[[Canaries], np.ndarray]] = {
-        "Shepherd judge (defaults)": shepherd_defaults,
-        "Shepherd judge, latency tolerance 0%": lambda data: shepherd_judge(data, LATENCY_TOLERANCE_0)[0],
-        "static alarms (5%, 300 ms, 3 of 3)": static_alarms,
-        "Kayenta-style (Mann-Whitney 98%, every minute)": kayenta_style,
-        # The same at a stricter level, to compare detection at a false-rollback rate nearer Shepherd's.
-        "Kayenta-style at 99.8%": lambda data: kayenta_style(data, 0.002),
-    }
-    results: dict[str, dict[str, tuple[float, float, float | None]]] = {name: {} for name in judges}
+    if args.quick:
+        args.trials, args.regression_trials = 60, 20
+    chosen = [condition for condition in CONDITIONS if args.only in condition.name]
+    config = JudgeConfig()
     began = time.perf_counter()
-    for scenario, (error_factor, latency_factor) in SCENARIOS.items():
-        trials = args.trials * 4 if scenario == "A/A" else args.trials
-        data = simulate(rng, trials, error_factor, latency_factor)
-        for name, run in judges.items():
-            results[name][scenario] = summarise(run(data))
-    headers = ["judge", f"false rollbacks, A/A ({args.trials * 4} bakes)"]
-    headers += [
-        f"{scenario}: detected / within {DETECT_WITHIN} min / median min" for scenario in SCENARIOS if scenario != "A/A"
-    ]
-    rows = []
-    for name, by_scenario in results.items():
-        row = [name, f"{by_scenario['A/A'][0]:.2%}"]
-        for scenario in SCENARIOS:
-            if scenario == "A/A":
-                continue
-            detected, within, median_minute = by_scenario[scenario]
-            row.append(f"{detected:.0%} / {within:.0%} / {'-' if median_minute is None else f'{median_minute:g}'}")
-        rows.append(row)
+    results: Results = {"Shepherd (defaults)": {}, "static alarms (5%, 300 ms, 3 of 3)": {}, "Kayenta-style (98%)": {}}
+    for condition in chosen:
+        index = CONDITIONS.index(condition)
+        for change_index, change in enumerate(CHANGES):
+            trials = args.trials if change is AA else args.regression_trials
+            seed = (args.seed, index, change_index)
+            batch = simulate(condition, change, trials, np.random.default_rng(seed))
+            by_judge = {
+                "Shepherd (defaults)": shepherd_judge(batch, config, seed),
+                "static alarms (5%, 300 ms, 3 of 3)": static_alarms(batch),
+                "Kayenta-style (98%)": kayenta_style(batch),
+            }
+            for name, outcomes in by_judge.items():
+                results[name].setdefault(condition, {})[change.name] = outcomes
+        print(f"{condition.name}: done at {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    report(results, args, time.perf_counter() - began)
+
+
+def report(results: Results, args: argparse.Namespace, seconds: float) -> None:
     print(
-        f"{args.trials} canaries per regression, {args.trials * 4} A/A; {RPS} requests/s, {CANARY_SHARE:.0%} to the "
-        f"candidate, {MINUTES}-minute bake, seed {args.seed} ({time.perf_counter() - began:.0f} s)\n"
+        f"{args.trials} A/A steps and {args.regression_trials} per regression in every condition, seed {args.seed}, "
+        f"{seconds:.0f} s (the same trials at every traffic: the simulation's cost does not depend on it). "
+        f"A {BAKE_MINUTES}-minute bake, one look a minute. Cells of a regression: rolled back within "
+        f"{DETECT_WITHIN} min / within the bake / advanced anyway (the rest were held)."
     )
-    print(table(headers, rows))
-    print(f"\nShepherd's judge: {statistics.mean(look_seconds) * 1e6:.0f} µs per look (4 metrics, pure Python)")
+    checks = ", ".join(
+        f"{change.name}: p50 x{p50:.3f}, p99 x{p99:.3f}"
+        for change in REGRESSIONS
+        if change.p99_factor != 1
+        for p50, p99 in [true_ratios(change)]
+    )
+    print(f"Model check, true candidate/baseline on one instance: {checks}.\n")
+    for name, by_condition in results.items():
+        print(f"### {name}\n")
+        print(_judge_table(name, by_condition))
+        print()
+    _shepherd_notes(results["Shepherd (defaults)"])
+    _against_the_goals(results["Shepherd (defaults)"])
+
+
+def _judge_table(name: str, by_condition: dict[Condition, dict[str, Outcomes]]) -> str:
+    is_shepherd = name.startswith("Shepherd")
+    headers = ["condition", "false rollbacks, A/A [95%]"]
+    if is_shepherd:
+        headers.append("holds, A/A (waiting said)")
+    headers += [change.name for change in REGRESSIONS]
+    rows = []
+    for condition, by_change in by_condition.items():
+        aa = by_change[AA.name]
+        rolled = int((aa.decision == "rollback").sum())
+        low, high = wilson(rolled, aa.decision.size)
+        row = [condition.name, f"{rolled / aa.decision.size:.2%} [{low:.2%}, {high:.2%}]"]
+        if is_shepherd:
+            assert isinstance(aa, ShepherdOutcomes)
+            holds = int((aa.decision == "hold").sum())
+            said = sum(1 for waiting in aa.waiting if waiting)
+            row.append(f"{holds / aa.decision.size:.1%} ({said}/{holds})" if holds else "0%")
+        row += [_detection(by_change[change.name]) for change in REGRESSIONS]
+        rows.append(row)
+    return table(headers, rows)
+
+
+def _detection(outcomes: Outcomes) -> str:
+    within = _within(outcomes)
+    in_bake = ((outcomes.decision == "rollback") & (outcomes.look <= BAKE_MINUTES)).mean()
+    advanced = (outcomes.decision == "advance").mean()
+    return f"{within:.0%} / {in_bake:.0%} / {advanced:.0%}"
+
+
+def _shepherd_notes(by_condition: dict[Condition, dict[str, Outcomes]]) -> None:
+    looks: list[int] = []
+    queries = datapoints = 0
+    causes = []
+    unsaid: Counter[str] = Counter()
+    for condition, by_change in by_condition.items():
+        for change, outcomes in by_change.items():
+            assert isinstance(outcomes, ShepherdOutcomes)
+            looks += outcomes.look_ns
+            queries, datapoints = max(queries, outcomes.most_queries), max(datapoints, outcomes.most_datapoints)
+            for decision, waiting in zip(outcomes.decision, outcomes.waiting, strict=True):
+                if decision == "hold" and not waiting:
+                    unsaid[f"{condition.name}, {change}"] += 1
+        aa = by_change[AA.name]
+        assert isinstance(aa, ShepherdOutcomes)
+        failing = Counter(metric for metrics in aa.failing for metric in metrics)
+        if failing:
+            causes.append(f"{condition.name}: " + ", ".join(f"{metric} {count}" for metric, count in failing.items()))
+    if causes:
+        print("Shepherd's false rollbacks on A/A, by failing metric: " + "; ".join(causes) + ".")
+    if unsaid:
+        listed = ", ".join(f"{where}: {count}" for where, count in unsaid.items())
+        print(f"Holds without Verdict.waiting: {sum(unsaid.values())} ({listed}).")
+    ordered = sorted(looks)
+    print(
+        f"Shepherd's judge, CPU per look (queries() and look(), {len(looks):,} looks): mean "
+        f"{statistics.fmean(looks) / 1000:.0f} µs, p99 {ordered[int(0.99 * (len(ordered) - 1))] / 1000:.0f} µs, "
+        f"max {ordered[-1] / 1000:.0f} µs (a pause of the garbage collector of this long process). One "
+        f"GetMetricData call per look: at most {queries} queries (limit 500) and {datapoints:,} datapoints "
+        "(limit 100,800)."
+    )
+
+
+def _against_the_goals(by_condition: dict[Condition, dict[str, Outcomes]]) -> None:
+    """The measured numbers each goal is about (Shepherd's judge), without judging them."""
+    false_rates = {}
+    for condition, by_change in by_condition.items():
+        aa = by_change[AA.name]
+        rolled = int((aa.decision == "rollback").sum())
+        false_rates[condition] = (rolled / aa.decision.size, wilson(rolled, aa.decision.size)[1])
+    above = [condition.name for condition, (rate, _) in false_rates.items() if rate > 0.01]
+    worst = max(false_rates, key=lambda condition: false_rates[condition][0])
+    lines = [
+        f"false rollbacks per judged step (goal <= 1%): highest {false_rates[worst][0]:.2%} ({worst.name}); "
+        f"{len(above)} of {len(false_rates)} conditions above 1%"
+        + (f"; every condition's 95% upper bound <= 1%: {all(high <= 0.01 for _, high in false_rates.values())}")
+    ]
+    for change in ("5xx x2", "p99 +50%"):
+        shares = {
+            condition: _within(by_change[change])
+            for condition, by_change in by_condition.items()
+            if condition.rps >= 50
+        }
+        if shares:
+            lowest = min(shares, key=lambda condition: shares[condition])
+            lines.append(
+                f"{change} rolled back within {DETECT_WITHIN} min at >= 50 rps (goal >= 90%): lowest "
+                f"{shares[lowest]:.0%} ({lowest.name}); {sum(share < 0.9 for share in shares.values())} of "
+                f"{len(shares)} conditions below 90%"
+            )
+    holds = [
+        waiting
+        for by_change in by_condition.values()
+        for outcomes in by_change.values()
+        if isinstance(outcomes, ShepherdOutcomes)
+        for decision, waiting in zip(outcomes.decision, outcomes.waiting, strict=True)
+        if decision == "hold"
+    ]
+    lines.append(
+        f"holds that say how long a decision would take (Verdict.waiting): {sum(map(bool, holds))} of {len(holds)}"
+    )
+    print("\nAgainst the goals (Shepherd's judge, as measured here):\n" + "\n".join(f"- {line}" for line in lines))
+
+
+def _within(outcomes: Outcomes) -> float:
+    return float(((outcomes.decision == "rollback") & (outcomes.look <= DETECT_WITHIN)).mean())
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a binomial proportion (sound at 0 of n, unlike the Wald one)."""
+    if trials == 0:
+        return 0.0, 1.0
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 if __name__ == "__main__":
