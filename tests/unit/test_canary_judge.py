@@ -235,10 +235,10 @@ def test_too_little_traffic_is_inconclusive_not_pass():
 def test_a_candidate_whose_errors_are_surely_negligible_passes_without_errors_to_compare():
     minutes = [MinuteCounts(0, 3000, 0, 27000) for _ in range(30)]
 
-    compared = compare_rates(minutes, 0.0025, negligible_rate=0.001)
+    compared = compare_rates(minutes, 0.0025)
 
     assert compared is not None and compared.interval.upper == math.inf
-    assert compared.candidate_rate_upper < 0.001  # 90,000 requests without an error
+    assert compared.candidate_rate_upper(0.0025, 0.001) < 0.001  # 90,000 requests without an error
 
 
 def test_no_data_at_all_is_inconclusive_with_unbounded_intervals():
@@ -391,7 +391,7 @@ def test_bursty_errors_on_identical_variants_are_not_rolled_back_over_sixty_look
         for n in range(1, looks + 1):
             naive = rate_ratio_interval(float(x[:n].sum()), c_req[:n].sum(), float(y[:n].sum()), b_req[:n].sum(), alpha)
             pooled |= naive is not None and naive.lower > 1.25
-            compared = compare_rates(minutes[:n], alpha, 0.001)
+            compared = compare_rates(minutes[:n], alpha)
             dispersed |= compared is not None and compared.decidable and compared.interval.lower > 1.25
         pooled_fails += pooled
         dispersed_fails += dispersed

@@ -78,24 +78,29 @@ class _Context:
         self.gross_failure_ratio = gross_failure_ratio
         self.thresholds = thresholds
         self.alpha = alpha
+        self._cut: dict[tuple[str | None, Span], VariantSeries] = {}  # each series cut to a span, once
 
     def series(self, series_id: str | None, span: Span | None) -> VariantSeries:
         found = self.observations.get(series_id, _EMPTY) if series_id else _EMPTY
         if span is None:
             return found
-        start, end = span
-        return VariantSeries(
-            {m: v for m, v in found.candidate.items() if start <= m < end},
-            {m: v for m, v in found.baseline.items() if start <= m < end},
-        )
+        key = (series_id, span)
+        cut = self._cut.get(key)
+        if cut is None:
+            start, end = span
+            cut = VariantSeries(
+                {m: v for m, v in found.candidate.items() if start <= m < end},
+                {m: v for m, v in found.baseline.items() if start <= m < end},
+            )
+            self._cut[key] = cut
+        return cut
 
     def judged_minutes(self) -> set[datetime]:
-        return {
-            minute
-            for series_id in self.observations
-            for side in (self.series(series_id, self.judged).candidate, self.series(series_id, self.judged).baseline)
-            for minute in side
-        }
+        minutes: set[datetime] = set()
+        for series_id in self.observations:
+            judged = self.series(series_id, self.judged)
+            minutes.update(judged.candidate, judged.baseline)
+        return minutes
 
     def candidate_rps(self) -> float | None:
         """Requests per second to the candidate over the judged minutes (None without a count)."""
@@ -137,8 +142,9 @@ class _Context:
         # baseline's above the threshold, so "no worse than the tolerance" is a ratio of at most 1.
         limit = 1.0 if metric.kind == "tail" else 1.0 + metric.tolerance
         threshold = self.thresholds.get(metric.name)
-        compared = compare_rates(self.counts(metric, self.judged), self.alpha, metric.negligible_rate)
-        if metric.kind == "rate" and self.warmup is not None:
+        compared = compare_rates(self.counts(metric, self.judged), self.alpha)
+        # The guard speaks until the judged minutes can decide by themselves (after the warm-up).
+        if metric.kind == "rate" and self.warmup is not None and (compared is None or not compared.decidable):
             guard = self.gross_failure(metric)
             if guard is not None:
                 return guard
@@ -154,12 +160,10 @@ class _Context:
             rule = f"{samples} requests to the candidate < min_samples {metric.min_samples}; {shown}"
         elif compared.decidable and compared.interval.upper < limit:
             outcome, rule = "PASS", f"no regression: {shown} lies below {limit:g}{_tolerance(metric)}"
-        elif compared.candidate_rate_upper < metric.negligible_rate:
+        elif (upper := compared.candidate_rate_upper(self.alpha, metric.negligible_rate)) < metric.negligible_rate:
             outcome = "PASS"
-            rule = (
-                f"no regression: the candidate's rate is below {metric.negligible_rate:.3%} "
-                f"(at most {compared.candidate_rate_upper:.4%}); {shown}"
-            )
+            negligible = f"{metric.negligible_rate:.3%} (at most {upper:.4%})"
+            rule = f"no regression: the candidate's rate is below {negligible}; {shown}"
         else:
             outcome, rule = "INCONCLUSIVE", f"no evidence either way yet: {shown}{_tolerance(metric)}"
         return _evidence(
@@ -180,7 +184,7 @@ class _Context:
         times the baseline's (a model that cannot serve), else nothing to say."""
         assert self.warmup is not None
         since = (self.warmup[0], self.judged[1] if self.judged else self.warmup[1])
-        compared = compare_rates(self.counts(metric, since), self.alpha, metric.negligible_rate)
+        compared = compare_rates(self.counts(metric, since), self.alpha)
         if compared is None or not compared.decidable_by_guard or compared.interval.lower <= self.gross_failure_ratio:
             return None
         rule = (

@@ -60,7 +60,11 @@ class RateComparison(Struct, frozen=True):
     minutes: int  # minutes with requests on both sides
     minutes_with_events: int
     dispersion: float  # 1: as independent draws; 10: bursts make each event weigh a tenth
-    candidate_rate_upper: float  # always-valid upper bound of the candidate's own rate
+
+    def candidate_rate_upper(self, alpha: float, negligible_rate: float) -> float:
+        """An always-valid upper bound of the candidate's own rate (its prior centred on negligible_rate)."""
+        d = self.dispersion
+        return poisson_rate_upper(self.candidate_events / d, self.candidate_requests / d, alpha, negligible_rate)
 
     @property
     def decidable(self) -> bool:
@@ -71,7 +75,7 @@ class RateComparison(Struct, frozen=True):
         return self.minutes_with_events >= GUARD_MIN_MINUTES_WITH_EVENTS
 
 
-def compare_rates(minutes: Sequence[MinuteCounts], alpha: float, negligible_rate: float) -> RateComparison | None:
+def compare_rates(minutes: Sequence[MinuteCounts], alpha: float) -> RateComparison | None:
     """The candidate's rate over the baseline's, allowing for bursts; None without requests on both."""
     used = [m for m in minutes if m.candidate_requests > 0 and m.baseline_requests > 0]
     x = math.fsum(m.candidate_events for m in used)
@@ -93,7 +97,6 @@ def compare_rates(minutes: Sequence[MinuteCounts], alpha: float, negligible_rate
         minutes=len(used),
         minutes_with_events=len(with_events),
         dispersion=dispersion,
-        candidate_rate_upper=poisson_rate_upper(x / dispersion, c_requests / dispersion, alpha, negligible_rate),
     )
 
 
