@@ -373,3 +373,41 @@ def test_in_advisory_mode_the_judge_announces_a_rollback_it_does_not_make(
     assert world.announcements("Rollout Rolled Back") == []
     [step] = rollout_record().analysis
     assert (step.decision, step.advisory) == ("rollback", True)
+
+
+def test_a_replay_judges_the_steps_again_from_cloudwatch_minute_by_minute_under_another_config(
+    world, sagemaker, lambda_context, first_deployment
+):
+    from shepherd.analysis.config import JudgeConfig
+    from shepherd_cli.replay import replay
+
+    # Given a rollout the advisory judge would have rolled back for its 5xx errors
+    v2 = registered_version(world, lambda_context, 2)
+    publish_errors(V1, 0, 40, requests=900, errors=0)
+    publish_errors(V2, 0, 40, requests=100, errors=20)
+    promote.lambda_handler(promotion(v2, held_canary(mode="advisory"), at=AT), lambda_context)
+    run(lambda_context, sagemaker, 16)
+    record = rollout_record()
+    trail = bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT)
+    metrics = CloudWatchVariantMetrics(boto3.client("cloudwatch"))
+
+    # When it is replayed under its own configuration, then under one that ignores 5xx errors
+    same = replay(record, trail, record.strategy.analysis.judge, metrics)
+    lenient = JudgeConfig.model_validate({"default_metrics": {**ERRORS_ONLY, "errors_5xx": {"enabled": False}}})
+    other = replay(record, trail, lenient, metrics)
+
+    # Then each minute of the 10-minute bake is judged again, and the decisions are told apart
+    [step] = same["steps"]
+    assert [m["minute"] for m in step["minutes"]] == list(range(1, len(step["minutes"]) + 1))
+    assert len(step["minutes"]) >= 10
+    assert (step["happened"]["decision"], step["happened"]["advisory"], step["replayed"]["decision"]) == (
+        "rollback",
+        True,
+        "rollback",
+    )
+    assert step["replayed"]["decided_at"] == step["happened"]["decided_at"] and not step["differs"]
+    first = next(m for m in step["minutes"] if m["decided_now"])
+    assert (first["outcome"], first["metrics"]["errors_5xx"], first["decision"]) == ("FAIL", "FAIL", "rollback")
+    [step] = other["steps"]
+    assert set(step["minutes"][-1]["metrics"]) == {"errors_4xx"}
+    assert (step["replayed"]["decision"], step["differs"]) == ("advance", True)
