@@ -748,7 +748,13 @@ class RolloutModel(RuleBasedStateMachine):
             elapsed += step
             self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))
             self.invariants_hold()
-            if elapsed > timedelta(hours=4) and not self.store.active_rollouts():
+            # Done when nothing is active and every finished rollout's clean-up is done (it finishes a
+            # restore given up on: a hold timed out at a day is rolled back on hourly ticks here).
+            if (
+                elapsed > timedelta(hours=4)
+                and not self.store.active_rollouts()
+                and not self.store.rollouts_to_clean_up()
+            ):
                 break
         for endpoint in list(self.sagemaker.endpoints):  # SageMaker finishes what it was doing, watched or not
             for _ in range(self.sagemaker.settle_after_describes + 1):

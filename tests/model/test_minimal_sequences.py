@@ -642,3 +642,16 @@ class _Draw:
 
     def draw(self, strategy: Any) -> Any:
         return self.pick(list(strategy.elements))
+
+
+def test_a_day_long_hold_rolled_back_on_slow_ticks_has_its_restore_finished_by_the_clean_up() -> None:
+    """Found by the long run: a hold of a day times out while time runs out (hourly ticks, an endpoint
+    that settles after 3 describes), so the restore gives up an hour after the abort and the clean-up
+    finishes it; time running out must wait for that clean-up, as the controller does."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "sagemaker_speed", 3)
+        promote(model, "ep-a", {**judged(), "post_deploy_watch_seconds": 900})
+        checked(model, "controller_runs", 5, 60)
+
+    run(steps)
