@@ -36,6 +36,7 @@ def current_step_lines(rollout: dict[str, Any]) -> list[Text]:
     head = Text(f"           canary analysis at {current['percent']}%: ")
     head.append(verdict["outcome"], style=OUTCOME_STYLES.get(verdict["outcome"], ""))
     head.append(f" after {verdict['minutes']} min" + (f" -> {current['decision']}" if current["decision"] else ""))
+    head.append(_advisory_or_held(current))
     if current.get("extended_seconds"):
         head.append(f" (bake extended {current['extended_seconds']}s)")
     if current.get("resumed_by"):
@@ -122,6 +123,7 @@ def render_analysis(out: Console, analysis: dict[str, Any]) -> None:
             + (f", bake extended {step['extended_seconds']}s" if step.get("extended_seconds") else "")
             + (f", metrics unreadable {step['metrics_unavailable']} times" if step.get("metrics_unavailable") else "")
             + (f", resumed by {step['resumed_by']}" if step.get("resumed_by") else "")
+            + _advisory_or_held(step)
         )
         out.print(title)
         if waiting := waiting_sentence(verdict):
@@ -186,6 +188,18 @@ def _ms(microseconds: float) -> str:
     return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
 
 
+def _advisory_or_held(step: dict[str, Any]) -> str:
+    """What an advisory decision is (not acted on), and how long a step was held."""
+    if step.get("advisory"):
+        return " (advisory: not acted on)"
+    if step.get("held_since"):
+        held = f", held since {step['held_since']}"
+        if step.get("hold_timed_out"):
+            held += " until its deadline"
+        return held
+    return ""
+
+
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f}%"
 
@@ -199,3 +213,50 @@ def _interval(interval: list[float | None] | None) -> str:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def render_replay(out: Console, replayed: dict[str, Any]) -> None:
+    """A replay, step by step: per minute the verdict, each metric's outcome and the decision."""
+    out.print(
+        Text.assemble(
+            ("Replay of ", "bold"),
+            (replayed["rollout_id"], "bold"),
+            f" on {replayed['endpoint_name']}: {replayed['model_name']} v{replayed['version']}"
+            f" against v{replayed['previous_version']}",
+        )
+    )
+    if not replayed["steps"]:
+        out.print("No step was judged: nothing to replay.")
+    for step in replayed["steps"]:
+        title = Text(f"Step {step['step'] + 1} at {step['percent']}%", style="bold")
+        if "skipped" in step:
+            out.print(title.append(f": skipped ({step['skipped']})", style=""))
+            continue
+        out.print(title.append(f" from {step['started_at']} to {step['ended_at']}", style=""))
+        names = list(step["minutes"][0]["metrics"]) if step["minutes"] else []
+        table = Table("MINUTE", "AT", *(name.upper() for name in names), "VERDICT", "DECISION", box=None)
+        for minute in step["minutes"]:
+            decision = minute["decision"] or "-"
+            table.add_row(
+                str(minute["minute"]),
+                minute["at"][11:16],
+                *(_outcome(minute["metrics"].get(name)) for name in names),
+                _outcome(minute["outcome"]),
+                Text(decision, style="bold" if minute["decided_now"] else "dim"),
+            )
+        out.print(table)
+        happened, replayed = step["happened"], step["replayed"]
+        then = f"{happened['decision'] or 'no decision'}" + (" (advisory)" if happened["advisory"] else "")
+        if happened["resumed_by"]:
+            then += f", resumed by {happened['resumed_by']}"
+        now = replayed["decision"] or "no decision"
+        line = Text(
+            f"  happened: {then} at {happened['decided_at'] or '-'}; replayed: {now} at {replayed['decided_at'] or '-'}"
+        )
+        if step["differs"]:
+            line.append("  DIFFERS", style="bold magenta")
+        out.print(line)
+
+
+def _outcome(outcome: str | None) -> Text:
+    return Text(outcome or "-", style=OUTCOME_STYLES.get(outcome or "", ""))

@@ -68,7 +68,15 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
         failing = [m["metric"] for m in detail.get("metrics", []) if m.get("outcome") == "FAIL"]
         return (
             f"{model} at {detail.get('percent')}% on {endpoint}: {detail.get('outcome')} -> {detail.get('decision')}"
+            + (" (advisory: not acted on)" if detail.get("advisory") else "")
             + (f" (failing: {', '.join(failing)})" if failing else "")
+        )
+    if detail_type == "Rollout Held":
+        return (
+            f"{model} held at {detail.get('percent')}% on {endpoint} since {detail.get('held_since')} "
+            f"(announcement {detail.get('announcement')}): {detail.get('reason')}; "
+            f"{detail.get('on_timeout')} at {detail.get('deadline')}"
+            + (f"; {detail.get('waiting')}" if detail.get("waiting") else "")
         )
     if detail_type == "Rollout Resumed":
         return f"{model} on {endpoint} resumed at {detail.get('percent')}% by {detail.get('requested_by')}"

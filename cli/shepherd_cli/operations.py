@@ -421,6 +421,27 @@ def rollout_analysis(target: Target, rollout_id: str, endpoint_name: str | None 
     }
 
 
+def replay_analysis(
+    target: Target, rollout_id: str, endpoint_name: str | None = None, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Judge a past rollout's steps again from CloudWatch, under ``config`` (default: the rollout's own)."""
+    from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
+    from shepherd.analysis.config import JudgeConfig
+    from shepherd_cli.replay import replay
+
+    found = get_rollout(target, rollout_id, endpoint_name)
+    stored = target.rollouts().get_rollout(found["endpoint_name"], rollout_id)
+    assert stored is not None
+    judge = stored.rollout.strategy.analysis.judge
+    if config is not None:
+        try:
+            judge = JudgeConfig.model_validate(config)
+        except ValidationError as invalid:
+            raise CliError(f"--config: {validation_problems(invalid)}") from None
+    trail = target.rollouts().endpoint_audit_trail(found["endpoint_name"])
+    return replay(stored.rollout, trail, judge, CloudWatchVariantMetrics(target.client("cloudwatch")))
+
+
 def _validated(model: Any, **fields: Any) -> Any:
     try:
         return model(**fields)

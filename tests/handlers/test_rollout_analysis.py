@@ -264,3 +264,163 @@ def test_a_resume_command_without_its_rollout_id_is_refused_and_changes_nothing(
     [refused] = world.announcements("Command Refused")
     assert refused["command_id"] == event["id"] and refused["reason"].startswith("detail.rollout_id")
     assert world.announcements("Rollout Resumed") == world.announcements("Rollout Resume Refused") == []
+
+
+# --- holding is not forgetting -------------------------------------------------------------------
+
+# Errors only: the latency metrics need CloudWatch's trimmed counts, which these tests do not publish.
+ERRORS_ONLY = {"latency_p50": {"enabled": False}, "latency_p99": {"enabled": False}}
+
+
+def publish_errors(variant: str, first: int, minutes: int, requests: int, errors: int) -> None:
+    """A variant's request and 5xx counts, from minute `first` after AT, as SageMaker publishes them."""
+    client = boto3.client("cloudwatch")
+    dimensions = [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant}]
+    for minute in range(first, first + minutes):
+        at = AT + timedelta(minutes=minute, seconds=30)
+        client.put_metric_data(
+            Namespace="AWS/SageMaker",
+            MetricData=[
+                {"MetricName": "Invocations", "Dimensions": dimensions, "Timestamp": at, "Value": requests},
+                {"MetricName": "Invocation5XXErrors", "Dimensions": dimensions, "Timestamp": at, "Value": errors},
+                {"MetricName": "Invocation4XXErrors", "Dimensions": dimensions, "Timestamp": at, "Value": 0},
+            ],
+        )
+
+
+def held_canary(**judge: Any) -> dict[str, Any]:
+    return judged_canary(max_extension_seconds=60, hold_reminder_seconds=300, default_metrics=ERRORS_ONLY, **judge)
+
+
+def test_a_held_step_whose_candidate_starts_failing_is_rolled_back_without_an_operator(
+    world, sagemaker, lambda_context, first_deployment
+):
+    # Given a canary held for want of traffic (the live variant serves, the candidate has no requests)
+    v2 = registered_version(world, lambda_context, 2)
+    publish_errors(V1, 0, 60, requests=900, errors=0)
+    promote.lambda_handler(promotion(v2, held_canary(), at=AT), lambda_context)
+    run(lambda_context, sagemaker, 20)
+    held = world.announcements("Rollout Held")[0]
+    assert (held["percent"], held["outcome"], held["announcement"], held["on_timeout"]) == (
+        10,
+        "INCONCLUSIVE",
+        1,
+        "rollback",
+    )
+    assert settled_weights(sagemaker) == {V1: 0.9, V2: 0.1}
+    # When its traffic arrives, one request in five failing
+    publish_errors(V2, 20, 40, requests=100, errors=20)
+
+    timeline = run(lambda_context, sagemaker, 20, start=AT + timedelta(minutes=20))
+
+    # Then the judge, still looking at the held step, rolls it back: no operator, no alarm
+    assert timeline[19] == {V1: 1.0} or timeline[19].get(V2, 0) == 0
+    assert status(world, v2) == "ROLLED_BACK"
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert rolled_back["trigger"] == "analysis" and "errors_5xx" in rolled_back["reason"]
+    decisions = [a["decision"] for a in world.announcements("Canary Analysis Completed")]
+    assert decisions == ["hold", "rollback"]  # the hold, then its end
+    assert bootstrap.rollout_store().lock_holder(ENDPOINT) is None
+    step = rollout_record().analysis[0]
+    assert (step.decision, step.held_since is not None, step.hold_timed_out) == ("rollback", True, False)
+
+
+@pytest.mark.parametrize(("on_hold_timeout", "ends"), [("rollback", "ROLLED_BACK"), ("advance", "LIVE")])
+def test_a_hold_that_reaches_its_deadline_does_what_the_strategy_says_and_releases_the_lock(
+    world, sagemaker, lambda_context, first_deployment, on_hold_timeout, ends
+):
+    v2 = registered_version(world, lambda_context, 2)  # no traffic at all: INCONCLUSIVE throughout
+    strategy = held_canary(max_hold_seconds=900, on_hold_timeout=on_hold_timeout)
+    promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)
+
+    run(lambda_context, sagemaker, 40)
+
+    assert status(world, v2) == ends
+    assert bootstrap.rollout_store().lock_holder(ENDPOINT) is None
+    helds = world.announcements("Rollout Held")
+    assert [held["announcement"] for held in helds] == [1, 2, 3]  # at the start, then every 300 s
+    assert len({held["deadline"] for held in helds}) == 1
+    decisions = [a["decision"] for a in world.announcements("Canary Analysis Completed")]
+    assert decisions == ["hold", on_hold_timeout]
+    trail = bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT)
+    assert [e.action for e in trail if e.action in ("held", "hold timed out")] == ["held", "hold timed out"]
+    if on_hold_timeout == "rollback":
+        [rolled_back] = world.announcements("Rollout Rolled Back")
+        assert rolled_back["trigger"] == "analysis"
+        assert "held at 10% for 900 s without a decision" in rolled_back["reason"]
+
+
+def test_a_duplicate_resume_gets_the_same_answer_and_resumes_once(world, sagemaker, lambda_context, first_deployment):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, held_canary(), at=AT), lambda_context)
+    run(lambda_context, sagemaker, 14)
+    command = resume_command(rollout_record().rollout_id, AT + timedelta(minutes=14))
+
+    first = controller.lambda_handler(command, lambda_context)
+    again = controller.lambda_handler(command, lambda_context)
+
+    assert first == again == {"answer": "Rollout Resumed"}
+    assert world.announcements("Rollout Resume Refused") == []
+    assert len({a["command_id"] for a in world.announcements("Rollout Resumed")}) == 1
+    resumed = [e for e in bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT) if e.action == "resumed"]
+    assert len(resumed) == 1
+
+
+# --- advisory mode -----------------------------------------------------------------------------------
+
+
+def test_in_advisory_mode_the_judge_announces_a_rollback_it_does_not_make(
+    world, sagemaker, lambda_context, first_deployment
+):
+    v2 = registered_version(world, lambda_context, 2)
+    publish_errors(V1, 0, 40, requests=900, errors=0)
+    publish_errors(V2, 0, 40, requests=100, errors=20)  # would be rolled back when enforced
+    promote.lambda_handler(promotion(v2, held_canary(mode="advisory"), at=AT), lambda_context)
+
+    timeline = run(lambda_context, sagemaker, 16)
+
+    assert timeline[9] == {V1: 0.9, V2: 0.1}  # baked for its 10 minutes all the same
+    assert timeline[15][V2] == 1.0
+    [completed] = world.announcements("Canary Analysis Completed")
+    assert (completed["decision"], completed["advisory"], completed["outcome"]) == ("rollback", True, "FAIL")
+    assert world.announcements("Rollout Rolled Back") == []
+    [step] = rollout_record().analysis
+    assert (step.decision, step.advisory) == ("rollback", True)
+
+
+def test_a_replay_judges_the_steps_again_from_cloudwatch_minute_by_minute_under_another_config(
+    world, sagemaker, lambda_context, first_deployment
+):
+    from shepherd.analysis.config import JudgeConfig
+    from shepherd_cli.replay import replay
+
+    # Given a rollout the advisory judge would have rolled back for its 5xx errors
+    v2 = registered_version(world, lambda_context, 2)
+    publish_errors(V1, 0, 40, requests=900, errors=0)
+    publish_errors(V2, 0, 40, requests=100, errors=20)
+    promote.lambda_handler(promotion(v2, held_canary(mode="advisory"), at=AT), lambda_context)
+    run(lambda_context, sagemaker, 16)
+    record = rollout_record()
+    trail = bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT)
+    metrics = CloudWatchVariantMetrics(boto3.client("cloudwatch"))
+
+    # When it is replayed under its own configuration, then under one that ignores 5xx errors
+    same = replay(record, trail, record.strategy.analysis.judge, metrics)
+    lenient = JudgeConfig.model_validate({"default_metrics": {**ERRORS_ONLY, "errors_5xx": {"enabled": False}}})
+    other = replay(record, trail, lenient, metrics)
+
+    # Then each minute of the 10-minute bake is judged again, and the decisions are told apart
+    [step] = same["steps"]
+    assert [m["minute"] for m in step["minutes"]] == list(range(1, len(step["minutes"]) + 1))
+    assert len(step["minutes"]) >= 10
+    assert (step["happened"]["decision"], step["happened"]["advisory"], step["replayed"]["decision"]) == (
+        "rollback",
+        True,
+        "rollback",
+    )
+    assert step["replayed"]["decided_at"] == step["happened"]["decided_at"] and not step["differs"]
+    first = next(m for m in step["minutes"] if m["decided_now"])
+    assert (first["outcome"], first["metrics"]["errors_5xx"], first["decision"]) == ("FAIL", "FAIL", "rollback")
+    [step] = other["steps"]
+    assert set(step["minutes"][-1]["metrics"]) == {"errors_4xx"}
+    assert (step["replayed"]["decision"], step["differs"]) == ("advance", True)

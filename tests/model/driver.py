@@ -15,13 +15,14 @@ from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.registry.errors import TransientError
-from shepherd.rollouts.canary import CanaryJudge
+from shepherd.rollouts.canary import CanaryJudge, ResumeRequest
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
+from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService
-from tests.fakes import FakeVariantMetrics, sagemaker_refusal
+from tests.fakes import sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = PromotionSettings(
@@ -45,6 +46,7 @@ RETRIED_ERRORS: tuple[type[BaseException], ...] = (
     EndpointRequestRefused,
     LostCondition,
     EndpointLocked,
+    ChangeRejected,  # a resume that lost the record to a controller pass: Lambda retries it
 )
 
 
@@ -55,14 +57,14 @@ class Services:
     rollbacks: RollbackService
 
 
-def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any) -> Services:
+def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
     promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS)
     canary = CanaryJudge(
         store,
         events,
         clock,
-        metrics=FakeVariantMetrics(),  # no data: every judged step is INCONCLUSIVE
+        metrics=metrics,  # the candidates' traffic as the model scripts it (tests/model/metrics.py)
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
     controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary)
@@ -154,3 +156,16 @@ def rollback(services: Services, raw_event: dict[str, Any]) -> list[RollbackResu
         for outcome in services.rollbacks.handle(trigger):  # one per rollout the trigger acts on
             results.append(RollbackResult(outcome.result, outcome.rollout_id, outcome.seconds_to_flip))
     return results
+
+
+def resume(services: Services, endpoint_name: str, rollout_id: str, event_id: str, at: datetime) -> str:
+    """`Model Rollout Resume Requested` through the controller function: the answer's detail-type."""
+    request = ResumeRequest(
+        endpoint_name=endpoint_name,
+        rollout_id=rollout_id,
+        requested_by="oncall@example.com",
+        reason="the evidence so far is clean",
+        event_id=event_id,
+        requested_at=at,
+    )
+    return services.controller.canary.resume(request)

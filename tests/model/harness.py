@@ -44,6 +44,7 @@ from tests.fakes import (
 from tests.model import driver, invariants
 from tests.model.events import ALARM_SHAPES, alarm_event, rollback_command
 from tests.model.faults import Crash, Fault, FaultPlan, Faulty
+from tests.model.metrics import BEHAVIOURS, CandidateTraffic
 
 # The services log every decision, and every isolated failure with its traceback (injected faults
 # are thousands of them): thousands of sequences would drown the report in them.
@@ -86,10 +87,14 @@ STRATEGIES = st.one_of(
     ),
     st.builds(lambda watch: {"type": "all_at_once", "post_deploy_watch_seconds": watch}, st.sampled_from([0, 600])),
 )
-# The canary judge, as a promotion may set it. The fake metrics have no data, so a judged step is
-# INCONCLUSIVE: its bake is extended, then it advances or rolls back (trigger `analysis`) as the
-# strategy says. `hold` is left out: it waits for an operator's resume, which the model does not send.
-# A fresh baseline puts a third variant (the live model again) in the shift config of a judged rollout.
+# The canary judge, as a promotion may set it. The candidates' traffic (tests/model/metrics.py) is
+# silent unless a rule changes it, so a judged step is INCONCLUSIVE: its bake is extended, then it
+# advances, rolls back (trigger `analysis`) or holds as the strategy says. A held step is judged
+# every pass: a failing candidate rolls it back, a healthy one advances it (the judges that hold
+# judge errors only, as the fake has no latency data), an operator resumes it, or its deadline
+# decides. Advisory judges say what they would do and never act. A fresh baseline puts a third
+# variant (the live model again) in the shift config of a judged rollout.
+ERRORS_ONLY = {"latency_p50": {"enabled": False}, "latency_p99": {"enabled": False}}
 JUDGES = st.sampled_from(
     [
         {"enabled": False},
@@ -97,6 +102,22 @@ JUDGES = st.sampled_from(
         {"on_inconclusive": "rollback", "max_extension_seconds": 120},
         {"on_inconclusive": "advance", "max_extension_seconds": 60, "baseline": "fresh"},
         {"on_inconclusive": "rollback", "max_extension_seconds": 120, "baseline": "fresh"},
+        {
+            "on_inconclusive": "hold",
+            "max_extension_seconds": 60,
+            "max_hold_seconds": 900,
+            "hold_reminder_seconds": 300,
+            "default_metrics": ERRORS_ONLY,
+        },
+        {
+            "on_inconclusive": "hold",
+            "on_hold_timeout": "advance",
+            "held_step_advances": False,
+            "max_hold_seconds": 3600,
+            "default_metrics": ERRORS_ONLY,
+        },
+        {"on_inconclusive": "hold", "default_metrics": ERRORS_ONLY},  # a day's hold: time running out ends it
+        {"mode": "advisory", "on_inconclusive": "rollback", "max_extension_seconds": 60},
     ]
 )
 STRATEGIES = st.builds(lambda strategy, judge: {**strategy, "analysis": {"judge": judge}}, STRATEGIES, JUDGES)
@@ -195,7 +216,7 @@ def approved_version(model_name: str, number: int) -> tuple[ModelVersion, list[A
 class Invocation:
     """One event delivered to one function: what the harness needs to redeliver and judge it."""
 
-    kind: str  # "promote", "rollback", "tick"
+    kind: str  # "promote", "rollback", "tick", "resume"
     event: Any  # driver.Promotion, a raw rollback event, or (now, event id)
     endpoint: str | None = None
     changed_at: datetime | None = None  # an alarm's or an operator request's time
@@ -237,6 +258,7 @@ class RolloutModel(RuleBasedStateMachine):
                 self.alarms.add(name)
         self.publisher = RecordingPublisher()
         self.plan = FaultPlan(endpoint_of)
+        self.traffic = CandidateTraffic(lambda: self.clock.now)
         self.services = driver.build(
             registry=Faulty("dynamodb", self.registry, self.plan),
             store=Faulty("dynamodb", self.store, self.plan),
@@ -244,7 +266,9 @@ class RolloutModel(RuleBasedStateMachine):
             alarms=Faulty("cloudwatch", self.alarms, self.plan),
             events=Faulty("events", self.publisher, self.plan),
             clock=self.clock,
+            metrics=Faulty("cloudwatch", self.traffic, self.plan),
         )
+        self.resume_answers: dict[str, str] = {}  # a resume's event id -> its first answer
         self.ids = itertools.count()
         self.sent: list[Invocation] = []
         self.failed: list[Invocation] = []
@@ -257,6 +281,7 @@ class RolloutModel(RuleBasedStateMachine):
         self.log: list[str] = []
         self.violations: list[str] = []
         self.interleaved = False
+        self.last_outcome: Any = None  # what the last invocation delivered returned (None: it failed)
         self.running: str | None = None  # the kind of the (outermost) invocation under way
         self.checked_announcements = 0
         self.quiescing = False
@@ -298,6 +323,7 @@ class RolloutModel(RuleBasedStateMachine):
                 self.plan.end()
                 STATS.faults += len(self.plan.fired)
         self._record(invocation, outcome, error, nested, active_before, flips_before, received_at)
+        self.last_outcome = outcome if error is None else None
 
     def _record(
         self,
@@ -346,6 +372,9 @@ class RolloutModel(RuleBasedStateMachine):
             return driver.promote(self.services, invocation.event)
         if invocation.kind == "rollback":
             return driver.rollback(self.services, invocation.event)
+        if invocation.kind == "resume":
+            endpoint, rollout_id, event_id, at = invocation.event
+            return driver.resume(self.services, endpoint, rollout_id, event_id, at)
         now, event_id = invocation.event
         return driver.tick(self.services, now, event_id)
 
@@ -471,6 +500,45 @@ class RolloutModel(RuleBasedStateMachine):
             alarm_name, dimensions = _alarm_of(invocation.event)
             for invariant_id, message in invariants.check_alarm_acted(self, before, alarm_name, dimensions):
                 self.fail(invariant_id, message)
+
+    @rule(endpoint=st.sampled_from(ENDPOINTS), behaviour=st.sampled_from(BEHAVIOURS))
+    def candidate_behaves(self, endpoint: str, behaviour: str) -> None:
+        """The endpoint's candidate gets traffic (healthy or failing), or none, from now on."""
+        self.log.append(f"traffic: the candidate on {endpoint} is {behaviour}")
+        self.traffic.behave(endpoint, behaviour)
+
+    @rule(endpoint=st.sampled_from(ENDPOINTS), which=st.sampled_from(["active", "active", "latest"]))
+    def operator_resumes(self, endpoint: str, which: str) -> None:
+        """`shepherd resume`: of the endpoint's active rollout (held or not), or of its latest one."""
+        stored = self.store.latest_rollout(endpoint)
+        if which == "active":
+            holder = self.store.lock_holder(endpoint)
+            stored = self.store.get_rollout(endpoint, holder) if holder else None
+        if stored is None:
+            return
+        event = (endpoint, stored.rollout.rollout_id, self.event_id("resume"), _whole_seconds(self.clock.now))
+        invocation = Invocation("resume", event, endpoint)
+        self.send(invocation)
+        self.check_resume_answer(invocation)
+
+    @precondition(lambda self: any(i.kind == "resume" for i in self.sent))
+    @rule(data=st.data())
+    def repeat_resume(self, data) -> None:
+        """A second delivery of an earlier resume command (EventBridge delivers at least once)."""
+        earlier = data.draw(st.sampled_from([i for i in self.sent if i.kind == "resume"][-5:]))
+        invocation = Invocation("resume", earlier.event, earlier.endpoint)
+        self.deliver(invocation)
+        self.check_resume_answer(invocation)
+
+    def check_resume_answer(self, invocation: Invocation) -> None:
+        """A resume that was carried out is answered so again on every delivery (never refused after)."""
+        answer = self.last_outcome
+        if answer is None:
+            return
+        event_id = invocation.event[2]
+        first = self.resume_answers.setdefault(event_id, answer)
+        if first == "Rollout Resumed" and answer != first:
+            self.fail("RESUME", f"resume {event_id} was answered {first}, then {answer} on another delivery")
 
     def active_rollout(self, endpoint: str) -> Any:
         holder = self.store.lock_holder(endpoint)
@@ -683,7 +751,13 @@ class RolloutModel(RuleBasedStateMachine):
             elapsed += step
             self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))
             self.invariants_hold()
-            if elapsed > timedelta(hours=4) and not self.store.active_rollouts():
+            # Done when nothing is active and every finished rollout's clean-up is done (it finishes a
+            # restore given up on: a hold timed out at a day is rolled back on hourly ticks here).
+            if (
+                elapsed > timedelta(hours=4)
+                and not self.store.active_rollouts()
+                and not self.store.rollouts_to_clean_up()
+            ):
                 break
         for endpoint in list(self.sagemaker.endpoints):  # SageMaker finishes what it was doing, watched or not
             for _ in range(self.sagemaker.settle_after_describes + 1):
@@ -723,6 +797,8 @@ def _whole_seconds(at: datetime) -> datetime:
 def _short(event: Any) -> str:
     if isinstance(event, driver.Promotion):
         return f"v{event.version} {event.strategy.get('type')} at {event.time:%m-%d %H:%M:%S} ({event.event_id})"
+    if isinstance(event, tuple) and len(event) == 4:
+        return f"resume {event[1]} ({event[2]})"
     if isinstance(event, tuple):
         return f"now={event[0]:%m-%d %H:%M:%S} ({event[1]})"
     if "detail" in event and "endpoint_name" in event.get("detail", {}):

@@ -68,7 +68,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_i2_step(model),
         *_i3(model, final=False),
     ]
-    found += [*_i4_audit_chains(model), *_i5(model)]
+    found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
@@ -79,6 +79,18 @@ def check_final(model: RolloutModel) -> list[Violation]:
         kinds = ", ".join(f"{i.kind} {i.endpoint}" for i in model.failed)
         found.append(("I3", f"events still failing with no fault injected (lost after Lambda's retries): {kinds}"))
     return [violation for violation in found if violation[0] not in SKIPPED]
+
+
+# --- the canary judge: advisory mode only tells -------------------------------------------------------
+
+
+def _advisory_never_acts(model: RolloutModel) -> Iterator[Violation]:
+    """A judge in advisory mode never rolls back (nor holds: the gate ignores it, see I2 at the end)."""
+    for stored in model.store.rollouts.values():
+        rollout = stored.rollout
+        cause = rollout.rollback
+        if rollout.strategy.analysis.judge.mode == "advisory" and cause is not None and cause.trigger == "analysis":
+            yield ("ANALYSIS", f"rollout {rollout.rollout_id} in advisory mode was rolled back by the judge")
 
 
 # --- I1: no traffic on a version rolled back; a reported flip happened, at the reported time --------

@@ -142,6 +142,87 @@ def test_a_decided_step_does_not_change_again():
     assert look(verdict("FAIL"), BAKE_ENDS + timedelta(minutes=1), decided) is decided
 
 
+# --- a hold: judged again at every look ------------------------------------------------------------
+
+HOLDING = {"max_extension_seconds": 60, "max_hold_seconds": 3600, "hold_reminder_seconds": 600}
+HELD_AT = BAKE_ENDS + timedelta(seconds=60)
+
+
+def held(**config: Any) -> StepAnalysis:
+    entry = look(NO_DATA, HELD_AT, look(NO_DATA, BAKE_ENDS, **HOLDING, **config), **HOLDING, **config)
+    assert (entry.decision, entry.held_since, entry.hold_announcements) == ("hold", HELD_AT, 1)
+    return entry
+
+
+def test_a_held_step_whose_candidate_starts_failing_is_rolled_back_without_an_operator():
+    entry = held()
+    still = look(NO_DATA, HELD_AT + timedelta(minutes=5), entry, **HOLDING)
+    failing = look(verdict("FAIL", critical=False), HELD_AT + timedelta(minutes=6), still, **HOLDING)
+    assert (still.decision, still.judged_at) == ("hold", HELD_AT + timedelta(minutes=5))
+    assert (failing.decision, failing.decided_at, failing.held_since) == (
+        "rollback",
+        HELD_AT + timedelta(minutes=6),
+        HELD_AT,
+    )
+    assert "latency_p99" in failing.reason
+
+
+@pytest.mark.parametrize(("held_step_advances", "decision"), [(True, "advance"), (False, "hold")])
+def test_a_pass_during_a_hold_advances_unless_the_strategy_keeps_holding(held_step_advances, decision):
+    entry = held(held_step_advances=held_step_advances)
+    later = look(
+        verdict("PASS"), HELD_AT + timedelta(minutes=1), entry, **HOLDING, held_step_advances=held_step_advances
+    )
+    assert later.decision == decision and later.verdict.outcome == "PASS"
+
+
+@pytest.mark.parametrize("on_hold_timeout", ["rollback", "advance"])
+def test_a_hold_reaching_its_deadline_does_what_the_strategy_says(on_hold_timeout):
+    entry = held(on_hold_timeout=on_hold_timeout)
+    before = look(NO_DATA, HELD_AT + timedelta(seconds=3599), entry, **HOLDING, on_hold_timeout=on_hold_timeout)
+    at = look(NO_DATA, HELD_AT + timedelta(seconds=3600), before, **HOLDING, on_hold_timeout=on_hold_timeout)
+    assert (before.decision, before.hold_timed_out) == ("hold", False)
+    assert (at.decision, at.hold_timed_out, at.decided_at) == (on_hold_timeout, True, HELD_AT + timedelta(hours=1))
+    assert at.reason == "canary analysis held at 10% for 3600 s without a decision"
+
+
+def test_unreadable_metrics_during_a_hold_never_roll_back_but_the_deadline_still_applies():
+    entry = held()
+    outage = look(None, HELD_AT + timedelta(minutes=30), entry, **HOLDING)
+    deadline = look(None, HELD_AT + timedelta(hours=1), outage, **HOLDING)
+    assert (outage.decision, outage.metrics_unavailable) == ("hold", entry.metrics_unavailable + 1)
+    assert (deadline.decision, deadline.hold_timed_out) == ("rollback", True)  # the strategy's, not the outage's
+
+
+def test_a_hold_is_announced_again_once_per_reminder_period():
+    entry = held()
+    counts = []
+    for minute in range(1, 60):
+        entry = look(NO_DATA, HELD_AT + timedelta(minutes=minute), entry, **HOLDING)
+        counts.append(entry.hold_announcements)
+    # Reminders every 600 s from the last announcement: at 10, 20, ... 50 minutes.
+    assert counts[8:11] == [1, 2, 2] and counts[-1] == 6
+    assert entry.hold_announced_at == HELD_AT + timedelta(minutes=50)
+
+
+def test_a_late_pass_after_a_long_outage_of_the_controller_sends_one_reminder_not_many():
+    entry = held()
+    later = look(NO_DATA, HELD_AT + timedelta(minutes=45), entry, **HOLDING)
+    assert later.hold_announcements == 2
+
+
+# --- advisory mode: what the judge would do ----------------------------------------------------------
+
+
+def test_advisory_mode_decides_at_once_and_never_extends_the_bake():
+    during = look(verdict("FAIL"), T0 + timedelta(minutes=3), mode="advisory")
+    inconclusive = look(NO_DATA, BAKE_ENDS, mode="advisory")
+    assert (during.decision, during.advisory) == ("rollback", True)
+    assert (inconclusive.decision, inconclusive.extended_seconds, inconclusive.held_since) == ("hold", 0, None)
+    # Decided once: a would-be hold is not judged again, nor announced again.
+    assert look(verdict("FAIL"), BAKE_ENDS + timedelta(hours=2), inconclusive, mode="advisory") is inconclusive
+
+
 # --- decide's gate on the record -----------------------------------------------------------------
 
 
@@ -195,6 +276,23 @@ def test_the_judges_advance_moves_on_after_the_bake():
 def test_alarms_still_hold_a_step_the_judge_passed():
     action = decide(with_decision("advance"), AT_10, frozenset({"errors-alarm"}), BAKE_ENDS)
     assert isinstance(action, Wait) and action.alarms == frozenset({"errors-alarm"})
+
+
+@pytest.mark.parametrize("decision", ["hold", "rollback", None])
+def test_in_advisory_mode_the_bake_and_the_alarms_decide_alone(decision):
+    strategy = parse_strategy(
+        {"type": "canary", "canary_percent": 10, "bake_seconds": 600, "analysis": {"judge": {"mode": "advisory"}}}
+    )
+    record = baking(strategy=strategy)
+    if decision is not None:
+        entry = StepAnalysis(
+            step=0, percent=10, judged_at=BAKE_ENDS, verdict=verdict("FAIL"), decision=decision, advisory=True
+        )
+        record = record.with_step_analysis(entry)
+    assert record.judged  # the judge still looks, and says what it would do
+    assert isinstance(decide(record, AT_10, frozenset(), BAKE_ENDS - timedelta(seconds=1)), Wait)  # baking
+    assert isinstance(decide(record, AT_10, frozenset(), BAKE_ENDS), ShiftTraffic)
+    assert decide(record, AT_10, frozenset({"errors-alarm"}), BAKE_ENDS).alarms == frozenset({"errors-alarm"})  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("decision", "words"), [("hold", "shepherd resume"), ("rollback", "rolling back")])

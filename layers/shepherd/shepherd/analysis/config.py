@@ -201,6 +201,9 @@ class JudgeConfig(_Frozen):
     # A held step is judged on every pass; after this long it does what on_hold_timeout says.
     max_hold_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_SECONDS)] = 86_400
     on_hold_timeout: Literal["rollback", "advance"] = "rollback"
+    # A held step is held for want of evidence: a later PASS advances it (true), or it waits for an
+    # operator or the deadline all the same (false). A later FAIL always rolls it back.
+    held_step_advances: StrictBool = True
     # While a hold lasts, it is announced again this often (it is announced when it starts).
     hold_reminder_seconds: Annotated[StrictInt, Field(ge=60, le=_MAX_SECONDS)] = 3600
 

@@ -19,6 +19,7 @@ from shepherd.contracts.rollouts import (
     PromotionRejected,
     RolloutCompleted,
     RolloutFailed,
+    RolloutHeld,
     RolloutResumed,
     RolloutResumeRefused,
     RolloutStarted,
@@ -41,6 +42,7 @@ ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
     RollbackSkipped,
     CommandRefused,
     CanaryAnalysisCompleted,
+    RolloutHeld,
     RolloutResumed,
     RolloutResumeRefused,
 )

@@ -116,11 +116,13 @@ class ModelRolloutResumeRequested(Contract):
 
 
 class CanaryAnalysisCompleted(RolloutAnnouncement):
-    """The judge's final verdict on one traffic step, with the evidence per metric.
+    """The judge's verdict on one traffic step, with the evidence per metric.
 
-    Sent once per judged step: at the end of the bake (or of its extension), or at once on a
-    critical FAIL. ``decision`` is what the rollout does with it; ``extended_seconds`` how long the
-    bake was extended while the verdict was INCONCLUSIVE.
+    Sent once per decision of a judged step: at the end of the bake (or of its extension), or at once
+    on a critical FAIL; a held step is announced again when the judge (or the hold's deadline) decides
+    it. ``decision`` is what the rollout does with it; ``extended_seconds`` how long the bake was
+    extended while the verdict was INCONCLUSIVE. ``advisory``: the judge runs in advisory mode, and
+    ``decision`` is only what it would have done (the rollout goes on by its bakes and alarms).
     """
 
     DETAIL_TYPE: ClassVar[str] = "Canary Analysis Completed"
@@ -135,6 +137,28 @@ class CanaryAnalysisCompleted(RolloutAnnouncement):
     metrics: list[MetricEvidence]
     # INCONCLUSIVE: how long a decision would take at the current traffic, in words.
     waiting: str | None = None
+    advisory: bool = False
+
+
+class RolloutHeld(RolloutAnnouncement):
+    """A step the judge holds: announced when the hold starts, then every ``hold_reminder_seconds``.
+
+    The step is judged again at every look meanwhile: a FAIL rolls it back, a PASS advances it (unless
+    ``held_step_advances`` is false), and at ``deadline`` it does ``on_timeout``. An operator may
+    resume it (``Model Rollout Resume Requested``) or roll it back before.
+    """
+
+    DETAIL_TYPE: ClassVar[str] = "Rollout Held"
+
+    step: int = Field(ge=0)
+    percent: int = Field(ge=1, le=100)
+    held_since: datetime
+    deadline: datetime
+    on_timeout: Literal["rollback", "advance"]
+    outcome: Outcome  # the latest verdict
+    reason: str
+    waiting: str | None = None  # the judge's estimate of what more traffic it needs, when it has one
+    announcement: int = Field(ge=1, description="1 when the hold starts, then one more per reminder")
 
 
 class RolloutResumed(RolloutAnnouncement):

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from msgspec import Struct
 
+from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
-from shepherd.contracts import CanaryAnalysisCompleted, RolloutResumed, RolloutResumeRefused
+from shepherd.contracts import Announcement, CanaryAnalysisCompleted, RolloutHeld, RolloutResumed, RolloutResumeRefused
 from shepherd.registry.errors import TransientError
 from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts.clock import received_time
@@ -53,24 +54,26 @@ class CanaryJudge(Struct):
     metrics_failures: int = 0  # GetMetricData failures seen by this process (logged each time)
 
     def judge(self, stored: StoredRollout, now: datetime, event_id: str) -> tuple[StoredRollout, str | None]:
-        """Look at the baking step's metrics, record the verdict, and roll back if it says so.
+        """Look at the baking (or held) step's metrics, record the verdict, and roll back if it says so.
 
         The record the controller then decides from holds the step's decision: it advances only on
         ``advance`` and waits otherwise (step_analysis.py). A lost race just keeps the fresh record.
+        A change of decision, a hold's start and each of its reminders are announced in the same
+        commit (the outbox), so each is announced once even if the process dies after the commit.
         """
         rollout = stored.rollout
         previous = rollout.step_analysis()
         entry = previous
-        if previous is None or previous.decision is None:
+        if previous is None or previous.judging:
             entry = self._look(rollout, previous, now)
             record = rollout.with_step_analysis(entry).model_copy(
                 update={"revision": rollout.revision + 1, "updated_at": max(now, rollout.updated_at)}
             )
-            announcements = [_analysis_completed(record, entry)] if entry.decision else []
+            config = rollout.strategy.analysis.judge
+            announcements, audit = _news(record, previous, entry, config)
             owed = outbox(record, *announcements)
             changes: list[Change] = [SaveRollout(record, stored.request, rollout.revision), owed]
-            if entry.decision:
-                changes.append(endpoint_audit(record, "canary analysis", _analysis_text(entry), now, event_id))
+            changes += [endpoint_audit(record, action, detail, now, event_id) for action, detail in audit]
             try:
                 self.rollouts.commit(changes)
             except ChangeRejected:
@@ -79,7 +82,7 @@ class CanaryJudge(Struct):
             deliver(self.rollouts, self.events, owed)
             stored = StoredRollout(record, stored.request)
         assert entry is not None
-        if entry.decision != "rollback" or self.analysis_rollback is None:
+        if entry.decision != "rollback" or entry.advisory or self.analysis_rollback is None:
             return stored, None
         cause = RollbackCause(
             trigger=ANALYSIS_TRIGGER,
@@ -152,37 +155,37 @@ class CanaryJudge(Struct):
         """An operator resumes a rollout the judge held: its step's decision becomes advance.
 
         Answered either way (the CLI waits): ``Rollout Resumed`` through the outbox with the record,
-        or ``Rollout Resume Refused`` saying why. Returns the answer's detail-type.
+        or ``Rollout Resume Refused`` saying why. A second delivery of a resume that was carried out
+        gets the same answer again, not a refusal. Returns the answer's detail-type.
         """
         stored = self.rollouts.get_rollout(request.endpoint_name, request.rollout_id)
+        done = (
+            next((e for e in stored.rollout.analysis if e.resume_command == request.event_id), None) if stored else None
+        )
+        if stored is not None and done is not None:
+            answer = _resumed(stored.rollout, done.percent, request)
+            self.events.publish(answer)  # at least once, like the first answer
+            return answer.DETAIL_TYPE
         entry = stored.rollout.step_analysis() if stored and stored.rollout.judged else None
-        if stored is None or entry is None or entry.decision != "hold":
-            if stored is None:
-                why = f"{request.endpoint_name} has no rollout {request.rollout_id}"
-            else:
-                why = f"rollout {request.rollout_id} is {stored.rollout.phase}, not held by canary analysis"
+        if stored is None or entry is None or entry.decision != "hold" or entry.advisory:
             refusal = RolloutResumeRefused(
                 endpoint_name=request.endpoint_name,
                 rollout_id=request.rollout_id,
-                reason=why,
+                reason=_not_held(request, stored, entry),
                 command_id=request.event_id,
             )
             self.events.publish(refusal)
             return refusal.DETAIL_TYPE
         rollout = stored.rollout
-        resumed = entry.model_copy(update={"decision": "advance", "resumed_by": request.requested_by})
+        resumed = entry.model_copy(
+            update={"decision": "advance", "resumed_by": request.requested_by, "resume_command": request.event_id}
+        )
         at = max(received_time(request.requested_at, self.clock()), rollout.updated_at)
         record = rollout.with_step_analysis(resumed).model_copy(
             update={"revision": rollout.revision + 1, "updated_at": at}
         )
         detail = f"resumed at {rollout.target_percent}% ({entry.verdict.outcome}): {request.reason}"
-        answer = RolloutResumed(
-            **announced_ids(record),
-            percent=rollout.target_percent,
-            requested_by=request.requested_by,
-            reason=request.reason,
-            command_id=request.event_id,
-        )
+        answer = _resumed(record, rollout.target_percent, request)
         owed = outbox(record, answer)
         self.rollouts.commit(
             [
@@ -193,6 +196,61 @@ class CanaryJudge(Struct):
         )  # ChangeRejected (a tick wrote meanwhile) propagates: the event is retried on the fresh record
         deliver(self.rollouts, self.events, owed)
         return answer.DETAIL_TYPE
+
+
+def _not_held(request: ResumeRequest, stored: StoredRollout | None, entry: StepAnalysis | None) -> str:
+    if stored is None:
+        return f"{request.endpoint_name} has no rollout {request.rollout_id}"
+    if entry is not None and entry.advisory:
+        return f"rollout {request.rollout_id} runs the canary judge in advisory mode: nothing holds it"
+    return f"rollout {request.rollout_id} is {stored.rollout.phase}, not held by canary analysis"
+
+
+def _resumed(rollout: Rollout, percent: int, request: ResumeRequest) -> RolloutResumed:
+    return RolloutResumed(
+        **announced_ids(rollout),
+        percent=percent,
+        requested_by=request.requested_by,
+        reason=request.reason,
+        command_id=request.event_id,
+    )
+
+
+def _news(
+    rollout: Rollout, previous: StepAnalysis | None, entry: StepAnalysis, config: JudgeConfig
+) -> tuple[list[Announcement], list[tuple[str, str]]]:
+    """What a look changed that is announced and audited: a decision, a hold's start, a reminder."""
+    announcements: list[Announcement] = []
+    audit: list[tuple[str, str]] = []
+    if entry.decision != (previous.decision if previous else None):
+        announcements.append(_analysis_completed(rollout, entry))
+        audit.append(("canary analysis", _analysis_text(entry)))
+    if entry.hold_announcements > (previous.hold_announcements if previous else 0):
+        held = _held(rollout, entry, config)
+        announcements.append(held)
+        if held.announcement == 1:
+            audit.append(("held", f"held at {entry.percent}% until {held.deadline.isoformat()}: {held.reason}"))
+    if entry.hold_timed_out and not (previous and previous.hold_timed_out):
+        audit.append(("hold timed out", f"{entry.reason} -> {entry.decision} (on_hold_timeout)"))
+    return announcements, audit
+
+
+def _held(rollout: Rollout, entry: StepAnalysis, config: JudgeConfig) -> RolloutHeld:
+    assert entry.held_since is not None
+    deadline = entry.hold_deadline(config)
+    assert deadline is not None
+    return RolloutHeld(
+        **announced_ids(rollout),
+        step=entry.step,
+        percent=entry.percent,
+        held_since=entry.held_since,
+        deadline=deadline,
+        on_timeout=config.on_hold_timeout,
+        outcome=entry.verdict.outcome,
+        reason=entry.hold_reason,
+        waiting=entry.verdict.waiting,
+        announcement=entry.hold_announcements,
+    )
 
 
 def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysisCompleted:
@@ -208,9 +266,11 @@ def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysis
         extended_seconds=entry.extended_seconds,
         metrics=list(entry.verdict.metrics),
         waiting=entry.verdict.waiting,
+        advisory=entry.advisory,
     )
 
 
 def _analysis_text(entry: StepAnalysis) -> str:
     table = ", ".join(f"{item.metric} {item.outcome}" for item in entry.verdict.metrics)
-    return f"{entry.verdict.outcome} at {entry.percent}% -> {entry.decision} ({table})"
+    advisory = " (advisory: not acted on)" if entry.advisory else ""
+    return f"{entry.verdict.outcome} at {entry.percent}% -> {entry.decision}{advisory} ({table})"
