@@ -579,10 +579,24 @@ def local() -> None:
 _template = click.option(
     "--template",
     type=click.Path(path_type=Path),
-    default=Path("template.yaml"),
-    show_default=True,
-    help="The SAM template to deploy.",
+    default=None,
+    help="The SAM template to deploy (default: ./template.yaml, else the one installed with the CLI).",
 )
+
+
+def _template_path(given: Path | None) -> Path:
+    """--template, else ./template.yaml, else the copy installed with the CLI (local/application.py)."""
+    from shepherd_cli.local.application import candidates, default_template
+
+    if given is not None:
+        if not given.is_file():
+            raise CliError(f"no template at {given}")
+        return given
+    found = default_template()
+    if found is None:
+        looked = ", ".join(str(path) for path in candidates(Path.cwd()))
+        raise CliError(f"no template.yaml found (looked at {looked}): pass --template")
+    return found
 
 
 def _parameters(values: tuple[str, ...]) -> dict[str, str]:
@@ -618,7 +632,9 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fresh", is_flag=True, help="Start empty (forget the saved state).")
 @click.option("--verbose", is_flag=True, help="Also print idle controller ticks and the handlers' JSON logs.")
 @handle_errors
-def local_up(template: Path, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any) -> None:
+def local_up(
+    template: Path | None, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any
+) -> None:
     """Run local mode in the foreground until Ctrl-C, printing each event as it flows.
 
     The emulator's state (bucket, versions, endpoints, alarms) is saved in --state on the way out
@@ -627,7 +643,7 @@ def local_up(template: Path, port: int, speed: float, rps: float, parameters: tu
     from shepherd_cli.local.up import run_up
 
     code = run_up(
-        template,
+        _template_path(template),
         out=output.console(),
         port=port,
         speed=speed,
@@ -772,7 +788,7 @@ def local_alarm(name: str, state: str, reason: str) -> None:
     "`shepherd local up` then `shepherd ui` show its rollouts.",
 )
 @handle_errors
-def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
+def local_demo(template: Path | None, as_json: bool, keep: Path | None) -> None:
     """Register, approve, canary, catch a failing canary and roll back, on a simulated clock.
 
     Exits 0 only if every step happened as expected.
@@ -780,8 +796,7 @@ def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
     from shepherd_cli.local.demo import run_demo
     from shepherd_cli.local.demo_output import TimelinePrinter, print_summary
 
-    if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+    template = _template_path(template)
     logging.getLogger("shepherd_cli.local.pump").setLevel(logging.CRITICAL)  # failures are in the timeline
     out = output.console()
     printer = None if as_json else TimelinePrinter(out, template)

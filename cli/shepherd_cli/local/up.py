@@ -151,7 +151,7 @@ def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str])
 
 def _check_can_start(template: Path, speed: float, state_file: Path, port: int) -> None:
     if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+        raise CliError(f"no template at {template}")
     if speed <= 0:
         raise CliError("--speed must be positive")
     existing = read_state(state_file)
