@@ -135,7 +135,8 @@ def test_every_local_code_folder_of_the_template_is_shipped_or_is_the_installed_
     # The functions' folders are copied by the build; the layer's code is the `shepherd` package itself.
     assert {folder for folder in folders if not folder.startswith("functions/")} == {"layers/shepherd"}
     assert (ROOT / "layers/shepherd/shepherd/__init__.py").is_file()
-    assert "layers/shepherd" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["where"]
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "layers/shepherd" in setuptools["packages"]["find"]["where"]
 
 
 def test_local_mode_finds_a_template_outside_the_clone(tmp_path):
