@@ -19,10 +19,12 @@ import json
 import logging
 import re
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,10 +33,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.text import Text
 
 from shepherd.registry.errors import TransientError
+from shepherd_cli import cleanup as temporary_subscriptions
 from shepherd_cli import operations, output
 from shepherd_cli.analysis_view import render_analysis
 from shepherd_cli.announcements import REFUSALS, describe_announcement
-from shepherd_cli.errors import CliError
+from shepherd_cli.errors import CliError, Terminated, raise_terminated
 from shepherd_cli.follow import follow
 from shepherd_cli.local.state import read_state
 from shepherd_cli.subscription import Subscription
@@ -89,6 +92,8 @@ def handle_errors(function: F) -> F:
             _fail(f"AWS: {error}", as_json)
         except KeyboardInterrupt:
             _fail("interrupted", as_json, 130)
+        except Terminated:
+            _fail("terminated", as_json, Terminated.EXIT_CODE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -549,6 +554,39 @@ def events(common: Common, follow: bool, listen: int) -> None:
 
 
 @cli.command()
+@click.option("--delete", is_flag=True, help="Remove the orphaned ones (without it, they are only listed).")
+@click.option(
+    "--older-than",
+    type=DURATION,
+    default=600,
+    show_default=True,
+    help="Orphaned when unused this long (sooner when its CLI ran on this machine and is gone).",
+)
+@target_options
+def cleanup(common: Common, delete: bool, older_than: int) -> None:
+    """Temporary subscriptions (shepherd-cli-* queue and rule) that killed CLIs left behind.
+
+    Lists them, and with --delete removes the orphaned ones; never one a running CLI uses."""
+    target = common.target()
+    judged = temporary_subscriptions.find(target, datetime.now(UTC), timedelta(seconds=older_than))
+    orphans = [item for item in judged if item.orphaned]
+    if delete:
+        for item in orphans:
+            temporary_subscriptions.remove(target, item.found)
+    if common.json:
+        output.print_json([{**item.to_json(), "removed": delete and item.orphaned} for item in judged])
+        return
+    for item in judged:
+        verdict = ("removed" if delete else "orphaned") if item.orphaned else "kept"
+        made_by = f" (host {item.found.host}, pid {item.found.pid})" if item.found.host else ""
+        click.echo(f"{item.found.name}  {verdict}: {item.why}{made_by}")
+    if orphans and not delete:
+        click.echo(f"{len(orphans)} orphaned: `shepherd cleanup --delete` removes them.")
+    elif not judged:
+        click.echo(f"No temporary subscriptions on {target.bus}.")
+
+
+@cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 @click.option(
     "--host",
@@ -815,6 +853,7 @@ def local_demo(template: Path | None, as_json: bool, keep: Path | None) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, raise_terminated)  # cleans up like Ctrl-C (`local up` and `ui` set their own)
     cli(prog_name="shepherd")
 
 
