@@ -19,10 +19,12 @@ import json
 import logging
 import re
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,10 +33,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.text import Text
 
 from shepherd.registry.errors import TransientError
+from shepherd_cli import cleanup as temporary_subscriptions
 from shepherd_cli import operations, output
 from shepherd_cli.analysis_view import render_analysis, render_replay
 from shepherd_cli.announcements import REFUSALS, describe_announcement
-from shepherd_cli.errors import CliError
+from shepherd_cli.errors import CliError, Terminated, raise_terminated
 from shepherd_cli.follow import follow
 from shepherd_cli.local.state import read_state
 from shepherd_cli.subscription import Subscription
@@ -89,6 +92,8 @@ def handle_errors(function: F) -> F:
             _fail(f"AWS: {error}", as_json)
         except KeyboardInterrupt:
             _fail("interrupted", as_json, 130)
+        except Terminated:
+            _fail("terminated", as_json, Terminated.EXIT_CODE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -597,6 +602,39 @@ def events(common: Common, follow: bool, listen: int) -> None:
 
 
 @cli.command()
+@click.option("--delete", is_flag=True, help="Remove the orphaned ones (without it, they are only listed).")
+@click.option(
+    "--older-than",
+    type=DURATION,
+    default=600,
+    show_default=True,
+    help="Orphaned when unused this long (sooner when its CLI ran on this machine and is gone).",
+)
+@target_options
+def cleanup(common: Common, delete: bool, older_than: int) -> None:
+    """Temporary subscriptions (shepherd-cli-* queue and rule) that killed CLIs left behind.
+
+    Lists them, and with --delete removes the orphaned ones; never one a running CLI uses."""
+    target = common.target()
+    judged = temporary_subscriptions.find(target, datetime.now(UTC), timedelta(seconds=older_than))
+    orphans = [item for item in judged if item.orphaned]
+    if delete:
+        for item in orphans:
+            temporary_subscriptions.remove(target, item.found)
+    if common.json:
+        output.print_json([{**item.to_json(), "removed": delete and item.orphaned} for item in judged])
+        return
+    for item in judged:
+        verdict = ("removed" if delete else "orphaned") if item.orphaned else "kept"
+        made_by = f" (host {item.found.host}, pid {item.found.pid})" if item.found.host else ""
+        click.echo(f"{item.found.name}  {verdict}: {item.why}{made_by}")
+    if orphans and not delete:
+        click.echo(f"{len(orphans)} orphaned: `shepherd cleanup --delete` removes them.")
+    elif not judged:
+        click.echo(f"No temporary subscriptions on {target.bus}.")
+
+
+@cli.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
 @click.option(
     "--host",
@@ -627,10 +665,24 @@ def local() -> None:
 _template = click.option(
     "--template",
     type=click.Path(path_type=Path),
-    default=Path("template.yaml"),
-    show_default=True,
-    help="The SAM template to deploy.",
+    default=None,
+    help="The SAM template to deploy (default: ./template.yaml, else the one installed with the CLI).",
 )
+
+
+def _template_path(given: Path | None) -> Path:
+    """--template, else ./template.yaml, else the copy installed with the CLI (local/application.py)."""
+    from shepherd_cli.local.application import candidates, default_template
+
+    if given is not None:
+        if not given.is_file():
+            raise CliError(f"no template at {given}")
+        return given
+    found = default_template()
+    if found is None:
+        looked = ", ".join(str(path) for path in candidates(Path.cwd()))
+        raise CliError(f"no template.yaml found (looked at {looked}): pass --template")
+    return found
 
 
 def _parameters(values: tuple[str, ...]) -> dict[str, str]:
@@ -666,7 +718,9 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fresh", is_flag=True, help="Start empty (forget the saved state).")
 @click.option("--verbose", is_flag=True, help="Also print idle controller ticks and the handlers' JSON logs.")
 @handle_errors
-def local_up(template: Path, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any) -> None:
+def local_up(
+    template: Path | None, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any
+) -> None:
     """Run local mode in the foreground until Ctrl-C, printing each event as it flows.
 
     The emulator's state (bucket, versions, endpoints, alarms) is saved in --state on the way out
@@ -675,7 +729,7 @@ def local_up(template: Path, port: int, speed: float, rps: float, parameters: tu
     from shepherd_cli.local.up import run_up
 
     code = run_up(
-        template,
+        _template_path(template),
         out=output.console(),
         port=port,
         speed=speed,
@@ -820,7 +874,7 @@ def local_alarm(name: str, state: str, reason: str) -> None:
     "`shepherd local up` then `shepherd ui` show its rollouts.",
 )
 @handle_errors
-def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
+def local_demo(template: Path | None, as_json: bool, keep: Path | None) -> None:
     """Register, approve, canary, catch a failing canary and roll back, on a simulated clock.
 
     Exits 0 only if every step happened as expected.
@@ -828,8 +882,7 @@ def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
     from shepherd_cli.local.demo import run_demo
     from shepherd_cli.local.demo_output import TimelinePrinter, print_summary
 
-    if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+    template = _template_path(template)
     logging.getLogger("shepherd_cli.local.pump").setLevel(logging.CRITICAL)  # failures are in the timeline
     out = output.console()
     printer = None if as_json else TimelinePrinter(out, template)
@@ -848,6 +901,7 @@ def local_demo(template: Path, as_json: bool, keep: Path | None) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, raise_terminated)  # cleans up like Ctrl-C (`local up` and `ui` set their own)
     cli(prog_name="shepherd")
 
 

@@ -606,7 +606,7 @@ def run_demo(
         versions = {f"v{version}": demo.status_of(version) for version in MANIFESTS}
         if keep_state is not None:
             local.pump.run_until_idle()
-            persistence.save(keep_state, local.outputs)
+            persistence.save(keep_state, local.outputs, local.pump.clock.now)
         return DemoResult(
             steps=results,
             scenario_length=len(steps),

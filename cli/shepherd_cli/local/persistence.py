@@ -13,6 +13,10 @@ moto keeps everything in memory. Two things make a restart come back as it was:
   one's. The rest (SQS, EventBridge rules, SNS subscriptions, Lambda) is rebuilt by deploying the
   template and wiring the pump, as on a first start.
 
+* **The same time.** The simulated clock's time at the stop is written to ``clock.json``; the next
+  start continues from it (the time local mode was stopped does not count), so a bake or a watch
+  window has the time left it had, and the records stay in order. `--fresh` starts from the wall clock.
+
 Not kept: messages queued but not yet handled at the stop (the pump drains before stopping), and
 anything after a crash (state is written on the way out only). A template whose outputs changed
 since the save starts empty rather than half-restored.
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,7 @@ from moto.backends import get_backend
 NAMES_SEED = 4750
 PERSISTED_SERVICES = ("s3", "dynamodb", "sagemaker", "cloudwatch")
 OUTPUTS_FILE = "outputs.json"
+CLOCK_FILE = "clock.json"
 
 
 def _backends(service: str) -> dict[tuple[str, str], Any]:
@@ -38,12 +44,14 @@ def _backends(service: str) -> dict[tuple[str, str], Any]:
     return {(account, region): backend for account, regions in backends.items() for region, backend in regions.items()}
 
 
-def save(directory: Path, outputs: dict[str, str]) -> None:
-    """Write the persisted backends and the stack outputs they belong to (atomically, per file)."""
+def save(directory: Path, outputs: dict[str, str], simulated_now: datetime) -> None:
+    """Write the persisted backends, the stack outputs they belong to and the simulated time
+    (atomically, per file)."""
     directory.mkdir(parents=True, exist_ok=True)
     for service in PERSISTED_SERVICES:
         _write(directory / f"{service}.pickle", pickle.dumps(_backends(service)))
     _write(directory / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True).encode())
+    _write(directory / CLOCK_FILE, json.dumps({"simulated_now": simulated_now.isoformat()}).encode())
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -57,6 +65,19 @@ def saved_outputs(directory: Path) -> dict[str, str] | None:
         return dict(json.loads((directory / OUTPUTS_FILE).read_text()))
     except (FileNotFoundError, ValueError):
         return None
+
+
+def saved_clock(directory: Path) -> datetime | None:
+    """The simulated time when the state was saved, rounded up to the whole second (the clock starts on
+    one, and must not start before a record written at the stop); None: nothing saved, or saved
+    before clock.json existed."""
+    try:
+        moment = datetime.fromisoformat(json.loads((directory / CLOCK_FILE).read_text())["simulated_now"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def restore(directory: Path) -> None:
@@ -77,3 +98,4 @@ def forget(directory: Path) -> None:
     for service in PERSISTED_SERVICES:
         (directory / f"{service}.pickle").unlink(missing_ok=True)
     (directory / OUTPUTS_FILE).unlink(missing_ok=True)
+    (directory / CLOCK_FILE).unlink(missing_ok=True)

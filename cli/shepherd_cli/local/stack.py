@@ -55,7 +55,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator
+from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator, event_clock
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
@@ -583,6 +583,7 @@ class LocalShepherd:
         except BaseException:
             server.stop()
             raise
+        event_clock.follow(lambda: local.pump.clock.now)  # events are stamped with the simulated time
         cls._running = local
         return local
 
@@ -610,6 +611,7 @@ class LocalShepherd:
         pump = getattr(self, "pump", None)
         if pump is not None:
             pump.close()
+        event_clock.follow(None)
         try:
             self._reset_emulator()
         finally:

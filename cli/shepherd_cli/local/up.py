@@ -2,9 +2,10 @@
 
 template.yaml is deployed into the embedded emulator on a loopback port; the pump then serves
 (`Pump.serve`): events are handed to the functions as they arrive and schedules fire from a clock
-running ``speed`` times faster than real time. Each invocation and each announcement is printed as
-it flows. ``.shepherd/local.json`` tells other CLI invocations where the emulator is (see
-`state.py`); it is removed on exit.
+running ``speed`` times faster than real time: from the wall clock's time on a first start, from
+where it stopped when a saved state is restored (`persistence.py`). Each invocation and each
+announcement is printed as it flows. ``.shepherd/local.json`` tells other CLI invocations where the
+emulator is (see `state.py`); it is removed on exit.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def _serve(pump: Pump, stop: threading.Event, speed: float, failures: list[str])
 
 def _check_can_start(template: Path, speed: float, state_file: Path, port: int) -> None:
     if not template.is_file():
-        raise CliError(f"no template at {template}: run from the Shepherd repository or pass --template")
+        raise CliError(f"no template at {template}")
     if speed <= 0:
         raise CliError("--speed must be positive")
     existing = read_state(state_file)
@@ -181,7 +182,9 @@ def run_up(
         raise CliError("--rps must be 0 (no traffic) or more")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop or threading.Event()
-    clock = SimulatedClock()
+    # One clock across restarts: a saved state continues from its simulated time (persistence.py).
+    resumed_at = None if state_dir is None or fresh else persistence.saved_clock(state_dir)
+    clock = SimulatedClock(resumed_at)
     printer = EventPrinter(out, clock, verbose)
     out.print("Starting the emulator and deploying the template...", style="dim")
     local = LocalShepherd.start(
@@ -201,9 +204,12 @@ def run_up(
         printer.prefix = f"{local.stack.name}-"
         printer.monitor = BusMonitor(local)
         simulation.attach(local, rps=rps)
-        # The clock started before the template was deployed: catch up with real time, so events the
-        # handlers stamp themselves (real time) and the simulated ones agree from here on.
-        local.pump.advance(max(0.0, (datetime.now(UTC) - clock.now).total_seconds()))
+        if resumed_at is None:
+            # A first start: the simulated clock starts at the wall clock's time. It started before the
+            # template was deployed: catch up.
+            local.pump.advance(max(0.0, (datetime.now(UTC) - clock.now).total_seconds()))
+        else:
+            out.print(f"The simulated clock continues from {resumed_at.isoformat()}.", style="dim")
         clock_state = ClockState(origin=clock.now.isoformat(), real_origin=time.time(), speed=speed)
         state = LocalState(local.endpoint_url, local.region, local.stack.name, os.getpid(), local.outputs, clock_state)
         write_state(state, state_file)
@@ -218,7 +224,7 @@ def run_up(
         server.join(STOP_TIMEOUT_SECONDS)
         if state_dir is not None and not server.is_alive():
             local.pump.run_until_idle()  # what was sent before the stop is handled, then kept
-            persistence.save(state_dir, local.outputs)
+            persistence.save(state_dir, local.outputs, clock.now)
             out.print(f"State saved in {state_dir}.", style="dim")
     finally:
         remove_state(state_file, os.getpid())
