@@ -79,7 +79,7 @@ def test_a_canary_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm():
             all_of(
                 announced("Rollout Rolled Back", version=2, trigger="analysis"), rolled_back(2, 1), no_alarm_fired()
             ),
-            within_seconds=600,
+            within_seconds=900,  # within the 15-minute bake: about 6 minutes of warm-up and delay are not judged
         ),
         shown(outputs := {}, "analysis", "ID"),
     )
@@ -94,9 +94,8 @@ def test_a_canary_40_percent_slower_is_rolled_back_by_the_judge_with_no_alarm():
     [verdict] = [line.data for line in result.timeline if line.title == "Canary Analysis Completed"]
     assert (verdict["outcome"], verdict["decision"], verdict["critical_failure"]) == ("FAIL", "rollback", True)
     latency = {metric["metric"]: metric for metric in verdict["metrics"]}["latency_p50"]
-    # Latency is judged as the share of requests slower than the baseline's p50 (+10% for the
-    # candidate): about 79% of v2's requests (median 56 ms) against 50% of v1's, an effect of about +58%.
-    assert latency["outcome"] == "FAIL" and 0.4 < latency["relative_effect"] < 0.8
+    # The median is paired minute by minute: 56 ms against 40 ms, an effect of about +40%.
+    assert latency["outcome"] == "FAIL" and 0.3 < latency["relative_effect"] < 0.5
     [rolled] = [line.data for line in result.timeline if line.title == "Rollout Rolled Back"]
     assert "latency" in rolled["reason"]
     assert [line for line in result.timeline if line.kind == "failure"] == []
