@@ -30,7 +30,7 @@ def variant_minutes(cloudwatch: Any, endpoint_name: str, variants: Sequence[str]
     "latency_p99_ms"}]}``, each series aligned on ``minutes`` (None where the variant had no data)."""
     end = now.replace(second=0, microsecond=0)
     start = end - WINDOW
-    queries = [
+    queries: list[dict[str, Any]] = [
         {
             "Id": f"v{index}_{suffix}",
             "MetricStat": {
@@ -50,7 +50,7 @@ def variant_minutes(cloudwatch: Any, endpoint_name: str, variants: Sequence[str]
         for index, variant in enumerate(variants)
         for suffix, metric, statistic in _QUERIES
     ]
-    values: dict[str, dict[datetime, float]] = {query["Id"]: {} for query in queries}
+    values: dict[str, dict[datetime, float]] = {str(query["Id"]): {} for query in queries}
     params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
     while queries:
         response = cloudwatch.get_metric_data(**params)

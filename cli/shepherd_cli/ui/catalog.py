@@ -42,7 +42,7 @@ def version_page(target: Target, model_name: str, version_number: int) -> dict[s
     version = operations.get_version(target, model_name, version_number)
     trail = sorted(
         (entry for entry in target.registry().model_audit_trail(model_name) if entry.version == version_number),
-        key=lambda entry: entry.at,
+        key=lambda entry: (entry.at, entry.from_status is not None),  # registered first within a second
     )
     endpoints = list(dict.fromkeys(entry.endpoint_name for entry in trail if entry.endpoint_name))
     served = [period for endpoint in endpoints for period in _served(target, endpoint)]
