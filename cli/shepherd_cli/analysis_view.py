@@ -185,14 +185,14 @@ def _share(value: float | None) -> str:
     return "<0.001%" if 0 < value < 1e-5 else f"{100 * value:.3g}%"
 
 
+def _optional_ms(microseconds: float | None) -> str:
+    return "-" if microseconds is None else _ms(microseconds)
+
+
 def _ms(microseconds: float) -> str:
     """SageMaker's ModelLatency is in microseconds: 79221 -> "79.2 ms"."""
     ms = microseconds / 1000
     return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 100 else f"{ms:,.0f} ms"
-
-
-def _optional_ms(microseconds: float | None) -> str:
-    return "-" if microseconds is None else _ms(microseconds)
 
 
 def _percent(value: float | None) -> str:

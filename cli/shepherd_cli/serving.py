@@ -1,68 +1,39 @@
-"""Which version serves an endpoint now: the one its traffic goes to, as SageMaker reports it.
+"""Which versions take an endpoint's traffic now, from its variants' weights as SageMaker describes them.
 
-"Live" is what serves the traffic now, not what a record last said: after a rollback to v1, v1
-serves whatever the registry still calls v5; during a watch window the new version serves while the
-old one stands by. So the answer is read from the endpoint's variants (DescribeEndpoint's current
-weights), never from the rollout records. The dashboard's endpoint list uses it; `shepherd status`
-and `versions` can share it.
+"Live" for a person is what serves the traffic, so this is computed from DescribeEndpoint's
+``CurrentWeight``, never from the records: the endpoint's baseline item names the previous version
+until a watch window ends, while the candidate already serves 100%. `shepherd status` and the
+dashboard both read it here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
-from msgspec import Struct, structs
 
-from shepherd.rollouts.ports import EndpointAuditEntry
+def serving_versions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each version with traffic, largest share first: ``{"version", "percent", "roles"}``.
 
-HALF = 50  # a candidate above half of the traffic serves; at exactly half, whoever served still does
-
-
-def serving_variant(variants: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The variant taking the most traffic (``current_weight``), or None when none takes any (an
-    endpoint being created, or all weights at 0). A tie (a 50% canary) goes to the first listed."""
-    weighted = [variant for variant in variants if (variant.get("current_weight") or 0) > 0]
-    if not weighted:
-        return None
-    return max(weighted, key=lambda variant: float(variant["current_weight"]))
-
-
-def traffic_share(variant: Mapping[str, Any], variants: Sequence[Mapping[str, Any]]) -> float:
-    """The variant's share of the endpoint's traffic, 0 to 1 (SageMaker's weights are relative)."""
-    total = sum(float(other.get("current_weight") or 0) for other in variants)
-    return float(variant.get("current_weight") or 0) / total if total else 0.0
-
-
-class ServedPeriod(Struct, frozen=True):
-    """A version taking an endpoint's traffic from ``since`` until ``until`` (None: it still does)."""
-
-    endpoint_name: str
-    model_name: str
-    version: int
-    rollout_id: str | None
-    since: datetime
-    until: datetime | None
-
-
-def served_periods(
-    trail: Iterable[EndpointAuditEntry], replaced: Mapping[str, tuple[str, int] | None]
-) -> list[ServedPeriod]:
-    """When each version took the endpoint's traffic, oldest first, from its audit trail's weight requests
-    (``to_percent``: the rollout's candidate above half takes it, below half the version it replaced).
-    ``replaced`` maps a rollout id to the (model, version) it replaced. Entries written before the fields
-    existed say no percent and move nothing."""
-    periods: list[ServedPeriod] = []
-    for entry in sorted(trail, key=lambda entry: entry.at):
-        if entry.to_percent is None or entry.to_percent == HALF:
+    `variants` are `operations.endpoint_status`'s (``version``, ``current_weight``, ``role``). A version
+    served by two variants (the live one and a fresh baseline beside a canary) is counted once, with
+    their shares summed. Versions at weight 0 (a standby in the watch window) are not serving.
+    """
+    total = sum(variant["current_weight"] or 0 for variant in variants)
+    if not total:
+        return []
+    shares: dict[Any, dict[str, Any]] = {}
+    for variant in variants:
+        weight = variant["current_weight"] or 0
+        if weight <= 0:
             continue
-        serving = (entry.model_name, entry.version) if entry.to_percent > HALF else replaced.get(entry.rollout_id or "")
-        current = periods[-1] if periods and periods[-1].until is None else None
-        if current is not None and (current.model_name, current.version) == serving:
-            continue
-        if current is not None:
-            periods[-1] = structs.replace(current, until=entry.at)
-        if serving is not None:
-            periods.append(ServedPeriod(entry.endpoint_name, *serving, entry.rollout_id, entry.at, None))
-    return periods
+        entry = shares.setdefault(variant["version"], {"version": variant["version"], "percent": 0.0, "roles": []})
+        entry["percent"] += 100 * weight / total
+        role = variant.get("role")
+        if role and role not in entry["roles"]:
+            entry["roles"].append(role)
+    return sorted(shares.values(), key=lambda entry: -entry["percent"])
+
+
+def standby_versions(variants: list[dict[str, Any]]) -> list[Any]:
+    """Versions kept on the endpoint at weight 0 for a quick rollback (the watch window)."""
+    return [variant["version"] for variant in variants if variant.get("role") == "standby"]

@@ -5,22 +5,25 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shepherd.rollouts.ports import EndpointAuditEntry
-from shepherd_cli.serving import ServedPeriod, served_periods, serving_variant, traffic_share
+from shepherd_cli.serving import serving_versions
+from shepherd_cli.ui.served import ServedPeriod, served_periods
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def test_the_serving_variant_is_the_one_taking_the_traffic_whatever_the_records_say():
+def test_the_serving_version_is_the_one_taking_the_traffic_whatever_the_records_say():
     # after `rollback --to-version 1`: v5 is still on the endpoint, v1 takes everything
     variants = [
-        {"variant_name": "m-v5", "version": 5, "current_weight": 0.0},
-        {"variant_name": "m-v1", "version": 1, "current_weight": 1.0},
+        {"variant_name": "m-v5", "version": 5, "current_weight": 0.0, "role": "standby"},
+        {"variant_name": "m-v1", "version": 1, "current_weight": 1.0, "role": "serving"},
     ]
-    assert serving_variant(variants) == variants[1]
-    # a 10% canary: the live version still serves; SageMaker's weights are relative
-    canary = [{"variant_name": "m-v1", "current_weight": 9.0}, {"variant_name": "m-v2", "current_weight": 1.0}]
-    assert serving_variant(canary) == canary[0] and traffic_share(canary[0], canary) == 0.9
-    assert serving_variant([{"variant_name": "m-v1", "current_weight": None}]) is None  # being created
+    assert [entry["version"] for entry in serving_versions(variants)] == [1]
+    # a 10% canary: the live version still serves most; SageMaker's weights are relative
+    canary = [
+        {"variant_name": "m-v1", "version": 1, "current_weight": 9.0, "role": "serving"},
+        {"variant_name": "m-v2", "version": 2, "current_weight": 1.0, "role": "candidate"},
+    ]
+    assert [(entry["version"], round(entry["percent"])) for entry in serving_versions(canary)] == [(1, 90), (2, 10)]
 
 
 def weights(minutes: int, rollout_id: str, version: int, traffic: tuple[int, int]) -> EndpointAuditEntry:

@@ -12,9 +12,9 @@ from typing import Any
 
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd_cli import operations
-from shepherd_cli.serving import ServedPeriod, served_periods
 from shepherd_cli.target import Target
 from shepherd_cli.ui.paging import paginate
+from shepherd_cli.ui.served import ServedPeriod, served_periods
 
 VERSIONS_PAGE_SIZE = 20
 _DECISIONS = (VersionStatus.APPROVED, VersionStatus.REJECTED)

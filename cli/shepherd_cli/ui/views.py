@@ -15,7 +15,7 @@ from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER
 from shepherd_cli import endpoint_metrics, operations
 from shepherd_cli.analysis_view import evidence_text, waiting_sentence
 from shepherd_cli.errors import CliError
-from shepherd_cli.serving import serving_variant, traffic_share
+from shepherd_cli.serving import serving_versions
 from shepherd_cli.target import Target
 from shepherd_cli.ui.catalog import serving_now, version_row
 from shepherd_cli.ui.instances import configured_instances
@@ -73,19 +73,14 @@ def _endpoint_row(target: Target, name: str) -> dict[str, Any]:
 
 
 def serving_of(status: dict[str, Any]) -> dict[str, Any] | None:
-    """The version taking the endpoint's traffic now, with its share, from the described variants."""
-    variants = status["endpoint"]["variants"] if status["endpoint"] else []
-    serving = serving_variant(variants)
-    if serving is None:
+    """The version taking most of the endpoint's traffic now, with its share, from the described
+    variants' weights (`shepherd_cli.serving`, as `shepherd status` says it)."""
+    serving = serving_versions(status["endpoint"]["variants"] if status["endpoint"] else [])
+    if not serving:
         return None
     live = status.get("live") or {}
     model_name = live.get("model_name") or (status["rollout"] or {}).get("model_name")
-    return {
-        "variant_name": serving["variant_name"],
-        "model_name": model_name,
-        "version": serving["version"],
-        "percent": round(100 * traffic_share(serving, variants), 1),
-    }
+    return {"model_name": model_name, "version": serving[0]["version"], "percent": round(serving[0]["percent"], 1)}
 
 
 def endpoint_page(target: Target, endpoint_name: str) -> dict[str, Any]:

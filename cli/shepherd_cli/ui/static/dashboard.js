@@ -140,7 +140,7 @@ const Shepherd = (() => {
       : "";
     const serving = data.serving;
     el("serving").innerHTML = serving
-      ? `Serving now: <a href="/models/${esc(serving.model_name)}/versions/${esc(serving.version)}"><strong>${esc(serving.model_name)} v${esc(serving.version)}</strong></a> (${esc(serving.percent)}% of the traffic, variant ${esc(serving.variant_name)})`
+      ? `Serving now: <a href="/models/${esc(serving.model_name)}/versions/${esc(serving.version)}"><strong>${esc(serving.model_name)} v${esc(serving.version)}</strong></a> (${esc(serving.percent)}% of the traffic)`
       : "No variant takes traffic now.";
     el("verdict").innerHTML = verdictHtml(data.endpoint_name, data.verdict);
     timeline("timeline", el("timeline-chart"), el("markers"), data.timeline);
