@@ -12,7 +12,6 @@ no Chromium is on the machine.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import os
 import re
@@ -21,6 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +324,7 @@ def test_the_history_is_paginated(incident, dashboard, browser, monkeypatch):
 
 
 def test_with_local_mode_gone_the_page_says_what_to_run(target, browser):
-    gone = dataclasses.replace(target, endpoint_url=f"http://127.0.0.1:{free_port()}", _clients={})
+    gone = replace(target, endpoint_url=f"http://127.0.0.1:{free_port()}", _clients={})
     server = build_server(lambda: gone, "127.0.0.1", port := free_port())
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
