@@ -24,6 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 OUTCOME_STYLES = {"PASS": "green", "FAIL": "bold red", "INCONCLUSIVE": "yellow"}
+# Built-in paired metrics compared on SageMaker's ModelLatency, in microseconds: said in ms (a user
+# metric cannot take a built-in's name).
+MICROSECOND_METRICS = frozenset({"latency_p50"})
 
 
 def current_step_lines(rollout: dict[str, Any]) -> list[Text]:
@@ -73,6 +76,8 @@ def evidence_text(metric: Mapping[str, Any], thresholds: Mapping[str, float]) ->
     baseline, candidate = metric.get("baseline"), metric.get("candidate")
     if metric.get("kind") in ("rate", "tail"):
         baseline_text, candidate_text = _share(baseline), _share(candidate)
+    elif metric.get("metric") in MICROSECOND_METRICS:
+        baseline_text, candidate_text = _optional_ms(baseline), _optional_ms(candidate)
     else:
         baseline_text, candidate_text = _number(baseline), _number(candidate)
     compared = f"baseline {baseline_text}, candidate {candidate_text}"
@@ -180,6 +185,10 @@ def _share(value: float | None) -> str:
     if value is None:
         return "-"
     return "<0.001%" if 0 < value < 1e-5 else f"{100 * value:.3g}%"
+
+
+def _optional_ms(microseconds: float | None) -> str:
+    return "-" if microseconds is None else _ms(microseconds)
 
 
 def _ms(microseconds: float) -> str:

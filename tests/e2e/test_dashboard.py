@@ -1,6 +1,10 @@
-"""`shepherd ui` in a real browser (headless Chromium driven by Playwright) against local mode during
-a canary: the endpoint page shows both variants, its timeline chart has points, and it updates by
-itself when the rollout advances. Screenshots go to the test's output folder.
+"""`shepherd ui` in a real browser (headless Chromium driven by Playwright) against local mode: during
+a canary the endpoint page shows both variants, its timeline chart has points, and it updates by
+itself when the rollout advances; after a rollback an on-call engineer walks the incident from the
+endpoint list to the rollout's verdict; with local mode gone the page says what to run.
+
+Screenshots go to the test's output folder; with ``SHEPHERD_DASHBOARD_SCREENSHOTS=docs`` the ones the
+README shows are written there too (``dashboard.png``, ``dashboard-incident.png``...).
 
 Needs Debian's `chromium` (`python3 dev.py test` installs it when it can); skipped, saying so, when
 no Chromium is on the machine.
@@ -8,12 +12,15 @@ no Chromium is on the machine.
 
 from __future__ import annotations
 
+import gzip
 import os
+import re
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,9 @@ import pytest
 from shepherd_cli import operations
 from shepherd_cli.local import simulation
 from shepherd_cli.local.stack import LocalShepherd
+from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
 from shepherd_cli.target import Target, local_target
+from shepherd_cli.ui import views
 from shepherd_cli.ui.server import build_server
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +50,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = os.environ.get("SHEPHERD_DASHBOARD_SCREENSHOT")  # also save the endpoint page here (docs)
+# A folder (docs) to write the README's screenshots to, besides the test's output folder.
+SCREENSHOTS = os.environ.get("SHEPHERD_DASHBOARD_SCREENSHOTS")
 
 
 def free_port() -> int:
@@ -97,7 +107,10 @@ def upload(local: LocalShepherd, version_folder: str, auc: float) -> None:
     manifest = f'{{"metrics": {{"auc": {auc}}}, "framework": "xgboost"}}'.encode()
     s3.put_object(Bucket=bucket, Key=f"models/{MODEL}/{version_folder}/manifest.json", Body=manifest)
     s3.put_object(
-        Bucket=bucket, Key=f"models/{MODEL}/{version_folder}/model.tar.gz", Body=b"w", ChecksumAlgorithm="SHA256"
+        Bucket=bucket,
+        Key=f"models/{MODEL}/{version_folder}/model.tar.gz",
+        Body=gzip.compress(b"w"),
+        ChecksumAlgorithm="SHA256",
     )
     local.pump.run_until_idle()
 
@@ -165,9 +178,13 @@ def test_the_endpoint_page_follows_a_canary(local, canary, dashboard, browser, t
     assert "100.0%" in page.locator(f'tr[data-variant="{MODEL}-v2"]').inner_text()
     assert "10% -> 100%" in page.locator("#markers").inner_text()
     page.screenshot(path=str(tmp_path / "endpoint-promoted.png"), full_page=True)
-    if SCREENSHOT:
-        page.screenshot(path=SCREENSHOT, full_page=True)
     page.close()
+
+
+def screenshot(page: Any, tmp_path: Path, name: str) -> None:
+    page.screenshot(path=str(tmp_path / name), full_page=True)
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
 
 def test_models_history_and_rollout_pages(canary, dashboard, browser, tmp_path):
@@ -202,3 +219,124 @@ def test_the_dashboard_is_read_only_and_says_what_is_missing(dashboard, canary):
     assert httpx.post(f"{dashboard}/api/endpoints/{ENDPOINT}").status_code == 405
     missing = httpx.get(f"{dashboard}/api/endpoints/nowhere")
     assert missing.status_code == 404 and "no endpoint nowhere" in missing.json()["error"]
+
+
+def run_until(local: LocalShepherd, target: Target, done: Any, minutes: int) -> dict[str, Any]:
+    """Advance the simulated clock a minute at a time until ``done(status)``; the status then."""
+    for _ in range(minutes):
+        status = operations.endpoint_status(target, ENDPOINT)
+        if done(status):
+            return status
+        local.pump.advance(60)
+    raise AssertionError(f"not done after {minutes} simulated minutes: {status['rollout']}")
+
+
+@pytest.fixture(scope="module")
+def incident(local: LocalShepherd, target: Target, canary: dict[str, Any]) -> dict[str, Any]:
+    """After v2: v3, 40% slower, rolled back by the canary judge; then v4, healthy, as a 10% canary.
+    The endpoint's current rollout (v4's) has no incident: the one to find is v3's."""
+    run_until(local, target, lambda status: status["rollout"]["phase"] == "COMPLETED", 30)
+    upload(local, "run-3", 0.87)
+    set_behaviour(local.client("ssm"), MODEL, 3, Behaviour.of(latency_ms=56, p99_ms=112))
+    approve_and_promote(local, target, 3, {"type": "canary", "canary_percent": 10, "bake_seconds": 600})
+    rolled_back = run_until(local, target, lambda status: status["rollout"]["phase"] == "ROLLED_BACK", 40)
+    upload(local, "run-4", 0.85)
+    approve_and_promote(local, target, 4, {"type": "canary", "canary_percent": 10, "bake_seconds": 1200})
+    settle(local, 60, 12)  # past the judge's warm-up: the current step's verdict has numbers
+    status = operations.endpoint_status(target, ENDPOINT)
+    assert status["rollout"]["version"] == 4 and status["rollout"]["phase"] == "SHIFTING", status["rollout"]
+    return {"rolled_back": rolled_back["rollout"], "current": status["rollout"]}
+
+
+def test_an_on_call_engineer_walks_an_incident(incident, dashboard, browser, tmp_path):
+    v3 = incident["rolled_back"]
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+
+    # The endpoint list: the version serving now (v2: v4 takes only 10%), and the latest incident.
+    page.goto(f"{dashboard}/endpoints")
+    row = page.locator(f'tr[data-endpoint="{ENDPOINT}"]')
+    assert row.locator("td.serving").inner_text().startswith(f"{MODEL} v2")
+    assert "90.0%" in row.locator("td.serving").inner_text()
+    assert "v3 → v2" in row.inner_text()
+    screenshot(page, tmp_path, "dashboard-endpoints.png")
+
+    # The endpoint: who serves, the current rollout's verdict per metric, and v3's incident listed,
+    # though the current rollout (v4's) has none.
+    row.locator("a").first.click()
+    page.wait_for_selector("#incidents li.incident")
+    assert f"Serving now: {MODEL} v2" in page.locator("#serving").inner_text()
+    verdict = page.locator("#verdict").inner_text()
+    assert "latency_p99" in verdict and "errors_5xx" in verdict, verdict
+    assert re.search(r"latency_p50\s+\w+\s+\d+(\.\d+)? ms\s+\d+(\.\d+)? ms\s+[+-]\d+\.\d%", verdict), verdict
+    assert not re.search(r"\b0\.\d{3}(?!\d|%| ms)", verdict), verdict  # +x% and %, never a bare 0.528
+    incidents = page.locator("#incidents li.incident")
+    assert incidents.count() == 1
+    first = incidents.first.inner_text()
+    assert "v3 rolled back to v2 by the canary judge" in first and "after the judge's verdict" in first, first
+    # charts: traffic, requests, error rate, latency and instances, each drawn
+    for chart in ("timeline", "requests", "errors", "latency", "instances"):
+        assert int(page.locator(f"#{chart}-chart").get_attribute("data-points")) >= 2, chart
+        assert page.locator(f"#{chart}-chart canvas").count() == 1, chart
+    # each variant's latest minute in its unit: latency in ms (not CloudWatch's microseconds), errors in %
+    latency = page.locator("#latency-chart").get_attribute("data-latest")
+    assert re.fullmatch(rf"{MODEL}-v2: \d{{2,3}}(\.\d)? ms; {MODEL}-v4: \d{{2,3}}(\.\d)? ms", latency), latency
+    errors = page.locator("#errors-chart").get_attribute("data-latest")
+    assert re.fullmatch(rf"{MODEL}-v2: \d+\.\d+%; {MODEL}-v4: \d+\.\d+%", errors), errors
+    screenshot(page, tmp_path, "dashboard.png")
+
+    # Its latest incident -> the rollout's canary report: v3 failed on latency, in ms and percent.
+    incidents.first.locator("a").click()
+    page.wait_for_selector("#analysis table")
+    assert v3["rollout_id"] in page.locator("h1").inner_text()
+    assert "ROLLED_BACK" in page.locator("main").inner_text()
+    analysis = page.locator("#analysis").inner_text()
+    assert "FAIL" in analysis and "ms" in analysis and re.search(r"\+\d+(\.\d)?%", analysis), analysis
+    assert "canary judge" in page.locator("#incident").inner_text()
+    screenshot(page, tmp_path, "dashboard-incident.png")
+
+    # The version page of v3: artifact, checksum, approvals, where it served (never), its rollout.
+    page.goto(f"{dashboard}/models/{MODEL}/versions/3")
+    assert "model.tar.gz" in page.locator("#artifact").inner_text()
+    assert "SHA256" in page.locator("#artifact").inner_text()
+    assert "APPROVED by alice" in page.locator("#approvals").inner_text()
+    assert v3["rollout_id"] in page.locator("#rollouts").inner_text()
+    assert "never took" in page.locator("#served").inner_text()
+    page.goto(f"{dashboard}/models/{MODEL}/versions/2")
+    served = page.locator("#served tr.served")
+    assert served.count() == 1 and "serving now" in served.first.inner_text()
+    screenshot(page, tmp_path, "dashboard-version.png")
+    page.close()
+
+
+def test_the_history_is_paginated(incident, dashboard, browser, monkeypatch):
+    monkeypatch.setattr(views, "HISTORY_PAGE_SIZE", 20)  # four rollouts' history is 40-odd entries
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{dashboard}/history")
+    assert page.locator("#history tbody tr").count() == 20
+    pages = re.search(r"page 1 of (\d+) \((\d+) entries\)", page.locator(".pager").first.inner_text())
+    assert pages is not None and int(pages.group(1)) >= 2, page.locator(".pager").first.inner_text()
+    newest = page.locator("#history tbody tr").first.inner_text()
+    page.locator(".pager a[rel=next]").first.click()
+    assert "page 2 of" in page.locator(".pager").first.inner_text()
+    assert 0 < page.locator("#history tbody tr").count() <= 20
+    assert page.locator("#history tbody tr").first.inner_text() != newest
+    page.close()
+
+
+def test_with_local_mode_gone_the_page_says_what_to_run(target, browser):
+    gone = replace(target, endpoint_url=f"http://127.0.0.1:{free_port()}", _clients={})
+    server = build_server(lambda: gone, "127.0.0.1", port := free_port())
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        page = browser.new_page()
+        response = page.goto(f"http://127.0.0.1:{port}/endpoints/{ENDPOINT}")
+        assert response is not None and response.status == 503
+        assert "Local mode is not running" in page.locator("h1").inner_text()
+        assert "shepherd local up" in page.locator("#problem pre").inner_text()
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

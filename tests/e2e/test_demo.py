@@ -94,4 +94,5 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
         phases = [(r["version"], r["phase"]) for r in page["rollouts"]]
         assert phases == [(4, "ROLLED_BACK"), (3, "ROLLED_BACK"), (2, "COMPLETED"), (1, "COMPLETED")]
         assert [point["percent"] for point in page["timeline"]["points"]][:2] == [0, 10]
-        assert page["incident"]["version"] == 4 and page["incident"]["trigger"] == "analysis"
+        # every incident of the endpoint, newest first: v4's (the judge), then v3's (its alarm)
+        assert [(i["version"], i["cause"]) for i in page["incidents"]] == [(4, "canary judge"), (3, "alarm")]

@@ -137,6 +137,19 @@ def test_an_alarm_during_a_canary_flips_traffic_back_then_removes_the_candidate(
     assert boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix="shepherd-")["MetricAlarms"] == []
 
 
+def test_the_audit_trail_says_each_weight_request_in_fields(world, sagemaker, lambda_context, canary_at_10):
+    # The dashboard draws the candidate's traffic from these fields, never from the action's words.
+    rollback.lambda_handler(
+        alarm_event("eventbridge", error_rate_alarm(world), at=AT + timedelta(minutes=2)), lambda_context
+    )
+
+    trail = sorted(bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT), key=lambda entry: entry.at)
+    weights = [(entry.action, entry.from_percent, entry.to_percent) for entry in trail if entry.to_percent is not None]
+    # the first deployment's new endpoint (v1 takes all), v2's 10% step, then the flip back
+    assert weights == [("create endpoint", 0, 100), ("traffic 0% -> 10%", 0, 10), ("traffic flipped back", 10, 0)]
+    assert all(entry.from_percent is None for entry in trail if entry.to_percent is None)
+
+
 def test_the_same_alarm_five_times_is_one_rollback_and_one_announcement(world, sagemaker, lambda_context, canary_at_10):
     event = alarm_event("eventbridge", error_rate_alarm(world))
     results = [rollback.lambda_handler(copy.deepcopy(event), lambda_context)["results"][0]["result"] for _ in range(5)]

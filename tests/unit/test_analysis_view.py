@@ -83,3 +83,13 @@ def test_shepherd_analysis_prints_thresholds_shares_and_limits():
     assert "1.06%" in text and "0.41%" in text  # shares of slow requests, not microseconds
     assert "(decided in about 38 more min)" in text
     assert "latency: the share of requests slower than the threshold" in text
+
+
+def test_a_paired_latency_is_said_in_ms_not_in_sagemakers_microseconds():
+    from shepherd_cli.analysis_view import evidence_text
+
+    p50 = evidence("latency_p50", "paired", "FAIL", baseline=39_815.0, candidate=60_840.0, relative_effect=0.528)
+
+    shown = evidence_text(p50, {})
+
+    assert (shown["baseline"], shown["candidate"], shown["effect"]) == ("39.8 ms", "60.8 ms", "+52.8%")

@@ -1,17 +1,26 @@
-"""The dashboard's timeline: the candidate's percent over time, from the endpoint's audit trail."""
+"""The dashboard's views: the timeline (from the audit trail's fields), the canary report, incidents,
+the current verdict, charts in ms and %, paging, and the page shown when the target cannot be read."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import boto3
 import pytest
 
 from shepherd.analysis.verdict import MetricEvidence, Verdict
-from shepherd.rollouts.ports import EndpointAuditEntry, RolloutRequest, StoredRollout
+from shepherd.rollouts.controller import Phase
+from shepherd.rollouts.ports import EndpointAuditEntry, Incident, RolloutRequest, StoredRollout
 from shepherd.rollouts.step_analysis import MinuteSeries, StepAnalysis
+from shepherd_cli.endpoint_metrics import variant_minutes
 from shepherd_cli.errors import CliError
+from shepherd_cli.target import Target
+from shepherd_cli.ui.app import create_app
+from shepherd_cli.ui.instances import configured_instances
+from shepherd_cli.ui.paging import page_number, paginate
 from shepherd_cli.ui.server import check_bind, is_loopback
-from shepherd_cli.ui.views import analysis_of, rollout_timeline
+from shepherd_cli.ui.views import analysis_of, current_verdict, incident_row, rollout_timeline
 from tests.unit.test_controller_analysis import baking
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -27,27 +36,57 @@ class _Stored:
     rollout = _Rollout()
 
 
-def entry(minutes: int, action: str, rollout_id: str = "r1") -> EndpointAuditEntry:
+def entry(
+    minutes: int, action: str, rollout_id: str = "r1", traffic: tuple[int, int] | None = None, version: int = 2
+) -> EndpointAuditEntry:
     return EndpointAuditEntry(
-        endpoint_name="e", rollout_id=rollout_id, action=action, model_name="m", version=2, detail="why",
+        endpoint_name="e", rollout_id=rollout_id, action=action, model_name="m", version=version, detail="why",
         actor="bob", at=T0 + timedelta(minutes=minutes), event_id=f"ev{minutes}",
+        from_percent=traffic[0] if traffic else None, to_percent=traffic[1] if traffic else None,
     )  # fmt: skip
 
 
-def test_points_follow_the_weight_requests_and_reach_now():
+def test_points_follow_the_weight_requests_fields_and_reach_now():
     trail = [
         entry(0, "started"),
-        entry(1, "traffic 0% -> 10%"),
+        entry(1, "traffic 0% -> 10%", traffic=(0, 10)),
         entry(2, "progress"),
-        entry(3, "traffic 0% -> 50%", "other"),
+        entry(3, "traffic 0% -> 50%", "other", traffic=(0, 50)),
     ]
     timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=9))  # type: ignore[arg-type]
     assert [(p["at"][11:16], p["percent"]) for p in timeline["points"]] == [("12:00", 0), ("12:01", 10), ("12:09", 10)]
     assert [m["kind"] for m in timeline["markers"]] == ["started", "step", "progress"]
+    assert timeline["markers"][1]["label"] == "traffic 0% -> 10%"
 
 
-def test_a_rollback_drops_the_line_to_zero_with_a_marker():
-    trail = [entry(0, "started"), entry(1, "traffic 0% -> 10%"), entry(4, "rolled back")]
+def test_the_timeline_reads_the_fields_never_the_words():
+    # an action worded otherwise (as a later controller might) still moves the line by its fields
+    trail = [entry(0, "started"), entry(1, "weights requested", traffic=(0, 25))]
+    timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=2))  # type: ignore[arg-type]
+    assert [p["percent"] for p in timeline["points"]] == [0, 25, 25]
+
+
+def test_an_entry_written_before_the_fields_still_shows_as_a_marker():
+    trail = [entry(0, "started"), entry(1, "traffic 0% -> 10%")]  # an old item: no percent fields
+    timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=2))  # type: ignore[arg-type]
+    assert [m["label"] for m in timeline["markers"]] == ["started", "traffic 0% -> 10%"]
+    assert [p["percent"] for p in timeline["points"]] == [0, 0]
+
+
+def test_a_rollback_drops_the_line_to_zero_at_the_flip_with_a_marker():
+    trail = [
+        entry(0, "started"),
+        entry(1, "traffic 0% -> 10%", traffic=(0, 10)),
+        entry(3, "traffic flipped back", traffic=(10, 0)),
+        entry(4, "rolled back"),
+    ]
+    timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=4))  # type: ignore[arg-type]
+    assert [(p["at"][14:16], p["percent"]) for p in timeline["points"]] == [("00", 0), ("01", 10), ("03", 0), ("04", 0)]
+    assert [m["kind"] for m in timeline["markers"]][-2:] == ["flip", "rollback"]
+
+
+def test_an_old_trail_without_the_flips_percent_drops_at_the_rollbacks_end():
+    trail = [entry(0, "started"), entry(1, "traffic 0% -> 10%", traffic=(0, 10)), entry(4, "rolled back")]
     timeline = rollout_timeline(_Stored(), trail, None, now=T0 + timedelta(minutes=4))  # type: ignore[arg-type]
     assert [p["percent"] for p in timeline["points"]] == [0, 10, 0]
     assert timeline["markers"][-1]["kind"] == "rollback"
@@ -145,3 +184,105 @@ def test_an_inconclusive_step_says_what_it_waits_for():
         "0.4%",
         "+25%",
     )
+
+
+# --- the endpoint page's incidents, verdict, charts; paging; the page when the target is gone ----
+
+
+def incident(minutes: int, **changes: Any) -> Incident:
+    fields: dict[str, Any] = {
+        "endpoint_name": "e", "rollout_id": f"r{minutes}", "model_name": "m", "version": 3, "restored_version": 2,
+        "trigger": "bob", "alarm_name": None, "state_reason": "requested by bob: slow", "state_reason_data": None,
+        "alarm_changed_at": T0, "flipped_at": T0 + timedelta(minutes=minutes), "seconds_to_flip": 1.5,
+        "weights_before": {}, "weights_after": {}, "timeline": [],
+    }  # fmt: skip
+    return Incident(**(fields | changes))
+
+
+def test_an_incident_says_what_triggered_it_and_what_its_seconds_count_from():
+    by_alarm = incident_row(incident(1, trigger="shepherd-e-r1-error-rate", alarm_name="shepherd-e-r1-error-rate"))
+    by_judge = incident_row(incident(2, trigger="analysis", state_reason="canary analysis failed"))
+    by_operator = incident_row(incident(3))
+    assert [(row["cause"], row["since"]) for row in (by_alarm, by_judge, by_operator)] == [
+        ("alarm", "after the alarm"),
+        ("canary judge", "after the judge's verdict"),
+        ("operator", "after the request"),
+    ]
+    assert by_operator["rollout_id"] == "r3" and "timeline" not in by_operator
+
+
+def test_the_endpoint_page_verdict_is_the_current_steps():
+    at = datetime(2026, 3, 1, 12, 10, tzinfo=UTC)
+    verdict = Verdict(outcome="INCONCLUSIVE", critical_failure=False, minutes=2, metrics=())
+    first = StepAnalysis(step=0, percent=10, judged_at=at, verdict=verdict.model_copy(update={"outcome": "PASS"}))
+    rollout = baking(step_index=1, current_percent=50).with_step_analysis(first)
+    rollout = rollout.with_step_analysis(StepAnalysis(step=1, percent=50, judged_at=at, verdict=verdict))
+    shown = current_verdict(StoredRollout(rollout, RolloutRequest(requested_by="a", reason="b", event_id="e")))
+    assert shown is not None
+    assert (shown["step"], shown["percent"], shown["verdict"], shown["final"]) == (2, 50, "INCONCLUSIVE", False)
+
+
+def test_pages_cut_a_long_list_and_clamp_the_page_number():
+    rows = list(range(120))
+    assert paginate(rows, 1, 50)["rows"] == rows[:50]
+    last = paginate(rows, 9, 50)
+    assert (last["page"], last["pages"], last["total"], last["rows"]) == (3, 3, 120, rows[100:])
+    assert paginate([], 1, 50) | {"rows": None} == {"rows": None, "page": 1, "pages": 1, "total": 0, "page_size": 50}
+    assert [page_number(value) for value in ("2", "0", "-1", "x", None)] == [2, 1, 1, 1, 1]
+
+
+class _CloudWatch:
+    """GetMetricData's answer for two variants' minute: latency in microseconds, counts of requests."""
+
+    def get_metric_data(self, **params: Any) -> dict[str, Any]:
+        minute = T0 + timedelta(minutes=1)
+        values = {"v0_req": 1800.0, "v0_err": 9.0, "v0_p99": 79_815.0, "v1_req": 0.0, "v1_err": 0.0}
+        return {
+            "MetricDataResults": [
+                {"Id": query["Id"], "Timestamps": [minute], "Values": [values[query["Id"]]]}
+                for query in params["MetricDataQueries"]
+                if query["Id"] in values
+            ]
+        }
+
+
+def test_the_endpoint_charts_say_latency_in_ms_and_errors_in_percent():
+    found = variant_minutes(_CloudWatch(), "e", ["m-v1", "m-v2"], T0 + timedelta(minutes=5))
+    v1, v2 = found["variants"]
+    assert found["minutes"] == [(T0 + timedelta(minutes=1)).timestamp()]
+    assert (v1["requests"], v1["error_rate_percent"], v1["latency_p99_ms"]) == ([1800.0], [0.5], [79.815])
+    # no request that minute: no rate at all rather than a 0% never measured
+    assert (v2["requests"], v2["error_rate_percent"], v2["latency_p99_ms"]) == ([0.0], [None], [None])
+
+
+def test_instances_follow_the_rollouts_configs_and_end_with_what_sagemaker_reports():
+    request = RolloutRequest(requested_by="a", reason="b", event_id="e")
+    done = baking(phase=Phase.COMPLETED, ended_at=T0 + timedelta(minutes=20))
+    now = T0 + timedelta(minutes=30)
+    described = [{"variant_name": done.candidate.variant_name, "instance_count": 3}]  # autoscaled since
+
+    chart = configured_instances([StoredRollout(done, request)], described, now)
+
+    assert chart["times"] == [t.timestamp() for t in (done.started_at, T0 + timedelta(minutes=20), now)]
+    assert {row["variant_name"]: row["instances"] for row in chart["variants"]} == {
+        done.live.variant_name: [1, None, None],  # type: ignore[union-attr]
+        done.candidate.variant_name: [1, 1, 3],
+    }
+
+
+def test_with_local_mode_stopped_a_page_says_what_to_run_instead_of_a_500():
+    from starlette.testclient import TestClient
+
+    gone = Target(
+        "local", "shepherd-local", "eu-west-1",
+        {"ArtifactBucketName": "b", "RegistryTableName": "t", "EventBusName": "bus"},
+        boto3.session.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"),
+        endpoint_url="http://127.0.0.1:9",  # the discard port: nothing answers
+    )  # fmt: skip
+    client = TestClient(create_app(lambda: gone))
+
+    page = client.get("/endpoints")
+    assert page.status_code == 503
+    assert "Local mode is not running" in page.text and "shepherd local up" in page.text
+    polled = client.get("/api/endpoints/e")
+    assert polled.status_code == 503 and polled.json()["title"] == "Local mode is not running"

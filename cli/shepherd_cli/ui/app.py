@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -21,7 +22,9 @@ from starlette.templating import Jinja2Templates
 
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
-from shepherd_cli.ui import views
+from shepherd_cli.ui import catalog, views
+from shepherd_cli.ui.paging import page_number
+from shepherd_cli.ui.problems import unreachable
 
 HERE = Path(__file__).resolve().parent
 REFRESH_MILLISECONDS = 2000  # how often the endpoint page polls while a rollout runs
@@ -42,13 +45,22 @@ class Dashboard:
             data = await run_in_threadpool(read, target)
         except CliError as error:
             return self.templates.TemplateResponse(request, "error.html", {"message": str(error)}, status_code=404)
+        except (BotoCoreError, ClientError) as error:
+            # Not a server error: local mode stopped, credentials expired. Say what to run.
+            problem = unreachable(target, error)
+            context = {**problem, "target": target.describe()}
+            return self.templates.TemplateResponse(request, "unreachable.html", context, status_code=503)
         return self.templates.TemplateResponse(request, template, {"data": data, "target": target.describe()})
 
     async def api(self, read: Callable[[Target], dict[str, Any]]) -> Response:
+        target = self.target()
         try:
-            return JSONResponse(await run_in_threadpool(read, self.target()))
+            return JSONResponse(await run_in_threadpool(read, target))
         except CliError as error:
             return JSONResponse({"error": str(error)}, status_code=404)
+        except (BotoCoreError, ClientError) as error:
+            problem = unreachable(target, error)
+            return JSONResponse({"error": problem["problem"], **problem}, status_code=503)
 
     async def home(self, request: Request) -> Response:
         return RedirectResponse("/models")
@@ -69,7 +81,16 @@ class Dashboard:
 
     async def history(self, request: Request) -> Response:
         name = request.query_params.get("name") or None
-        return await self.page(request, "history.html", lambda t: views.history_page(t, name))
+        page = page_number(request.query_params.get("page"))
+        return await self.page(request, "history.html", lambda t: views.history_page(t, name, page))
+
+    async def model(self, request: Request) -> Response:
+        name, page = request.path_params["name"], page_number(request.query_params.get("page"))
+        return await self.page(request, "model.html", lambda t: catalog.model_page(t, name, page))
+
+    async def version(self, request: Request) -> Response:
+        name, version = request.path_params["name"], request.path_params["version"]
+        return await self.page(request, "version.html", lambda t: catalog.version_page(t, name, version))
 
     async def models_json(self, request: Request) -> Response:
         return await self.api(views.models_page)
@@ -90,6 +111,8 @@ def create_app(target: Callable[[], Target]) -> Starlette:
         routes=[
             Route("/", board.home),
             Route("/models", board.models),
+            Route("/models/{name}", board.model),
+            Route("/models/{name}/versions/{version:int}", board.version),
             Route("/endpoints", board.endpoints),
             Route("/endpoints/{name}", board.endpoint),
             Route("/endpoints/{name}/rollouts/{rollout_id}", board.rollout),

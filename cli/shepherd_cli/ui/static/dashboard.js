@@ -5,40 +5,78 @@ const Shepherd = (() => {
   const esc = (value) => String(value ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   const el = (id) => document.getElementById(id);
   const pct = (weight, total) => (weight == null || !total ? "-" : `${(100 * weight / total).toFixed(1)}%`);
+  // Units everywhere: latency in ms (ModelLatency is in microseconds: the server converts), rates in %.
+  const ms = (value) => (value == null ? "-" : `${Number(value).toFixed(value >= 100 ? 0 : 1)} ms`);
+  const percent = (value) => (value == null ? "-" : `${Number(value).toFixed(Math.abs(value) >= 10 ? 1 : 2)}%`);
+  const hhmm = (t) => new Date(t * 1000).toISOString().slice(11, 16);
   const terminal = new Set(["COMPLETED", "FAILED", "ROLLED_BACK"]);
+  const palette = ["#3b6ea5", "#c2410c", "#15803d", "#7c3aed", "#b45309"];
   const charts = {};
+
+  // Time axes in UTC "HH:MM" at least 70 px apart, and a y axis wide enough for its unit: no label
+  // runs into its neighbour.
+  const timeAxis = {space: 70, values: (u, ticks) => ticks.map(hhmm)};
+  const yAxis = (label, format) => ({label, size: 70, values: (u, ticks) => ticks.map(format)});
 
   function chart(key, target, options, data) {
     if (charts[key]) charts[key].destroy();
     target.innerHTML = "";
     const width = Math.max(320, Math.min(960, target.clientWidth || 800));
-    charts[key] = new uPlot({width, height: 260, ...options}, data, target);
+    charts[key] = new uPlot({width, height: 240, ...options}, data, target);
     target.dataset.points = String(data[0].length);
     return charts[key];
   }
 
-  /* --- models: a manifest metric across versions, the LIVE version marked --- */
+  /* one line per variant over the same minutes (the endpoint's metrics, its instances) */
+  function variantChart(key, target, title, label, format, times, rows, field, stepped, floor) {
+    const withData = rows.filter((row) => row[field].some((v) => v != null));
+    if (!times.length || !withData.length) {
+      target.innerHTML = `<p class="empty">${esc(title)}: no data yet.</p>`;
+      target.dataset.points = "0";
+      return;
+    }
+    chart(key, target, {
+      title,
+      // from 0 up to a little above the highest value (at least `floor`): a flat 0% is a line at the bottom
+      scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(floor || 1, (max || 0) * 1.15)]}},
+      axes: [timeAxis, yAxis(label, format)],
+      series: [{value: (u, t) => (t == null ? "-" : hhmm(t))},
+               ...withData.map((row, i) => ({label: row.variant_name, stroke: palette[i % palette.length], width: 2,
+                 value: (u, v) => format(v), spanGaps: false, ...(stepped ? {paths: uPlot.paths.stepped({align: 1})} : {})}))],
+    }, [times, ...withData.map((row) => row[field])]);
+    // each line's latest value as the legend says it (units included), for readers and tests alike
+    target.dataset.latest = withData.map((row) => `${row.variant_name}: ${format([...row[field]].reverse().find((v) => v != null))}`).join("; ");
+  }
+
+  /* --- models: a manifest metric across versions, the versions serving now marked --- */
+  function metricChart(key, section, versions) {
+    const select = section && section.querySelector(".metric-choice");
+    if (!select) return;
+    const draw = () => {
+      const rows = versions.filter((v) => select.value in v.metrics).sort((a, b) => a.version - b.version);
+      const xs = rows.map((v) => v.version);
+      const ys = rows.map((v) => v.metrics[select.value]);
+      const serving = rows.map((v) => (v.live || v.serving ? v.metrics[select.value] : null));
+      chart(key, section.querySelector(".metric-chart"), {
+        title: `${select.value} by version`,
+        scales: {x: {time: false}},
+        axes: [{label: "version", space: 40, values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? `v${t}` : ""))}, yAxis(select.value, (t) => String(Number(t.toPrecision(4))))],
+        series: [{label: "version", value: (u, v) => (v == null ? "-" : `v${v}`)}, {label: select.value, stroke: "#3b6ea5", points: {size: 7}},
+                 {label: "serving now", stroke: "transparent", points: {size: 13, stroke: "#1a7f37", fill: "#1a7f37"}}],
+      }, [xs, ys, serving]);
+    };
+    select.addEventListener("change", draw);
+    draw();
+  }
+
   function modelsPage(data) {
     for (const model of data.models) {
-      const section = document.querySelector(`section[data-model="${CSS.escape(model.model_name)}"]`);
-      const select = section && section.querySelector(".metric-choice");
-      if (!select) continue;
-      const draw = () => {
-        const rows = model.versions.filter((v) => select.value in v.metrics).sort((a, b) => a.version - b.version);
-        const xs = rows.map((v) => v.version);
-        const ys = rows.map((v) => v.metrics[select.value]);
-        const live = rows.map((v) => (v.live ? v.metrics[select.value] : null));
-        chart(`metric-${model.model_name}`, section.querySelector(".metric-chart"), {
-          title: `${select.value} by version`,
-          scales: {x: {time: false}},
-          axes: [{label: "version", values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? `v${t}` : ""))}, {label: select.value}],
-          series: [{label: "version"}, {label: select.value, stroke: "#3b6ea5", points: {size: 7}},
-                   {label: "LIVE", stroke: "transparent", points: {size: 13, stroke: "#1a7f37", fill: "#1a7f37"}}],
-        }, [xs, ys, live]);
-      };
-      select.addEventListener("change", draw);
-      draw();
+      metricChart(`metric-${model.model_name}`, document.querySelector(`section[data-model="${CSS.escape(model.model_name)}"]`), model.versions);
     }
+  }
+
+  function modelPage(data) {
+    metricChart(`metric-${data.model_name}`, document.querySelector("section.model-chart"), data.chart);
   }
 
   /* --- the candidate's traffic over time, with markers --- */
@@ -63,9 +101,10 @@ const Shepherd = (() => {
     const marks = allX.map((t) => (markerAt.has(t) ? (valueAt(t) ?? 0) : null));
     chart(key, target, {
       scales: {y: {range: [0, 100]}},
-      axes: [{}, {label: "candidate %", values: (u, ticks) => ticks.map((t) => `${t}%`)}],
-      series: [{}, {label: "candidate traffic %", stroke: "#3b6ea5", width: 2, paths: uPlot.paths.stepped({align: 1}), points: {size: 5}},
-               {label: "events", stroke: "transparent", points: {size: 11, stroke: "#c2410c", fill: "#fed7aa"}}],
+      axes: [timeAxis, yAxis("candidate traffic", (t) => `${t}%`)],
+      series: [{value: (u, t) => (t == null ? "-" : hhmm(t))},
+               {label: "candidate traffic", stroke: "#3b6ea5", width: 2, paths: uPlot.paths.stepped({align: 1}), points: {size: 5}, value: (u, v) => (v == null ? "-" : `${v}%`)},
+               {label: "events", stroke: "transparent", points: {size: 11, stroke: "#c2410c", fill: "#fed7aa"}, value: (u, v) => (v == null ? "-" : `${v}%`)}],
     }, [allX, line, marks]);
   }
 
@@ -99,10 +138,55 @@ const Shepherd = (() => {
     el("alarms").innerHTML = data.alarms && data.alarms.length
       ? "<h3>Gating alarms</h3><ul>" + data.alarms.map((a) => `<li class="alarm state-${esc(a.state.toLowerCase())}">${esc(a.alarm_name)}: <strong>${esc(a.state)}</strong></li>`).join("") + "</ul>"
       : "";
+    const serving = data.serving;
+    el("serving").innerHTML = serving
+      ? `Serving now: <a href="/models/${esc(serving.model_name)}/versions/${esc(serving.version)}"><strong>${esc(serving.model_name)} v${esc(serving.version)}</strong></a> (${esc(serving.percent)}% of the traffic)`
+      : "No variant takes traffic now.";
+    el("verdict").innerHTML = verdictHtml(data.endpoint_name, data.verdict);
     timeline("timeline", el("timeline-chart"), el("markers"), data.timeline);
-    el("incident").innerHTML = incidentHtml(data.incident);
+    renderCharts(data.charts);
+    el("incidents").innerHTML = incidentsHtml(data.endpoint_name, data.incidents || []);
     el("rollouts").innerHTML = (data.rollouts || []).map((r) =>
-      `<li><a href="/endpoints/${esc(data.endpoint_name)}/rollouts/${esc(r.rollout_id)}">${esc(r.rollout_id)}</a> v${esc(r.version)} ${esc(r.phase)}</li>`).join("");
+      `<li><a href="/endpoints/${esc(data.endpoint_name)}/rollouts/${esc(r.rollout_id)}">${esc(r.rollout_id)}</a> v${esc(r.version)}${r.previous_version ? " replacing v" + esc(r.previous_version) : ""} <span class="badge ${esc(r.phase.toLowerCase())}">${esc(r.phase)}</span></li>`).join("");
+  }
+
+  /* requests, error rate and latency per variant over the last hour; instances over the rollouts */
+  function renderCharts(charts) {
+    if (!charts) return;
+    const m = charts.metrics || {minutes: [], variants: []};
+    el("metrics-note").textContent = m.unavailable ? `CloudWatch metrics unavailable: ${m.unavailable}` : "";
+    variantChart("requests", el("requests-chart"), "Requests per minute", "requests / min", (v) => (v == null ? "-" : Number(v).toFixed(0)), m.minutes, m.variants, "requests");
+    variantChart("errors", el("errors-chart"), "5xx error rate", "5xx errors (%)", percent, m.minutes, m.variants, "error_rate_percent", false, 1);
+    variantChart("latency", el("latency-chart"), "Latency p99", "p99 latency (ms)", ms, m.minutes, m.variants, "latency_p99_ms");
+    const inst = charts.instances || {times: [], variants: []};
+    variantChart("instances", el("instances-chart"), "Instances (as configured; now as SageMaker reports)", "instances",
+      (v) => (v == null ? "-" : Number.isInteger(v) ? String(v) : ""), inst.times, inst.variants, "instances", true, 2);
+  }
+
+  /* the judge's verdict on the current step, per metric, in words and units */
+  function verdictHtml(endpointName, verdict) {
+    if (!verdict) return "<p>No canary verdict (no step judged yet, or no judge on this rollout).</p>";
+    const link = `/endpoints/${esc(endpointName)}/rollouts/${esc(verdict.rollout_id)}`;
+    return `<p>${verdict.final ? "Last verdict" : "Current verdict"} at ${esc(verdict.percent)}% (step ${esc(verdict.step)}): ` +
+      `<span class="badge ${esc(String(verdict.verdict).toLowerCase())}" id="verdict-outcome">${esc(verdict.verdict)}</span>` +
+      ` after ${esc(verdict.minutes)} min${verdict.decision ? " → " + esc(verdict.decision) : ""} · <a href="${link}">canary report</a></p>` +
+      (verdict.waiting ? `<p class="waiting">Waiting: ${esc(verdict.waiting)}</p>` : "") +
+      metricsTable(verdict.metrics || []);
+  }
+
+  function metricsTable(metrics) {
+    return `<table class="verdict"><thead><tr><th>metric</th><th>verdict</th><th>baseline</th><th>candidate</th><th>effect</th><th>interval</th><th>limit</th><th>samples</th></tr></thead><tbody>` +
+      metrics.map((m) => { const t = m.shown; return `<tr data-metric="${esc(m.name)}"><td>${esc(m.name)}</td><td><span class="badge ${esc(String(m.verdict).toLowerCase())}">${esc(m.verdict)}</span></td>` +
+        `<td title="${esc(t.compared)}">${esc(t.baseline)}</td><td title="${esc(t.compared)}">${esc(t.candidate)}</td><td>${esc(t.effect)}</td><td>${esc(t.interval)}</td><td>${esc(t.limit)}</td>` +
+        `<td>${esc(m.samples)}${t.decided_in ? " · " + esc(t.decided_in) : ""}</td></tr>`; }).join("") + "</tbody></table>";
+  }
+
+  function incidentsHtml(endpointName, incidents) {
+    if (!incidents.length) return "<p>No incident on this endpoint.</p>";
+    return `<ol class="incidents">` + incidents.map((i) =>
+      `<li class="incident"><a href="/endpoints/${esc(endpointName)}/rollouts/${esc(i.rollout_id)}">${esc(i.flipped_at.slice(0, 19).replace("T", " "))}</a>: ` +
+      `v${esc(i.version)} rolled back to v${esc(i.restored_version)} by the ${esc(i.cause)} <span class="kv">${esc(i.trigger)}</span>` +
+      `${i.seconds_to_flip != null ? ", traffic back " + esc(i.seconds_to_flip.toFixed(1)) + " s " + esc(i.since) : ""}<br><small>${esc(i.state_reason)}</small></li>`).join("") + "</ol>";
   }
 
   function bakeHtml(rollout, now) {
@@ -125,9 +209,9 @@ const Shepherd = (() => {
 
   function incidentHtml(incident) {
     if (!incident) return "<p>None.</p>";
-    return `<dl class="incident"><dt>trigger</dt><dd>${esc(incident.trigger)}${incident.alarm_name ? " · " + esc(incident.alarm_name) : ""}</dd>` +
+    return `<dl class="incident"><dt>trigger</dt><dd>${esc(incident.cause)}: ${esc(incident.trigger)}</dd>` +
       `<dt>reason</dt><dd>${esc(incident.state_reason)}</dd><dt>restored</dt><dd>v${esc(incident.restored_version)} (from v${esc(incident.version)})</dd>` +
-      `<dt>flipped at</dt><dd>${esc(incident.flipped_at)}${incident.seconds_to_flip != null ? " · " + esc(incident.seconds_to_flip) + " s after the alarm" : ""}</dd></dl>`;
+      `<dt>flipped at</dt><dd>${esc(incident.flipped_at)}${incident.seconds_to_flip != null ? " · " + esc(incident.seconds_to_flip.toFixed(1)) + " s " + esc(incident.since) : ""}</dd></dl>`;
   }
 
   function endpointPage(initial, refreshMs) {
@@ -145,6 +229,7 @@ const Shepherd = (() => {
       try {
         const response = await fetch(`/api/endpoints/${encodeURIComponent(initial.endpoint_name)}`);
         if (response.ok) running = show(await response.json());
+        else state.textContent = `not refreshed: ${(await response.json()).error || response.status}`;
       } catch (error) { state.textContent = `refresh failed: ${error}`; }
       setTimeout(poll, running ? refreshMs : refreshMs * 5);
     };
@@ -181,11 +266,12 @@ const Shepherd = (() => {
         box.className = "chart";
         analysis.appendChild(box);
         const n = Math.min(m.series.baseline.length, m.series.candidate.length);
+        const unit = m.series.label && m.series.label.endsWith("(ms)") ? ms : (v) => (v == null ? "-" : fmt(v));
         chart(`analysis-${s}-${i}`, box, {
           title: `${m.name}: baseline vs candidate per minute`,
           scales: {x: {time: false}},
-          axes: [{label: "minute"}, {label: m.series.label || m.name}],
-          series: [{label: "minute"}, {label: "baseline", stroke: "#6b7280"}, {label: "candidate", stroke: "#c2410c"}],
+          axes: [{label: "minute judged", space: 40}, yAxis(m.series.label || m.name, unit)],
+          series: [{label: "minute"}, {label: "baseline", stroke: "#6b7280", value: (u, v) => unit(v)}, {label: "candidate", stroke: "#c2410c", value: (u, v) => unit(v)}],
         }, [[...Array(n).keys()].map((k) => k + 1), m.series.baseline.slice(0, n), m.series.candidate.slice(0, n)]);
       });
     });
@@ -193,5 +279,5 @@ const Shepherd = (() => {
 
   const fmt = (value) => (value == null ? "-" : typeof value === "number" ? (Math.abs(value) >= 100 ? value.toFixed(0) : value.toPrecision(3)) : esc(value));
 
-  return {modelsPage, endpointPage, rolloutPage};
+  return {modelsPage, modelPage, endpointPage, rolloutPage};
 })();

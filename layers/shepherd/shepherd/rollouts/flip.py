@@ -196,7 +196,8 @@ def flip_record(
         analysis=cause.verdict,
     )
     detail = f"all traffic on version {flipped.previous_version} at {cause.flipped_at.isoformat()}"
-    audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger)
+    traffic = (flipped.target_percent, 0)  # as weights_before: the step asked for when the alarm came
+    audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger, traffic=traffic)
     return [RecordIncident(incident), audit], rolled_back(flipped, cause)
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from msgspec import Struct
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import Announcement
@@ -35,6 +35,11 @@ class EndpointAuditEntry(BaseModel):
     # The rollout record's revision the entry goes with: one pass may write the same action twice at
     # one instant (two steps' "progress"), and the entry's key must tell them apart.
     revision: int | None = None
+    # A weight request's candidate share before and after (percent), as fields so readers (the
+    # dashboard's timeline) never parse the action's words. Left out of the item when unset: entries
+    # written before these fields existed, and every other action, are stored exactly as before.
+    from_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
+    to_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
 
 
 class Incident(BaseModel):
@@ -300,8 +305,16 @@ class AlarmControl(Protocol):
 
 
 def endpoint_audit(
-    rollout: Rollout, action: str, detail: str, at: datetime, event_id: str, actor: str | None = None
+    rollout: Rollout,
+    action: str,
+    detail: str,
+    at: datetime,
+    event_id: str,
+    actor: str | None = None,
+    traffic: tuple[int, int] | None = None,
 ) -> AuditEndpoint:
+    """The audit entry of a transition; ``traffic``: the candidate's percent before and after, when the
+    transition asks SageMaker for new weights."""
     return AuditEndpoint(
         EndpointAuditEntry(
             endpoint_name=rollout.endpoint_name,
@@ -314,6 +327,8 @@ def endpoint_audit(
             at=at,
             event_id=event_id,
             revision=rollout.revision,
+            from_percent=traffic[0] if traffic else None,
+            to_percent=traffic[1] if traffic else None,
         )
     )
 

@@ -302,7 +302,9 @@ class RolloutService(Struct):
         announcements: list[Announcement] = []
         ids = announced_ids(after)
         detail = getattr(action, "note", None) or getattr(action, "reason", None) or type(action).__name__
-        changes.append(endpoint_audit(after, _audit_action(action), str(detail), now, event_id))
+        changes.append(
+            endpoint_audit(after, _audit_action(action), str(detail), now, event_id, traffic=_traffic(action))
+        )
         if isinstance(action, ShiftTraffic):
             announcements.append(
                 RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
@@ -421,6 +423,16 @@ def _live(rollout: Rollout) -> LiveDeployment:
         variant=rollout.candidate,
         config_name=rollout.final_config,
     )
+
+
+def _traffic(action: Action) -> tuple[int, int] | None:
+    """The candidate's percent before and after, for the actions that ask for weights: a shift, and a
+    first deployment's new endpoint (its only variant takes all the traffic)."""
+    if isinstance(action, ShiftTraffic):
+        return action.from_percent, action.to_percent
+    if isinstance(action, CreateEndpoint):
+        return 0, 100
+    return None
 
 
 def _audit_action(action: Action) -> str:
