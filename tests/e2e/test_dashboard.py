@@ -8,6 +8,7 @@ no Chromium is on the machine.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import socket
@@ -97,7 +98,10 @@ def upload(local: LocalShepherd, version_folder: str, auc: float) -> None:
     manifest = f'{{"metrics": {{"auc": {auc}}}, "framework": "xgboost"}}'.encode()
     s3.put_object(Bucket=bucket, Key=f"models/{MODEL}/{version_folder}/manifest.json", Body=manifest)
     s3.put_object(
-        Bucket=bucket, Key=f"models/{MODEL}/{version_folder}/model.tar.gz", Body=b"w", ChecksumAlgorithm="SHA256"
+        Bucket=bucket,
+        Key=f"models/{MODEL}/{version_folder}/model.tar.gz",
+        Body=gzip.compress(b"w"),
+        ChecksumAlgorithm="SHA256",
     )
     local.pump.run_until_idle()
 
