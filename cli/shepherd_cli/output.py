@@ -21,6 +21,7 @@ STATUS_STYLES = {
     "REJECTED": "red",
     "DEPLOYING": "yellow",
     "LIVE": "bold green",
+    "STANDBY": "green",
     "RETIRED": "dim",
     "ROLLED_BACK": "magenta",
     "FAILED": "red",
