@@ -23,6 +23,7 @@ significant digits plus 1; maps and lists 3 bytes plus 1 per element).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import math
 import uuid
 from collections import Counter
@@ -231,7 +232,9 @@ class Lifecycle:
             s3.put_object(
                 Bucket=bucket, Key=key.replace("model.tar.gz", "manifest.json"), Body=b'{"metrics": {"auc": 0.9}}'
             )
-        version_id = s3.put_object(Bucket=bucket, Key=key, Body=b"weights", ChecksumAlgorithm="SHA256")["VersionId"]
+        version_id = s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"weights"), ChecksumAlgorithm="SHA256")[
+            "VersionId"
+        ]
         detail = {
             "version": "0",
             "bucket": {"name": bucket},

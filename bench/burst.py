@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import io
 import json
 import logging
@@ -51,7 +52,7 @@ def upload_events(local: Any, bucket: str, count: int) -> list[dict[str, Any]]:
 
     def upload(number: int) -> dict[str, Any]:
         key = f"models/{MODEL}/run-{number:04d}/model.tar.gz"
-        put = s3.put_object(Bucket=bucket, Key=key, Body=b"weights", ChecksumAlgorithm="SHA256")
+        put = s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"weights"), ChecksumAlgorithm="SHA256")
         version = {"version-id": put["VersionId"]} if "VersionId" in put else {}  # absent: unversioned bucket
         return {
             "version": "0",

@@ -19,6 +19,7 @@ Lambda's asynchronous invocation add their own, typically well under a second).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import sys
@@ -73,7 +74,10 @@ class Scenario:
         """Upload v<version>, approve it, promote it as a canary, and run the controller to 10%."""
         key = f"models/{MODEL}/run-{version:03d}/model.tar.gz"
         self.local.client("s3").put_object(
-            Bucket=self.outputs["ArtifactBucketName"], Key=key, Body=b"weights", ChecksumAlgorithm="SHA256"
+            Bucket=self.outputs["ArtifactBucketName"],
+            Key=key,
+            Body=gzip.compress(b"weights"),
+            ChecksumAlgorithm="SHA256",
         )
         self.pump.run_until_idle()
         who = {"requested_by": "bench@example.com", "reason": "bench"}

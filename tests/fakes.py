@@ -44,6 +44,7 @@ from shepherd.rollouts.controller import (
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.ports import (
+    REFUSED_PROMOTION,
     AlarmRegistration,
     Announce,
     AuditEndpoint,
@@ -57,6 +58,7 @@ from shepherd.rollouts.ports import (
     Incident,
     MoveVersion,
     RecordIncident,
+    RecordRefusal,
     RegisterAlarms,
     ReleaseLock,
     SaveRollout,
@@ -84,9 +86,19 @@ class InMemoryArtifactStore:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], ArtifactFacts] = {}
         self.manifests: dict[tuple[str, str], bytes] = {}
+        self.contents: dict[tuple[str, str, str], bytes] = {}  # default: a gzip stream's first bytes
         self.calls: list[str] = []
 
-    def put(self, artifact: ArtifactRef, size: int = 100, metadata: dict[str, str] | None = None) -> None:
+    def put(
+        self,
+        artifact: ArtifactRef,
+        size: int = 100,
+        metadata: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> None:
+        if content is not None:
+            self.contents[(artifact.bucket, artifact.key, artifact.s3_version_id)] = content
+            size = len(content)
         self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)] = ArtifactFacts(
             etag="etag",
             size=size,
@@ -102,6 +114,13 @@ class InMemoryArtifactStore:
             return self.objects[(artifact.bucket, artifact.key, artifact.s3_version_id)]
         except KeyError:
             raise ArtifactMissing(artifact.uri) from None
+
+    def first_bytes(self, artifact: ArtifactRef, count: int) -> bytes:
+        self.calls.append(f"first bytes {artifact.uri}")
+        key = (artifact.bucket, artifact.key, artifact.s3_version_id)
+        if key not in self.objects:
+            raise ArtifactMissing(artifact.uri)
+        return self.contents.get(key, b"\x1f\x8b\x08\x00")[:count]
 
     def read_manifest(self, bucket: str, key: str, max_bytes: int, as_of: datetime) -> StoredManifest | None:
         self.calls.append(f"manifest s3://{bucket}/{key}")
@@ -409,6 +428,11 @@ class InMemoryRolloutStore:
                     partial(self.audit.__setitem__, key, entry),
                 )
             ]
+        if isinstance(change, RecordRefusal):
+            entry = change.entry
+            keys = endpoint_audit_keys(entry)
+            key = (entry.endpoint_name, keys["sk"])
+            return [((keys["pk"], keys["sk"]), always, partial(self.audit.__setitem__, key, entry))]
         raise TypeError(f"unknown change {change!r}")
 
     @staticmethod
@@ -495,6 +519,10 @@ class InMemoryRolloutStore:
 
     def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]:
         return [entry for (endpoint, _), entry in sorted(self.audit.items()) if endpoint == endpoint_name]
+
+    def refusals(self, limit: int) -> list[EndpointAuditEntry]:
+        refused = [(sk, entry) for (_, sk), entry in self.audit.items() if entry.action == REFUSED_PROMOTION]
+        return [entry for _, entry in sorted(refused, reverse=True)][:limit]
 
 
 def _endpoint_key(endpoint_name: str, sk: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from shepherd.contracts import ANNOUNCEMENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOUNCEMENT_TYPES = {kind.DETAIL_TYPE: kind for kind in ANNOUNCEMENTS}
+# A model.tar.gz must be gzip: Shepherd reads its first two bytes (mtime 0: the same bytes every run).
+MODEL_BYTES = gzip.compress(b"model-bytes", mtime=0)
 
 
 def template_resource(logical_id: str) -> dict[str, Any]:
@@ -73,7 +76,7 @@ class World:
             "SEPARATE_APPROVAL_DUTIES": "true",
         }
 
-    def upload(self, key: str, body: bytes = b"model-bytes", metadata: dict[str, str] | None = None) -> str:
+    def upload(self, key: str, body: bytes = MODEL_BYTES, metadata: dict[str, str] | None = None) -> str:
         response = self.s3.put_object(
             Bucket=self.bucket, Key=key, Body=body, Metadata=metadata or {}, ChecksumAlgorithm="SHA256"
         )

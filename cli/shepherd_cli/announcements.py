@@ -17,6 +17,13 @@ REFUSALS = frozenset(
 )
 
 
+def after_what(trigger: Any, *, is_command: bool) -> str:
+    """What a rollback's flip is timed from, in words: the alarm, the canary judge's verdict or the request."""
+    if trigger == "analysis":  # RollbackCause's ANALYSIS_TRIGGER (not imported: the CLI's cold start)
+        return "the canary judge's verdict"
+    return f"{trigger}'s request" if is_command else "the alarm"
+
+
 def _plan(plan: list[dict[str, Any]]) -> str:
     return " -> ".join(
         f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
@@ -31,7 +38,7 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
     if detail_type == "Model Version Registered":
         metrics = ", ".join(f"{name} {value:g}" for name, value in detail.get("metrics", {}).items())
         return f"{model} from {detail.get('key')}" + (f" ({metrics})" if metrics else "")
-    if detail_type == "Model Artifact Rejected":
+    if detail_type in ("Model Artifact Rejected", "Model Artifact Ignored"):
         return f"{detail.get('key')}: {detail.get('reason')}"
     if detail_type in ("Model Version Approved", "Model Version Rejected"):
         return f"{model} by {detail.get('requested_by')}: {detail.get('reason')}"
@@ -53,12 +60,13 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
         return f"{model} removed from {endpoint}"
     if detail_type == "Rollout Rolled Back":
         flip = detail.get("seconds_to_flip")
+        after = after_what(detail.get("trigger"), is_command=bool(detail.get("command_id")))
         return (
             f"{endpoint}: v{detail.get('version')} rolled back to v{detail.get('restored_version')} "
             f"(trigger {detail.get('trigger')}"
             # Handlers run on real time while alarms carry simulated time in local mode: a negative flip
             # time says nothing, so it is left out.
-            + (f", traffic flipped {flip:.1f}s after the alarm" if isinstance(flip, int | float) and flip >= 0 else "")
+            + (f", traffic flipped {flip:.1f}s after {after}" if isinstance(flip, int | float) and flip >= 0 else "")
             + f"): {detail.get('reason')}"
         )
     if detail_type == "Command Refused":

@@ -70,7 +70,11 @@ def follow(
         while True:
             status = operations.endpoint_status(target, endpoint_name)
             screen.show(status, heard)
-            rollout = status["rollout"]
+            rollout, refused = status["rollout"], status.get("refused")
+            latest_ended = rollout is None or rollout["phase"] in ("COMPLETED", "ROLLED_BACK", "FAILED")
+            if refused is not None and (rollout_id == refused["rollout_id"] or (rollout_id is None and latest_ended)):
+                # The newest promotion on the endpoint was refused (nothing is under way): that is the answer.
+                raise CliError(f"refused: promotion of {refused['model_name']} to {endpoint_name}: {refused['reason']}")
             if rollout is None and rollout_id is None:
                 raise CliError(f"no rollout on {endpoint_name} to follow")
             ended = rollout is not None and (rollout["phase"] in SERVING or rollout["phase"] in ABORTED)

@@ -199,7 +199,7 @@ def _answered(
     detail_type, detail = answer["detail-type"], answer.get("detail") or {}
     if common.json:
         output.print_json(sent)
-    else:
+    elif detail_type not in REFUSALS:  # a refusal is said once: on stderr, with exit 1
         output.console().print(Text.assemble((detail_type, "bold"), "  ", describe_announcement(detail_type, detail)))
     if detail_type in REFUSALS:
         raise CliError(f"refused: {detail.get('reason')}")
@@ -339,6 +339,11 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
     "--instance-count", type=click.IntRange(1, 100), help="Default: as the live variant (1 on a first deployment)."
 )
 @click.option("--reason", default="promoted with the shepherd CLI", show_default=True, help="Why.")
+@click.option(
+    "--allow-rolled-back",
+    is_flag=True,
+    help="Deploy a ROLLED_BACK version again (after a false alarm, say); recorded in the audit.",
+)
 @_by
 @_wait
 @_timeout
@@ -378,6 +383,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
             instance_count=options["instance_count"],
             by=options["by"] or target.caller(),
             reason=options["reason"],
+            allow_rolled_back=options["allow_rolled_back"],
         )
 
     summary = f"Promotion of {model} {version} to {endpoint}"
@@ -388,7 +394,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
                 follow(target, endpoint, subscription=subscription, rollout_id=sent["rollout_id"], as_json=common.json)
             )
     if not common.json:
-        output.console().print(f"Follow it with: shepherd status {endpoint} --watch")
+        output.console().print(f"Follow it with: shepherd status {endpoint} --watch (it says so if it is refused)")
 
 
 @cli.command()

@@ -27,9 +27,10 @@ from shepherd.contracts import (
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion, VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
-from shepherd.rollouts.ports import EndpointAuditEntry, StoredRollout
+from shepherd.rollouts.ports import REFUSED_PROMOTION, EndpointAuditEntry, StoredRollout
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 from shepherd_cli.errors import CliError
+from shepherd_cli.serving import serving_versions, standby_versions
 from shepherd_cli.subscription import Subscription
 from shepherd_cli.target import Target
 
@@ -84,7 +85,9 @@ def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
     live = store.live(endpoint_name)
     stored = store.latest_rollout(endpoint_name)
     described = _describe_endpoint(target, endpoint_name)
-    if live is None and stored is None and described is None:
+    # A refused promotion is part of the answer: `promote --no-wait` then `status` says why nothing started.
+    refusal = last_refusal(target, endpoint_name, stored.rollout.started_at if stored else None)
+    if live is None and stored is None and described is None and refusal is None:
         raise CliError(f"no endpoint {endpoint_name} in {target.describe()}")
     active = stored is not None and not stored.rollout.phase.is_terminal
     versions = _variant_versions(live.model_dump(mode="json") if live else None, stored)
@@ -107,12 +110,19 @@ def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
             ],
         }
     now = target.simulated_now() or datetime.now(UTC)
+    variants = endpoint["variants"] if endpoint else []
     return {
         "endpoint_name": endpoint_name,
         "endpoint": endpoint,
+        # What takes the traffic now (the weights); `live` is the recorded baseline, which names the
+        # previous version until a watch window ends.
+        "model_name": stored.rollout.model_name if stored else live.model_name if live else None,
+        "serving": serving_versions(variants),
+        "standby": standby_versions(variants),
         "live": live.model_dump(mode="json") if live else None,
         "rollout": {**_rollout_summary(stored), **_timing(stored, now)} if stored else None,
         "alarms": _alarm_states(target, stored.rollout.gating_alarms) if stored is not None and active else [],
+        "refused": refusal,
     }
 
 
@@ -283,8 +293,46 @@ def get_rollout(target: Target, rollout_id: str, endpoint_name: str | None = Non
 
 
 def list_rejections(target: Target, model_name: str | None, limit: int) -> list[dict[str, Any]]:
-    """Rejected uploads with their reasons, newest first (a Query on gsi1)."""
-    return [rejection.model_dump(mode="json") for rejection in target.registry().list_rejections(model_name, limit)]
+    """Rejected and ignored uploads, and refused promotions, with their reasons, newest first (two
+    Queries on gsi1). Uploads are `kind` "upload" (their `code` says rejected or ignored); refusals
+    "promotion", with the endpoint, the version asked for and who asked."""
+    uploads = [
+        {"kind": "upload", **rejection.model_dump(mode="json")}
+        for rejection in target.registry().list_rejections(model_name, limit)
+    ]
+    refused = [
+        _refusal(entry)
+        for entry in target.rollouts().refusals(limit if model_name is None else PAGE_SIZE * 10)
+        if model_name in (None, entry.model_name)
+    ]
+    found = sorted([*uploads, *refused], key=lambda item: datetime.fromisoformat(item["rejected_at"]), reverse=True)
+    return found[:limit]
+
+
+def _refusal(entry: EndpointAuditEntry) -> dict[str, Any]:
+    return {
+        "kind": "promotion",
+        "code": "PROMOTION_REJECTED",
+        "reason": entry.detail,
+        "model_name": entry.model_name,
+        "version": entry.version,
+        "endpoint_name": entry.endpoint_name,
+        "rollout_id": entry.rollout_id,
+        "requested_by": entry.actor,
+        "rejected_at": entry.at.isoformat(),
+        "event_id": entry.event_id,
+    }
+
+
+def last_refusal(target: Target, endpoint_name: str, after: datetime | None) -> dict[str, Any] | None:
+    """The endpoint's newest refused promotion, if it came after `after` (the latest rollout's start)."""
+    refused = [
+        entry for entry in target.rollouts().endpoint_audit_trail(endpoint_name) if entry.action == REFUSED_PROMOTION
+    ]
+    if not refused:
+        return None
+    newest = max(refused, key=lambda entry: entry.at)
+    return _refusal(newest) if after is None or newest.at >= after else None
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -342,6 +390,7 @@ def request_promotion(
     instance_count: int | None,
     by: str,
     reason: str,
+    allow_rolled_back: bool = False,
 ) -> dict[str, Any]:
     try:
         parse_strategy(strategy)
@@ -363,9 +412,14 @@ def request_promotion(
         initial_instance_count=instance_count,
         requested_by=by,
         reason=reason,
+        allow_rolled_back=allow_rolled_back,
     )
-    # Unset capacity stays out of the command: the rollout then keeps the live variant's.
-    sent = send_command(target, command.DETAIL_TYPE, command.model_dump(mode="json", exclude_none=True))
+    # Unset capacity stays out of the command: the rollout then keeps the live variant's (and an
+    # unset allow_rolled_back, the default, too).
+    detail = command.model_dump(mode="json", exclude_none=True)
+    if not allow_rolled_back:
+        del detail["allow_rolled_back"]
+    sent = send_command(target, command.DETAIL_TYPE, detail)
     sent["rollout_id"] = requested_rollout_id(sent)
     return sent
 

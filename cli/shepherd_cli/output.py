@@ -13,6 +13,7 @@ from rich.text import Text
 
 from shepherd.registry.model import ModelSummary, ModelVersion
 from shepherd_cli.analysis_view import current_step_lines
+from shepherd_cli.announcements import after_what
 
 STATUS_STYLES = {
     "REGISTERED": "cyan",
@@ -20,6 +21,7 @@ STATUS_STYLES = {
     "REJECTED": "red",
     "DEPLOYING": "yellow",
     "LIVE": "bold green",
+    "STANDBY": "green",
     "RETIRED": "dim",
     "ROLLED_BACK": "magenta",
     "FAILED": "red",
@@ -33,7 +35,9 @@ STATUS_STYLES = {
 def console(stderr: bool = False) -> Console:
     """Rich's console; wide when not a terminal (CI logs, pipes) so lines are not wrapped at 80."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(highlight=False, stderr=stderr, width=None if stream.isatty() else 160)
+    # markup and emoji off: names, reasons and keys are printed as given (a reason quoting the pattern
+    # `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$` would otherwise lose its brackets as Rich markup).
+    return Console(highlight=False, markup=False, emoji=False, stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def print_json(data: Any) -> None:
@@ -112,6 +116,7 @@ def render_version(version: ModelVersion) -> None:
             f"{version.lineage.source.repository}@{version.lineage.source.commit}" if version.lineage.source else None,
         ),
         ("decided by", f"{version.decided_by}: {version.decision_reason}" if version.decided_by else None),
+        ("rolled back by", f"{version.rolled_back_by}: {version.rollback_reason}" if version.rolled_back_by else None),
     ]
     table = Table(box=None, show_header=False, pad_edge=False)
     for name, value in rows:
@@ -173,6 +178,22 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
     return lines
 
 
+def _serving_lines(status: dict[str, Any]) -> list[Text]:
+    """What takes the traffic now, from the weights SageMaker reports (not the recorded baseline)."""
+    if status["endpoint"] is None:
+        return [Text("Serving:   nothing (no endpoint)")]
+    shares = [
+        f"v{entry['version']} {entry['percent']:.0f}%" + (" (candidate)" if entry["roles"] == ["candidate"] else "")
+        for entry in status["serving"]
+    ]
+    model = f"{status['model_name']} " if status.get("model_name") else ""
+    lines = [Text(f"Serving:   {model}{', '.join(shares)}" if shares else "Serving:   nothing (no variant has weight)")]
+    if status["standby"]:
+        standby = ", ".join(f"v{version}" for version in status["standby"])
+        lines.append(Text(f"Standby:   {standby} at 0% (a rollback puts the traffic back on it)", style="dim"))
+    return lines
+
+
 def status_view(status: dict[str, Any], announcements: list[str] | None = None) -> Group:
     """The endpoint, its rollout, variants and gating alarms (and the last announcements, when given)."""
     parts: list[Any] = []
@@ -187,8 +208,7 @@ def status_view(status: dict[str, Any], announcements: list[str] | None = None) 
     parts.append(header)
     if endpoint and endpoint.get("failure_reason"):
         parts.append(Text(f"Failure reason: {endpoint['failure_reason']}", style="red"))
-    live = status["live"]
-    parts.append(Text(f"Live:      {live['model_name']} v{live['version']}" if live else "Live:      none"))
+    parts.extend(_serving_lines(status))
     rollout = status["rollout"]
     if rollout is not None:
         parts.extend(_rollout_lines(rollout))
@@ -214,6 +234,16 @@ def status_view(status: dict[str, Any], announcements: list[str] | None = None) 
         for alarm in status["alarms"]:
             table.add_row(alarm["alarm_name"], styled(alarm["state"]), alarm["reason"] or "")
         parts.append(table)
+    refused = status.get("refused")
+    if refused:
+        asked = f"{refused['model_name']} v{refused['version']}" if refused["version"] else refused["model_name"]
+        parts.append(
+            Text(
+                f"Refused:   promotion of {asked} at {when(refused['rejected_at'])} "
+                f"(by {refused['requested_by']}): {refused['reason']}",
+                style="red",
+            )
+        )
     if announcements:
         parts.append(Text("Last announcements:", style="bold"))
         parts.extend(Text(f"  {line}") for line in announcements[-5:])
@@ -244,7 +274,7 @@ def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
         for entry in trail["endpoint"]:
             table.add_row(
                 when(entry["at"]),
-                f"{entry['model_name']} v{entry['version']}",
+                f"{entry['model_name']} v{entry['version']}" if entry["version"] else entry["model_name"],
                 entry["action"],
                 entry["detail"],
                 entry["actor"] or "",
@@ -293,22 +323,36 @@ def render_rollout(rollout: dict[str, Any]) -> None:
     if incident:
         out.print(Text("Incident", style="bold red"))
         flip = incident["seconds_to_flip"]
+        after = after_what(incident["trigger"], is_command=incident["alarm_name"] is None)
         out.print(
             f"  trigger {incident['trigger']}: {incident['state_reason']}; "
             f"traffic back on v{incident['restored_version']}"
-            f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after the alarm)" if flip is not None else "")
+            f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after {after})" if flip is not None else "")
         )
-        out.print(f"  weights before {incident['weights_before']}, after {incident['weights_after']}")
+        out.print(
+            f"  weights before: {_weights(incident['weights_before'])}; after: {_weights(incident['weights_after'])}"
+        )
+
+
+def _weights(weights: dict[str, float]) -> str:
+    """{"churn-v4": 0.9, "churn-v5": 0.1} -> "churn-v4 90%, churn-v5 10%"."""
+    total = sum(weights.values())
+    return ", ".join(f"{name} {_percent(weight, total)}" for name, weight in weights.items()) or "none"
 
 
 def render_rejections(rejections: list[dict[str, Any]]) -> None:
-    table = Table("AT", "MODEL", "KEY", "CODE", "REASON", box=None, pad_edge=False)
+    table = Table("AT", "MODEL", "WHAT", "CODE", "REASON", box=None, pad_edge=False)
     table.columns[-1].overflow = "fold"
     for rejection in rejections:
+        if rejection.get("kind") == "promotion":
+            version = f" v{rejection['version']}" if rejection["version"] else ""
+            what = f"promotion{version} to {rejection['endpoint_name']} by {rejection['requested_by']}"
+        else:
+            what = rejection["artifact"]["key"]
         table.add_row(
             when(rejection["rejected_at"]),
             rejection["model_name"] or "",
-            rejection["artifact"]["key"],
+            what,
             rejection["code"],
             rejection["reason"],
         )

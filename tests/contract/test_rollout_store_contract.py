@@ -21,15 +21,18 @@ from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import (
+    REFUSED_PROMOTION,
     Announce,
     BaselineIs,
     ChangeRejected,
+    EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
     ForgetLive,
     Incident,
     MoveVersion,
     RecordIncident,
+    RecordRefusal,
     RegisterAlarms,
     ReleaseLock,
     RolloutRequest,
@@ -407,3 +410,29 @@ def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports
     stored = store.get_rollout("churn-prod", rollout.rollout_id).rollout
     assert (stored.failing_since, stored.rollback) == (aborting.failing_since, aborting.rollback)
     assert stored.rollback.seconds_to_flip == 2.0
+
+
+def refusal(endpoint: str, event_id: str, at: datetime, version: int | None = 2) -> EndpointAuditEntry:
+    return EndpointAuditEntry(
+        endpoint_name=endpoint,
+        rollout_id=naming.rollout_id(event_id, at),
+        action=REFUSED_PROMOTION,
+        model_name=MODEL,
+        version=version,
+        detail="churn version 2 is REGISTERED; only APPROVED versions can be promoted",
+        actor="ci-bot",
+        at=at,
+        event_id=event_id,
+    )
+
+
+def test_refusals_are_in_the_endpoint_trail_and_listed_newest_first_and_a_redelivery_rewrites_one(ports) -> None:
+    store, _ = ports
+    first, second = refusal("churn-prod", "cmd-1", AT), refusal("fraud-prod", "cmd-2", AT + timedelta(minutes=1), None)
+    store.commit([RecordRefusal(first)])
+    store.commit([RecordRefusal(second)])
+    store.commit([RecordRefusal(first)])  # the same command delivered again: the same entry, no error
+
+    assert store.refusals(10) == [second, first]
+    assert store.refusals(1) == [second]
+    assert store.endpoint_audit_trail("churn-prod") == [first]

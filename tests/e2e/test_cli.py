@@ -3,6 +3,7 @@ bus carried out by the functions (the pump runs them), clear errors without trac
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Iterator
@@ -68,7 +69,9 @@ def local(emulator: LocalShepherd, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 def upload(local: LocalShepherd, folder: str) -> None:
     s3, bucket = local.client("s3"), local.outputs["ArtifactBucketName"]
     s3.put_object(Bucket=bucket, Key=f"{folder}/manifest.json", Body=b'{"metrics": {"auc": 0.9}, "framework": "xgb"}')
-    s3.put_object(Bucket=bucket, Key=f"{folder}/model.tar.gz", Body=b"weights", ChecksumAlgorithm="SHA256")
+    s3.put_object(
+        Bucket=bucket, Key=f"{folder}/model.tar.gz", Body=gzip.compress(b"weights"), ChecksumAlgorithm="SHA256"
+    )
     local.pump.run_until_idle()
 
 
@@ -213,7 +216,9 @@ def test_what_happened_can_be_found_and_status_agrees_with_itself(local):
     endpoint = "ranking-prod"
     s3, bucket = local.client("s3"), local.outputs["ArtifactBucketName"]
     s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/manifest.json", Body=b"{not json")
-    s3.put_object(Bucket=bucket, Key="models/ranker2/run-0/model.tar.gz", Body=b"w", ChecksumAlgorithm="SHA256")
+    s3.put_object(
+        Bucket=bucket, Key="models/ranker2/run-0/model.tar.gz", Body=gzip.compress(b"w"), ChecksumAlgorithm="SHA256"
+    )
     upload(local, "models/ranker2/run-1")
     upload(local, "models/ranker2/run-2")
 

@@ -6,6 +6,7 @@ the functions run only because the pump hands them what the template's event sou
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from collections.abc import Iterator
@@ -49,7 +50,9 @@ def received(local: LocalShepherd, queue_url: str) -> list[dict[str, Any]]:
 
 def upload(local: LocalShepherd, key: str = ARTIFACT_KEY) -> None:
     bucket = local.outputs["ArtifactBucketName"]
-    local.client("s3").put_object(Bucket=bucket, Key=key, Body=b"model-bytes", ChecksumAlgorithm="SHA256")
+    local.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=gzip.compress(b"model-bytes"), ChecksumAlgorithm="SHA256"
+    )
 
 
 def command(local: LocalShepherd, detail_type: str, detail: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -80,7 +81,12 @@ def test_an_upload_to_local_up_is_listed_by_shepherd_versions(tmp_path):
         )
         bucket = state["outputs"]["ArtifactBucketName"]
         s3.put_object(Bucket=bucket, Key="models/churn/run-1/manifest.json", Body=b'{"metrics": {"auc": 0.9}}')
-        s3.put_object(Bucket=bucket, Key="models/churn/run-1/model.tar.gz", Body=b"weights", ChecksumAlgorithm="SHA256")
+        s3.put_object(
+            Bucket=bucket,
+            Key="models/churn/run-1/model.tar.gz",
+            Body=gzip.compress(b"weights"),
+            ChecksumAlgorithm="SHA256",
+        )
 
         # Then `shepherd versions` in another process finds local up through its state file and lists it
         deadline = time.monotonic() + REGISTER_TIMEOUT_SECONDS

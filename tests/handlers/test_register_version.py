@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import time
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from shepherd import bootstrap
 from tests.handlers.conftest import load_handler, sample_event
+from tests.world import MODEL_BYTES
 
 handler = load_handler("register_version")
 
@@ -18,7 +20,7 @@ EVENTBRIDGE_KEY = "models/churn-predictor/2026-11-20T0912Z/model.tar.gz"
 NOTIFICATION_KEY = "models/churn-predictor/run 2026-11-20 (retrain)/model.tar.gz"  # decoded from run+...%28
 
 
-def eventbridge_upload(world, key: str = EVENTBRIDGE_KEY, body: bytes = b"weights") -> dict:
+def eventbridge_upload(world, key: str = EVENTBRIDGE_KEY, body: bytes = MODEL_BYTES) -> dict:
     """events/s3-object-created.eventbridge.json for an object that exists in the moto bucket."""
     version_id = world.upload(key, body=body, metadata={"team": "growth"})
     event = sample_event("s3-object-created.eventbridge.json")
@@ -274,8 +276,8 @@ def test_an_event_about_another_bucket_is_ignored_without_an_aws_call(world, lam
 
 
 def test_a_record_without_version_id_registers_the_version_head_object_returns(world, lambda_context):
-    world.upload(NOTIFICATION_KEY, body=b"first")
-    current = world.upload(NOTIFICATION_KEY, body=b"second")
+    world.upload(NOTIFICATION_KEY, body=gzip.compress(b"first"))
+    current = world.upload(NOTIFICATION_KEY, body=gzip.compress(b"second"))
     event = sample_event("s3-object-created.notification.json")
     del event["Records"][0]["s3"]["object"]["versionId"]
 

@@ -398,8 +398,10 @@ def test_a_manual_rollback_after_completion_redeploys_the_previous_version(
     for minute in range(10, 16):
         tick(lambda_context, AT + timedelta(minutes=minute))
 
-    # v1 serves everything again; v2 stays at weight 0 through the redeploy's own watch window.
+    # v1 serves everything again; v2 stays at weight 0 through the redeploy's own watch window: the
+    # statuses say so (v1 LIVE, v2 on STANDBY), not two LIVE versions.
     assert settled_weights(sagemaker)["churn-predictor-v1"] == 1.0
+    assert (status(world, 1), status(world, v2)) == ("LIVE", "STANDBY")
     started = world.announcements("Rollout Started")[-1]
     assert started["version"] == 1 and started["reason"] == "rollback: customers complain"
 
@@ -463,7 +465,7 @@ def test_a_watch_window_rollback_is_audited_from_live(world, sagemaker, lambda_c
     )
     for minute in range(4):
         tick(lambda_context, AT + timedelta(minutes=minute))
-    assert status(world, v2) == "LIVE"
+    assert (status(world, v2), status(world, 1)) == ("LIVE", "STANDBY")
 
     rollback.lambda_handler(
         alarm_event("eventbridge", error_rate_alarm(world), at=AT + timedelta(minutes=5)), lambda_context
@@ -472,6 +474,12 @@ def test_a_watch_window_rollback_is_audited_from_live(world, sagemaker, lambda_c
     trail = bootstrap.registry().model_audit_trail("churn-predictor")
     [rolled_back] = [entry for entry in trail if entry.version == v2 and entry.to_status.value == "ROLLED_BACK"]
     assert rolled_back.from_status.value == "LIVE"
+    # The version rolled back to serves again: LIVE, in the same commit as the abort.
+    restored = [
+        (e.from_status, e.to_status) for e in trail if e.version == 1 and e.rollout_id == rolled_back.rollout_id
+    ]
+    assert [(str(before), str(after)) for before, after in restored] == [("LIVE", "STANDBY"), ("STANDBY", "LIVE")]
+    assert status(world, 1) == "LIVE"
 
 
 def test_seconds_to_flip_is_never_negative_even_for_an_alarm_stamped_ahead_of_the_service_clock(

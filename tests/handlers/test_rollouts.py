@@ -77,7 +77,8 @@ def test_a_canary_shifts_10_percent_then_100_then_retires_the_old_variant(
         if minute == 5:
             assert (status(world, v2), status(world, first_deployment)) == ("DEPLOYING", "LIVE")
         if minute == 20:
-            assert (status(world, v2), status(world, first_deployment)) == ("LIVE", "LIVE")
+            # In the watch window v2 serves and v1 is on standby at weight 0: only v2 is LIVE.
+            assert (status(world, v2), status(world, first_deployment)) == ("LIVE", "STANDBY")
 
     # First passes: the candidate joins at weight 0, then gets 10% and bakes for 10 minutes.
     assert timeline[1] == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}

@@ -309,7 +309,7 @@ def _i4_records_match_endpoints(model: RolloutModel) -> Iterator[Violation]:
             serving = live is not None and live.version == number
             if serving and version.status is not VersionStatus.LIVE:
                 yield "I4", f"{model_name} v{number} serves {endpoint_name} but is {version.status.value}"
-            if not serving and version.status in (VersionStatus.LIVE, VersionStatus.DEPLOYING):
+            if not serving and version.status in (VersionStatus.LIVE, VersionStatus.STANDBY, VersionStatus.DEPLOYING):
                 yield "I4", f"{model_name} v{number} is {version.status.value} but {endpoint_name} does not serve it"
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shepherd.contracts import ModelArtifactRejected, ModelVersionRegistered
+from shepherd.contracts import ModelArtifactIgnored, ModelArtifactRejected, ModelVersionRegistered
 from shepherd.registry.model import ArtifactRef, VersionStatus
 from shepherd.registry.service import ArtifactUploaded, RegistrationService
 from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
@@ -81,15 +81,62 @@ def test_a_duplicate_delivery_registers_nothing_new_and_reannounces(world):
 
 
 @pytest.mark.parametrize(
-    "key",
-    ["manifests/churn/model.tar.gz", "models/churn/v1/manifest.json", "models/churn/v1/other-model.tar.gz", "README"],
+    ("key", "says"),
+    [
+        ("manifests/churn/model.tar.gz", "is outside models/"),
+        ("models/churn/v1/model.zip", "the file name is 'model.zip', not 'model.tar.gz'"),
+        ("models/churn/v1/other-model.tar.gz", "the file name is 'other-model.tar.gz'"),
+        ("model.tar.gz", "is at the bucket root"),
+        ("README", "is at the bucket root"),
+    ],
 )
-def test_keys_that_are_not_artifacts_are_ignored(world, key):
+def test_keys_that_are_not_artifacts_are_ignored_and_recorded_with_their_reason(world, key, says):
+    service, store, registry, events = world
+    given = upload(key)
+    store.put(given.artifact)
+
+    assert service.handle_upload(given).result == "ignored"
+
+    assert not registry.versions and store.calls == []  # judged by its key: no AWS call
+    [rejection] = registry.rejections.values()
+    assert rejection.code == "IGNORED" and says in rejection.reason and rejection.artifact.key == key
+    [announced] = events.of_type(ModelArtifactIgnored)
+    assert (announced.key, announced.bucket, announced.s3_version_id) == (key, BUCKET, "v1")
+    assert announced.reason == rejection.reason and announced.at == rejection.rejected_at
+
+
+@pytest.mark.parametrize("key", ["models/churn/v1/manifest.json", "models/churn/v1/"])
+def test_files_expected_beside_artifacts_are_ignored_without_a_record(world, key):
     service, store, registry, events = world
     given = upload(key)
     store.put(given.artifact)
     assert service.handle_upload(given).result == "ignored"
     assert not registry.versions and not registry.rejections and not events.published
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"not a model at all", "is not gzip-compressed: it starts with 6e 6f, not 1f 8b"),
+        (b"PK\x03\x04zip", "it starts with 50 4b"),
+    ],
+)
+def test_an_artifact_that_is_empty_or_not_gzip_is_rejected_after_reading_two_bytes(world, content, says):
+    service, store, registry, events = world
+    given = upload("models/churn/v1/model.tar.gz")
+    store.put(given.artifact, content=content)
+
+    assert service.handle_upload(given).result == "rejected"
+
+    assert not registry.versions
+    [rejection] = registry.rejections.values()
+    assert rejection.code == "INVALID_ARTIFACT" and says in rejection.reason
+    [announced] = events.of_type(ModelArtifactRejected)
+    assert announced.code == "INVALID_ARTIFACT" and announced.model_name == "churn"
+    # An empty object is told by HeadObject; otherwise one ranged GET of 2 bytes, never the artifact.
+    reads = [call for call in store.calls if call.startswith("first bytes")]
+    assert len(reads) == (0 if content == b"" else 1)
 
 
 @pytest.mark.parametrize(

@@ -38,9 +38,11 @@ def served_periods(
     existed say no percent and move nothing."""
     periods: list[ServedPeriod] = []
     for entry in sorted(trail, key=lambda entry: entry.at):
-        if entry.to_percent is None or entry.to_percent == HALF:
-            continue
-        serving = (entry.model_name, entry.version) if entry.to_percent > HALF else replaced.get(entry.rollout_id or "")
+        if entry.to_percent is None or entry.to_percent == HALF or entry.version is None:
+            continue  # a refused promotion names no version and moves no traffic
+        serving: tuple[str, int] | None = (
+            (entry.model_name, entry.version) if entry.to_percent > HALF else replaced.get(entry.rollout_id or "")
+        )
         current = periods[-1] if periods and periods[-1].until is None else None
         if current is not None and (current.model_name, current.version) == serving:
             continue

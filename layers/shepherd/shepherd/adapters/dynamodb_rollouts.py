@@ -36,6 +36,7 @@ from shepherd.rollouts.ports import (
     Incident,
     MoveVersion,
     RecordIncident,
+    RecordRefusal,
     RegisterAlarms,
     ReleaseLock,
     RolloutRequest,
@@ -47,6 +48,7 @@ from shepherd.rollouts.ports import (
 
 OUTBOX_INDEX = "OUTBOX"  # gsi1pk of announcements not yet published
 CLEAN_UP_INDEX = "ROLLOUTS_TO_CLEAN_UP"  # gsi1pk of finished rollouts whose resources may remain
+REFUSALS_INDEX = "REFUSALS"  # gsi1pk of refused commands (endpoint audit entries), by time
 
 
 @cache
@@ -268,6 +270,17 @@ class DynamoRolloutStore(DynamoTable):
         )
         return [model_of(item, EndpointAuditEntry) for item in items]
 
+    def refusals(self, limit: int) -> list[EndpointAuditEntry]:
+        items, _ = self._query(
+            None,
+            limit,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :refusals",
+            ExpressionAttributeValues=serialize_values({":refusals": REFUSALS_INDEX}),
+            ScanIndexForward=False,
+        )
+        return [model_of(item, EndpointAuditEntry) for item in items]
+
 
 def _baseline_item(change: BaselineIs | ForgetLive) -> dict[str, Any]:
     """The endpoint's baseline item, checked (or deleted) only if it is still the one read."""
@@ -334,6 +347,12 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
     if isinstance(change, AuditEndpoint):
         entry = change.entry
         return [put_new(item_of(entry, **endpoint_audit_keys(entry)))]
+    if isinstance(change, RecordRefusal):
+        entry = change.entry
+        keys = endpoint_audit_keys(entry)
+        # A plain put: a redelivered command writes the same entry again.
+        index = {"gsi1pk": REFUSALS_INDEX, "gsi1sk": keys["sk"]}
+        return [{"Put": {"Item": serialize(item_of(entry, **keys, **index))}}]
     raise TypeError(f"unknown change {change!r}")
 
 

@@ -66,6 +66,21 @@ class S3ArtifactStore:
             raise_transient_or_reraise(error)
         return StoredManifest(response["Body"].read(), version_id)
 
+    def first_bytes(self, artifact: ArtifactRef, count: int) -> bytes:
+        params = {"Bucket": artifact.bucket, "Key": artifact.key, "Range": f"bytes=0-{count - 1}"}
+        if artifact.s3_version_id != "null":
+            params["VersionId"] = artifact.s3_version_id
+        try:
+            response = self._client.get_object(**params)
+        except ClientError as error:
+            code = error_code(error)
+            if code in MISSING_CODES:
+                raise ArtifactMissing(artifact.uri) from error
+            if code == "InvalidRange":  # an empty object has no byte 0
+                return b""
+            raise_transient_or_reraise(error)
+        return bytes(response["Body"].read(count))
+
     def _version_as_of(self, bucket: str, key: str, as_of: datetime) -> str | None:
         """The id of the newest version of `key` written no later than `as_of`, to the second (S3's
         LastModified resolution): a manifest written in the same second as the artifact counts as its own.

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
     from shepherd.contracts.registry import (
+        ModelArtifactIgnored,
         ModelArtifactRejected,
         ModelVersionApprovalRefused,
         ModelVersionApprovalRequested,
@@ -52,6 +53,7 @@ __all__ = [
     "CommandRefused",
     "Contract",
     "EndpointName",
+    "ModelArtifactIgnored",
     "ModelArtifactRejected",
     "ModelPromotionRequested",
     "ModelRollbackRequested",
@@ -120,6 +122,7 @@ _MODULE_OF = {
             "ModelVersionApprovalRequested",
             "ModelVersionRegistered",
             "ModelArtifactRejected",
+            "ModelArtifactIgnored",
             "ModelVersionApproved",
             "ModelVersionRejected",
             "ModelVersionApprovalRefused",

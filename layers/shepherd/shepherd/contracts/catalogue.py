@@ -3,6 +3,7 @@ and the rollouts' outbox reads stored announcements back by their detail-type.""
 
 from shepherd.contracts import Announcement, CommandRefused, Contract
 from shepherd.contracts.registry import (
+    ModelArtifactIgnored,
     ModelArtifactRejected,
     ModelVersionApprovalRefused,
     ModelVersionApprovalRequested,
@@ -29,6 +30,7 @@ from shepherd.contracts.rollouts import (
 ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
     ModelVersionRegistered,
     ModelArtifactRejected,
+    ModelArtifactIgnored,
     ModelVersionApproved,
     ModelVersionRejected,
     ModelVersionApprovalRefused,

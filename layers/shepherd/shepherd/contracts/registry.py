@@ -1,5 +1,6 @@
 """The registry's contracts: the approval command, and what registration and approval announce."""
 
+from datetime import datetime
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -46,6 +47,19 @@ class ModelArtifactRejected(Announcement):
     reason: str
     code: str
     model_name: str | None = None
+
+
+class ModelArtifactIgnored(Announcement):
+    """An upload to the artifact bucket whose key is no artifact key (`model.zip`, a key outside
+    `models/<model_name>/`): nothing is registered. A manifest beside an artifact is not announced."""
+
+    DETAIL_TYPE: ClassVar[str] = "Model Artifact Ignored"
+
+    bucket: str
+    key: str
+    s3_version_id: str
+    reason: str
+    at: datetime
 
 
 class ModelVersionApproved(Announcement):

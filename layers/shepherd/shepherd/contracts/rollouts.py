@@ -27,6 +27,9 @@ class ModelPromotionRequested(Contract):
     initial_instance_count: int | None = Field(default=None, ge=1, le=100)
     requested_by: Text
     reason: Text
+    # A ROLLED_BACK version is deployable again only when asked for explicitly (a false alarm, say);
+    # the audit records it.
+    allow_rolled_back: bool = False
 
 
 class TrafficStepDetail(Contract):

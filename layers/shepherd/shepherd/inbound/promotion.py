@@ -26,6 +26,7 @@ def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
         initial_instance_count=detail.initial_instance_count,
         requested_by=detail.requested_by,
         reason=detail.reason,
+        allow_rolled_back=detail.allow_rolled_back,
         event_id=parsed.id,
         requested_at=parsed.time,
     )

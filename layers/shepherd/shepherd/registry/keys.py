@@ -31,6 +31,20 @@ def is_artifact_key(key: str) -> bool:
     return key.startswith(PREFIX) and key.rsplit("/", 1)[-1] == ARTIFACT_FILE_NAME
 
 
+def why_ignored(key: str) -> str | None:
+    """Why an upload that is not an artifact key registers nothing, for the uploader to read; None for the
+    files expected beside artifacts (a manifest under `models/`, a folder marker), which are not worth
+    a record."""
+    name = key.rsplit("/", 1)[-1]
+    if key.endswith("/") or (key.startswith(PREFIX) and name == MANIFEST_FILE_NAME):
+        return None
+    if "/" not in key:
+        return f"{key!r} is at the bucket root: only {_layout()} registers a version"
+    if not key.startswith(PREFIX):
+        return f"{key!r} is outside {PREFIX}: only {_layout()} registers a version"
+    return f"the file name is {name!r}, not {ARTIFACT_FILE_NAME!r}: only {_layout()} registers a version"
+
+
 def parse_artifact_key(key: str) -> ArtifactKey:
     """Validate an artifact key (one for which `is_artifact_key` holds); raise ArtifactRejected if invalid."""
     segments = key.split("/")

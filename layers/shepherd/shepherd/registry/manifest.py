@@ -30,8 +30,11 @@ class Manifest(BaseModel):
 def parse_manifest(raw: bytes) -> Manifest:
     """Parse the manifest's bytes; raise ArtifactRejected with a precise reason when it is not valid."""
     if len(raw) > MAX_MANIFEST_BYTES:
+        # Only the first MAX_MANIFEST_BYTES + 1 bytes are read: the real size is unknown, so say the limit.
         raise ArtifactRejected(
-            "INVALID_MANIFEST", f"manifest.json is {len(raw)} bytes; at most {MAX_MANIFEST_BYTES}", None
+            "INVALID_MANIFEST",
+            f"manifest.json is larger than the {MAX_MANIFEST_BYTES // 1024} KiB limit ({MAX_MANIFEST_BYTES} bytes)",
+            None,
         )
     try:
         return Manifest.model_validate_json(raw)

@@ -20,7 +20,10 @@ class VersionStatus(StrEnum):
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
     DEPLOYING = "DEPLOYING"
-    LIVE = "LIVE"
+    LIVE = "LIVE"  # serves the endpoint's traffic
+    # Replaced at 100% by a rollout's candidate, kept at weight 0 through its watch window (a rollback
+    # is one weight change away): LIVE again on a rollback or failure, RETIRED at the window's end.
+    STANDBY = "STANDBY"
     RETIRED = "RETIRED"
     ROLLED_BACK = "ROLLED_BACK"
     FAILED = "FAILED"

@@ -46,6 +46,11 @@ class ArtifactStore(Protocol):
         """The manifest that was current at `as_of` (to the second), or None if there was none then."""
         ...
 
+    def first_bytes(self, artifact: ArtifactRef, count: int) -> bytes:
+        """The object's first `count` bytes (one ranged GET, never the whole object); raises
+        ArtifactMissing if it is gone."""
+        ...
+
 
 class Registry(Protocol):
     def latest_version(self, model_name: str, fresh: bool) -> int:

@@ -10,6 +10,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from shepherd.contracts import (
+    ModelArtifactIgnored,
     ModelArtifactRejected,
     ModelVersionApprovalRefused,
     ModelVersionApproved,
@@ -24,7 +25,7 @@ from shepherd.registry.errors import (
     TransientError,
     VersionNumberTaken,
 )
-from shepherd.registry.keys import is_artifact_key, parse_artifact_key
+from shepherd.registry.keys import ARTIFACT_FILE_NAME, PREFIX, is_artifact_key, parse_artifact_key, why_ignored
 from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from shepherd.registry.model import (
     ArtifactFacts,
@@ -44,6 +45,8 @@ UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket
 # retries the event.
 REGISTRATION_BUDGET = timedelta(seconds=20)
 MAX_REGISTRATION_ATTEMPTS = 1000  # a bound that holds even if the clock stands still
+GZIP_MAGIC = b"\x1f\x8b"  # every gzip stream starts with these two bytes (RFC 1952)
+IGNORED = "IGNORED"  # the code of an upload's record when its key is no artifact key
 
 
 class ArtifactUploaded(Struct, frozen=True):
@@ -108,8 +111,7 @@ class RegistrationService(Struct):
             logger.info("ignored: not the artifact bucket", extra={"bucket": artifact.bucket, "key": artifact.key})
             return UploadOutcome("ignored")
         if not any(is_artifact_key(candidate.key) for candidate in _candidates(upload)):
-            logger.info("ignored: not a model artifact key", extra={"key": artifact.key})
-            return UploadOutcome("ignored")
+            return self._ignore(upload)
         try:
             version, created = self._register(upload)
         except ArtifactRejected as rejected:
@@ -125,6 +127,7 @@ class RegistrationService(Struct):
             return found, False
         artifact = found.artifact
         key = parse_artifact_key(artifact.key)
+        self._check_gzip(found, key.model_name)
         # The manifest as it was when the artifact was written: one overwritten since (the next run's)
         # must not leak into this version.
         stored = self.artifacts.read_manifest(
@@ -134,6 +137,28 @@ class RegistrationService(Struct):
         found = replace(found, manifest_version_id=stored.version_id if stored else None)
 
         return self._allocate(upload, key.model_name, found, manifest)
+
+    def _check_gzip(self, found: ArtifactFound, model_name: str) -> None:
+        """An empty object, or one that is not gzip-compressed, is no model.tar.gz: SageMaker would fail
+        to load it only once it takes traffic. The first two bytes (one ranged GET) tell."""
+        if found.facts.size == 0:
+            raise ArtifactRejected("INVALID_ARTIFACT", f"{ARTIFACT_FILE_NAME} is empty (0 bytes)", model_name)
+        try:
+            head = self.artifacts.first_bytes(found.artifact, len(GZIP_MAGIC))
+        except ArtifactMissing:
+            raise ArtifactRejected(
+                "ARTIFACT_MISSING",
+                f"{found.artifact.uri} (version {found.artifact.s3_version_id}) no longer exists",
+                None,
+            ) from None
+        if head != GZIP_MAGIC:
+            starts = head.hex(" ") or "nothing"
+            raise ArtifactRejected(
+                "INVALID_ARTIFACT",
+                f"{ARTIFACT_FILE_NAME} is not gzip-compressed: it starts with {starts}, not 1f 8b "
+                "(a .tar.gz, e.g. from `tar czf model.tar.gz ...`)",
+                model_name,
+            )
 
     def _allocate(
         self, upload: ArtifactUploaded, model_name: str, found: ArtifactFound, manifest: Manifest
@@ -243,6 +268,31 @@ class RegistrationService(Struct):
             reason=f"uploaded {found.artifact.uri}",
         )
         return version, audit
+
+    def _ignore(self, upload: ArtifactUploaded) -> UploadOutcome:
+        """Not an artifact key: nothing registers, and the uploader can find out why (a record listed by
+        `shepherd rejections`, `Model Artifact Ignored`), unless it is a file expected beside artifacts."""
+        artifact = upload.artifact
+        reason = why_ignored(artifact.key)
+        logger.info("ignored upload", extra={"key": artifact.key, "reason": reason or "a file beside artifacts"})
+        if reason is None:
+            return UploadOutcome("ignored")
+        now = self.clock()
+        rejection = Rejection(
+            artifact=artifact,
+            code=IGNORED,
+            reason=reason,
+            model_name=_model_name_in(artifact.key) if artifact.key.startswith(PREFIX) else None,
+            rejected_at=now,
+            event_id=upload.event_id,
+        )
+        self.registry.record_rejection(rejection)
+        self.events.publish(
+            ModelArtifactIgnored(
+                bucket=artifact.bucket, key=artifact.key, s3_version_id=artifact.s3_version_id, reason=reason, at=now
+            )
+        )
+        return UploadOutcome("ignored", rejection=rejection)
 
     def _reject(self, upload: ArtifactUploaded, rejected: ArtifactRejected) -> UploadOutcome:
         model_name = rejected.model_name or _model_name_in(upload.artifact.key)

@@ -27,7 +27,7 @@ class EndpointAuditEntry(BaseModel):
     rollout_id: str | None
     action: str
     model_name: str
-    version: int
+    version: int | None  # None only for a refused promotion of "latest-approved" that found none
     detail: str
     actor: str | None
     at: AwareDatetime
@@ -157,6 +157,17 @@ class RecordIncident(Struct, frozen=True):
     incident: Incident
 
 
+REFUSED_PROMOTION = "promotion rejected"  # the audit action of a refused promotion (`RecordRefusal`)
+
+
+class RecordRefusal(Struct, frozen=True):
+    """A refused command, kept in the endpoint's audit trail and listed with the rejections: it is found
+    after its announcement is gone (`shepherd rejections`, `status`, `history`). Written again as is
+    by a redelivery of the same command."""
+
+    entry: EndpointAuditEntry
+
+
 class Announce(Struct, frozen=True):
     """Announcements a change owes, stored in the same transaction (an outbox) until published.
 
@@ -180,6 +191,7 @@ Change = (
     | RegisterAlarms
     | ForgetAlarms
     | AuditEndpoint
+    | RecordRefusal
     | RecordIncident
     | Announce
 )
@@ -263,6 +275,10 @@ class RolloutStore(Protocol):
         ...
 
     def endpoint_audit_trail(self, endpoint_name: str) -> list[EndpointAuditEntry]: ...
+
+    def refusals(self, limit: int) -> list[EndpointAuditEntry]:
+        """Refused commands (`RecordRefusal`) of every endpoint, newest first."""
+        ...
 
 
 class EndpointControl(Protocol):

@@ -23,14 +23,17 @@ from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
 from shepherd.rollouts.ports import (
+    REFUSED_PROMOTION,
     AlarmControl,
     BaselineIs,
     Change,
     ChangeRejected,
+    EndpointAuditEntry,
     EndpointBusy,
     EndpointControl,
     ForgetLive,
     MoveVersion,
+    RecordRefusal,
     RegisterAlarms,
     RolloutRequest,
     RolloutStore,
@@ -72,6 +75,7 @@ class PromotionRequest(Struct, frozen=True):
     event_id: str
     requested_at: datetime
     is_rollback: bool = False  # a rollback may redeploy a RETIRED version
+    allow_rolled_back: bool = False  # the operator asked to deploy a ROLLED_BACK version again
 
 
 class PromotionOutcome(Struct, frozen=True):
@@ -124,6 +128,7 @@ class PromotionService(Struct):
             assert started is not None, "the lock names a rollout that is stored in the same transaction"
             return self._duplicate(started)
         except PromotionRefused as refused:
+            self._record_refusal(request, rollout_id, refused)
             self.events.publish(
                 PromotionRejected(
                     rollout_id=rollout_id,
@@ -141,6 +146,23 @@ class PromotionService(Struct):
         # The controller subscribes to "Rollout Started" and takes the first step at once.
         flush(self.rollouts, self.events, request.endpoint_name)
         return PromotionOutcome("started", rollout_id)
+
+    def _record_refusal(self, request: PromotionRequest, rollout_id: str, refused: PromotionRefused) -> None:
+        """Keep the refusal where `shepherd rejections`, `status` and `history` find it, whoever sent the
+        command: the announcement alone is gone once heard (or missed)."""
+        version = refused.version if refused.version is not None else request.version
+        entry = EndpointAuditEntry(
+            endpoint_name=request.endpoint_name,
+            rollout_id=rollout_id,
+            action=REFUSED_PROMOTION,
+            model_name=request.model_name,
+            version=version if isinstance(version, int) else None,
+            detail=refused.reason,
+            actor=request.requested_by,
+            at=request.requested_at,
+            event_id=request.event_id,
+        )
+        self.rollouts.commit([RecordRefusal(entry)])
 
     def _duplicate(self, existing: StoredRollout) -> PromotionOutcome:
         self._prepare(existing.rollout)
@@ -176,9 +198,15 @@ class PromotionService(Struct):
         )
         allowed = self._deployable(request) + ((VersionStatus.LIVE,) if redeploy else ())
         if version.status not in allowed:
+            how = (
+                " (to deploy a rolled-back version again, promote it with --allow-rolled-back: "
+                "allow_rolled_back true in the command)"
+                if version.status is VersionStatus.ROLLED_BACK
+                else ""
+            )
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is {version.status.value}; "
-                f"only {' or '.join(status.value for status in allowed)} versions can be promoted",
+                f"only {' or '.join(status.value for status in allowed)} versions can be promoted{how}",
                 version.version,
             )
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
@@ -218,8 +246,11 @@ class PromotionService(Struct):
             now=request.requested_at,
             gating_alarms=(*request.alarms, *per_rollout_alarms),
         )
+        reason = request.reason
+        if version.status is VersionStatus.ROLLED_BACK:  # allowed explicitly: the audit says so
+            reason = f"{reason} (promoted again after its rollback: allow_rolled_back)"
         stored = StoredRollout(
-            rollout, RolloutRequest(requested_by=request.requested_by, reason=request.reason, event_id=request.event_id)
+            rollout, RolloutRequest(requested_by=request.requested_by, reason=reason, event_id=request.event_id)
         )
         # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
         # leaves nothing behind.
@@ -262,11 +293,12 @@ class PromotionService(Struct):
             ) from None
 
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
+        again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()
         if request.is_rollback:
-            return (VersionStatus.APPROVED, VersionStatus.RETIRED)
+            return (VersionStatus.APPROVED, VersionStatus.RETIRED, *again)
         if self.settings.require_approval:
-            return (VersionStatus.APPROVED,)
-        return (VersionStatus.APPROVED, VersionStatus.REGISTERED)
+            return (VersionStatus.APPROVED, *again)
+        return (VersionStatus.APPROVED, VersionStatus.REGISTERED, *again)
 
     def _resolve(self, request: PromotionRequest) -> ModelVersion:
         if request.version != "latest-approved":

@@ -38,6 +38,7 @@ from shepherd.rollouts.controller import Phase, Rollout, request_abort
 from shepherd.rollouts.flip import TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
+    Change,
     ChangeRejected,
     EndpointControl,
     RolloutStore,
@@ -308,24 +309,38 @@ class RollbackService(Struct):
         # In the watch window the candidate is LIVE already: audit the transition it really makes.
         live_first = rollout.phase in (Phase.WATCHING, Phase.RETIRING)
         statuses = (VersionStatus.DEPLOYING, VersionStatus.LIVE)
-        self.rollouts.commit(
-            [
-                SaveRollout(aborting, stored.request, rollout.revision),
+        changes: list[Change] = [
+            SaveRollout(aborting, stored.request, rollout.revision),
+            version_move(
+                aborting,
+                rollout.version,
+                statuses[::-1] if live_first else statuses,
+                VersionStatus.ROLLED_BACK,
+                stored,
+                aborting.updated_at,
+                changes=(("rolled_back_by", cause.trigger), ("rollback_reason", cause.reason)),
+                cause=(cause.trigger, cause.event_id),
+            ),
+            endpoint_audit(
+                aborting, "rollback requested", cause.summary, aborting.updated_at, cause.event_id, cause.trigger
+            ),
+        ]
+        if live_first and rollout.previous_version is not None:
+            # The version on standby takes the traffic back: LIVE again, in the same commit (LIVE
+            # already: a watch window begun before STANDBY existed).
+            standby = (VersionStatus.STANDBY, VersionStatus.LIVE)
+            changes.append(
                 version_move(
                     aborting,
-                    rollout.version,
-                    statuses[::-1] if live_first else statuses,
-                    VersionStatus.ROLLED_BACK,
+                    rollout.previous_version,
+                    standby,
+                    VersionStatus.LIVE,
                     stored,
                     aborting.updated_at,
-                    changes=(("rolled_back_by", cause.trigger), ("rollback_reason", cause.reason)),
                     cause=(cause.trigger, cause.event_id),
-                ),
-                endpoint_audit(
-                    aborting, "rollback requested", cause.summary, aborting.updated_at, cause.event_id, cause.trigger
-                ),
-            ]
-        )
+                )
+            )
+        self.rollouts.commit(changes)
         return StoredRollout(aborting, stored.request)
 
     def _record_flip(self, stored: StoredRollout, flipped_at: datetime) -> RollbackOutcome:

@@ -315,6 +315,12 @@ class RolloutService(Struct):
             changes.append(
                 version_move(after, after.version, (VersionStatus.DEPLOYING,), VersionStatus.LIVE, stored, now)
             )
+            if reached_full and after.previous_version is not None:  # it serves nothing now: standby
+                changes.append(
+                    version_move(
+                        after, after.previous_version, (VersionStatus.LIVE,), VersionStatus.STANDBY, stored, now
+                    )
+                )
             watch_until = now + timedelta(seconds=after.post_deploy_watch_seconds) if reached_full else None
             announcements.append(RolloutCompleted(**ids, watch_until=watch_until))
         if after.phase.is_terminal:
@@ -326,7 +332,10 @@ class RolloutService(Struct):
             changes.append(SetLive(after.endpoint_name, _live(after)))
             if after.previous_version is not None and after.previous_model_name is not None:
                 previous = after.previous_version
-                changes.append(version_move(after, previous, (VersionStatus.LIVE,), VersionStatus.RETIRED, stored, now))
+                # STANDBY since the candidate reached 100% (LIVE: a rollout that got there before
+                # STANDBY existed, whose audit entry then says STANDBY -> RETIRED all the same).
+                standby = (VersionStatus.STANDBY, VersionStatus.LIVE)
+                changes.append(version_move(after, previous, standby, VersionStatus.RETIRED, stored, now))
                 announcements.append(
                     ModelVersionRetired(
                         model_name=after.previous_model_name,
@@ -342,6 +351,11 @@ class RolloutService(Struct):
             if before.watch_started_at is not None:
                 failed_from = failed_from[::-1]
             changes.append(version_move(after, after.version, failed_from, VersionStatus.FAILED, stored, now))
+            if before.watch_started_at is not None and after.previous_version is not None:
+                # The restore put the previous version's traffic back: it serves again (LIVE already:
+                # a watch window begun before STANDBY existed).
+                standby = (VersionStatus.STANDBY, VersionStatus.LIVE)
+                changes.append(version_move(after, after.previous_version, standby, VersionStatus.LIVE, stored, now))
             announcements.append(RolloutFailed(**ids, reason=action.reason))
         # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
         from shepherd.rollouts.flip import rollback_consequences

@@ -1,0 +1,72 @@
+"""What the CLI prints for a person says what the records say, character for character."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shepherd_cli import output
+
+RULE = "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
+
+
+def rejection(reason: str) -> dict[str, Any]:
+    return {
+        "kind": "upload",
+        "rejected_at": "2026-11-20T09:14:04+00:00",
+        "model_name": "Churn_Predictor",
+        "artifact": {"bucket": "b", "key": "models/Churn_Predictor/[v1]/model.tar.gz", "s3_version_id": "v1"},
+        "code": "INVALID_MODEL_NAME",
+        "reason": reason,
+    }
+
+
+def test_reasons_and_keys_are_printed_as_given_not_read_as_rich_markup(capsys):
+    output.render_rejections([rejection(f"model name 'Churn_Predictor' must match {RULE}")])
+
+    printed = capsys.readouterr().out
+    assert RULE in printed and "models/Churn_Predictor/[v1]/model.tar.gz" in printed
+
+
+def incident(trigger: str, alarm_name: str | None) -> dict[str, Any]:
+    return {
+        "trigger": trigger,
+        "alarm_name": alarm_name,
+        "state_reason": "threshold crossed",
+        "restored_version": 1,
+        "flipped_at": "2026-11-20T10:05:03+00:00",
+        "seconds_to_flip": 3.2,
+        "weights_before": {"churn-v1": 0.9, "churn-v2": 0.1},
+        "weights_after": {"churn-v1": 1.0, "churn-v2": 0.0},
+    }
+
+
+def a_rollout(with_incident: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "rollout_id": "20261120T100000Z-3fa9c1d2e4",
+        "endpoint_name": "churn-prod",
+        "previous_version": 1,
+        "model_name": "churn",
+        "version": 2,
+        "phase": "ROLLED_BACK",
+        "failure_reason": "rolled back",
+        "plan": [{"percent": 10, "bake_seconds": 600}, {"percent": 100, "bake_seconds": 0}],
+        "post_deploy_watch_seconds": 900,
+        "requested_by": "alice",
+        "started_at": "2026-11-20T10:00:00+00:00",
+        "reason": "better",
+        "timeline": [],
+        "incident": with_incident,
+    }
+
+
+def test_an_incident_says_what_the_flip_is_timed_from_and_the_weights_in_percent(capsys):
+    for trigger, alarm, after in [
+        ("churn-prod-p99", "churn-prod-p99", "after the alarm"),
+        ("bob", None, "after bob's request"),
+        ("analysis", None, "after the canary judge's verdict"),
+    ]:
+        output.render_rollout(a_rollout(incident(trigger, alarm)))
+        printed = capsys.readouterr().out
+        assert f"(3.2s {after})" in printed
+        assert "weights before: churn-v1 90%, churn-v2 10%; after: churn-v1 100%, churn-v2 0%" in printed
+        assert "{'" not in printed
