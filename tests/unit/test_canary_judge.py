@@ -335,6 +335,21 @@ def test_a_look_skips_the_warm_up_and_the_minutes_cloudwatch_may_not_have_finish
     assert [q.id for q in queries(DEFAULTS, seen.thresholds)][-1] == "model_latency_p99_slow"
 
 
+def test_a_fresh_baseline_sets_the_tail_threshold_after_its_warm_up_not_during_it():
+    # A fresh baseline had no traffic before the step and warms up with the candidate: its slow
+    # first minutes must not raise the threshold (which would blunt the tail test).
+    observations = canary(seed=1, rps=50, minutes=20).observations(20)
+    p99 = observations["model_latency_p99"]
+    warm = {
+        minute: value * (3 if minute < START + timedelta(minutes=4) else 1) for minute, value in p99.baseline.items()
+    }
+    observations["model_latency_p99"] = VariantSeries(p99.candidate, warm)
+
+    seen = look(DEFAULTS, observations, step_started_at=START, now=START + timedelta(minutes=7), thresholds={})
+
+    assert seen.thresholds["latency_p99"] == pytest.approx(TRUE_P99, rel=0.15)
+
+
 def test_a_blip_of_errors_in_the_warm_up_is_not_judged_but_a_gross_failure_is():
     data = canary(seed=1, rps=50, minutes=20)
     blip = data.counts["invocation_5xx_errors"][0].copy()

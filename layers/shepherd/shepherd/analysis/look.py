@@ -10,8 +10,9 @@ look the same way:
 
    - minutes that began less than ``metrics_delay_seconds`` ago are left out (CloudWatch may not have
      published them whole);
-   - minutes before the step began only set the tail thresholds (the baseline's per-minute p50 and
-     p99, median over the complete minutes seen); a threshold, once set, is kept for the step;
+   - minutes before the step began only set the tail thresholds (the median of the baseline's
+     per-minute p99; after the warm-up for a fresh baseline, which had no traffic before); a
+     threshold, once set, is kept for the step;
    - the step's first ``warmup_seconds`` are judged only by the gross-failure guard (errors at
      ``gross_failure_ratio`` times the baseline's, with evidence);
    - the minutes after the warm-up are judged by every metric (``shepherd.analysis.judge``).
@@ -76,18 +77,22 @@ def window(config: JudgeConfig, step_started_at: datetime, now: datetime) -> Win
 
 
 def thresholds_from(
-    config: JudgeConfig, observations: Observations, until: datetime, known: Mapping[str, float]
+    config: JudgeConfig, observations: Observations, span: Window, known: Mapping[str, float]
 ) -> dict[str, float]:
     """Known thresholds, plus any tail metric's not yet set: the median of the baseline's per-minute
-    values of its percentile over the complete minutes read (before the step and since)."""
+    values of its percentile over the complete minutes before the step, or, for a baseline that had no
+    traffic then (a fresh baseline, warming up with the candidate), over the judged minutes after the
+    warm-up; not set while there are neither."""
     thresholds = dict(known)
     for metric in config.judged_metrics():
         if metric.kind != "tail" or metric.name in thresholds or metric.threshold_series is None:
             continue
         found = observations.get(metric.threshold_series)
-        values = [value for minute, value in (found.baseline.items() if found else ()) if minute < until and value > 0]
-        if values:
-            thresholds[metric.name] = float(median(values))
+        baseline = found.baseline.items() if found else ()
+        before = [value for minute, value in baseline if minute < span.warmup_from and value > 0]
+        after = [value for minute, value in baseline if span.judged_from <= minute < span.until and value > 0]
+        if before or after:
+            thresholds[metric.name] = float(median(before or after))
     return thresholds
 
 
@@ -112,7 +117,7 @@ def look(
         gross_failure_ratio=config.gross_failure_ratio,
         thresholds=thresholds,
     )
-    return Look(verdict=verdict, thresholds=thresholds_from(config, observations, span.until, thresholds))
+    return Look(verdict=verdict, thresholds=thresholds_from(config, observations, span, thresholds))
 
 
 def between(series: VariantSeries, start: datetime, end: datetime) -> VariantSeries:
