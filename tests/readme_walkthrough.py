@@ -109,7 +109,8 @@ def find_shown(shown: tuple[str, ...], output: str) -> dict[str, str] | None:
 
 
 def _pattern(line: str) -> tuple[re.Pattern[str], dict[str, str]]:
-    regex, names = "", {}
+    regex = ""
+    names: dict[str, str] = {}
     for part in _SHOWN_PART.split(line.strip()):
         placeholder = _PLACEHOLDER.fullmatch(part)
         if placeholder is not None:

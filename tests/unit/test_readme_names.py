@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
+from samtranslator.yaml_helper import yaml_parse
 
 from shepherd.contracts import COMMANDS
 from shepherd.rollouts.naming import ROLLOUT_ID_PATTERN, rollout_alarm_names
@@ -27,15 +28,8 @@ OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 ALARM = re.compile(r"shepherd-(?:[^\s`\"'<>|,;()]|<[^<>\n]+>)*?-(?:error-rate|latency-p99)\b")
 SAMPLES = {"env": "dev", "environment": "dev", "endpoint": "churn-prod", "rollout id": "20261120T100000Z-3fa9c1d2e4"}
 SAMPLES["rollout_id"] = SAMPLES["rollout id"]
-# The template's Environment parameter: the namespace is shepherd-<environment>.
-ENVIRONMENTS = re.search(
-    r"^  Environment:\n(?:    .*\n)*?    AllowedValues: \[(?P<values>[^\]]+)\]",
-    (ROOT / "template.yaml").read_text(),
-    re.M,
-)
-LOCAL_ENVIRONMENT = re.search(
-    r"^  Environment:\n    Type: String\n    Default: (?P<value>\w+)", (ROOT / "template.yaml").read_text(), re.M
-)
+# The template's Environment parameter: the namespace is shepherd-<environment>; local mode deploys its default.
+ENVIRONMENT = yaml_parse((ROOT / "template.yaml").read_text())["Parameters"]["Environment"]
 
 
 def code_texts() -> list[str]:
@@ -110,20 +104,17 @@ def test_the_cli_reference_names_real_commands_and_options():
     assert leaves <= documented | {"analysis"}, sorted(leaves - documented)
 
 
-def test_every_command_takes_json_as_the_readme_says():
-    # "Every command takes --json": the reads and the commands sent to the bus (not the servers).
-    servers = {"ui", "local up", "local env", "local alarm", "local demo"}
-    lacking = [
-        path
+def test_the_commands_that_take_json_are_the_ones_the_readme_says():
+    said = re.search(r"Every command but (?P<but>.+?) takes `--json`", README)
+    assert said is not None
+    leaves = {
+        f"{name} {sub}" if sub else name: leaf
         for name, command in cli.commands.items()
-        for path, leaf in (
-            [(f"{name} {s}", c) for s, c in command.commands.items()]
-            if isinstance(command, click.Group)
-            else [(name, command)]
-        )
-        if path not in servers and "--json" not in options_of(leaf)
-    ]
-    assert lacking == []
+        for sub, leaf in (getattr(command, "commands", None) or {"": command}).items()
+    }
+    assert {path for path, leaf in leaves.items() if "--json" not in options_of(leaf)} == set(
+        CODE_SPAN.findall(said["but"])
+    )
 
 
 def alarm_names() -> list[str]:
@@ -136,8 +127,7 @@ def concrete(name: str) -> str:
 
 @pytest.mark.parametrize("name", alarm_names())
 def test_every_alarm_name_the_readme_shows_is_one_shepherd_makes(name):
-    assert ENVIRONMENTS is not None
-    namespaces = [f"shepherd-{value.strip()}" for value in ENVIRONMENTS["values"].split(",")]
+    namespaces = [f"shepherd-{value}" for value in ENVIRONMENT["AllowedValues"]]
     example = concrete(name)
     shape = re.fullmatch(
         rf"(?P<namespace>shepherd-[a-z]+)--(?P<endpoint>.+)-(?P<rollout>{ROLLOUT_ID_PATTERN.pattern})-(?:error-rate|latency-p99)",
@@ -149,10 +139,9 @@ def test_every_alarm_name_the_readme_shows_is_one_shepherd_makes(name):
 
 
 def test_the_walkthrough_shows_local_modes_alarm_names():
-    assert LOCAL_ENVIRONMENT is not None  # local mode deploys the template's default environment
     local = [name for name in ALARM.findall(walkthrough.section(README)) if not name.startswith("shepherd-<")]
     assert local, "the walkthrough shows no alarm name"
-    assert all(name.startswith(f"shepherd-{LOCAL_ENVIRONMENT['value']}--") for name in local), local
+    assert all(name.startswith(f"shepherd-{ENVIRONMENT['Default']}--") for name in local), local
 
 
 def put_events_examples() -> list[str]:
