@@ -7,12 +7,13 @@ never because the test called a handler, and no alarm state is set by hand.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from shepherd_cli.local import persistence
-from shepherd_cli.local.demo import ENDPOINT, SCENARIO, run_demo
+from shepherd_cli.local.demo import CANARY_BAKE_SECONDS, ENDPOINT, SCENARIO, run_demo
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.target import local_target
 from shepherd_cli.ui import views
@@ -46,12 +47,12 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
     assert [(v["version"], v["current_weight"]) for v in status["endpoint"]["variants"]] == [(2, 1.0)]
     assert status["rollout"]["version"] == 4 and status["rollout"]["phase"] == "ROLLED_BACK"
 
-    # The timeline tells the story: the canary baked ten simulated minutes, the alarm's own action
+    # The timeline tells the story: the canary baked its 15 simulated minutes, the alarm's own action
     # rolled v3 back, and nothing failed.
     announced = [(line.title, line.data) for line in result.timeline if line.kind == "announcement"]
     shifts = [line for line in result.timeline if line.title == "Rollout Traffic Shifted" and line.data["version"] == 2]
     assert [(line.data["from_percent"], line.data["to_percent"]) for line in shifts] == [(0, 10), (10, 100)]
-    assert (shifts[1].at - shifts[0].at).total_seconds() >= 600
+    assert (shifts[1].at - shifts[0].at).total_seconds() >= CANARY_BAKE_SECONDS
     # v2's canary was judged against v1 and passed; v3's (judge off) was left to the alarms.
     judged = [detail for title, detail in announced if title == "Canary Analysis Completed"]
     assert [(d["version"], d["outcome"], d["decision"]) for d in judged] == [
@@ -84,6 +85,14 @@ def test_the_demo_registers_canaries_and_rolls_back_a_failing_canary(tmp_path):
     # Minutes of simulated time, seconds of real time.
     assert result.simulated_seconds >= 20 * 60
     assert result.wall_seconds < 120
+    # The README tells the demo as it happens: its bakes, its steps and its simulated minutes.
+    readme = (ROOT / "README.md").read_text()
+    assert f"bakes {CANARY_BAKE_SECONDS // 60} minutes" in readme
+    stated = re.search(
+        r"Demo passed: all (?P<steps>\d+) steps as expected \((?P<minutes>\d+) simulated minutes", readme
+    )
+    assert stated is not None and int(stated["steps"]) == len(result.steps)
+    assert abs(int(stated["minutes"]) - result.simulated_seconds / 60) <= 2
 
     # `local demo --keep`: `local up` restarts from the demo's world, and the dashboard shows its rollouts.
     with LocalShepherd.start(ROOT / "template.yaml", names_seed=persistence.NAMES_SEED) as local:
