@@ -230,21 +230,14 @@ class _Context:
             outcome, rule = "PASS", f"no regression: {shown} lies within the tolerance"
         else:
             outcome, rule = "INCONCLUSIVE", f"no evidence either way yet: {shown}"
-        return MetricEvidence(
-            metric=metric.name,
-            kind=metric.kind,
-            outcome=outcome,
-            critical=metric.critical,
-            direction=metric.direction,
-            tolerance=metric.tolerance,
+        return _evidence(
+            metric,
+            self.alpha,
+            outcome,
+            rule,
             samples=len(pairs),
-            min_samples=metric.min_samples,
-            candidate=_geometric_mean([c for c, _ in pairs]),
-            baseline=_geometric_mean([b for _, b in pairs]),
-            relative_effect=None if interval is None else _finite(interval.estimate - 1.0),
-            interval=_relative(interval),
-            confidence=1.0 - self.alpha,
-            rule=rule,
+            interval=interval,
+            values=(_geometric_mean([c for c, _ in pairs]), _geometric_mean([b for _, b in pairs])),
             decision_minutes=(
                 paired_minutes_to_decide(summary, metric.tolerance, metric.min_samples)
                 if outcome == "INCONCLUSIVE"
@@ -261,12 +254,17 @@ def _evidence(
     *,
     samples: int,
     compared: RateComparison | None = None,
+    interval: RatioInterval | None = None,
+    values: tuple[float | None, float | None] = (None, None),
     threshold: float | None = None,
     decision_minutes: float | None = None,
     gross_failure: bool = False,
 ) -> MetricEvidence:
-    candidate = baseline = None
+    """A metric's evidence: a rate's from its comparison, a paired metric's from its interval and the
+    geometric means of its values (candidate, baseline)."""
+    candidate, baseline = values
     if compared is not None:
+        interval = compared.interval
         candidate = compared.candidate_events / compared.candidate_requests
         baseline = compared.baseline_events / compared.baseline_requests
     return MetricEvidence(
@@ -280,8 +278,8 @@ def _evidence(
         min_samples=metric.min_samples,
         candidate=candidate,
         baseline=baseline,
-        relative_effect=None if compared is None else _finite(compared.interval.estimate - 1.0),
-        interval=_relative(compared.interval if compared else None),
+        relative_effect=None if interval is None else _finite(interval.estimate - 1.0),
+        interval=_relative(interval),
         confidence=1.0 - alpha,
         rule=rule,
         dispersion=None if compared is None else round(compared.dispersion, 3),
