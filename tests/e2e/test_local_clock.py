@@ -44,7 +44,12 @@ def test_uploads_and_announcements_carry_the_simulated_time(tmp_path):
             # When a model is uploaded and registered
             s3 = local.client("s3")
             s3.put_object(Bucket=bucket, Key="models/churn/run-1/manifest.json", Body=b'{"metrics": {}}')
-            s3.put_object(Bucket=bucket, Key="models/churn/run-1/model.tar.gz", Body=gzip.compress(b"w"), ChecksumAlgorithm="SHA256")
+            s3.put_object(
+                Bucket=bucket,
+                Key="models/churn/run-1/model.tar.gz",
+                Body=gzip.compress(b"w"),
+                ChecksumAlgorithm="SHA256",
+            )
             local.pump.run_until_idle()
             heard = subscription.receive(2)
 
