@@ -28,6 +28,9 @@ from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
 
 logger = logging.getLogger(__name__)
 
+# What an INCONCLUSIVE verdict says when the look could not read the metrics at all.
+UNREADABLE = "the metrics could not be read from CloudWatch: nothing can be decided until they can"
+
 
 class ResumeRequest(Struct, frozen=True):
     """An operator's ``Model Rollout Resume Requested``."""
@@ -145,7 +148,9 @@ class CanaryJudge(Struct):
             bake_ends_at=rollout.bake_ends_at,
             config=config,
             verdict=seen.verdict if seen is not None else None,
-            unavailable_verdict=judge(metrics, {}, config.false_rollback_rate),
+            unavailable_verdict=judge(metrics, {}, config.false_rollback_rate).model_copy(
+                update={"waiting": UNREADABLE}
+            ),
             series=charted(observations or {}, charted_series),
             thresholds=seen.thresholds if seen is not None else thresholds,
             now=now,
