@@ -235,7 +235,9 @@ def test_metrics_that_cannot_be_read_never_roll_back_they_hold(
     assert world.announcements("Rollout Rolled Back") == []
     [completed] = world.announcements("Canary Analysis Completed")
     assert (completed["outcome"], completed["decision"]) == ("INCONCLUSIVE", "hold")
-    assert completed["waiting"] == "the metrics could not be read from CloudWatch: nothing can be decided until they can"
+    assert (
+        completed["waiting"] == "the metrics could not be read from CloudWatch: nothing can be decided until they can"
+    )
     [held] = world.announcements("Rollout Held")
     assert held["waiting"] == completed["waiting"]  # what the operator reads says why nothing is decided
     [step] = rollout_record().analysis
