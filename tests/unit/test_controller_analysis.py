@@ -167,6 +167,20 @@ def test_a_held_step_whose_candidate_starts_failing_is_rolled_back_without_an_op
     assert "latency_p99" in failing.reason
 
 
+def test_a_step_held_before_holds_had_a_deadline_gets_one_from_when_it_was_held():
+    # A record written by an earlier Shepherd: decision hold, no held_since. It must not crash the pass
+    # (which would hold the endpoint's lock for ever) and its deadline counts from the decision.
+    legacy = StepAnalysis(
+        step=0, percent=10, judged_at=HELD_AT, verdict=NO_DATA, decision="hold", decided_at=HELD_AT
+    )  # fmt: skip
+
+    still = look(NO_DATA, HELD_AT + timedelta(minutes=5), legacy, **HOLDING)
+    timed_out = look(NO_DATA, HELD_AT + timedelta(seconds=HOLDING["max_hold_seconds"]), still, **HOLDING)
+
+    assert (still.decision, still.held_since, still.hold_announcements) == ("hold", HELD_AT, 1)
+    assert (timed_out.decision, timed_out.hold_timed_out) == ("rollback", True)  # on_hold_timeout's default
+
+
 @pytest.mark.parametrize(("held_step_advances", "decision"), [(True, "advance"), (False, "hold")])
 def test_a_pass_during_a_hold_advances_unless_the_strategy_keeps_holding(held_step_advances, decision):
     entry = held(held_step_advances=held_step_advances)

@@ -140,6 +140,17 @@ def analyse(
     charts = series or (previous.series if previous else {})
     kept = dict(thresholds) if thresholds is not None else (previous.thresholds if previous else {})
     if previous is not None and previous.decision == "hold":
+        if previous.held_since is None:
+            # Held by a version of Shepherd that did not record the hold's start: it began when the step
+            # was decided, and that was announced then (else the hold would have no deadline, for ever).
+            began = previous.decided_at or previous.judged_at
+            previous = previous.model_copy(
+                update={
+                    "held_since": began,
+                    "hold_announcements": max(1, previous.hold_announcements),
+                    "hold_announced_at": previous.hold_announced_at or began,
+                }
+            )
         looked = previous.model_copy(
             update={
                 "judged_at": now,
