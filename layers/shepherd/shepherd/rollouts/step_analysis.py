@@ -140,18 +140,7 @@ def analyse(
     charts = series or (previous.series if previous else {})
     kept = dict(thresholds) if thresholds is not None else (previous.thresholds if previous else {})
     if previous is not None and previous.decision == "hold":
-        if previous.held_since is None:
-            # Held by a version of Shepherd that did not record the hold's start: it began when the step
-            # was decided, and that was announced then (else the hold would have no deadline, for ever).
-            began = previous.decided_at or previous.judged_at
-            previous = previous.model_copy(
-                update={
-                    "held_since": began,
-                    "hold_announcements": max(1, previous.hold_announcements),
-                    "hold_announced_at": previous.hold_announced_at or began,
-                }
-            )
-        looked = previous.model_copy(
+        looked = _with_hold_start(previous).model_copy(
             update={
                 "judged_at": now,
                 "verdict": seen,
@@ -192,6 +181,21 @@ def analyse(
         metrics_unavailable=unreadable,
         series=charts,
         thresholds=kept,
+    )
+
+
+def _with_hold_start(held: StepAnalysis) -> StepAnalysis:
+    """A hold recorded by a version of Shepherd that did not keep its start began when the step was
+    decided, and was announced then (else it would have no deadline, and hold the lock for ever)."""
+    if held.held_since is not None:
+        return held
+    began = held.decided_at or held.judged_at
+    return held.model_copy(
+        update={
+            "held_since": began,
+            "hold_announcements": max(1, held.hold_announcements),
+            "hold_announced_at": held.hold_announced_at or began,
+        }
     )
 
 
