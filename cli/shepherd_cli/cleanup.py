@@ -113,7 +113,15 @@ def find(target: Target, now: datetime, older_than: timedelta = DEFAULT_OLDER_TH
             continue  # another stack's, or not known to be this bus's
         found[name] = Found(name, url, name in rules, _sign_of_life(tags, created), tags.get(TAG_HOST), _pid(tags))
     for name in rules - found.keys():
-        found[name] = Found(name, None, True, None)
+        # ListQueues is eventually consistent: a CLI that has just made its queue, then its rule, may
+        # show the rule alone. Only a queue that does not exist makes a rule queue-less.
+        lagging = _queue_url(sqs, name)
+        described = _describe_queue(sqs, lagging) if lagging is not None else None
+        if lagging is None or described is None:
+            found[name] = Found(name, None, True, None)
+            continue
+        tags, created = described
+        found[name] = Found(name, lagging, True, _sign_of_life(tags, created), tags.get(TAG_HOST), _pid(tags))
     this_host = socket.gethostname()
     judged = [judge(item, now, older_than, this_host) for item in found.values()]
     return sorted(judged, key=lambda j: (j.found.last_sign_of_life or datetime.min.replace(tzinfo=UTC), j.found.name))
@@ -146,6 +154,15 @@ def _queue_urls(sqs: Any) -> Iterator[str]:
     pages = sqs.get_paginator("list_queues").paginate(QueueNamePrefix=NAME_PREFIX, PaginationConfig={"PageSize": 1000})
     for page in pages:
         yield from (url for url in page.get("QueueUrls", []) if NAME.fullmatch(url.rstrip("/").rsplit("/", 1)[-1]))
+
+
+def _queue_url(sqs: Any, name: str) -> str | None:
+    try:
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in QUEUE_GONE:
+            return None
+        raise
 
 
 def _describe_queue(sqs: Any, url: str) -> tuple[dict[str, str], datetime] | None:

@@ -25,7 +25,7 @@ import requests
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from shepherd_cli import subscription
+from shepherd_cli import cleanup, subscription
 from shepherd_cli.cleanup import Found, judge
 from shepherd_cli.main import cli
 from shepherd_cli.subscription import TAG_BUS, TAG_HEARTBEAT, TAG_HOST, TAG_PID, Subscription
@@ -180,6 +180,23 @@ def test_cleanup_judges_subscriptions_made_elsewhere_by_their_heartbeat(local):
     assert "shepherd-cli-0000000000a1  removed: unused for 11m (host ci-runner-7, pid 4242)" in result.output
     assert "shepherd-cli-0000000000b2  removed: a rule without its queue" in result.output
     assert subscriptions(local) == {"queues": {"shepherd-cli-000000000f01"}, "rules": set()}
+
+
+def test_cleanup_keeps_a_new_cli_whose_queue_the_listing_does_not_show_yet(local, monkeypatch):
+    # ListQueues is eventually consistent: a CLI that has just made its queue and its rule can show
+    # the rule alone. Its queue exists: it is not a rule without its queue.
+    sqs, now = client(local, "sqs"), datetime.now(UTC).replace(microsecond=0)
+    name = "shepherd-cli-00000000c0de"
+    tags = {TAG_BUS: BUS, TAG_HOST: "ci-runner-7", TAG_PID: "4242", TAG_HEARTBEAT: now.isoformat()}
+    sqs.create_queue(QueueName=name, tags=tags)
+    client(local, "events").put_rule(Name=name, EventBusName=BUS, EventPattern="{}")
+    monkeypatch.setattr(cleanup, "_queue_urls", lambda sqs: iter(()))  # the listing lags
+
+    result = CliRunner().invoke(cli, ["cleanup", "--delete"])
+
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.output
+    assert subscriptions(local) == {"queues": {name}, "rules": {name}}
 
 
 def test_a_waiting_cli_tells_that_its_subscription_is_in_use(local, monkeypatch):
