@@ -139,6 +139,29 @@ def test_an_artifact_that_is_empty_or_not_gzip_is_rejected_after_reading_two_byt
     assert len(reads) == (0 if content == b"" else 1)
 
 
+def test_a_redelivery_that_finds_its_artifact_deleted_between_its_two_reads_is_the_registered_version(world):
+    service, store, registry, events = world
+    given = upload("models/churn/v1/model.tar.gz")
+    store.put(given.artifact)
+    assert service.handle_upload(given).result == "registered"
+    published = len(events.published)
+    # The object is deleted after the redelivery's HeadObject and before its 2-byte GET.
+    head = store.head
+
+    def head_then_delete(artifact):
+        facts = head(artifact)
+        store.objects.pop((artifact.bucket, artifact.key, artifact.s3_version_id))
+        return facts
+
+    store.head = head_then_delete
+
+    outcome = service.handle_upload(given)
+
+    assert outcome.result == "duplicate" and outcome.version is not None and outcome.version.version == 1
+    assert not registry.rejections
+    assert len(events.published) == published + 1  # announced again: delivery is at least once
+
+
 @pytest.mark.parametrize(
     ("key", "code", "says"),
     [

@@ -127,7 +127,16 @@ class RegistrationService(Struct):
             return found, False
         artifact = found.artifact
         key = parse_artifact_key(artifact.key)
-        self._check_gzip(found, key.model_name)
+        try:
+            self._check_gzip(found, key.model_name)
+        except ArtifactMissing:
+            # Deleted between HeadObject and the GET: a redelivery of a registered upload is that version.
+            already = self.registry.find_registration(artifact)
+            if already is not None:
+                return already, False
+            raise ArtifactRejected(
+                "ARTIFACT_MISSING", f"{artifact.uri} (version {artifact.s3_version_id}) no longer exists", None
+            ) from None
         # The manifest as it was when the artifact was written: one overwritten since (the next run's)
         # must not leak into this version.
         stored = self.artifacts.read_manifest(
@@ -143,14 +152,7 @@ class RegistrationService(Struct):
         to load it only once it takes traffic. The first two bytes (one ranged GET) tell."""
         if found.facts.size == 0:
             raise ArtifactRejected("INVALID_ARTIFACT", f"{ARTIFACT_FILE_NAME} is empty (0 bytes)", model_name)
-        try:
-            head = self.artifacts.first_bytes(found.artifact, len(GZIP_MAGIC))
-        except ArtifactMissing:
-            raise ArtifactRejected(
-                "ARTIFACT_MISSING",
-                f"{found.artifact.uri} (version {found.artifact.s3_version_id}) no longer exists",
-                None,
-            ) from None
+        head = self.artifacts.first_bytes(found.artifact, len(GZIP_MAGIC))  # ArtifactMissing: the caller's
         if head != GZIP_MAGIC:
             starts = head.hex(" ") or "nothing"
             raise ArtifactRejected(
