@@ -27,6 +27,7 @@ from shepherd.analysis.metrics import SeriesQuery
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import VariantMetrics
 from shepherd.rollouts.controller import Rollout
+from shepherd.rollouts.outbox import announced_ids
 from shepherd.rollouts.ports import EndpointAuditEntry
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse
 
@@ -48,11 +49,7 @@ def replay(
             continue
         steps.append(_replay_step(rollout, config, metrics, happened, *span))
     return {
-        "rollout_id": rollout.rollout_id,
-        "endpoint_name": rollout.endpoint_name,
-        "model_name": rollout.model_name,
-        "version": rollout.version,
-        "previous_version": rollout.previous_version,
+        **announced_ids(rollout),
         "config": config.model_dump(mode="json"),
         "steps": steps,
     }
@@ -83,7 +80,8 @@ def _replay_step(
 ) -> dict[str, Any]:
     from shepherd.analysis.judge import judge
 
-    assert rollout.live is not None, "a judged step has a live variant"
+    baseline = rollout.baseline_variant  # the fresh baseline if the judge had one, as in the controller
+    assert baseline is not None, "a judged step has a variant to compare with"
     bake_ends_at = start + timedelta(seconds=rollout.plan[happened.step].bake_seconds)
     unavailable = judge(config.judged_metrics(), {}, config.false_rollback_rate)
     read: dict[tuple[SeriesQuery, ...], Observations] = {}
@@ -95,7 +93,7 @@ def _replay_step(
         wanted = queries(config, thresholds)
         if wanted not in read:  # one read of the whole step per set of queries
             read[wanted] = metrics.variant_series(
-                wanted, rollout.endpoint_name, rollout.candidate.variant_name, rollout.live.variant_name,
+                wanted, rollout.endpoint_name, rollout.candidate.variant_name, baseline.variant_name,
                 *fetch_window(start, end + MINUTE),
             )  # fmt: skip
         seen = look(config, read[wanted], step_started_at=start, now=at, thresholds=thresholds)

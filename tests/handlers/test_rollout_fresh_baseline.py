@@ -15,8 +15,10 @@ import boto3
 from botocore.exceptions import ClientError
 
 from shepherd import bootstrap
+from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.rollouts.controller import Rollout
 from shepherd_cli import operations
+from shepherd_cli.replay import replay
 from shepherd_cli.target import Target
 from tests.handlers.lifecycle import ENDPOINT, promote, promotion, registered_version, settled_weights, status
 from tests.handlers.test_rollback import AT, alarm_event, error_rate_alarm, hooked, rollback
@@ -89,6 +91,18 @@ def test_the_shift_config_runs_the_live_model_again_on_the_candidates_capacity_a
         for v in operations.endpoint_status(target, ENDPOINT)["endpoint"]["variants"]
     }
     assert shown == {V1: (1, "serving"), V2: (2, "candidate"), fresh.variant_name: (1, "baseline")}
+    # `shepherd analysis replay` reads the same variants again: the candidate against the fresh baseline.
+    read: list[str] = []
+
+    class Recording(CloudWatchVariantMetrics):
+        def variant_series(self, series, endpoint, candidate, baseline, start, end):  # type: ignore[no-untyped-def]
+            read.append(baseline)
+            return super().variant_series(series, endpoint, candidate, baseline, start, end)
+
+    trail = bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT)
+    rollout = the_rollout()
+    replay(rollout, trail, rollout.strategy.analysis.judge, Recording(boto3.client("cloudwatch")))
+    assert read and set(read) == {fresh.variant_name}
 
 
 def test_a_rollback_flips_candidate_and_fresh_baseline_to_0_in_one_call_and_keeps_the_live_model(
