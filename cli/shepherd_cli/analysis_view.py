@@ -107,14 +107,7 @@ def evidence_text(metric: Mapping[str, Any], thresholds: Mapping[str, float]) ->
 
 def render_analysis(out: Console, analysis: dict[str, Any]) -> None:
     """Every judged step of a rollout: outcome, decision and each metric's evidence."""
-    out.print(
-        Text.assemble(
-            ("Canary analysis of ", "bold"),
-            (analysis["rollout_id"], "bold"),
-            f" on {analysis['endpoint_name']}: {analysis['model_name']} v{analysis['version']}"
-            f" against v{analysis['previous_version']} ({analysis['phase']})",
-        )
-    )
+    out.print(_heading("Canary analysis of ", analysis, f" ({analysis['phase']})"))
     if not analysis["steps"]:
         out.print("No step was judged (no live variant to compare with, the judge off, or no bake yet).")
         return
@@ -213,6 +206,16 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:+.1f}%"
 
 
+def _heading(what: str, rollout: dict[str, Any], after: str = "") -> Text:
+    """``<what> <rollout id> on <endpoint>: <model> v<version> against v<previous>``, the id in bold."""
+    return Text.assemble(
+        (what, "bold"),
+        (rollout["rollout_id"], "bold"),
+        f" on {rollout['endpoint_name']}: {rollout['model_name']} v{rollout['version']}"
+        f" against v{rollout['previous_version']}{after}",
+    )
+
+
 def _interval(interval: list[float | None] | None) -> str:
     if not interval:
         return "-"
@@ -226,14 +229,7 @@ def _number(value: float | None) -> str:
 
 def render_replay(out: Console, replayed: dict[str, Any]) -> None:
     """A replay, step by step: per minute the verdict, each metric's outcome and the decision."""
-    out.print(
-        Text.assemble(
-            ("Replay of ", "bold"),
-            (replayed["rollout_id"], "bold"),
-            f" on {replayed['endpoint_name']}: {replayed['model_name']} v{replayed['version']}"
-            f" against v{replayed['previous_version']}",
-        )
-    )
+    out.print(_heading("Replay of ", replayed))
     if not replayed["steps"]:
         out.print("No step was judged: nothing to replay.")
     for step in replayed["steps"]:

@@ -28,7 +28,7 @@ from msgspec import Struct
 
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.metrics import SeriesQuery, tail_query
-from shepherd.analysis.observations import Observations, VariantSeries
+from shepherd.analysis.observations import Observations
 from shepherd.analysis.verdict import Verdict
 
 LOOKBACK = timedelta(minutes=10)  # the baseline's minutes before the step, read to set thresholds
@@ -67,13 +67,12 @@ def queries(config: JudgeConfig, thresholds: Mapping[str, float]) -> tuple[Serie
 
 
 def window(config: JudgeConfig, step_started_at: datetime, now: datetime) -> Window:
-    step = _minute(step_started_at)
+    # The minute the step began in is partial (the candidate had part of it at the new weight): it is
+    # the warm-up's, as is every minute that began before the warm-up ended.
     warmup_end = step_started_at + timedelta(seconds=config.warmup_seconds)
-    judged_from = _minute(warmup_end) + (MINUTE if warmup_end > _minute(warmup_end) else timedelta(0))
-    # A minute that began at or after step_started_at - 0 s but is partial at the start (the step began
-    # mid-minute) is the warm-up's: the candidate had part of a minute at the new weight.
+    judged_from = _minute(warmup_end) if warmup_end == _minute(warmup_end) else _minute(warmup_end) + MINUTE
     until = _minute(now - timedelta(seconds=config.metrics_delay_seconds)) + MINUTE
-    return Window(warmup_from=step, judged_from=max(judged_from, step), until=until)
+    return Window(warmup_from=_minute(step_started_at), judged_from=judged_from, until=until)
 
 
 def thresholds_from(
@@ -118,14 +117,6 @@ def look(
         thresholds=thresholds,
     )
     return Look(verdict=verdict, thresholds=thresholds_from(config, observations, span, thresholds))
-
-
-def between(series: VariantSeries, start: datetime, end: datetime) -> VariantSeries:
-    """The minutes of ``series`` that began in [start, end)."""
-    return VariantSeries(
-        {minute: value for minute, value in series.candidate.items() if start <= minute < end},
-        {minute: value for minute, value in series.baseline.items() if start <= minute < end},
-    )
 
 
 def _minute(at: datetime) -> datetime:

@@ -61,6 +61,11 @@ class JudgedMetric(Struct, frozen=True):
     # errors the baseline had to compare with.
     negligible_rate: float = 0.0
 
+    @property
+    def charted_series(self) -> str:
+        """The per-minute series charted for this metric: a tail's percentile, else its own series."""
+        return self.threshold_series or self.series
+
 
 INVOCATIONS = SeriesQuery("invocations", SAGEMAKER_NAMESPACE, "Invocations", "Sum")
 LATENCY_COUNT = SeriesQuery("model_latency_count", SAGEMAKER_NAMESPACE, "ModelLatency", "SampleCount")

@@ -138,9 +138,7 @@ class CanaryJudge(Struct):
             if observations is not None
             else None
         )
-        charted_series = tuple(
-            metric.threshold_series or metric.series for metric in metrics if metric.kind in ("paired", "tail")
-        )
+        charted_series = tuple(metric.charted_series for metric in metrics if metric.kind in ("paired", "tail"))
         return analyse(
             previous,
             step=rollout.step_index,
