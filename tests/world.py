@@ -73,7 +73,6 @@ class World:
             "REGISTRY_TABLE_NAME": self.table,
             "EVENT_BUS_NAME": self.bus,
             "ARTIFACT_BUCKET_NAME": self.bucket,
-            "SEPARATE_APPROVAL_DUTIES": "true",
         }
 
     def upload(self, key: str, body: bytes = MODEL_BYTES, metadata: dict[str, str] | None = None) -> str:

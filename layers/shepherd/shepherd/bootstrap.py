@@ -25,7 +25,7 @@ import boto3
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
 from shepherd.registry.ports import Clock
-from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
+from shepherd.settings import RolloutEnvironment, Settings
 
 if TYPE_CHECKING:
     from shepherd.adapters.cloudwatch import CloudWatchAlarms
@@ -113,10 +113,7 @@ class Container:
     def approval_service(self) -> ApprovalService:
         from shepherd.registry.service import ApprovalService
 
-        environment = ApprovalEnvironment.from_environ(self.environ)
-        return ApprovalService(
-            self.registry, self.publisher, self.now, separate_duties=environment.separate_approval_duties
-        )
+        return ApprovalService(self.registry, self.publisher, self.now)
 
     @cached_property
     def rollout_store(self) -> DynamoRolloutStore:

@@ -22,12 +22,6 @@ class Settings(BaseModel):
         return cls.model_validate({name: environ.get(name.upper()) for name in cls.model_fields})
 
 
-class ApprovalEnvironment(Settings):
-    """What the approval function needs on top: whether an uploader may approve their own version."""
-
-    separate_approval_duties: bool
-
-
 class RolloutEnvironment(Settings):
     """What the rollout functions need on top: SageMaker and approval settings from the stack."""
 

@@ -327,9 +327,9 @@ class ApprovalService(Struct):
     registry: Registry
     events: EventPublisher
     clock: Clock
-    # Separation of duties: the uploader of a version may not approve it (rejecting it is allowed).
-    # Both identities are what the sender and S3 reported; the README says what that proves.
-    separate_duties: bool = False
+    # No identity check here: a command's requested_by is what its sender wrote, and EventBridge does
+    # not say who sent it. Who may approve, and that approvers neither upload nor promote, is kept by
+    # the bus and bucket policies (README, "Who may do what"); requested_by is recorded, not trusted.
 
     def decide(self, command: ApprovalDecision) -> ApprovalOutcome:
         target = VersionStatus.APPROVED if command.decision == "approved" else VersionStatus.REJECTED
@@ -338,12 +338,6 @@ class ApprovalService(Struct):
             return self._refuse(command, f"{command.model_name} has no version {command.version}", None)
         if current.status is not VersionStatus.REGISTERED:
             return self._already_decided(command, current)
-        if self.separate_duties and command.decision == "approved" and command.requested_by == current.uploaded_by:
-            reason = (
-                f"separation of duties: {command.requested_by} uploaded {command.model_name} version "
-                f"{command.version}, so someone else must approve it"
-            )
-            return self._refuse(command, reason, current.status)
         audit = AuditEntry(
             model_name=command.model_name,
             version=command.version,
