@@ -52,6 +52,8 @@ class S3ArtifactVault:
                 CopySourceIfMatch=f'"{version.etag}"',
                 ChecksumAlgorithm=algorithm,
                 MetadataDirective="COPY",
+                # Tags are labels anyone who uploads may set; copying them would need tagging rights.
+                TaggingDirective="REPLACE",
             )
         except ClientError as error:
             code = error_code(error)
