@@ -230,8 +230,12 @@ class DynamoRegistry(DynamoTable):
                 "update_item",
                 Key=key_of(model_pk(model_name), version_sk(version)),
                 UpdateExpression="SET approved_artifact = :approved",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(approved_artifact)",
-                ExpressionAttributeValues=serialize_values({":approved": item_of(approved)}),
+                # A version written before any copy holds the attribute as NULL (or not at all).
+                ConditionExpression=(
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(approved_artifact) OR attribute_type(approved_artifact, :null))"
+                ),
+                ExpressionAttributeValues=serialize_values({":approved": item_of(approved), ":null": "NULL"}),
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
