@@ -42,7 +42,7 @@ TEMPLATE_ENVIRONMENT = {
     "ARTIFACT_BUCKET_NAME": "acme-model-artifacts",
     "REQUIRE_APPROVAL": "true",
     "SEPARATE_APPROVAL_DUTIES": "true",
-    "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e",
+    "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:" + "5e" * 32,
     "ALLOWED_IMAGE_REGISTRIES": "",
     "REQUIRE_IMAGE_DIGEST": "true",
     "NETWORK_ISOLATION": "true",

@@ -123,7 +123,9 @@ def test_a_promotion_whose_artifact_is_gone_is_refused_and_leaves_the_endpoint_u
     assert response["result"] == "rejected" and "no longer exists" in response["reason"]
     [rejected] = world.announcements("Promotion Rejected")
     assert "artifact not approvable" in rejected["reason"]
-    lock = world.dynamodb.get_item(TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}})
+    lock = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}}
+    )
     assert "Item" not in lock
 
 

@@ -88,7 +88,9 @@ def test_the_rule_is_checked_again_at_promotion_and_a_refusal_leaves_nothing_loc
     assert response["result"] == "rejected" and "not pinned by digest" in response["reason"]
     [rejected] = world.announcements("Promotion Rejected")
     assert "its manifest's inference image" in rejected["reason"]
-    lock = world.dynamodb.get_item(TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}})
+    lock = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "LOCK"}}
+    )
     assert "Item" not in lock
     refusals = world.dynamodb.query(
         TableName=world.table,
@@ -99,7 +101,9 @@ def test_the_rule_is_checked_again_at_promotion_and_a_refusal_leaves_nothing_loc
     assert len(refusals) == 1
 
 
-def test_a_default_image_that_is_not_pinned_is_refused_naming_the_parameter(world, sagemaker, lambda_context, monkeypatch):
+def test_a_default_image_that_is_not_pinned_is_refused_naming_the_parameter(
+    world, sagemaker, lambda_context, monkeypatch
+):
     monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", f"{OWN_ECR}/serve:1")
     registered_version(world, lambda_context, 1)  # no manifest: the stack's default image
 
@@ -137,7 +141,9 @@ def test_the_template_has_the_image_parameters_with_safe_defaults():
     assert variables["NETWORK_ISOLATION"] == {"Ref": "NetworkIsolation"}
 
 
-@pytest.mark.parametrize(("function", "sid"), [("StartRolloutFunction", "CreateCandidateModels"), ("RollbackFunction", "RedeployModels")])
+@pytest.mark.parametrize(
+    ("function", "sid"), [("StartRolloutFunction", "CreateCandidateModels"), ("RollbackFunction", "RedeployModels")]
+)
 def test_iam_refuses_a_model_without_network_isolation_when_the_parameter_is_on(function, sid):
     [policy] = TEMPLATE["Resources"][function]["Properties"]["Policies"]
     [statement] = [s for s in policy["Statement"] if s.get("Sid") == sid]

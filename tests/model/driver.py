@@ -15,6 +15,7 @@ from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.registry.errors import TransientError
+from shepherd.registry.images import ImagePolicy
 from shepherd.rollouts.canary import CanaryJudge, ResumeRequest
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
@@ -22,7 +23,6 @@ from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService
-from shepherd.registry.images import ImagePolicy
 from tests.fakes import InMemoryVault, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"

@@ -63,7 +63,7 @@ ENVIRONMENT = {
     "EVENT_BUS_NAME": "bus",
     "ARTIFACT_BUCKET_NAME": "bucket",
     "REQUIRE_APPROVAL": "true",
-    "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e",
+    "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:" + "5e" * 32,
     "ALLOWED_IMAGE_REGISTRIES": "",
     "REQUIRE_IMAGE_DIGEST": "true",
     "NETWORK_ISOLATION": "true",

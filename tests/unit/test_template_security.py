@@ -56,13 +56,13 @@ FUNCTION_ACTIONS = {
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "events:PutEvents",
-    # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
-    # that does not match is deleted.
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:DeleteObjectVersion",
+        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
+        # that does not match is deleted.
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
     },
     "StartRolloutFunction": {
         "dynamodb:GetItem",

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.s3_vault import S3ArtifactVault
-    from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.service import ApprovalService, RegistrationService
     from shepherd.rollouts.canary import CanaryJudge

@@ -26,6 +26,7 @@ from shepherd.registry.errors import (
     TransientError,
     VersionNumberTaken,
 )
+from shepherd.registry.images import ImagePolicy, digest_of, image_refusal
 from shepherd.registry.keys import ARTIFACT_FILE_NAME, PREFIX, is_artifact_key, parse_artifact_key, why_ignored
 from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from shepherd.registry.model import (
@@ -37,7 +38,6 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.images import ImagePolicy, digest_of, image_refusal
 from shepherd.registry.ports import ArtifactStore, ArtifactVault, Clock, EventPublisher, Registry
 
 logger = logging.getLogger(__name__)
