@@ -11,6 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from shepherd.registry.images import digest_of
 from shepherd.registry.model import ModelSummary, ModelVersion
 from shepherd_cli.analysis_view import current_step_lines
 from shepherd_cli.announcements import after_what
@@ -78,7 +79,9 @@ def render_models(models: list[ModelSummary]) -> None:
 
 
 def render_versions(versions: list[ModelVersion]) -> None:
-    table = Table("VERSION", "STATUS", "CREATED", "SIZE", "METRICS", "DECIDED BY", "ARTIFACT", box=None, pad_edge=False)
+    table = Table(
+        "VERSION", "STATUS", "CREATED", "SIZE", "METRICS", "DECIDED BY", "ARTIFACT", "IMAGE", box=None, pad_edge=False
+    )
     for version in versions:
         metrics = ", ".join(f"{name} {value:g}" for name, value in sorted(version.metrics.items()))
         table.add_row(
@@ -89,8 +92,18 @@ def render_versions(versions: list[ModelVersion]) -> None:
             metrics,
             version.decided_by or "",
             version.artifact.key,
+            _image(version.inference_image),
         )
     console().print(table)
+
+
+def _image(image: str | None) -> str:
+    """The repository and its digest, shortened: the registry is long and the digest is what identifies."""
+    if image is None:
+        return "default"
+    repository = image.split("/", 1)[-1].split("@", 1)[0]
+    digest = digest_of(image)
+    return f"{repository}@{digest[:19]}" if digest else repository
 
 
 def render_version(version: ModelVersion) -> None:
@@ -105,7 +118,15 @@ def render_version(version: ModelVersion) -> None:
         ("uploaded by", version.uploaded_by),
         ("description", version.description),
         ("framework", " ".join(v for v in (version.framework, version.framework_version) if v) or None),
-        ("inference image", version.inference_image),
+        ("inference image", version.inference_image or "the stack's DefaultInferenceImage"),
+        ("image digest", digest_of(version.inference_image) if version.inference_image else None),
+        (
+            "approved copy",
+            f"{version.approved_artifact.uri} (S3 version {version.approved_artifact.s3_version_id}, "
+            f"{version.approved_artifact.checksum.algorithm} {version.approved_artifact.checksum.value})"
+            if version.approved_artifact
+            else None,
+        ),
         ("metrics", ", ".join(f"{k} {v:g}" for k, v in sorted(version.metrics.items())) or None),
         ("tags", ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items())) or None),
         ("metadata", ", ".join(f"{k}={v}" for k, v in sorted(version.metadata.items())) or None),

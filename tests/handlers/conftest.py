@@ -15,6 +15,7 @@ from shepherd_cli.local import emulator, lambda_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
+SERVING_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:" + "5e" * 32
 
 
 def load_handler(function: str) -> ModuleType:
@@ -41,7 +42,8 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("SHEPHERD_NAMESPACE", "shepherd-test")
     monkeypatch.setenv("SHEPHERD_STACK_NAME", "shepherd-test-stack")
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
-    monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
+    monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", SERVING_IMAGE)
+    monkeypatch.setenv("NETWORK_ISOLATION", "true")
     monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)
     yield boto3.client("sagemaker")
     emulator.reset()

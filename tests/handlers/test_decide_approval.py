@@ -33,13 +33,17 @@ def test_an_approval_approves_and_announces(registered, lambda_context):
     assert response["result"] == "approved"
     assert version_status(registered) == "APPROVED"
     [approved] = registered.announcements("Model Version Approved")
+    copy = approved.pop("approved_checksum"), approved.pop("approved_s3_version_id")
     assert approved == {
         "model_name": "churn-predictor",
         "version": 1,
         "requested_by": "alice@example.com",
         "reason": "offline AUC 0.91 beats the baseline",
         "command_id": command["id"],  # the answer names the command it answers
+        # what SageMaker will serve: the approved copy (tests/handlers/test_approved_artifacts.py)
+        "approved_artifact_uri": "s3://acme-model-artifacts/approved/churn-predictor/1/model.tar.gz",
     }
+    assert copy[0]["algorithm"] == "SHA256" and copy[1]
 
 
 def test_a_second_decision_is_refused_and_announced(registered, lambda_context):

@@ -14,7 +14,7 @@ from shepherd.registry.service import (
     ArtifactUploaded,
     RegistrationService,
 )
-from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
+from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, InMemoryVault, RecordingPublisher
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def world() -> tuple[ApprovalService, InMemoryRegistry, RecordingPublisher]:
         ArtifactUploaded(artifact, datetime(2026, 11, 20, tzinfo=UTC), "uploader", "upload-1")
     )
     events.published.clear()
-    return ApprovalService(registry, events, clock), registry, events
+    return ApprovalService(registry, events, clock, InMemoryVault()), registry, events
 
 
 def decision(kind: str = "approved", event_id: str = "cmd-1", version: int = 1) -> ApprovalDecision:

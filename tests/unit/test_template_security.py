@@ -51,7 +51,19 @@ FUNCTION_ACTIONS = {
         "dynamodb:UpdateItem",
         "events:PutEvents",
     },
-    "DecideApprovalFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "events:PutEvents"},
+    "DecideApprovalFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "events:PutEvents",
+        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
+        # that does not match is deleted.
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+    },
     "StartRolloutFunction": {
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -59,6 +71,13 @@ FUNCTION_ACTIONS = {
         "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:ConditionCheckItem",  # the start's BaselineIs (a ConditionCheck in its transaction)
+        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
+        # that does not match is deleted.
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
         "sagemaker:DescribeEndpoint",
         "sagemaker:CreateModel",
         "sagemaker:AddTags",
@@ -94,6 +113,13 @@ FUNCTION_ACTIONS = {
         "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:ConditionCheckItem",  # a redeploy's start
+        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
+        # that does not match is deleted.
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
         "sagemaker:DescribeEndpoint",
         "sagemaker:UpdateEndpointWeightsAndCapacities",
         "sagemaker:CreateModel",

@@ -65,6 +65,7 @@ DEFAULT_STACK_NAME = "shepherd-local"
 DEFAULT_REGION = "eu-west-1"
 STAGING_BUCKET = "shepherd-local-staging"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+LOCAL_IMAGE = "shepherd-local-serving@sha256:" + "0" * 64
 LAMBDA_DEFAULT_RETRIES = 2  # asynchronous invocations: two retries, then the dead-letter queue
 RESOLVED_OUTPUT_PREFIX = "ShepherdLocalResolved"
 STACK_TIMEOUT_SECONDS = 60
@@ -484,6 +485,11 @@ def provision(
     template_path = Path(template_path).resolve()
     parameters = dict(parameters or {})
     template = yaml_parse(template_path.read_text())
+    if "DefaultInferenceImage" in template.get("Parameters", {}):
+        # The emulator pulls no image; the template has no default (a digest is only its owner's), so
+        # a digest-pinned placeholder in the account's own ECR lets manifests without an image deploy.
+        account = client("sts").get_caller_identity()["Account"]
+        parameters.setdefault("DefaultInferenceImage", f"{account}.dkr.ecr.{region}.amazonaws.com/{LOCAL_IMAGE}")
     staged = _stage_code(template, template_path.parent, client("s3"))
     translated = _translate(template, parameters, region)
     resolver = _Resolver(translated)

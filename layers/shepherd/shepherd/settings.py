@@ -5,6 +5,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shepherd.registry.images import ImagePolicy, default_registries
+
 
 class Settings(BaseModel):
     """What every function needs: the stack's table, bus and bucket."""
@@ -22,11 +24,28 @@ class Settings(BaseModel):
         return cls.model_validate({name: environ.get(name.upper()) for name in cls.model_fields})
 
 
-class RolloutEnvironment(Settings):
-    """What the rollout functions need on top: SageMaker and approval settings from the stack."""
+class ImageEnvironment(Settings):
+    """The stack's rule for inference images (AllowedImageRegistries, RequireImageDigest)."""
+
+    # Comma-separated registry hosts; empty: this account's ECR in the region and the region's Deep
+    # Learning Containers registry (shepherd.registry.images.default_registries).
+    allowed_image_registries: str
+    require_image_digest: bool
+    stack_account_id: str = Field(min_length=1)
+    stack_region: str = Field(min_length=1)
+
+    def image_policy(self) -> ImagePolicy:
+        listed = tuple(host.strip() for host in self.allowed_image_registries.split(",") if host.strip())
+        registries = listed or default_registries(self.stack_account_id, self.stack_region)
+        return ImagePolicy(allowed_registries=registries, require_digest=self.require_image_digest)
+
+
+class RolloutEnvironment(ImageEnvironment):
+    """What the rollout functions need on top: SageMaker, approval and image settings from the stack."""
 
     require_approval: bool
-    default_inference_image: str = Field(min_length=1)
+    default_inference_image: str  # empty: a version's manifest must name its image
+    network_isolation: bool
     sagemaker_execution_role_arn: str = Field(min_length=1)
     shepherd_namespace: str = Field(min_length=1, max_length=20)
     # Tags every SageMaker resource Shepherd creates: the stack's IAM policies act only on those.

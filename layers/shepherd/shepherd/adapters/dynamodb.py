@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
 from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, TransientError, VersionNumberTaken
 from shepherd.registry.model import (
+    ApprovedArtifact,
     ArtifactRef,
     AuditEntry,
     ModelSummary,
@@ -222,6 +223,29 @@ class DynamoRegistry(DynamoTable):
             if "ConditionalCheckFailed" in cancellation_codes(cancelled):
                 raise ConflictError(f"{model_name} v{version} is no longer {expected.value}") from cancelled
             raise TransientError(f"transition of {model_name} v{version} cancelled") from cancelled
+
+    def record_approved_artifact(self, model_name: str, version: int, approved: ApprovedArtifact) -> ModelVersion:
+        try:
+            response = self._call(
+                "update_item",
+                Key=key_of(model_pk(model_name), version_sk(version)),
+                UpdateExpression="SET approved_artifact = :approved",
+                # A version written before any copy holds the attribute as NULL (or not at all).
+                ConditionExpression=(
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(approved_artifact) OR attribute_type(approved_artifact, :null))"
+                ),
+                ExpressionAttributeValues=serialize_values({":approved": item_of(approved), ":null": "NULL"}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            stored = self.get_version(model_name, version)  # a concurrent promotion recorded its copy first
+            if stored is None:
+                raise ConflictError(f"{model_name} v{version} does not exist") from error
+            return stored
+        return model_of(deserialize(response["Attributes"]), ModelVersion)
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -25,9 +25,11 @@ class SageMakerEndpoints:
     -> `EndpointRequestRefused`, which fails the rollout that needs the call.
     """
 
-    def __init__(self, client: Any, execution_role_arn: str, stack_name: str) -> None:
+    def __init__(self, client: Any, execution_role_arn: str, stack_name: str, network_isolation: bool = True) -> None:
         self._client = client
         self._role_arn = execution_role_arn
+        # The container gets no network: it cannot send what it serves, or fetch code, anywhere.
+        self._network_isolation = network_isolation
         # Set at creation (never added later): the IAM policies require the tag in the create request.
         self._tags = [{"Key": MANAGED_BY_TAG, "Value": "shepherd"}, {"Key": STACK_TAG, "Value": stack_name}]
 
@@ -54,6 +56,7 @@ class SageMakerEndpoints:
                 ModelName=name,
                 ExecutionRoleArn=self._role_arn,
                 PrimaryContainer={"Image": image, "ModelDataUrl": artifact_uri},
+                EnableNetworkIsolation=self._network_isolation,
                 Tags=self._tags,
             )
         except ClientError as error:

@@ -15,9 +15,10 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDetail
-from shepherd.registry.errors import TransientError
+from shepherd.registry.errors import ArtifactNotApprovable, TransientError
+from shepherd.registry.images import ImagePolicy, image_refusal
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher, Registry
+from shepherd.registry.ports import ArtifactVault, Clock, EventPublisher, Registry
 from shepherd.rollouts import naming
 from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
@@ -55,7 +56,8 @@ class PromotionSettings(Struct, frozen=True):
     """The stack's settings a promotion needs."""
 
     require_approval: bool
-    default_inference_image: str
+    default_inference_image: str | None  # None: a version's manifest must name its image
+    image_policy: ImagePolicy  # checked at every promotion: the stack's rule may have changed since registration
     namespace: str  # keeps two stacks' SageMaker model names apart
     rollback_function_arn: str | None  # the per-rollout alarms' action
 
@@ -112,6 +114,7 @@ class PromotionService(Struct):
     events: EventPublisher
     clock: Clock
     settings: PromotionSettings
+    vault: ArtifactVault  # the approved copy every SageMaker model is made from
 
     def promote(self, request: PromotionRequest) -> PromotionOutcome:
         # The id comes from the command as sent (every delivery names the same rollout); the rollout's
@@ -209,6 +212,8 @@ class PromotionService(Struct):
                 f"only {' or '.join(status.value for status in allowed)} versions can be promoted{how}",
                 version.version,
             )
+        self._image(version)
+        version = self._secured(version)  # before the lock: a refusal leaves nothing held
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
@@ -292,6 +297,37 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
             ) from None
 
+    def _image(self, version: ModelVersion) -> str:
+        """The version's image, if the stack's image rule allows it now."""
+        image = version.inference_image or self.settings.default_inference_image
+        if image is None:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version} names no inference_image and the stack "
+                "has no DefaultInferenceImage",
+                version.version,
+            )
+        refusal = image_refusal(image, self.settings.image_policy)
+        if refusal is not None:
+            source = "its manifest's" if version.inference_image else "the stack's DefaultInferenceImage:"
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version}: {source} {refusal}", version.version
+            )
+        return image
+
+    def _secured(self, version: ModelVersion) -> ModelVersion:
+        """The version with its approved copy: made now, at the latest, for a version promoted without
+        approval (RequireApproval false) or approved before approved copies existed."""
+        if version.approved_artifact is not None:
+            return version
+        try:
+            approved = self.vault.secure(version)
+        except ArtifactNotApprovable as unfit:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version}: artifact not approvable: {unfit.reason}",
+                version.version,
+            ) from None
+        return self.registry.record_approved_artifact(version.model_name, version.version, approved)
+
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
         again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()
         if request.is_rollback:
@@ -324,11 +360,10 @@ class PromotionService(Struct):
         version = self.registry.get_version(rollout.model_name, rollout.version)
         if version is None:
             raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
-        self.endpoints.ensure_model(
-            rollout.candidate.model_resource_name,
-            version.inference_image or self.settings.default_inference_image,
-            version.artifact.uri,
-        )
+        version = self._secured(version)  # a rollout started before approved copies existed
+        approved = version.approved_artifact
+        assert approved is not None, "_secured records the approved copy or refuses"
+        self.endpoints.ensure_model(rollout.candidate.model_resource_name, self._image(version), approved.uri)
         actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
         self.alarms.create_rollout_alarms(
             naming.rollout_alarm_names(self.settings.namespace, rollout.endpoint_name, rollout.rollout_id),
