@@ -140,7 +140,8 @@ def cli() -> None:
 
     Point it at a deployed stack with --stack NAME (or SHEPHERD_STACK), or at a running
     `shepherd local up` with --local (found through .shepherd/local.json in the current
-    directory or one above it, SHEPHERD_ENDPOINT_URL, or AWS_ENDPOINT_URL).
+    directory or one above it up to the repository root or home, SHEPHERD_ENDPOINT_URL, or
+    AWS_ENDPOINT_URL).
     """
 
 
