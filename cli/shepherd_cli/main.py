@@ -656,13 +656,15 @@ def cleanup(common: Common, delete: bool, older_than: int) -> None:
 @target_options
 def ui(common: Common, port: int, host: str | None) -> None:
     """Serve a read-only dashboard on 127.0.0.1: models, endpoints, rollouts, canary reports, history."""
-    from shepherd_cli.ui.server import DEFAULT_HOST, build_server, check_bind
+    from shepherd_cli.ui.guard import new_token
+    from shepherd_cli.ui.server import DEFAULT_HOST, address, build_server, check_bind
 
     bind = host or DEFAULT_HOST
     check_bind(bind, host_given=host is not None)
     target = common.target()  # fail now, not at the first page, when no Shepherd is reachable
-    server = build_server(lambda: target, bind, port)
-    click.echo(f"Shepherd dashboard for {target.describe()}: http://{bind}:{port}/  (Ctrl-C to stop)")
+    token = new_token()  # this run's: the printed address carries it (ui/guard.py)
+    server = build_server(lambda: target, bind, port, token)
+    click.echo(f"Shepherd dashboard for {target.describe()}: {address(bind, port, token)}  (Ctrl-C to stop)")
     server.run()
 
 
