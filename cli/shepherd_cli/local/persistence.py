@@ -29,7 +29,6 @@ since the save starts empty rather than half-restored.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from datetime import datetime, timedelta
 from pathlib import Path
