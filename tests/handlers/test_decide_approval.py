@@ -82,6 +82,11 @@ def test_approving_an_unknown_version_is_refused(registered, lambda_context):
         ({"version": 0}, "detail.version"),
         ({"unexpected": 1}, "detail.unexpected"),
         ({"reason": ""}, "detail.reason"),
+        # free text with terminal controls or a bidi override is refused, not stored and shown
+        ({"reason": "ok\x1b]52;c;cm0gLXJmIH4=\x07"}, "detail.reason"),
+        ({"reason": "fine\r\nModel Version Approved by root"}, "detail.reason"),
+        ({"requested_by": "alice\u202egro.evil"}, "detail.requested_by"),
+        ({"reason": "a\x9bb"}, "detail.reason"),
     ],
 )
 def test_a_malformed_command_is_answered_as_refused_and_changes_nothing(registered, lambda_context, change, field):

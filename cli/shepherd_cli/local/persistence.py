@@ -20,18 +20,23 @@ moto keeps everything in memory. Two things make a restart come back as it was:
 Not kept: messages queued but not yet handled at the stop (the pump drains before stopping), and
 anything after a crash (state is written on the way out only). A template whose outputs changed
 since the save starts empty rather than half-restored.
+
+* **Only this user's.** DIR is created 0700 and its files 0600; a DIR or file that another user owns
+  or that group or others may write is refused before anything is read from it (private_files.py):
+  restoring runs what the files hold.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from moto.backends import get_backend
+
+from shepherd_cli.local.private_files import check_private, make_private_directory, write_private
 
 NAMES_SEED = 4750
 PERSISTED_SERVICES = ("s3", "dynamodb", "sagemaker", "cloudwatch")
@@ -47,7 +52,7 @@ def _backends(service: str) -> dict[tuple[str, str], Any]:
 def save(directory: Path, outputs: dict[str, str], simulated_now: datetime) -> None:
     """Write the persisted backends, the stack outputs they belong to and the simulated time
     (atomically, per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_directory(directory)
     for service in PERSISTED_SERVICES:
         _write(directory / f"{service}.pickle", pickle.dumps(_backends(service)))
     _write(directory / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True).encode())
@@ -55,14 +60,20 @@ def save(directory: Path, outputs: dict[str, str], simulated_now: datetime) -> N
 
 
 def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+    write_private(path, data)
+
+
+def _read(path: Path) -> bytes:
+    """A saved file's bytes, refused (UnsafeLocalFile) when another user could have written it or its
+    directory: what is restored runs the registry's and the rollouts' state."""
+    check_private(path.parent)
+    check_private(path)
+    return path.read_bytes()
 
 
 def saved_outputs(directory: Path) -> dict[str, str] | None:
     try:
-        return dict(json.loads((directory / OUTPUTS_FILE).read_text()))
+        return dict(json.loads(_read(directory / OUTPUTS_FILE)))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -72,7 +83,7 @@ def saved_clock(directory: Path) -> datetime | None:
     one, and must not start before a record written at the stop); None: nothing saved, or saved
     before clock.json existed."""
     try:
-        moment = datetime.fromisoformat(json.loads((directory / CLOCK_FILE).read_text())["simulated_now"])
+        moment = datetime.fromisoformat(json.loads(_read(directory / CLOCK_FILE))["simulated_now"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
     if moment.tzinfo is None:
@@ -86,8 +97,9 @@ def restore(directory: Path) -> None:
         path = directory / f"{service}.pickle"
         if not path.exists():
             continue
-        # Our own file, written by `save` above: unpickling it runs no foreign code.
-        saved: dict[tuple[str, str], Any] = pickle.loads(path.read_bytes())  # noqa: S301  # nosec B301
+        # Our own file, written by `save` above into a directory only we can write (`_read` refuses
+        # anything else): unpickling it runs no foreign code.
+        saved: dict[tuple[str, str], Any] = pickle.loads(_read(path))  # noqa: S301  # nosec B301
         backends: Any = get_backend(service)  # type: ignore[call-overload]
         for (account, region), backend in saved.items():
             backends[account][region].__dict__.update(backend.__dict__)

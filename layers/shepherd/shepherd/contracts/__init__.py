@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from shepherd.contracts.free_text import SafeText, escape_unsafe
+
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
     from shepherd.contracts.registry import (
@@ -81,14 +83,17 @@ __all__ = [
 ]
 
 SOURCE = "shepherd"
-Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Text = Annotated[SafeText, StringConstraints(min_length=1, max_length=1024)]
 EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 
 def validation_problems(invalid: ValidationError) -> str:
     """Each failing field and what is wrong with it, on one line (`detail.version: ...; ...`): how a
     command that breaks its contract is described, by the functions and by the CLI alike."""
-    return "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors())
+    # A dict key is part of the location: written with its unsafe characters escaped.
+    return "; ".join(
+        f"{escape_unsafe('.'.join(str(part) for part in error['loc']))}: {error['msg']}" for error in invalid.errors()
+    )
 
 
 class Contract(BaseModel):

@@ -8,9 +8,10 @@ from pydantic import Field, StringConstraints
 
 from shepherd.analysis.verdict import MetricEvidence, Outcome
 from shepherd.contracts import Announcement, Contract, EndpointName, Text
+from shepherd.contracts.free_text import SafeText
 from shepherd.registry.model import ModelName, VersionNumber
 
-AlarmName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+AlarmName = Annotated[SafeText, StringConstraints(min_length=1, max_length=255)]
 
 
 class ModelPromotionRequested(Contract):
@@ -113,7 +114,7 @@ class ModelRolloutResumeRequested(Contract):
     DETAIL_TYPE: ClassVar[str] = "Model Rollout Resume Requested"
 
     endpoint_name: EndpointName
-    rollout_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
+    rollout_id: Annotated[SafeText, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
     requested_by: Text
     reason: Text
 
