@@ -15,6 +15,7 @@ from shepherd_cli.local import emulator, lambda_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
+ALLOWED_INSTANCE_TYPES = "ml.t2.medium,ml.m5.large,ml.m5.xlarge,ml.c5.large,ml.c5.xlarge,ml.g4dn.xlarge"
 
 
 def load_handler(function: str) -> ModuleType:
@@ -43,6 +44,9 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
     monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
     monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)
+    # The template's defaults, as Globals gives them to every function (AllowedInstanceTypes, MaxInstanceCount).
+    monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", ALLOWED_INSTANCE_TYPES)
+    monkeypatch.setenv("MAX_INSTANCE_COUNT", "10")
     yield boto3.client("sagemaker")
     emulator.reset()
 

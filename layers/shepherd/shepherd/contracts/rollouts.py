@@ -30,6 +30,8 @@ class ModelPromotionRequested(Contract):
     # A ROLLED_BACK version is deployable again only when asked for explicitly (a false alarm, say);
     # the audit records it.
     allow_rolled_back: bool = False
+    # An endpoint is bound to the model it serves: putting another model there must be asked for.
+    replace_model: bool = False
 
 
 class TrafficStepDetail(Contract):
