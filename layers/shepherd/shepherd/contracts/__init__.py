@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the names this module lends from the others, for the type c
     from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
     from shepherd.contracts.rollouts import (
         CanaryAnalysisCompleted,
+        GatingAlarmsMissing,
         ModelPromotionRequested,
         ModelRolloutResumeRequested,
         ModelVersionRetired,
@@ -53,6 +54,7 @@ __all__ = [
     "CommandRefused",
     "Contract",
     "EndpointName",
+    "GatingAlarmsMissing",
     "ModelArtifactIgnored",
     "ModelArtifactRejected",
     "ModelPromotionRequested",
@@ -143,6 +145,7 @@ _MODULE_OF = {
             "ModelRolloutResumeRequested",
             "CanaryAnalysisCompleted",
             "RolloutHeld",
+            "GatingAlarmsMissing",
             "RolloutResumed",
             "RolloutResumeRefused",
         ),

@@ -166,6 +166,17 @@ class RolloutHeld(RolloutAnnouncement):
     announcement: int = Field(ge=1, description="1 when the hold starts, then one more per reminder")
 
 
+class GatingAlarmsMissing(RolloutAnnouncement):
+    """Alarms the rollout is gated by do not exist (deleted, or never created): it holds, fail closed,
+    from when this is sent until they exist again and none is in ALARM (or it is rolled back)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Gating Alarms Missing"
+
+    percent: int = Field(ge=0, le=100)  # the candidate's share it is at or moving to, held before the next
+    missing_alarms: list[str]
+    reason: str
+
+
 class RolloutResumed(RolloutAnnouncement):
     """A rollout the judge held was resumed by an operator: it advances to its next step."""
 
