@@ -17,7 +17,9 @@ from shepherd_cli.local import emulator, lambda_runtime
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
 # The stack's default AllowedInstanceTypes, as the template gives it to the functions.
-ALLOWED_INSTANCE_TYPES = str(yaml_parse((ROOT / "template.yaml").read_text())["Parameters"]["AllowedInstanceTypes"]["Default"])
+ALLOWED_INSTANCE_TYPES = str(
+    yaml_parse((ROOT / "template.yaml").read_text())["Parameters"]["AllowedInstanceTypes"]["Default"]
+)
 
 
 def load_handler(function: str) -> ModuleType:

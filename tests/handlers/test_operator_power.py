@@ -57,7 +57,9 @@ def assert_refused_and_nothing_held(world, sagemaker, before, reason_part: str) 
 def v2_live_after_v1(world, sagemaker, lambda_context, first_deployment) -> int:
     """v1 then v2 deployed on the endpoint (v1 RETIRED); v3 APPROVED but never deployed."""
     v2 = registered_version(world, lambda_context, 2)
-    promote.lambda_handler(promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 0}, at=AT), lambda_context)
+    promote.lambda_handler(
+        promotion(v2, {"type": "all_at_once", "post_deploy_watch_seconds": 0}, at=AT), lambda_context
+    )
     for minute in range(6):
         tick(lambda_context, AT + timedelta(minutes=minute))
     assert settled_weights(sagemaker) == {"churn-predictor-v2": 1.0}

@@ -16,7 +16,7 @@ from datetime import datetime
 from msgspec import Struct
 
 from shepherd.contracts import Announcement, GatingAlarmsMissing
-from shepherd.rollouts.controller import Phase, RecordProgress, Rollout
+from shepherd.rollouts.controller import Action, Phase, RecordProgress, Rollout
 from shepherd.rollouts.outbox import announced_ids
 from shepherd.rollouts.ports import AlarmControl
 
@@ -65,10 +65,11 @@ def audit_action(change: GateChanged) -> str:
     return "held" if change.next.missing_alarms else "gating alarms back"
 
 
-def announcements(change: GateChanged) -> list[Announcement]:
-    rollout = change.next
-    if not rollout.missing_alarms:
+def announcements(change: Action) -> list[Announcement]:
+    """`Gating Alarms Missing` for a hold that begins (or changes), nothing for any other action."""
+    if not isinstance(change, GateChanged) or not change.next.missing_alarms:
         return []
+    rollout = change.next
     return [
         GatingAlarmsMissing(
             **announced_ids(rollout),

@@ -38,10 +38,7 @@ def outside_limits(rules: PlacementRules, candidate: VariantSpec, live: VariantS
     (which hold it beside the candidate) could not be created with."""
     allowed = ", ".join(rules.allowed_instance_types) or "none"
     if candidate.instance_type not in rules.allowed_instance_types:
-        return (
-            f"instance type {candidate.instance_type} is not allowed on this stack "
-            f"(AllowedInstanceTypes: {allowed})"
-        )
+        return f"instance type {candidate.instance_type} is not allowed on this stack (AllowedInstanceTypes: {allowed})"
     if candidate.initial_instance_count > rules.max_instance_count:
         return (
             f"{candidate.initial_instance_count} instances is more than the {rules.max_instance_count} "

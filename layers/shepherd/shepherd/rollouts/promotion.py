@@ -23,6 +23,7 @@ from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.live_history import never_live, versions_live_on
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
+from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmControl,
@@ -43,7 +44,6 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
-from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 
 logger = logging.getLogger(__name__)

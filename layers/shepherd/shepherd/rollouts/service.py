@@ -312,8 +312,7 @@ class RolloutService(Struct):
             announcements.append(
                 RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
             )
-        if isinstance(action, alarm_gate.GateChanged):
-            announcements += alarm_gate.announcements(action)
+        announcements += alarm_gate.announcements(action)  # a hold by missing alarms begins
         reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
         first_done = isinstance(action, Complete) and after.is_first_deployment
         if reached_full or first_done:
