@@ -230,3 +230,25 @@ def test_a_missing_per_rollout_alarm_holds_the_first_shift(world, sagemaker, lam
     assert settled_weights(sagemaker)["churn-predictor-v2"] == 0.0
     [missing] = world.announcements("Gating Alarms Missing")
     assert missing["missing_alarms"] == [own] and missing["percent"] == 0
+
+
+def test_a_gating_alarm_missing_at_the_end_of_the_watch_window_keeps_the_previous_variant(
+    world, sagemaker, lambda_context, first_deployment
+):
+    business_alarm()
+    v2 = registered_version(world, lambda_context, 2)
+    strategy = {"type": "all_at_once", "post_deploy_watch_seconds": 300}
+    promote.lambda_handler(promotion(v2, strategy, at=AT, alarms=["churn-conversion-drop"]), lambda_context)
+    for minute in range(3):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.0, "churn-predictor-v2": 1.0}  # watching
+
+    boto3.client("cloudwatch").delete_alarms(AlarmNames=["churn-conversion-drop"])
+    for minute in range(3, 15):  # the watch window is long over
+        tick(lambda_context, AT + timedelta(minutes=minute))
+
+    # Not retired: v1 stays one weight change away, as while a gating alarm fires.
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.0, "churn-predictor-v2": 1.0}
+    assert status(world, 1) == "STANDBY"
+    [missing] = world.announcements("Gating Alarms Missing")
+    assert missing["percent"] == 100
