@@ -50,6 +50,8 @@ TEMPLATE_ENVIRONMENT = {
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/shepherd-sagemaker",
     "SHEPHERD_NAMESPACE": "shepherd-bench",
     "SHEPHERD_STACK_NAME": "shepherd-bench",
+    "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
+    "MAX_INSTANCE_COUNT": "10",
 }
 LAMBDA_ENVIRONMENT = {
     "AWS_REGION": "eu-west-1",

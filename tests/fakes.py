@@ -746,8 +746,8 @@ class InMemoryAlarms:
     def add(self, name: str, dimensions: dict[str, str] | None = None, state: str = "OK") -> None:
         self.states[name], self.dimensions[name] = state, dict(dimensions or {})
 
-    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
-        return frozenset(name for name in alarm_names if self.states.get(name) == "ALARM")
+    def alarm_states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
+        return {name: self.states[name] for name in alarm_names if name in self.states}
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
         return frozenset(name for name in alarm_names if name in self.states)

@@ -92,6 +92,8 @@ def _describe(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - 
             f"{detail.get('on_timeout')} at {detail.get('deadline')}"
             + (f"; {detail.get('waiting')}" if detail.get("waiting") else "")
         )
+    if detail_type == "Gating Alarms Missing":
+        return f"{model} on {endpoint}: {detail.get('reason')}"
     if detail_type == "Rollout Resumed":
         return f"{model} on {endpoint} resumed at {detail.get('percent')}% by {detail.get('requested_by')}"
     if detail_type == "Rollout Resume Refused":

@@ -348,6 +348,11 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
     is_flag=True,
     help="Deploy a ROLLED_BACK version again (after a false alarm, say); recorded in the audit.",
 )
+@click.option(
+    "--replace-model",
+    is_flag=True,
+    help="Put this model on an endpoint that serves another (it is then bound to this one).",
+)
 @_by
 @_wait
 @_timeout
@@ -388,6 +393,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
             by=options["by"] or target.caller(),
             reason=options["reason"],
             allow_rolled_back=options["allow_rolled_back"],
+            replace_model=options["replace_model"],
         )
 
     summary = f"Promotion of {model} {version} to {endpoint}"

@@ -129,14 +129,14 @@ def test_a_tick_that_read_the_record_before_a_rollback_does_not_move_the_candida
 ):
     ran: list[str] = []
     run_rollback = rollback_once(world, lambda_context, sagemaker, ran)
-    read_alarms = CloudWatchAlarms.firing
+    read_alarms = CloudWatchAlarms.alarm_states
 
-    def alarms_then_rollback(self: CloudWatchAlarms, names: tuple[str, ...]) -> frozenset[str]:
-        firing = read_alarms(self, names)  # the tick's last read: it has the record, the endpoint, no alarm
+    def alarms_then_rollback(self: CloudWatchAlarms, names: tuple[str, ...]) -> dict[str, str]:
+        states = read_alarms(self, names)  # the tick's last read: it has the record, the endpoint, no alarm
         run_rollback()
-        return firing
+        return states
 
-    monkeypatch.setattr(CloudWatchAlarms, "firing", alarms_then_rollback)
+    monkeypatch.setattr(CloudWatchAlarms, "alarm_states", alarms_then_rollback)
 
     tick(lambda_context, STEP_DUE)  # decides 10% -> 100% from the record it read before the rollback
 

@@ -72,6 +72,8 @@ ENVIRONMENT = {
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "SHEPHERD_NAMESPACE": "shepherd",
     "SHEPHERD_STACK_NAME": "shepherd-test",
+    "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
+    "MAX_INSTANCE_COUNT": "10",
 }
 
 

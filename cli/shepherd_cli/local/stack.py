@@ -451,7 +451,11 @@ def _functions(
             handler=configuration.get("Handler") or properties.get("Handler", ""),
             code_dir=code_dir,
             layer_dirs=_layer_folders(properties, template, staged),
-            environment=dict(configuration.get("Environment", {}).get("Variables", {})),
+            # Strings, as Lambda keeps them: moto's CloudFormation passes a Number parameter's Ref
+            # (MaxInstanceCount) through as an int.
+            environment={
+                name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
+            },
             memory_mb=int(configuration.get("MemorySize", 128)),
             timeout_seconds=int(configuration.get("Timeout", 3)),
             dead_letter_arn=dead_letters.get(logical_id),
@@ -495,7 +499,16 @@ def provision(
     resolver = _Resolver(translated)
     plan = _plan(translated, resolver)
 
-    all_outputs, resources, skipped = _create_stack(client("cloudformation"), stack_name, translated, parameters)
+    # moto 5.2.5 makes a CommaDelimitedList a list only when its value is passed, not from its default
+    # (a !Join of it then joins the default's characters): such defaults are passed as values.
+    lists = {
+        name: str(parameter["Default"])
+        for name, parameter in template.get("Parameters", {}).items()
+        if parameter.get("Type") == "CommaDelimitedList" and "Default" in parameter
+    }
+    all_outputs, resources, skipped = _create_stack(
+        client("cloudformation"), stack_name, translated, lists | parameters
+    )
     resolver.read(all_outputs)
     account_id = client("sts").get_caller_identity()["Account"]
 

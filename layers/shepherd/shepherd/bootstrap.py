@@ -150,6 +150,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def promotion_service(self) -> PromotionService:
+        from shepherd.rollouts.placement_rules import PlacementRules
         from shepherd.rollouts.promotion import PromotionService, PromotionSettings
 
         environment = self.rollout_environment
@@ -166,6 +167,7 @@ class Container:
                 image_policy=environment.image_policy(),
                 namespace=environment.shepherd_namespace,
                 rollback_function_arn=environment.rollback_function_arn or None,
+                placement=PlacementRules(environment.allowed_instance_types, environment.max_instance_count),
             ),
             vault=self.vault,
         )

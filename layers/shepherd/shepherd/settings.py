@@ -1,11 +1,18 @@
 """Configuration: validated models read from the environment at cold start. No silent defaults."""
 
 from collections.abc import Mapping
-from typing import Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shepherd.registry.images import ImagePolicy, default_registries
+
+
+def _comma_separated(value: Any) -> Any:
+    """CloudFormation gives a CommaDelimitedList to a function as one string (`!Join [",", ...]`)."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
 
 
 class Settings(BaseModel):
@@ -52,3 +59,7 @@ class RolloutEnvironment(ImageEnvironment):
     shepherd_stack_name: str = Field(min_length=1)
     # Empty until the rollback function is deployed beside them: per-rollout alarms then have no action.
     rollback_function_arn: str | None = None
+    # AllowedInstanceTypes and MaxInstanceCount: what a promotion may ask for (empty: no type at all,
+    # every promotion refused, saying so; the rollback's flip needs neither).
+    allowed_instance_types: Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+    max_instance_count: int = Field(ge=1)

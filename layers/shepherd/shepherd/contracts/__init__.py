@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the names this module lends from the others, for the type c
     from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
     from shepherd.contracts.rollouts import (
         CanaryAnalysisCompleted,
+        GatingAlarmsMissing,
         ModelPromotionRequested,
         ModelRolloutResumeRequested,
         ModelVersionRetired,
@@ -55,6 +56,7 @@ __all__ = [
     "CommandRefused",
     "Contract",
     "EndpointName",
+    "GatingAlarmsMissing",
     "ModelArtifactIgnored",
     "ModelArtifactRejected",
     "ModelPromotionRequested",
@@ -148,6 +150,7 @@ _MODULE_OF = {
             "ModelRolloutResumeRequested",
             "CanaryAnalysisCompleted",
             "RolloutHeld",
+            "GatingAlarmsMissing",
             "RolloutResumed",
             "RolloutResumeRefused",
         ),

@@ -247,6 +247,9 @@ class Rollout(_Frozen):
     post_deploy_watch_seconds: int = Field(ge=0)
     update_timeout_seconds: int = Field(default=DEFAULT_UPDATE_TIMEOUT_SECONDS, ge=1)
     gating_alarms: tuple[str, ...] = ()
+    # Gating alarms found missing, which hold it like firing ones (alarm_gate.py). Left out of the stored
+    # record when none, so a rollout without any is stored exactly as before.
+    missing_alarms: tuple[str, ...] = Field(default=(), exclude_if=lambda missing: not missing)
 
     phase: Phase = Phase.STARTING
     abort_outcome: Phase | None = None

@@ -22,7 +22,9 @@ from shepherd.registry.ports import ArtifactVault, Clock, EventPublisher, Regist
 from shepherd.rollouts import naming
 from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
+from shepherd.rollouts.live_history import never_live, versions_live_on
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
+from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmControl,
@@ -60,6 +62,7 @@ class PromotionSettings(Struct, frozen=True):
     image_policy: ImagePolicy  # checked at every promotion: the stack's rule may have changed since registration
     namespace: str  # keeps two stacks' SageMaker model names apart
     rollback_function_arn: str | None  # the per-rollout alarms' action
+    placement: PlacementRules | None = None  # the stack's instance limits (None: none; the stack always sets them)
 
 
 class PromotionRequest(Struct, frozen=True):
@@ -78,6 +81,7 @@ class PromotionRequest(Struct, frozen=True):
     requested_at: datetime
     is_rollback: bool = False  # a rollback may redeploy a RETIRED version
     allow_rolled_back: bool = False  # the operator asked to deploy a ROLLED_BACK version again
+    replace_model: bool = False  # the deployer asked to put another model on the endpoint
 
 
 class PromotionOutcome(Struct, frozen=True):
@@ -234,6 +238,9 @@ class PromotionService(Struct):
         )
         if deleted is not None:
             live = None
+        refusal = self._outside_rules(request, version, known, candidate, live)
+        if refusal is not None:
+            raise PromotionRefused(refusal, version.version)
         if live is not None and live.variant.variant_name == candidate.variant_name:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
@@ -327,6 +334,27 @@ class PromotionService(Struct):
                 version.version,
             ) from None
         return self.registry.record_approved_artifact(version.model_name, version.version, approved)
+
+    def _outside_rules(
+        self,
+        request: PromotionRequest,
+        version: ModelVersion,
+        known: LiveDeployment | None,
+        candidate: VariantSpec,
+        live: LiveDeployment | None,
+    ) -> str | None:
+        """What the stack does not let operators and deployers do (issue 20), or None."""
+        if request.is_rollback:
+            # A rollback ships only what served this endpoint before, of whichever model (one Query).
+            live_before = versions_live_on(self.rollouts.rollouts_of(request.endpoint_name), known)
+            if (version.model_name, version.version) not in live_before:
+                return never_live(request.endpoint_name, version.model_name, version.version, live_before)
+        elif not request.replace_model:
+            refusal = other_model(request.endpoint_name, version.model_name, known)
+            if refusal is not None:
+                return refusal
+        rules = self.settings.placement
+        return None if rules is None else outside_limits(rules, candidate, live.variant if live else None)
 
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
         again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()

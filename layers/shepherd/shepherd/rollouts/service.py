@@ -27,7 +27,7 @@ from shepherd.contracts import (
 from shepherd.registry.errors import TransientError
 from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
-from shepherd.rollouts import naming
+from shepherd.rollouts import alarm_gate, naming
 from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import (
@@ -228,8 +228,11 @@ class RolloutService(Struct):
             if rollout.phase is Phase.ABORTING:  # unseen, the candidate may still serve: as below
                 raise TransientError(f"endpoint unseen while restoring: {refusal}") from refusal
             raise
-        firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
-        action = decide(rollout, observed, firing, now)
+        gate = alarm_gate.read_gate(self.alarms, rollout.gating_alarms)  # a missing alarm holds (fail closed)
+        said = alarm_gate.gate_changed(rollout, gate, now)
+        if said is not None:
+            return said  # recorded and announced first; the next decision holds on it
+        action = decide(rollout, observed, gate.holding, now)
         if isinstance(action, Wait):
             return action
         if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
@@ -309,6 +312,7 @@ class RolloutService(Struct):
             announcements.append(
                 RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
             )
+        announcements += alarm_gate.announcements(action)  # a hold by missing alarms begins
         reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
         first_done = isinstance(action, Complete) and after.is_first_deployment
         if reached_full or first_done:
@@ -454,6 +458,8 @@ def _audit_action(action: Action) -> str:
         return f"traffic {action.from_percent}% -> {action.to_percent}%"
     if isinstance(action, UpdateEndpoint):
         return f"update endpoint ({action.purpose})"
+    if isinstance(action, alarm_gate.GateChanged):
+        return alarm_gate.audit_action(action)
     if isinstance(action, RecordProgress) and action.next.phase is Phase.ABORTING:
         # Its own name: it may follow a "progress" in the same tick, and audit keys hold the action.
         return "aborting"
