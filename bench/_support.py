@@ -46,6 +46,7 @@ TEMPLATE_ENVIRONMENT = {
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/shepherd-sagemaker",
     "SHEPHERD_NAMESPACE": "shepherd-bench",
     "SHEPHERD_STACK_NAME": "shepherd-bench",
+    "CONTROLLER_CONCURRENCY": "16",
 }
 LAMBDA_ENVIRONMENT = {
     "AWS_REGION": "eu-west-1",

@@ -43,6 +43,7 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
     monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
     monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)
+    monkeypatch.setenv("CONTROLLER_CONCURRENCY", "16")  # the template's default
     yield boto3.client("sagemaker")
     emulator.reset()
 

@@ -67,6 +67,7 @@ ENVIRONMENT = {
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "SHEPHERD_NAMESPACE": "shepherd",
     "SHEPHERD_STACK_NAME": "shepherd-test",
+    "CONTROLLER_CONCURRENCY": "16",
     "SEPARATE_APPROVAL_DUTIES": "false",
 }
 

@@ -39,3 +39,15 @@ class RolloutEnvironment(Settings):
     shepherd_stack_name: str = Field(min_length=1)
     # Empty until the rollback function is deployed beside them: per-rollout alarms then have no action.
     rollback_function_arn: str | None = None
+
+
+# The most endpoints a controller tick serves at once; every client's connection pool holds this many
+# (aws_errors.CLIENT_CONFIG), so no pass waits for a connection another has.
+MAX_CONTROLLER_CONCURRENCY = 64
+
+
+class ControllerEnvironment(RolloutEnvironment):
+    """What the controller needs on top: how many endpoints one tick serves at once (template parameter
+    ControllerConcurrency; README, Scale)."""
+
+    controller_concurrency: int = Field(ge=1, le=MAX_CONTROLLER_CONCURRENCY)
