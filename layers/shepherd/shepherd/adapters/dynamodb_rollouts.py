@@ -132,9 +132,13 @@ class DynamoRolloutStore(DynamoTable):
             KeyConditionExpression="gsi1pk = :active",
             ExpressionAttributeValues=serialize_values({":active": "ACTIVE_ROLLOUTS"}),
         )
-        # The index is eventually consistent: read each record itself before acting on it.
-        found = (self.get_rollout(item["endpoint_name"], item["rollout_id"]) for item in items)
-        return [stored for stored in found if stored is not None and not stored.rollout.phase.is_terminal]
+        return [stored for stored in self._records(items) if not stored.rollout.phase.is_terminal]
+
+    def _records(self, listed: list[dict[str, Any]]) -> list[StoredRollout]:
+        """The records the index lists, read again consistently (the index lags), in its order: 100 a
+        call, not one GetItem a rollout, which would take the tick 50 s for 1,000 at 50 ms a call."""
+        keys = [(endpoint_pk(item["endpoint_name"]), f"ROLLOUT#{item['rollout_id']}") for item in listed]
+        return [_stored(item) for item in self._get_many(keys)]
 
     def get_rollout(self, endpoint_name: str, rollout_id: str) -> StoredRollout | None:
         item = self._get(endpoint_pk(endpoint_name), f"ROLLOUT#{rollout_id}")
@@ -238,8 +242,7 @@ class DynamoRolloutStore(DynamoTable):
             KeyConditionExpression="gsi1pk = :clean",
             ExpressionAttributeValues=serialize_values({":clean": CLEAN_UP_INDEX}),
         )
-        found = (self.get_rollout(item["endpoint_name"], item["rollout_id"]) for item in items)
-        return [stored for stored in found if stored is not None and stored.rollout.phase.is_terminal]
+        return [stored for stored in self._records(items) if stored.rollout.phase.is_terminal]
 
     def cleaned_up(self, endpoint_name: str, rollout_id: str) -> None:
         try:
