@@ -49,9 +49,11 @@ class Latency:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.slept = 0  # attempts delayed (one per call unless the SDK retried)
 
     def before_sign(self, **_: Any) -> None:
         if self.seconds:
+            self.slept += 1
             time.sleep(self.seconds)
 
 
@@ -224,6 +226,7 @@ def measure(size: int, latency_ms: float) -> list[Any]:
             assert errors == 0 and set(results.values()) == {"waiting"}, results
         latency.seconds = 0.0
         assert calls == delayed_calls, (calls, delayed_calls)
+        print(f"  attempts delayed: {latency.slept} (calls in the two delayed ticks: {2 * calls})", flush=True)
         overhead = delayed / plain - 1
         ok = delayed < GOAL_SECONDS and overhead <= GOAL_OVERHEAD
         return [
@@ -241,7 +244,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, help="CONTROLLER_CONCURRENCY (default: the template's)")
     arguments = parser.parse_args()
+    if arguments.concurrency:
+        TEMPLATE_ENVIRONMENT["CONTROLLER_CONCURRENCY"] = str(arguments.concurrency)
     snapshot_only_touched_items_in_moto_transactions()
     concurrency = TEMPLATE_ENVIRONMENT["CONTROLLER_CONCURRENCY"]
     rows = [measure(size, arguments.latency_ms) for size in arguments.n]

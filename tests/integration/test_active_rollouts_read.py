@@ -17,7 +17,7 @@ from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.registry.errors import TransientError
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
-from shepherd.rollouts.ports import RolloutRequest, SaveRollout, StartRollout
+from shepherd.rollouts.ports import RolloutRequest, SaveRollout, SetLive, StartRollout
 from shepherd.rollouts.strategy import parse_strategy
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -131,3 +131,29 @@ def test_the_batches_read_consistently(world) -> None:
     DynamoRolloutStore(client, world.table).active_rollouts()
 
     assert [request["ConsistentRead"] for params in asked for request in params["RequestItems"].values()] == [True]
+
+
+def test_a_rollout_completing_between_the_two_reads_still_serves_its_model(world) -> None:
+    # Given: churn-000 rolling out v2 (its candidate model), which completes while another endpoint's
+    # clean-up asks who serves that model (a concurrent pass: README, Scale). Between the reads of
+    # the live endpoints and of the active rollouts, it moves from the one to the other.
+    store = DynamoRolloutStore(world.dynamodb, world.table)
+    record = started(0)
+    store.commit([StartRollout(record, REQUEST)])
+    model = record.candidate.model_resource_name
+    done = Rollout.model_validate(
+        {**record.model_dump(), "phase": Phase.COMPLETED, "ended_at": T0, "revision": record.revision + 1}
+    )
+    live = LiveDeployment(model_name="churn", version=2, variant=record.candidate, config_name=record.final_config)
+    queries = 0
+
+    def complete_after_the_first_query(model: Any, **_: Any) -> None:
+        nonlocal queries
+        queries += 1
+        if queries == 1:
+            store.commit([SaveRollout(done, REQUEST, record.revision), SetLive(record.endpoint_name, live)])
+
+    world.dynamodb.meta.events.register("after-call.dynamodb.Query", complete_after_the_first_query)
+
+    # When / Then: seen either way (before: active with it as candidate; after: live on it).
+    assert store.endpoints_serving(model) == [record.endpoint_name]

@@ -160,20 +160,24 @@ class DynamoRolloutStore(DynamoTable):
         return model_of(item["live"], LiveDeployment) if item else None
 
     def endpoints_serving(self, model_resource_name: str) -> list[str]:
+        # Active rollouts first, then the live endpoints: a rollout that completes meanwhile (another
+        # endpoint's pass, running beside this one) moves from the first to the second in one commit,
+        # so it is seen in one or the other. Read the other way round, it could be seen in neither.
+        serving: set[str] = set()
+        for stored in self.active_rollouts():
+            rollout = stored.rollout
+            if model_resource_name in {v.model_resource_name for v in (rollout.candidate, rollout.live) if v}:
+                serving.add(rollout.endpoint_name)
         endpoints = self._query_all(
             IndexName="gsi1",
             KeyConditionExpression="gsi1pk = :endpoints",
             ExpressionAttributeValues=serialize_values({":endpoints": "ENDPOINTS"}),
         )
-        serving = {
+        serving |= {
             item["endpoint_name"]
             for item in endpoints
             if item["live"]["variant"]["model_resource_name"] == model_resource_name
         }
-        for stored in self.active_rollouts():
-            rollout = stored.rollout
-            if model_resource_name in {v.model_resource_name for v in (rollout.candidate, rollout.live) if v}:
-                serving.add(rollout.endpoint_name)
         return sorted(serving)
 
     def managed_endpoints(self) -> list[str]:
