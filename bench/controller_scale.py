@@ -1,7 +1,7 @@
 """One controller tick over N active judged canaries, without and with 50 ms added to every AWS call.
 
-On moto in-process with Shepherd's SageMaker and CloudWatch emulator extensions (each DynamoDB request
-atomic, as in local mode). N endpoints each get v1 as a first deployment, then v2 as a judged canary
+On moto in-process with Shepherd's SageMaker and CloudWatch emulator extensions (each request atomic, as in
+local mode). N endpoints each get v1 as a first deployment, then v2 as a judged canary
 (10% for an hour): promotions go through the product's own service (`PromotionService.promote`, as
 the start_rollout handler calls it), and controller ticks through `RolloutService.tick`, wired by
 `bootstrap.Container` from the controller's environment (CONTROLLER_CONCURRENCY: the template's 16).
@@ -180,7 +180,7 @@ def measure(size: int, latency_ms: float) -> list[Any]:
     import boto3
     from moto import mock_aws
 
-    from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator
+    from shepherd_cli.local import atomic_dynamodb, atomic_requests, cloudwatch_emulator, emulator
 
     latency, log = Latency(), CallLog()
     with (
@@ -192,6 +192,7 @@ def measure(size: int, latency_ms: float) -> list[Any]:
         emulator.configure(settle_after_describes=0)  # fewer set-up ticks; a settled endpoint is all we measure
         cloudwatch_emulator.install()
         atomic_dynamodb.install()
+        atomic_requests.install()  # as local mode: each emulated request atomic
         session = boto3._get_default_session()
         session.events.register("before-parameter-build.*.*", log.on_call)
         session.events.register("before-sign.*.*", latency.before_sign)

@@ -55,7 +55,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator, event_clock
+from shepherd_cli.local import atomic_dynamodb, atomic_requests, cloudwatch_emulator, emulator, event_clock
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
@@ -557,6 +557,7 @@ class LocalShepherd:
         emulator.install()
         cloudwatch_emulator.install()
         atomic_dynamodb.install()
+        atomic_requests.install()  # the controller's concurrent passes: each emulated request atomic
         if logging.getLogger("werkzeug").level == logging.NOTSET:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
