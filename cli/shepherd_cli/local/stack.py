@@ -450,7 +450,11 @@ def _functions(
             handler=configuration.get("Handler") or properties.get("Handler", ""),
             code_dir=code_dir,
             layer_dirs=_layer_folders(properties, template, staged),
-            environment=dict(configuration.get("Environment", {}).get("Variables", {})),
+            # Strings, as Lambda keeps them: moto's CloudFormation passes a Number parameter's !Ref
+            # (ControllerConcurrency) through as an int.
+            environment={
+                name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
+            },
             memory_mb=int(configuration.get("MemorySize", 128)),
             timeout_seconds=int(configuration.get("Timeout", 3)),
             dead_letter_arn=dead_letters.get(logical_id),
