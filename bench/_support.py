@@ -52,6 +52,7 @@ TEMPLATE_ENVIRONMENT = {
     "SHEPHERD_STACK_NAME": "shepherd-bench",
     "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
     "MAX_INSTANCE_COUNT": "10",
+    "CONTROLLER_CONCURRENCY": "16",
 }
 LAMBDA_ENVIRONMENT = {
     "AWS_REGION": "eu-west-1",

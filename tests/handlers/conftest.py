@@ -53,6 +53,7 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     # The template's defaults, as Globals gives them to every function.
     monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", ALLOWED_INSTANCE_TYPES)
     monkeypatch.setenv("MAX_INSTANCE_COUNT", "10")
+    monkeypatch.setenv("CONTROLLER_CONCURRENCY", "16")  # the template's default
     yield boto3.client("sagemaker")
     emulator.reset()
 

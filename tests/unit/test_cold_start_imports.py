@@ -74,6 +74,7 @@ ENVIRONMENT = {
     "SHEPHERD_STACK_NAME": "shepherd-test",
     "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
     "MAX_INSTANCE_COUNT": "10",
+    "CONTROLLER_CONCURRENCY": "16",
 }
 
 

@@ -88,6 +88,7 @@ FUNCTION_ACTIONS = {
     },
     "RolloutControllerFunction": {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",  # the records the active and clean-up index lists, 100 a call
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",

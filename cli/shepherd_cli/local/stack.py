@@ -55,7 +55,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator, event_clock
+from shepherd_cli.local import atomic_dynamodb, atomic_requests, cloudwatch_emulator, emulator, event_clock
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
@@ -452,7 +452,7 @@ def _functions(
             code_dir=code_dir,
             layer_dirs=_layer_folders(properties, template, staged),
             # Strings, as Lambda keeps them: moto's CloudFormation passes a Number parameter's Ref
-            # (MaxInstanceCount) through as an int.
+            # (MaxInstanceCount, ControllerConcurrency) through as an int.
             environment={
                 name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
             },
@@ -576,6 +576,7 @@ class LocalShepherd:
         emulator.install()
         cloudwatch_emulator.install()
         atomic_dynamodb.install()
+        atomic_requests.install()  # the controller's concurrent passes: each emulated request atomic
         if logging.getLogger("werkzeug").level == logging.NOTSET:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -25,7 +25,7 @@ import boto3
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
 from shepherd.registry.ports import Clock
-from shepherd.settings import ImageEnvironment, RolloutEnvironment, Settings
+from shepherd.settings import ControllerEnvironment, ImageEnvironment, RolloutEnvironment, Settings
 
 if TYPE_CHECKING:
     from shepherd.adapters.cloudwatch import CloudWatchAlarms
@@ -200,6 +200,7 @@ class Container:
             clock=self.now,
             namespace=self.rollout_environment.shepherd_namespace,
             canary=self.canary_judge,
+            concurrency=ControllerEnvironment.from_environ(self.environ).controller_concurrency,
         )
 
     @cached_property

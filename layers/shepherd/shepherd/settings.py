@@ -63,3 +63,15 @@ class RolloutEnvironment(ImageEnvironment):
     # every promotion refused, saying so; the rollback's flip needs neither).
     allowed_instance_types: Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
     max_instance_count: int = Field(ge=1)
+
+
+# The most endpoints a controller tick serves at once; every client's connection pool holds this many
+# (aws_errors.CLIENT_CONFIG), so no pass waits for a connection another has.
+MAX_CONTROLLER_CONCURRENCY = 64
+
+
+class ControllerEnvironment(RolloutEnvironment):
+    """What the controller needs on top: how many endpoints one tick serves at once (template parameter
+    ControllerConcurrency; README, Scale)."""
+
+    controller_concurrency: int = Field(ge=1, le=MAX_CONTROLLER_CONCURRENCY)

@@ -8,9 +8,17 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shepherd.registry.errors import TransientError
+from shepherd.settings import MAX_CONTROLLER_CONCURRENCY
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter before we see them.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# The pool holds a connection for each of the controller's concurrent passes (botocore's default is 10:
+# beyond it, urllib3 opens a connection per call and throws it away, with a warning each time).
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=MAX_CONTROLLER_CONCURRENCY,
+)
 
 THROTTLING_CODES = frozenset(
     {

@@ -30,6 +30,7 @@ from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts import alarm_gate, naming
 from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.clock import received_time
+from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
 from shepherd.rollouts.controller import (
     Action,
     Complete,
@@ -103,37 +104,35 @@ class RolloutService(Struct):
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
     canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (canary.py)
     sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
+    concurrency: int = 1  # endpoints served at once in a tick (CONTROLLER_CONCURRENCY in Lambda)
 
     def tick(self, now: datetime, event_id: str) -> TickReport:
-        """One controller pass over every active rollout, each isolated from the others' failures."""
+        """One controller pass over every active rollout, each isolated from the others' failures.
+
+        Endpoints are served `concurrency` at a time, each one's passes in order (concurrent_passes.py).
+        """
         now = received_time(now, self.clock())
-        results: dict[str, str] = {}
-        errors = 0
         # Announcements a finished rollout still owes first (its endpoint may never be ticked again),
         # then every active rollout, then the clean-up finished rollouts still need.
-        passes: list[tuple[str, Callable[[], str]]] = [
-            (f"outbox {endpoint}", partial(self.flush_announcements, endpoint))
+        passes = [
+            Pass(f"outbox {endpoint}", endpoint, partial(self.flush_announcements, endpoint))
             for endpoint in self.rollouts.endpoints_owed_announcements()
         ]
         passes += [
-            (s.rollout.rollout_id, partial(self._reconcile, s, now, event_id)) for s in self.rollouts.active_rollouts()
+            Pass(s.rollout.rollout_id, s.rollout.endpoint_name, partial(self._reconcile, s, now, event_id))
+            for s in self.rollouts.active_rollouts()
         ]
         passes += [
-            (f"clean-up {s.rollout.rollout_id}", partial(self._clean_up, s.rollout))
+            Pass(f"clean-up {s.rollout.rollout_id}", s.rollout.endpoint_name, partial(self._clean_up, s.rollout))
             for s in self.rollouts.rollouts_to_clean_up()
         ]
-        for name, run in passes:
-            try:
-                outcome = run()
-            except Exception:  # one rollout's failure must never stop another's (I5)
-                # Logged with its traceback and counted (the handler's RolloutErrors metric); the
-                # record is as the last commit left it, so the next tick decides again from there.
-                logger.exception("rollout pass failed; the next tick tries again", extra={"pass": name})
-                outcome = "error"
-                errors += 1
-            if not name.startswith(("outbox ", "clean-up ")) or outcome == "error":
-                results[name] = outcome
-        return TickReport(results, errors)
+        outcomes = run_passes(passes, self.concurrency)
+        results = {
+            name: outcome
+            for name, outcome in outcomes
+            if not name.startswith(("outbox ", "clean-up ")) or outcome == FAILED
+        }
+        return TickReport(results, sum(outcome == FAILED for _name, outcome in outcomes))
 
     def flush(self, endpoint_name: str) -> None:
         """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
