@@ -96,12 +96,14 @@ class TargetTrackingScaler:
     def evaluate(self, moment: datetime) -> list[CapacitySample]:
         """Evaluate the minute that ended at ``moment`` for every registered variant; returns the samples."""
         with self._lock:
-            self._follow_activities()
             samples = []
             backend = sagemaker_backends[self.account_id][self.region]
             for endpoint in list(backend.endpoints.values()):
                 samples.extend(self._evaluate_endpoint(endpoint, moment))
             self.history.extend(samples)
+            # Last, so that the minute was judged on the instance count that served it (the count the
+            # metric was divided by), not on instances that arrived since.
+            self._follow_activities()
             return samples
 
     def samples(self, endpoint_name: str) -> list[CapacitySample]:
