@@ -269,3 +269,21 @@ def test_an_unregistered_variant_is_never_scaled(local):
     local.run(minutes=6, rps=300)
 
     assert local.counts() == (2, 2)
+
+
+def test_a_scale_in_waits_for_the_previous_scale_ins_cooldown(local):
+    _deploy(local, {"live": ("churn-1", "ml.m5.large", 8)})
+    local.scaling.register(ScalableTarget(ENDPOINT, "live", 1, 8))
+    slow = TargetTracking(3000.0, INVOCATIONS_PER_INSTANCE, scale_in_cooldown=1800)
+    local.scaling.put_target_tracking_policy(ENDPOINT, "live", "invocations", slow)
+
+    local.run(minutes=16, rps=200)  # 1,500 per instance on 8 for 15 minutes: scale in to 4
+    first = local.counts()
+    local.run(minutes=25, rps=50)  # 750 per instance on 4, low for 25 minutes, 26 since the scale-in
+    cooling = local.counts()
+    local.run(minutes=5, rps=50)  # 30 minutes since the scale-in: ceil(4 * 750 / 3000) = 1
+    cooled = local.counts()
+
+    assert first == (4, 4)
+    assert cooling == (4, 4)
+    assert cooled == (1, 1)

@@ -128,11 +128,20 @@ class TargetTrackingScaler:
                     if new_desired != desired and not self._scale(endpoint, variant_name, new_desired):
                         activity = f"{activity} (waiting: endpoint {endpoint.endpoint_status})"
                     elif new_desired != desired:
+                        self._started(name, variant_name, new_desired > desired, moment)
                         desired = new_desired
             samples.append(CapacitySample(moment, name, variant_name, current, desired, metric, activity))
         for key in [key for key in self._runs if key[0] == name and key[1] not in registered]:
             del self._runs[key]  # a deregistered variant starts again from nothing
         return samples
+
+    def _started(self, endpoint_name: str, variant_name: str, out: bool, moment: datetime) -> None:
+        """A scaling activity started: its cooldown runs from now."""
+        runs = self._runs.setdefault((endpoint_name, variant_name), _Runs())
+        if out:
+            runs.last_scale_out = moment
+        else:
+            runs.last_scale_in = moment
 
     def _decide(
         self, target: ScalableTarget, current: int, desired: int, metric: float | None, moment: datetime
@@ -163,7 +172,6 @@ class TargetTrackingScaler:
             default=desired,
         )
         if scale_out > desired and not target.suspended.dynamic_scaling_out:
-            runs.last_scale_out = moment
             return scale_out, f"scale out: {metric:.0f} invocations per instance"
         if (
             runs.low >= LOW_MINUTES
@@ -171,7 +179,6 @@ class TargetTrackingScaler:
             and all(_may_scale_in(t, metric, runs, moment) for t in trackings)
             and max(wanted) < desired
         ):
-            runs.last_scale_in = moment
             return max(wanted), f"scale in: {metric:.0f} invocations per instance"
         return desired, ""
 
