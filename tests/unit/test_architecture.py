@@ -16,6 +16,7 @@ DOMAIN = sorted(
         *(PACKAGE / "rollouts").glob("*.py"),
         *(PACKAGE / "analysis").glob("*.py"),
         *(PACKAGE / "contracts").glob("*.py"),
+        *(PACKAGE / "capacity").glob("*.py"),
     ]
 )
 AWS_MODULES = {"boto3", "botocore", "aws_lambda_powertools"}

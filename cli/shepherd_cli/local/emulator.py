@@ -14,7 +14,9 @@ What is extended, and why (the moto gap each closes):
   ``ProductionVariants`` taken from the new config. ``RetainAllVariantProperties=True`` keeps the current
   weight and instance count of each variant whose name is also in the new config, as SageMaker does;
   ``ExcludeRetainedVariantProperties``, ``DeploymentConfig`` and ``RetainDeploymentConfig`` are accepted
-  and ignored (every update is all at once, there are no blue/green or rolling steps).
+  and ignored (every update is all at once, there are no blue/green or rolling steps). An update that
+  removes or retypes a variant registered with Application Auto Scaling is refused, as SageMaker does
+  (see `autoscaling_emulator`, which ``install()`` installs too).
 * An endpoint's variants are built with ``is not None`` tests: moto drops an ``InitialVariantWeight`` of
   ``0.0`` (falsy), which is exactly the weight a canary starts from. A variant without a weight gets
   SageMaker's default of ``1.0`` (moto shows none). Endpoint configs themselves keep ``0.0`` in moto.
@@ -34,8 +36,8 @@ What is extended, and why (the moto gap each closes):
 
 Not emulated: ``Failed``, ``RollingBack``, ``UpdateRollbackFailed``, ``SystemUpdating`` and ``Deleting``
 statuses; ``DeployedImages``, variant statuses, serverless and shadow variants in a pending deployment;
-auto scaling; invocations; and ``CreateEndpoint`` on an existing name (moto replaces the endpoint, SageMaker
-rejects it).
+invocations (auto scaling is simulated by `autoscaling`); and ``CreateEndpoint`` on an existing name (moto
+replaces the endpoint, SageMaker rejects it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
+
+from shepherd_cli.local import autoscaling_emulator
 
 DEFAULT_SETTLE_AFTER_DESCRIBES = 1
 
@@ -84,6 +88,7 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        autoscaling_emulator.install()  # SageMaker's side of auto scaling: refusals, deregistration on delete
         patches: list[tuple[type, str, Callable[..., Any]]] = [
             (FakeEndpoint, "_process_production_variants", _process_production_variants),
             (SageMakerModelBackend, "create_endpoint", _create_endpoint),
@@ -268,6 +273,7 @@ def _update_endpoint(
             arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
         _require_in_service(endpoint)
+        autoscaling_emulator.refuse_unsafe_update(self, endpoint, config)
 
         new_variants = _endpoint_variants(config.production_variants)
         if retain_all_variant_properties:

@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
+from shepherd.capacity.scaling import VariantCapacity
 from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 
@@ -49,6 +50,22 @@ class SageMakerEndpoints:
             ),
             failure_reason=response.get("FailureReason"),
         )
+
+    def variant_capacity(self, endpoint_name: str) -> dict[str, VariantCapacity] | None:
+        """Each variant's current and desired instance counts (`shepherd.capacity.ports.CapacityReader`);
+        None if the endpoint does not exist. A serverless variant reports no counts: both None."""
+        try:
+            response = self._client.describe_endpoint(EndpointName=endpoint_name)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            _raise_domain_error(error)
+        return {
+            variant["VariantName"]: VariantCapacity(
+                current=variant.get("CurrentInstanceCount"), desired=variant.get("DesiredInstanceCount")
+            )
+            for variant in response.get("ProductionVariants", [])
+        }
 
     def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
         try:
