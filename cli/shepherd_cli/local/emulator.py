@@ -123,11 +123,19 @@ def reset() -> None:
     """
     global _settle_after_describes
     with _lock:
+        settle_pending()
+        _failure_reasons_by_endpoint_name.clear()
+        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
+
+
+def settle_pending() -> None:
+    """Finish every change still in progress (an endpoint Creating or Updating goes InService with what
+    it was becoming, or back to its old config for an update set to fail), as SageMaker finishes it
+    whether or not anyone describes the endpoint: what local mode saves at a stop is then settled."""
+    with _lock:
         for endpoint, transition in list(_pending.items()):
             _complete(endpoint, transition)
         _pending.clear()
-        _failure_reasons_by_endpoint_name.clear()
-        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
 
 
 # --- transitions -------------------------------------------------------------------------------------
