@@ -62,9 +62,7 @@ def populate(world: World) -> None:
     s3.put_object(
         Bucket=world.bucket, Key=KEY, Body=b"\x00\xffv2", ContentType="application/gzip", ChecksumAlgorithm="SHA256"
     )
-    s3.put_object_tagging(
-        Bucket=world.bucket, Key=KEY, Tagging={"TagSet": [{"Key": "team", "Value": "churn"}]}
-    )
+    s3.put_object_tagging(Bucket=world.bucket, Key=KEY, Tagging={"TagSet": [{"Key": "team", "Value": "churn"}]})
     s3.put_object(Bucket=world.bucket, Key="models/churn/run-1/manifest.json", Body=b'{"metrics": {}}')
     s3.delete_object(Bucket=world.bucket, Key="models/churn/run-1/manifest.json")
     dynamodb.put_item(
@@ -265,7 +263,23 @@ def test_the_pickles_of_an_older_shepherd_are_refused_not_read(tmp_path: Path) -
     (state / "s3.pickle").write_bytes(b"\x80\x04\x95 not to be read")
     (state / "s3.pickle").chmod(0o600)
 
-    with pytest.raises(UnreadableState, match="older shepherd.*--fresh"):
+    with pytest.raises(UnreadableState, match=r"older shepherd.*--fresh"):
         persistence.restore(state)
     persistence.forget(state)
     assert list(state.iterdir()) == []
+
+
+def test_an_item_that_is_not_dynamodb_json_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with mock_aws():
+        world = build_world()["world"]
+        persistence.save(state, {}, AT)
+        document = json.loads((state / "dynamodb.json").read_text())
+        document["regions"][0]["tables"][0]["items"] = [
+            {"pk": {"S": "MODEL#churn"}, "sk": {"S": "VERSION#1"}, "status": {"M": {"x": {"S": {"py/object": "os"}}}}}
+        ]
+        (state / "dynamodb.json").write_text(json.dumps(document))
+
+        with pytest.raises(UnreadableState, match="a S attribute cannot hold"):
+            persistence.restore(state)
+        assert world.dynamodb.scan(TableName=world.table)["Items"] == []

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shepherd_cli.errors import CliError
 
-FORMAT = "shepherd-local-state"
-VERSION = 1
+FORMAT: Literal["shepherd-local-state"] = "shepherd-local-state"
+VERSION: Literal[1] = 1
 START_EMPTY = "`shepherd local up --fresh` starts empty (and saves the new format at the next stop)"
 
 

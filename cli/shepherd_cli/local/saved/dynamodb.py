@@ -8,6 +8,7 @@ the restore; items of a table it no longer creates are refused rather than dropp
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any, Literal
 
 from moto.dynamodb.models import dynamodb_backends
@@ -15,8 +16,6 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from pydantic import JsonValue, field_validator
 
 from shepherd_cli.local.saved.document import Document, Saved, UnreadableState
-
-TYPES = frozenset({"S", "N", "B", "SS", "NS", "BS", "M", "L", "BOOL", "NULL"})
 
 
 class SavedTable(Saved):
@@ -34,27 +33,32 @@ class SavedTable(Saved):
 
 def _check_attribute_value(value: JsonValue) -> None:
     """One DynamoDB attribute value: a one-key object naming its type (maps and lists checked within)."""
-    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in TYPES:
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in SHAPES:
         raise ValueError(f"not a DynamoDB attribute value: {str(value)[:80]}")
     kind, inner = next(iter(value.items()))
-    if kind == "M":
-        if not isinstance(inner, dict):
-            raise ValueError("a map attribute (M) must hold an object")
-        for member in inner.values():
-            _check_attribute_value(member)
-    elif kind == "L":
-        if not isinstance(inner, list):
-            raise ValueError("a list attribute (L) must hold a list")
-        for member in inner:
-            _check_attribute_value(member)
-    elif kind in ("SS", "NS", "BS"):
-        if not isinstance(inner, list) or not all(isinstance(member, str) for member in inner):
-            raise ValueError(f"a set attribute ({kind}) must hold strings")
-    elif kind in ("BOOL", "NULL"):
-        if not isinstance(inner, bool):
-            raise ValueError(f"a {kind} attribute must hold true or false")
-    elif not isinstance(inner, str):
-        raise ValueError(f"a {kind} attribute must hold a string")
+    if not SHAPES[kind](inner):
+        raise ValueError(f"a {kind} attribute cannot hold {str(inner)[:80]}")
+    members = inner.values() if isinstance(inner, dict) else inner if isinstance(inner, list) else []
+    for member in members if kind in ("M", "L") else []:
+        _check_attribute_value(member)
+
+
+def _strings(inner: JsonValue) -> bool:
+    return isinstance(inner, list) and all(isinstance(member, str) for member in inner)
+
+
+SHAPES: dict[str, Callable[[JsonValue], bool]] = {
+    "S": lambda inner: isinstance(inner, str),
+    "N": lambda inner: isinstance(inner, str),
+    "B": lambda inner: isinstance(inner, str),  # base64
+    "SS": _strings,
+    "NS": _strings,
+    "BS": _strings,
+    "M": lambda inner: isinstance(inner, dict),
+    "L": lambda inner: isinstance(inner, list),
+    "BOOL": lambda inner: isinstance(inner, bool),
+    "NULL": lambda inner: inner is True,
+}
 
 
 class Region(Saved):
@@ -83,7 +87,9 @@ def capture() -> DynamoDBDocument:
 
 def apply(document: DynamoDBDocument) -> None:
     # Every table is checked before any item is put: a refused state leaves the tables as deployed.
-    tables = [(_table(saved.account, saved.region, table.name), table) for saved in document.regions for table in saved.tables]
+    tables = [
+        (_table(saved.account, saved.region, table.name), table) for saved in document.regions for table in saved.tables
+    ]
     for table, saved_table in tables:
         for item in saved_table.items:
             table.put_item({name: _value(value) for name, value in item.items()})

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from moto.s3.models import FakeBucket, FakeDeleteMarker, FakeKey, s3_backends
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from shepherd_cli.local.saved.document import Document, Saved
 
@@ -33,7 +33,7 @@ class ObjectVersion(Saved):
     body: str = ""  # base64
     etag: str | None = None  # without quotes; None for a delete marker
     is_versioned: bool = True
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str] = Field(default_factory=dict)
     storage_class: str | None = "STANDARD"
     checksum_algorithm: str | None = None
     checksum_value: str | None = None
@@ -45,7 +45,7 @@ class ObjectVersion(Saved):
     lock_mode: str | None = None
     lock_legal_status: str | None = None
     lock_until: str | None = None
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("body")
     @classmethod
@@ -95,7 +95,8 @@ def _bucket(bucket: FakeBucket, backend: Any) -> SavedBucket:
         SavedKey(name=name, versions=[_version(entry, backend) for entry in versions])
         for name, versions in bucket.keys.lists()
     ]
-    return SavedBucket(name=bucket.name, region=bucket.region_name, versioning=bucket.versioning_status, keys=keys)
+    versioning = bucket.versioning_status  # "Enabled", "Suspended" or None: the model checks it
+    return SavedBucket(name=bucket.name, region=bucket.region_name, versioning=versioning, keys=keys)  # type: ignore[arg-type]
 
 
 def _version(entry: FakeKey | FakeDeleteMarker, backend: Any) -> ObjectVersion:

@@ -126,7 +126,7 @@ def apply(document: SageMakerDocument) -> None:
     for saved in document.regions:
         backend: Any = sagemaker_backends[saved.account][saved.region]
         for model in saved.models:
-            created = Model(
+            created = Model(  # type: ignore[abstract]  # moto makes them so; mypy sees an abstract property
                 account_id=saved.account,
                 region_name=saved.region,
                 model_name=model.name,
@@ -146,7 +146,7 @@ def apply(document: SageMakerDocument) -> None:
 
 
 def _restored_config(account: str, region: str, saved: SavedEndpointConfig) -> FakeEndpointConfig:
-    config = FakeEndpointConfig(
+    config = FakeEndpointConfig(  # type: ignore[abstract]  # as moto makes them
         account_id=account,
         region_name=region,
         endpoint_config_name=saved.name,
@@ -161,7 +161,7 @@ def _restored_config(account: str, region: str, saved: SavedEndpointConfig) -> F
 
 
 def _restored_endpoint(account: str, region: str, saved: SavedEndpoint) -> FakeEndpoint:
-    endpoint = FakeEndpoint(
+    endpoint = FakeEndpoint(  # type: ignore[abstract]  # as moto makes them
         account_id=account,
         region_name=region,
         endpoint_name=saved.name,
@@ -173,7 +173,7 @@ def _restored_endpoint(account: str, region: str, saved: SavedEndpoint) -> FakeE
     # The variants as they stood (weights a rollout set), not as the config first made them.
     endpoint.production_variants = [dict(variant) for variant in saved.production_variants]
     endpoint.endpoint_status = saved.status
-    endpoint.failure_reason = saved.failure_reason
+    endpoint.failure_reason = saved.failure_reason  # type: ignore[assignment]  # moto declares it None
     endpoint.creation_time = saved.creation_time
     endpoint.last_modified_time = saved.last_modified_time
     return endpoint
