@@ -1,7 +1,8 @@
 """Shepherd's extension of moto 5.2.5's SageMaker emulation, for the tests and local mode only.
 
 Never imported by Lambda code. Importing this module changes nothing; ``install()`` applies every patch
-(calling it again is harmless) and ``reset()`` clears this module's own state. The patches live on moto's
+(calling it again is harmless), ``reset()`` clears this module's own state and ``settle_pending()``
+finishes every change in progress (local mode calls it before saving its state). The patches live on moto's
 classes, so they work both in-process under ``moto.mock_aws`` and in ``ThreadedMotoServer`` when the
 server runs in the same process.
 
