@@ -113,8 +113,9 @@ def restore(directory: Path) -> None:
     """Put the saved documents' contents into the running backends. Every document is read and
     validated before anything is written: a refused state (UnreadableState, UnsafeLocalFile) leaves
     the backends as deployed."""
+    saved_as_json = any((directory / service.file).exists() for service in SERVICES)
     for legacy in LEGACY_FILES:
-        if (directory / legacy).exists() and not (directory / "s3.json").exists():
+        if (directory / legacy).exists() and not saved_as_json:
             raise UnreadableState(
                 f"refusing the state in {directory}: it was saved by an older shepherd (pickle files, "
                 f"which this one never reads); {START_EMPTY}"
