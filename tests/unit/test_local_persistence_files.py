@@ -30,7 +30,7 @@ def test_the_state_directory_and_its_files_are_private(tmp_path):
 def test_a_state_others_may_write_is_refused_before_anything_is_read(tmp_path, loose):
     directory = tmp_path / "state"
     persistence.save(directory, OUTPUTS, AT)
-    path = {"directory": directory, "s3 file": directory / "s3.pickle", "outputs file": directory / "outputs.json"}
+    path = {"directory": directory, "s3 file": directory / "s3.json", "outputs file": directory / "outputs.json"}
     path[loose].chmod(0o777 if loose == "directory" else 0o666)
 
     with pytest.raises(UnsafeLocalFile, match="others may write it"):

@@ -1,7 +1,8 @@
 """Shepherd's extension of moto 5.2.5's SageMaker emulation, for the tests and local mode only.
 
 Never imported by Lambda code. Importing this module changes nothing; ``install()`` applies every patch
-(calling it again is harmless) and ``reset()`` clears this module's own state. The patches live on moto's
+(calling it again is harmless), ``reset()`` clears this module's own state and ``settle_pending()``
+finishes every change in progress (local mode calls it before saving its state). The patches live on moto's
 classes, so they work both in-process under ``moto.mock_aws`` and in ``ThreadedMotoServer`` when the
 server runs in the same process.
 
@@ -128,11 +129,19 @@ def reset() -> None:
     """
     global _settle_after_describes
     with _lock:
+        settle_pending()
+        _failure_reasons_by_endpoint_name.clear()
+        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
+
+
+def settle_pending() -> None:
+    """Finish every change still in progress (an endpoint Creating or Updating goes InService with what
+    it was becoming, or back to its old config for an update set to fail), as SageMaker finishes it
+    whether or not anyone describes the endpoint: what local mode saves at a stop is then settled."""
+    with _lock:
         for endpoint, transition in list(_pending.items()):
             _complete(endpoint, transition)
         _pending.clear()
-        _failure_reasons_by_endpoint_name.clear()
-        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
 
 
 # --- transitions -------------------------------------------------------------------------------------
