@@ -84,6 +84,8 @@ class Fault:
     kind: str = "throttling"
     times: int = 1
     respond: Callable[[], tuple[int, dict[str, Any]]] | None = None  # a custom (status, JSON body)
+    # No answer at all: the request fails on the way (a connection error the SDK retries, then raises).
+    raises: Callable[[], Exception] | None = None
     armed: Callable[[], bool] = lambda: True  # inject only while this holds (e.g. after another call)
     on_first: Callable[[], None] | None = None  # called when the first fault is injected
     about: str | None = None  # inject only into requests naming this (an endpoint, say)
@@ -113,6 +115,8 @@ class Fault:
         if self.injected == 0 and self.on_first is not None:
             self.on_first()
         self.injected += 1
+        if self.raises is not None:
+            raise self.raises()
         if self.respond is not None:
             status, document = self.respond()
             body = json.dumps(document).encode()
