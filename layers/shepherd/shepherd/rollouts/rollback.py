@@ -357,9 +357,7 @@ class RollbackService(Struct):
             rollout, cause = stored.rollout, stored.rollout.rollback
             if rollout.phase is not Phase.ABORTING or cause is None or cause.flipped_at is not None:
                 return self._recorded_by_another(rollout, ours, flip)
-            flipped = rollout.model_copy(
-                update={"rollback": cause.flipped(flip.at), "revision": rollout.revision + 1}
-            )
+            flipped = rollout.model_copy(update={"rollback": cause.flipped(flip.at), "revision": rollout.revision + 1})
             changes, announced = flip_record(
                 flipped, self.rollouts.endpoint_audit_trail(rollout.endpoint_name), rollout.updated_at, cause.event_id
             )
