@@ -232,7 +232,10 @@ class RolloutService(Struct):
             if rollout.phase is Phase.ABORTING:  # unseen, the candidate may still serve: as below
                 raise TransientError(f"endpoint unseen while restoring: {refusal}") from refusal
             raise
-        firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
+        # Alarms only hold an advance: a restore (or a rollout still being set up) must not wait on
+        # reading them (CloudWatch refusing DescribeAlarms would otherwise keep the candidate serving).
+        gated = rollout.gating_alarms and rollout.phase not in (Phase.ABORTING, Phase.PREPARING)
+        firing = self.alarms.firing(rollout.gating_alarms) if gated else frozenset()
         action = decide(rollout, observed, firing, now)
         if isinstance(action, Wait):
             return action
