@@ -158,7 +158,7 @@ def _role(variant_name: str, stored: StoredRollout | None) -> str:
         return "baseline"  # the live version again, compared with the candidate; never a rollback target
     candidate = variant_name == rollout.candidate.variant_name
     previous = rollout.live is not None and variant_name == rollout.live.variant_name
-    if phase in (Phase.STARTING, Phase.SHIFTING):
+    if phase in (Phase.PREPARING, Phase.STARTING, Phase.SHIFTING):
         return "candidate" if candidate else "serving" if previous else "other"
     if phase in (Phase.WATCHING, Phase.RETIRING, Phase.COMPLETED):
         return "serving" if candidate else "standby" if previous else "other"

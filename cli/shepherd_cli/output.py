@@ -180,7 +180,7 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
     line = Text("Rollout:   ")
     line.append(clean(f"{rollout['model_name']} v{rollout['version']}  "))
     line.append(rollout["phase"], style=STATUS_STYLES.get(rollout["phase"], "yellow"))
-    if rollout["phase"] in ("STARTING", "SHIFTING"):
+    if rollout["phase"] in ("PREPARING", "STARTING", "SHIFTING"):
         line.append(
             f"  step {max(rollout['step'], 0)}/{rollout['steps']}: "
             f"{rollout['current_percent']}% now, {rollout['target_percent']}% asked"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import NoReturn
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from shepherd.registry.errors import TransientError
 from shepherd.settings import MAX_CONTROLLER_CONCURRENCY
@@ -33,6 +34,11 @@ THROTTLING_CODES = frozenset(
         "LimitExceededException",
     }
 )
+
+
+# No answer at all (connection refused or reset, timeouts): the SDK retries these too, then raises
+# them as BotoCoreError, never as ClientError. As transient as a 5xx.
+NETWORK_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
 
 
 def error_code(error: ClientError) -> str:

@@ -1,8 +1,12 @@
 """Promotion: a `Model Promotion Requested` command (or a rollback's redeploy) starts a rollout.
 
-The version is checked deployable, the endpoint's lock taken and the rollout stored in one commit
-with the version's move to DEPLOYING and its announcement; then the candidate's SageMaker model and
-its alarms are made. The controller (service.py) takes it from there.
+The version is checked deployable, the endpoint's lock taken and the rollout stored PREPARING in one
+commit with the version's move to DEPLOYING; then the candidate's SageMaker model and its alarms are
+made, and a second commit makes the rollout STARTING with its `Rollout Started`. The controller
+(service.py) acts on nothing PREPARING, so no rollout runs without its model or its alarms: a set-up
+that failed for now is finished by Lambda's retry of the same command, one refused for good refuses
+the promotion (the rollout aborts, releasing the endpoint), and one never finished fails at the
+controller's deadline.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd.registry.ports import ArtifactVault, Clock, EventPublisher, Registry
 from shepherd.rollouts import naming
 from shepherd.rollouts.clock import received_time
-from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
+from shepherd.rollouts.controller import (
+    LiveDeployment,
+    Phase,
+    Rollout,
+    VariantSpec,
+    Wait,
+    new_rollout,
+    prepared,
+    refused,
+)
+from shepherd.rollouts.errors import AlarmRequestRefused, EndpointRequestRefused
 from shepherd.rollouts.live_history import never_live, versions_live_on
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
 from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
@@ -40,6 +54,7 @@ from shepherd.rollouts.ports import (
     RegisterAlarms,
     RolloutRequest,
     RolloutStore,
+    SaveRollout,
     StartRollout,
     StoredRollout,
     endpoint_audit,
@@ -127,32 +142,16 @@ class PromotionService(Struct):
         request = replace(request, requested_at=received_time(request.requested_at, self.clock()))
         existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
         if existing is not None:  # a redelivered command: finish what the first delivery started
-            return self._duplicate(existing)
+            return self._duplicate(existing, request)
         try:
             stored = self._start_on_fresh_reads(request, rollout_id)
         except SameRollout:  # the same command delivered twice at once: the other delivery started it
             started = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
             assert started is not None, "the lock names a rollout that is stored in the same transaction"
-            return self._duplicate(started)
+            return self._duplicate(started, request)
         except PromotionRefused as refused:
-            self._record_refusal(request, rollout_id, refused)
-            self.events.publish(
-                PromotionRejected(
-                    rollout_id=rollout_id,
-                    endpoint_name=request.endpoint_name,
-                    model_name=request.model_name,
-                    version=refused.version,
-                    reason=refused.reason,
-                    requested_by=request.requested_by,
-                    active_rollout_id=refused.active_rollout_id,
-                )
-            )
-            logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
-            return PromotionOutcome("rejected", rollout_id, refused.reason)
-        self._prepare(stored.rollout)
-        # The controller subscribes to "Rollout Started" and takes the first step at once.
-        flush(self.rollouts, self.events, request.endpoint_name)
-        return PromotionOutcome("started", rollout_id)
+            return self._reject(request, rollout_id, refused)
+        return self._set_up(stored, request)
 
     def _record_refusal(self, request: PromotionRequest, rollout_id: str, refused: PromotionRefused) -> None:
         """Keep the refusal where `shepherd rejections`, `status` and `history` find it, whoever sent the
@@ -171,10 +170,64 @@ class PromotionService(Struct):
         )
         self.rollouts.commit([RecordRefusal(entry)])
 
-    def _duplicate(self, existing: StoredRollout) -> PromotionOutcome:
-        self._prepare(existing.rollout)
+    def _reject(self, request: PromotionRequest, rollout_id: str, refused: PromotionRefused) -> PromotionOutcome:
+        self._record_refusal(request, rollout_id, refused)
+        self.events.publish(
+            PromotionRejected(
+                rollout_id=rollout_id,
+                endpoint_name=request.endpoint_name,
+                model_name=request.model_name,
+                version=refused.version,
+                reason=refused.reason,
+                requested_by=request.requested_by,
+                active_rollout_id=refused.active_rollout_id,
+            )
+        )
+        logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
+        return PromotionOutcome("rejected", rollout_id, refused.reason)
+
+    def _duplicate(self, existing: StoredRollout, request: PromotionRequest) -> PromotionOutcome:
+        if existing.rollout.phase is Phase.PREPARING:  # the first delivery failed before it was set up
+            return self._set_up(existing, request)
         flush(self.rollouts, self.events, existing.rollout.endpoint_name)
         return PromotionOutcome("duplicate", existing.rollout.rollout_id)
+
+    def _set_up(self, stored: StoredRollout, request: PromotionRequest) -> PromotionOutcome:
+        """Make the candidate's model and alarms, then hand the rollout to the controller (STARTING).
+
+        Throttling, 5xx and the like raise: Lambda's retry of the same command finishes the set-up (the
+        record stays PREPARING, which the controller does not act on). A refusal for good refuses the
+        promotion: the rollout aborts (the controller ends it at once, releasing the endpoint, with
+        `Rollout Failed`) and the command is answered `Promotion Rejected` with the reason.
+        """
+        rollout = stored.rollout
+        try:
+            self._prepare(rollout)
+        except (EndpointRequestRefused, AlarmRequestRefused) as refusal:
+            return self._set_up_refused(stored, request, refusal.reason)
+        ready = prepared(rollout, request.requested_at)
+        owed = outbox(ready, _started(StoredRollout(ready, stored.request)))
+        try:
+            self.rollouts.commit([SaveRollout(ready, stored.request, rollout.revision), owed])
+        except ChangeRejected:  # another delivery set it up, or an abort came first: it is that rollout's now
+            flush(self.rollouts, self.events, rollout.endpoint_name)
+            return PromotionOutcome("duplicate", rollout.rollout_id)
+        # The controller subscribes to "Rollout Started" and takes the first step at once.
+        flush(self.rollouts, self.events, rollout.endpoint_name)
+        return PromotionOutcome("started", rollout.rollout_id)
+
+    def _set_up_refused(self, stored: StoredRollout, request: PromotionRequest, why: str) -> PromotionOutcome:
+        rollout = stored.rollout
+        reason = f"could not set the rollout up: {why}"
+        aborting = refused(rollout, request.requested_at, reason)
+        if not isinstance(aborting, Wait):
+            audit = endpoint_audit(aborting.next, "aborting", reason, request.requested_at, request.event_id)
+            try:
+                self.rollouts.commit([SaveRollout(aborting.next, stored.request, rollout.revision), audit])
+            except ChangeRejected:  # set up, or aborted, by another writer meanwhile: it is theirs
+                return PromotionOutcome("duplicate", rollout.rollout_id)
+        refusal = PromotionRefused(reason, rollout.version)
+        return self._reject(request, rollout.rollout_id, refusal)
 
     def _start_on_fresh_reads(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
         """`_start`, decided again from fresh reads when the endpoint's baseline moved between its reads
@@ -247,6 +300,7 @@ class PromotionService(Struct):
                 version.version,
             )
         per_rollout_alarms = naming.rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
+        # PREPARING until its model and alarms exist (_set_up): the controller does not act on it before.
         rollout = new_rollout(
             rollout_id=rollout_id,
             endpoint_name=request.endpoint_name,
@@ -257,15 +311,15 @@ class PromotionService(Struct):
             live=live,
             now=request.requested_at,
             gating_alarms=(*request.alarms, *per_rollout_alarms),
-        )
+        ).model_copy(update={"phase": Phase.PREPARING})
         reason = request.reason
         if version.status is VersionStatus.ROLLED_BACK:  # allowed explicitly: the audit says so
             reason = f"{reason} (promoted again after its rollback: allow_rolled_back)"
         stored = StoredRollout(
             rollout, RolloutRequest(requested_by=request.requested_by, reason=reason, event_id=request.event_id)
         )
-        # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
-        # leaves nothing behind.
+        # The SageMaker model and the alarms are made after the lock is taken (in _set_up): a refused
+        # promotion leaves nothing behind. "Rollout Started" is owed by the commit that ends the set-up.
         changes: list[Change] = [
             StartRollout(rollout, stored.request),
             # Conditional on the status read above, which the audit entry names as its `from`
@@ -275,7 +329,6 @@ class PromotionService(Struct):
             ),
             RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
             *_baseline_changes(live, deleted, stored, redeploy=redeploy),
-            outbox(rollout, _started(stored)),
             endpoint_audit(
                 rollout, "started", _plan_text(rollout), rollout.started_at, request.event_id, request.requested_by
             ),
@@ -382,9 +435,8 @@ class PromotionService(Struct):
 
     def _prepare(self, rollout: Rollout) -> None:
         """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
-        before any endpoint config names it), and its alarms pointing at the rollback."""
-        if rollout.phase.is_terminal:
-            return
+        before any endpoint config names it), and its alarms pointing at the rollback (deterministic
+        names: a retry creates or updates the same ones)."""
         version = self.registry.get_version(rollout.model_name, rollout.version)
         if version is None:
             raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
