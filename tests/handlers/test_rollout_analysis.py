@@ -17,7 +17,7 @@ import pytest
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.analysis.ports import MetricsUnavailable
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli.local import cloudwatch_emulator
 from tests.handlers.conftest import sample_event
 from tests.handlers.lifecycle import (

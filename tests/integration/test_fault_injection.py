@@ -31,7 +31,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from shepherd import bootstrap
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from tests.handlers import conftest as handler_fixtures
 from tests.handlers.conftest import load_handler, sample_event
 from tests.handlers.lifecycle import (

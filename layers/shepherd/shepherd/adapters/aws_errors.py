@@ -7,7 +7,7 @@ from typing import NoReturn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter before we see them.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)

@@ -12,7 +12,7 @@ from shepherd.adapters.aws_errors import error_code, is_transient, raise_transie
 from shepherd.analysis.metrics import SeriesQuery, Side
 from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.rollouts.strategy import Analysis
 
 MAX_NAMES_PER_DESCRIBE = 100  # DescribeAlarms takes at most 100 names

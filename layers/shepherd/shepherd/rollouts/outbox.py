@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from shepherd.contracts import Announcement
-from shepherd.registry.ports import EventPublisher
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.ports import Announce, RolloutStore
 

@@ -24,12 +24,12 @@ from shepherd.contracts import (
     RolloutFailed,
     RolloutTrafficShifted,
 )
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.clock import Clock, received_time
+from shepherd.kernel.errors import TransientError
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts import naming
 from shepherd.rollouts.canary import CanaryJudge
-from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import (
     Action,
     Complete,
