@@ -9,19 +9,18 @@ from datetime import datetime
 from typing import Protocol
 
 from msgspec import Struct
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import Announcement
+from shepherd.kernel.frozen import Frozen
 from shepherd.registry.model import AuditEntry, VersionStatus
 from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
 from shepherd.rollouts.strategy import Analysis
 
 
-class EndpointAuditEntry(BaseModel):
+class EndpointAuditEntry(Frozen):
     """One rollout transition on an endpoint, readable with the endpoint's audit trail."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str | None
@@ -42,10 +41,8 @@ class EndpointAuditEntry(BaseModel):
     to_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
 
 
-class Incident(BaseModel):
+class Incident(Frozen):
     """What a post-mortem needs about one rollback, kept beside the endpoint's audit trail."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str
@@ -65,10 +62,8 @@ class Incident(BaseModel):
     analysis: Verdict | None = None  # the canary judge's evidence, when it triggered the rollback
 
 
-class RolloutRequest(BaseModel):
+class RolloutRequest(Frozen):
     """Who asked for a rollout and why: kept beside the controller's record."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     requested_by: str
     reason: str
