@@ -17,6 +17,7 @@ from pydantic import StringConstraints, ValidationError
 
 from shepherd.contracts.free_text import SafeText, escape_unsafe
 from shepherd.kernel.frozen import Frozen
+from shepherd.kernel.sagemaker_names import SageMakerName
 
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
@@ -85,7 +86,7 @@ __all__ = [
 
 SOURCE = "shepherd"
 Text = Annotated[SafeText, StringConstraints(min_length=1, max_length=1024)]
-EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+EndpointName = SageMakerName
 
 
 def validation_problems(invalid: ValidationError) -> str:

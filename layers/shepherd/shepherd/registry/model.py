@@ -7,13 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from shepherd.kernel.frozen import Frozen
+from shepherd.kernel.sagemaker_names import SageMakerName
 
 # SageMaker's own name rule, so a model name can be used in SageMaker resource names unchanged.
-MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN)]
+ModelName = SageMakerName
 VersionNumber = Annotated[int, Field(ge=1)]
 
 
