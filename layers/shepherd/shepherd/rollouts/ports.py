@@ -39,6 +39,9 @@ class EndpointAuditEntry(Frozen):
     # written before these fields existed, and every other action, are stored exactly as before.
     from_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
     to_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
+    # The plan step (0-based) the transition saw reached, its bake beginning then: how a reader finds a
+    # step's span (`shepherd analysis replay`) without the note's words. Left out when unset, as above.
+    reached_step: int | None = Field(default=None, exclude_if=lambda step: step is None)
 
 
 class Incident(Frozen):
@@ -323,9 +326,10 @@ def endpoint_audit(
     event_id: str,
     actor: str | None = None,
     traffic: tuple[int, int] | None = None,
+    reached_step: int | None = None,
 ) -> AuditEndpoint:
     """The audit entry of a transition; ``traffic``: the candidate's percent before and after, when the
-    transition asks SageMaker for new weights."""
+    transition asks SageMaker for new weights; ``reached_step``: the step it saw reached."""
     return AuditEndpoint(
         EndpointAuditEntry(
             endpoint_name=rollout.endpoint_name,
@@ -340,6 +344,7 @@ def endpoint_audit(
             revision=rollout.revision,
             from_percent=traffic[0] if traffic else None,
             to_percent=traffic[1] if traffic else None,
+            reached_step=reached_step,
         )
     )
 
