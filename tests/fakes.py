@@ -18,12 +18,11 @@ from shepherd.adapters.dynamodb_rollouts import endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.contracts import Announcement
+from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.registry.errors import (
     ArtifactAlreadyRegistered,
     ArtifactMissing,
     ArtifactNotApprovable,
-    ConflictError,
-    TransientError,
     VersionNumberTaken,
 )
 from shepherd.registry.keys import approved_key

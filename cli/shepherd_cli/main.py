@@ -32,7 +32,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.text import Text
 
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli import cleanup as temporary_subscriptions
 from shepherd_cli import operations, output
 from shepherd_cli.analysis_view import render_analysis, render_replay

@@ -29,6 +29,7 @@ from shepherd.rollouts import naming
 from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import REFUSED_PROMOTION, EndpointAuditEntry, StoredRollout
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
+from shepherd.rollouts.variant_roles import variant_role
 from shepherd_cli.errors import CliError
 from shepherd_cli.serving import serving_versions, standby_versions
 from shepherd_cli.subscription import Subscription
@@ -104,7 +105,7 @@ def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
                     "current_weight": variant.get("CurrentWeight"),
                     "desired_weight": variant.get("DesiredWeight"),
                     "instance_count": variant.get("CurrentInstanceCount"),
-                    "role": _role(variant["VariantName"], stored),
+                    "role": variant_role(variant["VariantName"], stored.rollout if stored else None),
                 }
                 for variant in described.get("ProductionVariants", [])
             ],
@@ -147,23 +148,6 @@ def _variant_versions(live: dict[str, Any] | None, stored: StoredRollout | None)
             if rollout.fresh_baseline is not None:  # the live version again, for the judge
                 versions[rollout.fresh_baseline.variant_name] = rollout.previous_version
     return versions
-
-
-def _role(variant_name: str, stored: StoredRollout | None) -> str:
-    """What a variant is for, as the rollout sees it: the status view and the weights never disagree."""
-    if stored is None:
-        return "serving"
-    rollout, phase = stored.rollout, stored.rollout.phase
-    if rollout.fresh_baseline is not None and variant_name == rollout.fresh_baseline.variant_name:
-        return "baseline"  # the live version again, compared with the candidate; never a rollback target
-    candidate = variant_name == rollout.candidate.variant_name
-    previous = rollout.live is not None and variant_name == rollout.live.variant_name
-    if phase in (Phase.PREPARING, Phase.STARTING, Phase.SHIFTING):
-        return "candidate" if candidate else "serving" if previous else "other"
-    if phase in (Phase.WATCHING, Phase.RETIRING, Phase.COMPLETED):
-        return "serving" if candidate else "standby" if previous else "other"
-    # ABORTING, ROLLED_BACK, FAILED: traffic is back on the previous version (or never left it).
-    return "rolled back" if candidate else "serving" if previous else "other"
 
 
 def _timing(stored: StoredRollout, now: datetime) -> dict[str, Any]:

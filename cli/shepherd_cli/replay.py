@@ -32,8 +32,11 @@ from shepherd.rollouts.ports import EndpointAuditEntry
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse
 
 MINUTE = timedelta(minutes=1)
-# The first entries after a step was reached that end it: a shift on, a rollback, an abort, the end.
-_STEP_ENDS = re.compile(r"^(traffic \d+% -> \d+%|rollback requested|aborting|failed|rolled back|completed)$")
+# The first entries after a step was reached that end it: a weight request (a shift on), a rollback,
+# an abort, the end.
+_STEP_ENDS = frozenset({"rollback requested", "aborting", "failed", "rolled back", "completed"})
+# Entries written before the audit trail had its fields (`reached_step`, `to_percent`) say it in words.
+_OLD_SHIFT = re.compile(r"^traffic \d+% -> \d+%$")
 
 
 def replay(
@@ -43,7 +46,7 @@ def replay(
     ours = sorted((entry for entry in trail if entry.rollout_id == rollout.rollout_id), key=lambda entry: entry.at)
     steps = []
     for happened in sorted(rollout.analysis, key=lambda entry: entry.step):
-        span = _span(rollout, ours, happened)
+        span = step_span(rollout, ours, happened)
         if span is None:
             steps.append({"step": happened.step, "percent": happened.percent, "skipped": "no start in the audit trail"})
             continue
@@ -55,19 +58,30 @@ def replay(
     }
 
 
-def _span(
+def step_span(
     rollout: Rollout, trail: Sequence[EndpointAuditEntry], step: StepAnalysis
 ) -> tuple[datetime, datetime] | None:
-    """When the step was reached (the bake's start) and when it ended, from the audit trail."""
-    reached = re.compile(rf"^(reached|caught up with the endpoint at) {step.percent}%")
-    start = next((e.at for e in trail if e.action == "progress" and reached.match(e.detail)), None)
+    """When the step was reached (the bake's start) and when it ended, from the audit trail's fields
+    (the words of entries written before them)."""
+    start = next((e.at for e in trail if _reached(e, step)), None)
     if start is None:
         if rollout.step_index == step.step and rollout.step_started_at is not None:
             start = rollout.step_started_at
         else:
             return None
-    end = next((e.at for e in trail if e.at > start and _STEP_ENDS.match(e.action)), None)
+    end = next((e.at for e in trail if e.at > start and _ends_a_step(e)), None)
     return start, end or rollout.ended_at or rollout.updated_at
+
+
+def _reached(entry: EndpointAuditEntry, step: StepAnalysis) -> bool:
+    if entry.reached_step is not None:
+        return entry.reached_step == step.step
+    old_words = re.compile(rf"^(reached|caught up with the endpoint at) {step.percent}%")
+    return entry.action == "progress" and old_words.match(entry.detail) is not None
+
+
+def _ends_a_step(entry: EndpointAuditEntry) -> bool:
+    return entry.to_percent is not None or entry.action in _STEP_ENDS or _OLD_SHIFT.match(entry.action) is not None
 
 
 def _replay_step(

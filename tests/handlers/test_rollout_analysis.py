@@ -17,7 +17,7 @@ import pytest
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.analysis.ports import MetricsUnavailable
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli.local import cloudwatch_emulator
 from tests.handlers.conftest import sample_event
 from tests.handlers.lifecycle import (
@@ -408,6 +408,11 @@ def test_a_replay_judges_the_steps_again_from_cloudwatch_minute_by_minute_under_
     record = rollout_record()
     trail = bootstrap.rollout_store().endpoint_audit_trail(ENDPOINT)
     metrics = CloudWatchVariantMetrics(boto3.client("cloudwatch"))
+    # (the entries that saw a step reached say which one in a field, stored with them)
+    reached = [
+        (e.reached_step, e.detail) for e in trail if e.rollout_id == record.rollout_id and e.reached_step is not None
+    ]
+    assert [(step, detail.split(";")[0]) for step, detail in reached] == [(0, "reached 10%"), (1, "reached 100%")]
 
     # When it is replayed under its own configuration, then under one that ignores 5xx errors
     same = replay(record, trail, record.strategy.analysis.judge, metrics)

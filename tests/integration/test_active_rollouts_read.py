@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import RolloutRequest, SaveRollout, SetLive, StartRollout

@@ -28,7 +28,7 @@ from shepherd.capacity.scaling import (
     VariantCapacity,
     VariantScaling,
 )
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli.local import emulator
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/sagemaker"

@@ -21,7 +21,7 @@ from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.judge import judge
 from shepherd.analysis.metrics import BUILTIN_SERIES, INVOCATIONS, LATENCY_COUNT, SeriesQuery, tail_query
 from shepherd.analysis.ports import MetricsUnavailable
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli.local import cloudwatch_emulator
 from tests.fakes import FakeVariantMetrics
 

@@ -31,7 +31,7 @@ from moto.core.botocore_stubber import MockRawResponse
 
 from shepherd import bootstrap
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from tests.handlers import conftest as handler_fixtures
 from tests.handlers.conftest import load_handler, sample_event
 from tests.handlers.lifecycle import (
@@ -539,7 +539,7 @@ def test_a_throttled_tick_reports_the_error_changes_nothing_and_the_next_tick_ta
     ("service", "operation"),
     [
         ("sagemaker", "DescribeEndpoint"),
-        ("dynamodb", "GetItem"),
+        ("dynamodb", "BatchGetItem"),  # the tick reads its active rollouts' records in batches
         ("dynamodb", "Query"),
         ("cloudwatch", "DescribeAlarms"),
     ],
@@ -550,7 +550,7 @@ def test_a_tick_that_cannot_observe_reports_the_error_and_changes_nothing(
     before = rollout_record(world)
     faults(service, operation, kind="5xx", times=SDK_ATTEMPTS)
 
-    if (service, operation) == ("dynamodb", "GetItem"):
+    if (service, operation) == ("dynamodb", "BatchGetItem"):
         with pytest.raises(TransientError):  # the list of rollouts itself: Lambda retries the tick
             tick(lambda_context, AT + timedelta(minutes=1))
     elif (service, operation) == ("dynamodb", "Query"):

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from tests.handlers.lifecycle import ENDPOINT, promote, promotion, registered_version, settled_weights, status, tick
 from tests.integration import test_fault_injection as fault_injection
 from tests.integration.test_fault_injection import AT, CANARY, SDK_ATTEMPTS, V1, V2, lambda_async, rollout_record

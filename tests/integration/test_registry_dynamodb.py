@@ -10,7 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.dynamodb import DynamoRegistry, cancellation_reasons
-from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, VersionNumberTaken
+from shepherd.kernel.errors import ConflictError
+from shepherd.registry.errors import ArtifactAlreadyRegistered, VersionNumberTaken
 from shepherd.registry.model import ArtifactRef, AuditEntry, Lineage, ModelVersion, VersionStatus
 from shepherd.registry.service import ArtifactUploaded, RegistrationService
 from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher

@@ -22,7 +22,7 @@ import pytest
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchAlarms
 from shepherd.adapters.sagemaker import SageMakerEndpoints
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd_cli.local import emulator
 from tests.handlers import conftest as handler_fixtures
 from tests.handlers.lifecycle import ENDPOINT, settled_weights, status, tick, weights

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.registry.images import ImagePolicy
 from shepherd.rollouts.canary import CanaryJudge, ResumeRequest
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+
+from shepherd.inbound.eventbridge import AwsShape
+from shepherd.kernel.frozen import Frozen
+from shepherd.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "layers" / "shepherd" / "shepherd"
@@ -17,7 +24,12 @@ DOMAIN = sorted(
         *(PACKAGE / "analysis").glob("*.py"),
         *(PACKAGE / "contracts").glob("*.py"),
         *(PACKAGE / "capacity").glob("*.py"),
+        *(PACKAGE / "kernel").glob("*.py"),
     ]
+)
+MODULES = sorted(
+    ".".join(("shepherd", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+    for path in PACKAGE.rglob("*.py")
 )
 AWS_MODULES = {"boto3", "botocore", "aws_lambda_powertools"}
 
@@ -70,3 +82,23 @@ CODE_LOADING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "shelve", "marsh
 def test_the_cli_loads_no_pickle(path):
     assert not imported_modules(path) & CODE_LOADING_MODULES
     assert "pickle.load" not in path.read_text()
+
+
+def test_the_kernel_depends_on_no_other_part_of_shepherd():
+    for path in (PACKAGE / "kernel").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        run_time = [node for node in tree.body if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [node.module for node in run_time if node.module.startswith("shepherd.")], path.name
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_validated_record_and_contract_has_the_one_frozen_base(module):
+    # Unknown fields refused, immutable, built on first use: said once, in shepherd.kernel.frozen. Only
+    # the settings (the environment has other variables) and AWS's own shapes (which AWS may extend)
+    # are read otherwise.
+    exempt = (Settings, AwsShape)
+    loaded = importlib.import_module(module)
+    for name, value in vars(loaded).items():
+        defined_here = inspect.isclass(value) and value.__module__ == module
+        if defined_here and issubclass(value, BaseModel) and not issubclass(value, exempt):
+            assert issubclass(value, Frozen), f"{module}.{name}"

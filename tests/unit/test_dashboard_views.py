@@ -288,3 +288,14 @@ def test_with_local_mode_stopped_a_page_says_what_to_run_instead_of_a_500():
     assert "Local mode is not running" in page.text and "shepherd local up" in page.text
     polled = client.get("/api/endpoints/e")
     assert polled.status_code == 503 and polled.json()["title"] == "Local mode is not running"
+
+
+def test_a_reached_step_shows_alike_whether_its_entry_has_the_field_or_only_the_words():
+    new = EndpointAuditEntry.model_validate({**entry(2, "progress").model_dump(), "reached_step": 0})
+    old = entry(2, "progress")  # written before reached_step existed
+    shown = [
+        rollout_timeline(_Stored(), [entry(0, "started"), step], None, now=T0 + timedelta(minutes=3))  # type: ignore[arg-type]
+        for step in (new, old)
+    ]
+    assert shown[0] == shown[1]
+    assert [m["label"] for m in shown[0]["markers"]] == ["started", "step reached"]

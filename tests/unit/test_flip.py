@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 
-from shepherd.registry.errors import ConflictError, TransientError
+from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.rollouts.controller import (
     EndpointStatus,
     FinishRollback,

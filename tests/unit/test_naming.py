@@ -1,5 +1,6 @@
 """SageMaker names: valid for any valid input, deterministic, and distinct for distinct inputs."""
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -7,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shepherd.kernel.sagemaker_names import NAME_PATTERN, is_valid_name
 from shepherd.rollouts import naming
 from shepherd.rollouts.naming import (
     endpoint_config_name,
-    is_valid_name,
     model_resource_name,
     rollout_id,
     variant_name,
@@ -44,7 +45,7 @@ purposes = st.sampled_from(naming.CONFIG_PURPOSES)
 
 def assert_valid(name: str) -> None:
     assert len(name) <= 63, name
-    assert naming.NAME_PATTERN.fullmatch(name), name
+    assert re.fullmatch(NAME_PATTERN, name), name
 
 
 # --- readable when it fits --------------------------------------------------------------------
@@ -241,3 +242,24 @@ def test_two_rollouts_get_two_fresh_baseline_names() -> None:
     first, second = (naming.baseline_variant_name("m", 3, rollout_id(event, at)) for event in ("e1", "e2"))
 
     assert first != second
+
+
+# --- one rule for every SageMaker name ------------------------------------------------------------
+
+
+def test_commands_records_and_uploads_judge_names_by_sagemakers_one_rule() -> None:
+    from pydantic import TypeAdapter, ValidationError
+
+    from shepherd.contracts import EndpointName
+    from shepherd.registry.errors import ArtifactRejected
+    from shepherd.registry.keys import parse_artifact_key
+    from shepherd.registry.model import ModelName
+
+    long = "a-" * 40 + "a"  # the pattern matches it; SageMaker refuses it (81 characters)
+    assert not is_valid_name(long)
+    for name_type in (EndpointName, ModelName):
+        with pytest.raises(ValidationError):
+            TypeAdapter(name_type).validate_python(long)
+        assert TypeAdapter(name_type).validate_python("a-" * 31 + "a") == "a-" * 31 + "a"  # 63: fine
+    with pytest.raises(ArtifactRejected, match="63 characters"):
+        parse_artifact_key(f"models/{long}/model.tar.gz")

@@ -168,6 +168,8 @@ def test_a_redelivery_that_finds_its_artifact_deleted_between_its_two_reads_is_t
         ("models/Bad_Name/v1/model.tar.gz", "INVALID_MODEL_NAME", "must match"),
         ("models/-churn/model.tar.gz", "INVALID_MODEL_NAME", "must match"),
         ("models/" + "a" * 64 + "/model.tar.gz", "INVALID_MODEL_NAME", "must match"),
+        # The pattern alone lets hyphens run on: SageMaker's rule is the pattern and 63 characters.
+        ("models/" + "a-" * 40 + "a/model.tar.gz", "INVALID_MODEL_NAME", "at most 63 characters"),
         ("models/churn/../other/model.tar.gz", "INVALID_KEY", "'..'"),
         ("models/churn/./model.tar.gz", "INVALID_KEY", "'.'"),
         ("models/churn//model.tar.gz", "INVALID_KEY", "empty path segment"),

@@ -24,7 +24,7 @@ import boto3
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
-from shepherd.registry.ports import Clock
+from shepherd.kernel.clock import Clock
 from shepherd.settings import ControllerEnvironment, ImageEnvironment, RolloutEnvironment, Settings
 
 if TYPE_CHECKING:

@@ -118,7 +118,7 @@ const Shepherd = (() => {
     const totalCurrent = variants.reduce((sum, v) => sum + (v.current_weight || 0), 0);
     const totalDesired = variants.reduce((sum, v) => sum + (v.desired_weight || 0), 0);
     for (const v of variants) {
-      const role = roleOf(v, data);
+      const role = v.role;  // shepherd.rollouts.variant_roles, as `shepherd status` shows it
       body.insertAdjacentHTML("beforeend",
         `<tr class="variant" data-variant="${esc(v.variant_name)}" data-role="${esc(role)}"><td>${esc(v.variant_name)}</td><td>${v.version ? "v" + esc(v.version) : "-"}</td>` +
         `<td>${esc(role)}</td><td>${pct(v.current_weight, totalCurrent)}</td><td>${pct(v.desired_weight, totalDesired)}</td><td>${esc(v.instance_count ?? "-")}</td></tr>`);
@@ -193,18 +193,6 @@ const Shepherd = (() => {
     if (terminal.has(rollout.phase) || !rollout.step_started_at || !rollout.bake_seconds || !now) return "";
     const left = Math.max(0, Date.parse(rollout.step_started_at) / 1000 + rollout.bake_seconds - Date.parse(now) / 1000);
     return `<p id="bake">Bake started ${esc(rollout.step_started_at.slice(11, 19))}: ${Math.round(left)} s of ${esc(rollout.bake_seconds)} s left</p>`;
-  }
-
-  function roleOf(variant, data) {
-    const rollout = data.rollout;
-    const active = rollout && !terminal.has(rollout.phase);
-    if (active && variant.version === rollout.version) {
-      return rollout.phase === "WATCHING" || rollout.phase === "RETIRING" ? "serving (new)" : "candidate";
-    }
-    if (active && variant.version === rollout.previous_version) {
-      return rollout.phase === "WATCHING" || rollout.phase === "RETIRING" ? "standby" : "serving";
-    }
-    return "serving";
   }
 
   function incidentHtml(incident) {

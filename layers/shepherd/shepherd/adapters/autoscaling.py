@@ -28,7 +28,7 @@ from shepherd.capacity.scaling import (
     TargetTracking,
     variant_resource_id,
 )
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 
 NOT_FOUND = "ObjectNotFoundException"
 CONCURRENT_UPDATE = "ConcurrentUpdateException"

@@ -8,7 +8,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.settings import MAX_CONTROLLER_CONCURRENCY
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter before we see them.

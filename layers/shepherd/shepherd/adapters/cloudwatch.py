@@ -12,7 +12,7 @@ from shepherd.adapters.aws_errors import NETWORK_ERRORS, error_code, is_transien
 from shepherd.analysis.metrics import SeriesQuery, Side
 from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.rollouts.errors import AlarmRequestRefused
 from shepherd.rollouts.strategy import Analysis
 

@@ -17,7 +17,8 @@ from msgspec import Struct
 from pydantic import BaseModel
 
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
-from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, TransientError, VersionNumberTaken
+from shepherd.kernel.errors import ConflictError, TransientError
+from shepherd.registry.errors import ArtifactAlreadyRegistered, VersionNumberTaken
 from shepherd.registry.model import (
     ApprovedArtifact,
     ArtifactRef,

@@ -20,7 +20,7 @@ from shepherd.adapters.dynamodb import (
     status_change_items,
 )
 from shepherd.contracts import Announcement
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 from shepherd.rollouts.controller import LiveDeployment, Rollout
 from shepherd.rollouts.ports import (
     AlarmRegistration,

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import raise_transient_or_reraise
 from shepherd.contracts import SOURCE, Announcement
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.errors import TransientError
 
 # PutEvents can accept a request yet fail some entries (throttled, internal): those are re-sent.
 MAX_ENTRY_ATTEMPTS = 4
@@ -18,7 +18,7 @@ BATCH_SIZE = 10  # PutEvents takes at most 10 entries per call
 
 
 class EventBridgePublisher:
-    """Implements `shepherd.registry.ports.EventPublisher`."""
+    """Implements `shepherd.kernel.publisher.EventPublisher`."""
 
     def __init__(self, client: Any, bus_name: str, sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client

@@ -22,8 +22,6 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     Strict,
     StrictBool,
@@ -44,6 +42,7 @@ from shepherd.analysis.metrics import (
     SeriesQuery,
     slow_series_id,
 )
+from shepherd.kernel.frozen import Frozen
 
 RULE_ERROR = "strategy_rule"
 """Error type of rules that spell out their own path (shared with ``shepherd.rollouts.strategy``)."""
@@ -63,11 +62,7 @@ DimensionName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 DimensionValue = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
-
-
-class _Directed(_Frozen):
+class _Directed(Frozen):
     direction: Direction
     tolerance: Tolerance
 
@@ -85,7 +80,7 @@ class _Directed(_Frozen):
         return float(tolerance)
 
 
-class DefaultMetricSettings(_Frozen):
+class DefaultMetricSettings(Frozen):
     """Changes to one built-in metric; anything left out keeps the built-in value."""
 
     enabled: StrictBool = True
@@ -94,7 +89,7 @@ class DefaultMetricSettings(_Frozen):
     min_samples: MinSamples | None = None
 
 
-class DefaultMetrics(_Frozen):
+class DefaultMetrics(Frozen):
     """The built-in metrics, all on. Rates are judged from counts, latencies minute by minute."""
 
     errors_5xx: DefaultMetricSettings = Field(default_factory=DefaultMetricSettings)
@@ -172,7 +167,7 @@ class UserMetric(_Directed):
         )
 
 
-class JudgeConfig(_Frozen):
+class JudgeConfig(Frozen):
     """The canary judge of one promotion. It runs only when there is a live variant to compare with."""
 
     enabled: StrictBool = True

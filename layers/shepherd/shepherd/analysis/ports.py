@@ -7,7 +7,7 @@ from typing import Protocol
 
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.analysis.observations import VariantSeries
-from shepherd.registry.errors import ShepherdError
+from shepherd.kernel.errors import ShepherdError
 
 
 class MetricsUnavailable(ShepherdError):

@@ -6,17 +6,14 @@ that the data cannot limit yet is ``None`` (JSON has no infinity).
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from shepherd.analysis.metrics import Direction, MetricKind
+from shepherd.kernel.frozen import Frozen
 
 Outcome = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 
 
-class MetricEvidence(BaseModel):
+class MetricEvidence(Frozen):
     """One metric's outcome and why."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     metric: str
     kind: MetricKind
@@ -45,10 +42,8 @@ class MetricEvidence(BaseModel):
     gross_failure: bool = False
 
 
-class Verdict(BaseModel):
+class Verdict(Frozen):
     """The overall outcome: FAIL if any metric fails, else INCONCLUSIVE if any is, else PASS."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     outcome: Outcome
     critical_failure: bool  # a critical metric failed: roll back now rather than at the end of the bake

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shepherd.registry.errors import ShepherdError
+from shepherd.kernel.errors import ShepherdError
 
 
 class ScalingRequestRefused(ShepherdError):

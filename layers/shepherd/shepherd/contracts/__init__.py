@@ -13,9 +13,11 @@ first use, so a function's cold start creates the classes of the contracts it us
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import StringConstraints, ValidationError
 
 from shepherd.contracts.free_text import SafeText, escape_unsafe
+from shepherd.kernel.frozen import Frozen
+from shepherd.kernel.sagemaker_names import SageMakerName
 
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
@@ -86,7 +88,7 @@ __all__ = [
 
 SOURCE = "shepherd"
 Text = Annotated[SafeText, StringConstraints(min_length=1, max_length=1024)]
-EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+EndpointName = SageMakerName
 
 
 def validation_problems(invalid: ValidationError) -> str:
@@ -98,10 +100,7 @@ def validation_problems(invalid: ValidationError) -> str:
     )
 
 
-class Contract(BaseModel):
-    # Each function sends a few of these: a model's validator is built on its first use, not at every
-    # cold start for all of them.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+class Contract(Frozen):
     DETAIL_TYPE: ClassVar[str]
 
 

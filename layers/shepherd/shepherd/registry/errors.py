@@ -1,15 +1,13 @@
-"""Domain errors. Adapters translate AWS failures into these, once; services decide what they mean."""
+"""The registry's errors (the ones every part shares are in `shepherd.kernel.errors`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shepherd.kernel.errors import ConflictError, ShepherdError
+
 if TYPE_CHECKING:
     from shepherd.registry.model import ModelVersion
-
-
-class ShepherdError(Exception):
-    """Base of every error Shepherd raises on purpose."""
 
 
 class ArtifactRejected(ShepherdError):
@@ -34,10 +32,6 @@ class ArtifactNotApprovable(ShepherdError):
         self.reason = reason
 
 
-class ConflictError(ShepherdError):
-    """A conditional write lost: the item is not in the state the write expected."""
-
-
 class VersionNumberTaken(ConflictError):
     """The model's counter moved since it was read: another registration took the number.
 
@@ -60,7 +54,3 @@ class ArtifactAlreadyRegistered(ConflictError):
 
 class VersionNotFound(ShepherdError):
     pass
-
-
-class TransientError(ShepherdError):
-    """Throttling or a 5xx that survived the SDK's retries: raise so Lambda retries the event."""

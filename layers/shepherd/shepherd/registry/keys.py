@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from msgspec import Struct
 
+from shepherd.kernel.sagemaker_names import name_problem
 from shepherd.registry.errors import ArtifactRejected
-from shepherd.registry.model import MODEL_NAME_PATTERN
 
 PREFIX = "models/"
 ARTIFACT_FILE_NAME = "model.tar.gz"
 MANIFEST_FILE_NAME = "manifest.json"
 # Shepherd's own copies of approved artifacts (`approved_key`): never an upload to register.
 APPROVED_PREFIX = "approved/"
-_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
 class ArtifactKey(Struct, frozen=True):
@@ -61,12 +58,9 @@ def parse_artifact_key(key: str) -> ArtifactKey:
         raise ArtifactRejected("INVALID_KEY", f"key {key!r} has a '.' or '..' path segment", model_name)
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
         raise ArtifactRejected("INVALID_KEY", f"key {key!r} contains control characters", model_name)
-    if not _MODEL_NAME.fullmatch(model_name):
-        raise ArtifactRejected(
-            "INVALID_MODEL_NAME",
-            f"model name {model_name!r} must match {MODEL_NAME_PATTERN} (SageMaker's name rule)",
-            model_name,
-        )
+    problem = name_problem(model_name)
+    if problem is not None:
+        raise ArtifactRejected("INVALID_MODEL_NAME", f"model name {model_name!r} {problem}", model_name)
     return ArtifactKey(model_name=model_name, folder=key[: -len(ARTIFACT_FILE_NAME)])
 
 

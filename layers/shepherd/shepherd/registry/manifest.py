@@ -2,9 +2,10 @@
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from shepherd.contracts.free_text import SafeText, escape_unsafe, refuse_unsafe
+from shepherd.kernel.frozen import Frozen
 from shepherd.registry.errors import ArtifactRejected
 from shepherd.registry.model import SourceRef, TrainingData, VersionNumber
 
@@ -14,9 +15,10 @@ ShortText = Annotated[SafeText, StringConstraints(min_length=1, max_length=256)]
 MetricName = Annotated[SafeText, StringConstraints(min_length=1, max_length=128)]
 
 
-class Manifest(BaseModel):
-    # strict: "0.9" is not a metric and 1 is not a string; allow_inf_nan: NaN cannot be compared to a threshold
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+class Manifest(Frozen):
+    # Stricter than the other records (pydantic merges this with Frozen's): "0.9" is not a metric and 1
+    # is not a string; allow_inf_nan: NaN cannot be compared to a threshold.
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
     description: Annotated[SafeText, StringConstraints(max_length=4096)] | None = None
     framework: ShortText | None = None

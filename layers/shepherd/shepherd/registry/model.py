@@ -7,11 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
+
+from shepherd.kernel.frozen import Frozen
+from shepherd.kernel.sagemaker_names import SageMakerName
 
 # SageMaker's own name rule, so a model name can be used in SageMaker resource names unchanged.
-MODEL_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME_PATTERN)]
+ModelName = SageMakerName
 VersionNumber = Annotated[int, Field(ge=1)]
 
 
@@ -29,12 +31,7 @@ class VersionStatus(StrEnum):
     FAILED = "FAILED"
 
 
-class Record(BaseModel):
-    # Built on first use: a function reads or writes a few of these records, not all of them.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class Checksum(Record):
+class Checksum(Frozen):
     """The checksum S3 stores for the object (never computed by downloading it)."""
 
     algorithm: str  # SHA256, CRC64NVME, CRC32, CRC32C or SHA1: whichever S3 holds
@@ -42,7 +39,7 @@ class Checksum(Record):
     type: str | None = None  # FULL_OBJECT or COMPOSITE (multipart)
 
 
-class ArtifactRef(Record):
+class ArtifactRef(Frozen):
     """One exact S3 object version: the identity an upload is deduplicated on."""
 
     bucket: str
@@ -54,7 +51,7 @@ class ArtifactRef(Record):
         return f"s3://{self.bucket}/{self.key}"
 
 
-class ArtifactFacts(Record):
+class ArtifactFacts(Frozen):
     """What S3 says about the artifact, read with one HeadObject."""
 
     etag: str
@@ -65,7 +62,7 @@ class ArtifactFacts(Record):
     last_modified: datetime  # when the artifact was written: the manifest is read as of then
 
 
-class ApprovedArtifact(Record):
+class ApprovedArtifact(Frozen):
     """The copy of a version's artifact that SageMaker serves: `approved/<model>/<version>/model.tar.gz`,
     which only Shepherd's roles may write (the bucket policy). Copied from the exact registered S3
     version, and checked against it, before the version's first promotion."""
@@ -81,23 +78,23 @@ class ApprovedArtifact(Record):
         return f"s3://{self.bucket}/{self.key}"
 
 
-class TrainingData(Record):
+class TrainingData(Frozen):
     uri: str
     version: str | None = None
 
 
-class SourceRef(Record):
+class SourceRef(Frozen):
     repository: str
     commit: str
 
 
-class Lineage(Record):
+class Lineage(Frozen):
     parent_version: VersionNumber | None = None
     training_data: TrainingData | None = None
     source: SourceRef | None = None
 
 
-class ModelVersion(Record):
+class ModelVersion(Frozen):
     model_name: ModelName
     version: VersionNumber
     artifact: ArtifactRef
@@ -131,7 +128,7 @@ class ModelVersion(Record):
     approved_artifact: ApprovedArtifact | None = None
 
 
-class Rejection(Record):
+class Rejection(Frozen):
     """Why an upload did not become a version. Stored per (bucket, key, S3 version id)."""
 
     artifact: ArtifactRef
@@ -142,7 +139,7 @@ class Rejection(Record):
     event_id: str
 
 
-class AuditEntry(Record):
+class AuditEntry(Frozen):
     """One state change, appended in the same transaction as the change itself."""
 
     model_name: str
@@ -158,7 +155,7 @@ class AuditEntry(Record):
     rollout_id: str | None = None
 
 
-class ModelSummary(Record):
+class ModelSummary(Frozen):
     model_name: str
     latest_version: int
     created_at: datetime

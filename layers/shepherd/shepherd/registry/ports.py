@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from msgspec import Struct
 
-from shepherd.contracts import Announcement
 from shepherd.registry.model import (
     ApprovedArtifact,
     ArtifactFacts,
@@ -21,7 +20,6 @@ from shepherd.registry.model import (
 )
 
 T = TypeVar("T")
-Clock = Callable[[], datetime]
 
 
 class Page(Struct, Generic[T], frozen=True):
@@ -104,7 +102,3 @@ class Registry(Protocol):
     def get_rejection(self, bucket: str, key: str) -> Rejection | None: ...
 
     def model_audit_trail(self, model_name: str) -> list[AuditEntry]: ...
-
-
-class EventPublisher(Protocol):
-    def publish(self, *announcements: Announcement) -> None: ...

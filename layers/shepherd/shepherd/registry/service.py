@@ -17,13 +17,14 @@ from shepherd.contracts import (
     ModelVersionRegistered,
     ModelVersionRejected,
 )
+from shepherd.kernel.clock import Clock
+from shepherd.kernel.errors import ConflictError, TransientError
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.errors import (
     ArtifactAlreadyRegistered,
     ArtifactMissing,
     ArtifactNotApprovable,
     ArtifactRejected,
-    ConflictError,
-    TransientError,
     VersionNumberTaken,
 )
 from shepherd.registry.images import ImagePolicy, digest_of, image_refusal
@@ -38,7 +39,7 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import ArtifactStore, ArtifactVault, Clock, EventPublisher, Registry
+from shepherd.registry.ports import ArtifactStore, ArtifactVault, Registry
 
 logger = logging.getLogger(__name__)
 UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket

@@ -17,9 +17,9 @@ from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
 from shepherd.contracts import Announcement, CanaryAnalysisCompleted, RolloutHeld, RolloutResumed, RolloutResumeRefused
-from shepherd.registry.errors import TransientError
-from shepherd.registry.ports import Clock, EventPublisher
-from shepherd.rollouts.clock import received_time
+from shepherd.kernel.clock import Clock, received_time
+from shepherd.kernel.errors import TransientError
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.outbox import announced_ids, deliver, deliver_or_keep, outbox
 from shepherd.rollouts.ports import Change, ChangeRejected, RolloutStore, SaveRollout, StoredRollout, endpoint_audit

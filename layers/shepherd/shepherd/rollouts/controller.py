@@ -119,8 +119,9 @@ from typing import Literal, Self, TypeAlias
 
 import msgspec.structs
 from msgspec import Struct
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
+from shepherd.kernel.frozen import Frozen
 from shepherd.rollouts import naming
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, bounded
@@ -182,11 +183,7 @@ _TRANSITIONAL = frozenset(
 # --- records -----------------------------------------------------------------------------------
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
-
-
-class VariantSpec(_Frozen):
+class VariantSpec(Frozen):
     """A production variant as it goes into an endpoint config (weight aside)."""
 
     variant_name: str
@@ -213,7 +210,7 @@ class VariantSpec(_Frozen):
         )
 
 
-class LiveDeployment(_Frozen):
+class LiveDeployment(Frozen):
     """What the endpoint serves before the rollout (from the endpoint item and DescribeEndpoint)."""
 
     model_name: str
@@ -222,7 +219,7 @@ class LiveDeployment(_Frozen):
     config_name: str
 
 
-class Rollout(_Frozen):
+class Rollout(Frozen):
     """The rollout record; build the first one with :func:`new_rollout`, then only via actions.
 
     ``revision`` starts at 0 and every action's ``next`` has ``revision + 1``: write it on the

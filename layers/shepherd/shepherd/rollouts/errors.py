@@ -6,7 +6,7 @@ names stay importable (`EndpointBusy`, `ChangeRejected` from `rollouts.ports`) s
 
 from __future__ import annotations
 
-from shepherd.registry.errors import ConflictError, ShepherdError
+from shepherd.kernel.errors import ConflictError, ShepherdError
 from shepherd.rollouts.ports import ChangeRejected, EndpointBusy
 
 # A conditional write lost: another writer changed the record since it was read.

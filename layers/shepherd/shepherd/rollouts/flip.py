@@ -20,8 +20,8 @@ import msgspec.structs
 from msgspec import Struct
 
 from shepherd.contracts import Announcement, RolloutRolledBack
-from shepherd.registry.errors import ConflictError, TransientError
-from shepherd.registry.ports import Clock
+from shepherd.kernel.clock import Clock
+from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.rollouts.controller import (
     Action,
     EndpointStatus,

@@ -1,7 +1,7 @@
 """Deterministic SageMaker names, always valid and within SageMaker's limits.
 
 SageMaker models, endpoint configs and production variants share one rule: at most 63 characters
-matching ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`` (:data:`NAME_PATTERN`). Every name here is a pure
+matching ``^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`` (``shepherd.kernel.sagemaker_names``). Every name here is a pure
 function of its inputs, so a retried or duplicated call computes the same name, and creating the
 resource again is recognisable as "already done".
 
@@ -38,10 +38,8 @@ import re
 from datetime import UTC, datetime
 from typing import Literal
 
-NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-"""SageMaker's name pattern (use ``fullmatch``); the 63-character limit is separate."""
+from shepherd.kernel.sagemaker_names import MAX_NAME_LENGTH, is_valid_name
 
-MAX_NAME_LENGTH = 63
 MAX_VERSION = 10**15
 MAX_NAMESPACE_LENGTH = 20
 
@@ -53,11 +51,6 @@ CONFIG_PURPOSES: tuple[ConfigPurpose, ...] = ("shift", "final")
 _DIGEST_LENGTH = 10
 # Joins the inputs before hashing; it cannot occur in any valid input, so the joining is unambiguous.
 _SEPARATOR = "\x1f"
-
-
-def is_valid_name(name: str) -> bool:
-    """True when ``name`` is acceptable to SageMaker as a model, config, endpoint or variant name."""
-    return len(name) <= MAX_NAME_LENGTH and NAME_PATTERN.fullmatch(name) is not None
 
 
 def model_resource_name(model_name: str, version: int, *, namespace: str | None = None) -> str:

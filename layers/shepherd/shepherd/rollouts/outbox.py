@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from shepherd.contracts import Announcement
-from shepherd.registry.ports import EventPublisher
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.ports import Announce, RolloutStore
 

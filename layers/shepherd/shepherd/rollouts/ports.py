@@ -9,19 +9,18 @@ from datetime import datetime
 from typing import Protocol
 
 from msgspec import Struct
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import Announcement
+from shepherd.kernel.frozen import Frozen
 from shepherd.registry.model import AuditEntry, VersionStatus
 from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
 from shepherd.rollouts.strategy import Analysis
 
 
-class EndpointAuditEntry(BaseModel):
+class EndpointAuditEntry(Frozen):
     """One rollout transition on an endpoint, readable with the endpoint's audit trail."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str | None
@@ -40,12 +39,13 @@ class EndpointAuditEntry(BaseModel):
     # written before these fields existed, and every other action, are stored exactly as before.
     from_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
     to_percent: int | None = Field(default=None, exclude_if=lambda percent: percent is None)
+    # The plan step (0-based) the transition saw reached, its bake beginning then: how a reader finds a
+    # step's span (`shepherd analysis replay`) without the note's words. Left out when unset, as above.
+    reached_step: int | None = Field(default=None, exclude_if=lambda step: step is None)
 
 
-class Incident(BaseModel):
+class Incident(Frozen):
     """What a post-mortem needs about one rollback, kept beside the endpoint's audit trail."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     endpoint_name: str
     rollout_id: str
@@ -65,10 +65,8 @@ class Incident(BaseModel):
     analysis: Verdict | None = None  # the canary judge's evidence, when it triggered the rollback
 
 
-class RolloutRequest(BaseModel):
+class RolloutRequest(Frozen):
     """Who asked for a rollout and why: kept beside the controller's record."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     requested_by: str
     reason: str
@@ -331,9 +329,10 @@ def endpoint_audit(
     event_id: str,
     actor: str | None = None,
     traffic: tuple[int, int] | None = None,
+    reached_step: int | None = None,
 ) -> AuditEndpoint:
     """The audit entry of a transition; ``traffic``: the candidate's percent before and after, when the
-    transition asks SageMaker for new weights."""
+    transition asks SageMaker for new weights; ``reached_step``: the step it saw reached."""
     return AuditEndpoint(
         EndpointAuditEntry(
             endpoint_name=rollout.endpoint_name,
@@ -348,6 +347,7 @@ def endpoint_audit(
             revision=rollout.revision,
             from_percent=traffic[0] if traffic else None,
             to_percent=traffic[1] if traffic else None,
+            reached_step=reached_step,
         )
     )
 

@@ -19,12 +19,14 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDetail
-from shepherd.registry.errors import ArtifactNotApprovable, TransientError
+from shepherd.kernel.clock import Clock, received_time
+from shepherd.kernel.errors import TransientError
+from shepherd.kernel.publisher import EventPublisher
+from shepherd.registry.errors import ArtifactNotApprovable
 from shepherd.registry.images import ImagePolicy, image_refusal
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
-from shepherd.registry.ports import ArtifactVault, Clock, EventPublisher, Registry
+from shepherd.registry.ports import ArtifactVault, Registry
 from shepherd.rollouts import naming
-from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import (
     LiveDeployment,
     Phase,

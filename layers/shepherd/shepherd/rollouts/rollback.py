@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Literal
 from msgspec import Struct
 
 from shepherd.contracts import RollbackSkipped
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.clock import Clock
+from shepherd.kernel.errors import TransientError
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts.controller import Phase, Rollout, request_abort
 from shepherd.rollouts.flip import Flipped, TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox

@@ -8,16 +8,15 @@ endpoint was busy) sets `flipped_at` and owes the incident and `Rollout Rolled B
 from datetime import datetime
 from typing import Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AwareDatetime
 
 from shepherd.analysis.verdict import Verdict
+from shepherd.kernel.frozen import Frozen
 
 ANALYSIS_TRIGGER = "analysis"
 
 
-class RollbackCause(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
-
+class RollbackCause(Frozen):
     trigger: str  # the alarm's name, who asked, or "analysis" (the canary judge)
     alarm_name: str | None  # None: an operator's request
     reason: str

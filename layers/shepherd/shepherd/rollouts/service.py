@@ -26,12 +26,12 @@ from shepherd.contracts import (
     RolloutFailed,
     RolloutTrafficShifted,
 )
-from shepherd.registry.errors import TransientError
+from shepherd.kernel.clock import Clock, received_time
+from shepherd.kernel.errors import TransientError
+from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts import alarm_gate, naming
 from shepherd.rollouts.canary import CanaryJudge
-from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
 from shepherd.rollouts.controller import (
     Action,
@@ -348,8 +348,11 @@ class RolloutService(Struct):
         announcements: list[Announcement] = []
         ids = announced_ids(after)
         detail = getattr(action, "note", None) or getattr(action, "reason", None) or type(action).__name__
+        traffic, reached = _traffic(action), _reached_step(before, after)
         changes.append(
-            endpoint_audit(after, _audit_action(action), str(detail), now, event_id, traffic=_traffic(action))
+            endpoint_audit(
+                after, _audit_action(action), str(detail), now, event_id, traffic=traffic, reached_step=reached
+            )
         )
         if isinstance(action, ShiftTraffic):
             announcements.append(
@@ -494,6 +497,12 @@ def _traffic(action: Action) -> tuple[int, int] | None:
     if isinstance(action, CreateEndpoint):
         return 0, 100
     return None
+
+
+def _reached_step(before: Rollout, after: Rollout) -> int | None:
+    """The step this transition saw reached: the one whose bake clock it started."""
+    started = after.step_started_at is not None and after.step_started_at != before.step_started_at
+    return after.step_index if started and after.step_index >= 0 else None
 
 
 def _audit_action(action: Action) -> str:

@@ -34,11 +34,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.verdict import Verdict
+from shepherd.kernel.frozen import Frozen
 
 Decision = Literal["advance", "rollback", "hold"]
 
@@ -50,20 +51,16 @@ DETAILED_STEPS = 5
 CHARTED_STEPS = 2
 
 
-class MinuteSeries(BaseModel):
+class MinuteSeries(Frozen):
     """One compared series per minute (oldest first), for charting baseline against candidate."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     minutes: tuple[AwareDatetime, ...]
     baseline: tuple[float | None, ...]
     candidate: tuple[float | None, ...]
 
 
-class StepAnalysis(BaseModel):
+class StepAnalysis(Frozen):
     """The judge's latest verdict on one step, and the decision once the step's analysis made it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
 
     step: int = Field(ge=0)
     percent: int = Field(ge=1, le=100)

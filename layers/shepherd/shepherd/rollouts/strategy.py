@@ -35,7 +35,6 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     Strict,
@@ -47,6 +46,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shepherd.analysis.config import RULE_ERROR, JudgeConfig
+from shepherd.kernel.frozen import Frozen
 
 MAX_BAKE_SECONDS = 604_800
 """Seven days: the upper bound of every bake, interval and watch window."""
@@ -73,18 +73,14 @@ class InvalidStrategy(Exception):
         self.reason = reason
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built on first use
-
-
-class TrafficStep(_Frozen):
+class TrafficStep(Frozen):
     """One step of a plan: the candidate's share of traffic, then how long to hold it."""
 
     percent: Percent
     bake_seconds: Seconds = 0
 
 
-class Analysis(_Frozen):
+class Analysis(Frozen):
     """Thresholds of the per-rollout alarms Shepherd creates on the candidate variant, and the judge.
 
     The error-rate alarm is metric math ``100 * Invocation5XXErrors / Invocations``; the latency
@@ -119,7 +115,7 @@ class Analysis(_Frozen):
         return self
 
 
-class _StrategyBase(_Frozen):
+class _StrategyBase(Frozen):
     post_deploy_watch_seconds: Seconds = DEFAULT_POST_DEPLOY_WATCH_SECONDS
     analysis: Analysis = Field(default_factory=Analysis)
 

@@ -1,4 +1,4 @@
-"""Whose time counts: the sender's `time` only as far as the receiving clock allows.
+"""The service's clock, and whose time counts: the sender's `time` only as far as the receiving clock allows.
 
 An event's `time` is what its sender wrote, and nothing checks it: a future-dated tick would push a
 record's `updated_at` ahead (every later, honest tick then looks stale and the lock is frozen), and a
@@ -10,7 +10,11 @@ controller already treats a tick older than the record as stale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+
+# The service's own clock: wall time in Lambda, the simulated clock in local mode (bootstrap wires it).
+Clock = Callable[[], datetime]
 
 # EventBridge stamps `time` itself for its own events; clocks of other senders may drift a little.
 MAX_CLOCK_SKEW = timedelta(seconds=30)
