@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from shepherd.adapters.dynamodb import model_audit_item
-from shepherd.adapters.dynamodb_rollouts import endpoint_audit_keys
+from shepherd.adapters.dynamodb_rollouts import answer_sk, endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.contracts import Announcement
@@ -47,6 +47,7 @@ from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmRegistration,
     Announce,
+    AnswerCommand,
     AuditEndpoint,
     BaselineIs,
     Change,
@@ -255,6 +256,7 @@ class InMemoryRolloutStore:
         self.audit: dict[tuple[str, str], EndpointAuditEntry] = {}
         self.incident_items: dict[tuple[str, str], Incident] = {}
         self.outbox: dict[tuple[str, str], Announcement] = {}
+        self.answers: dict[tuple[str, str], Announcement] = {}  # commands' answers (AnswerCommand)
         # Rollouts whose index key was removed (`cleaned_up`): the adapter's sparse gsi1 no longer lists
         # them, until their record is written again (a SaveRollout puts the key back).
         self.unindexed: set[tuple[str, str]] = set()
@@ -417,6 +419,15 @@ class InMemoryRolloutStore:
                 )
                 for sk, announcement in zip(_outbox_sks(change), change.announcements, strict=True)
             ]
+        if isinstance(change, AnswerCommand):
+            key = (change.endpoint_name, answer_sk(change.command, change.command_id))
+            return [
+                (
+                    _endpoint_key(*key),
+                    partial(self._absent, self.answers, key, change),
+                    partial(self.answers.__setitem__, key, change.answer),
+                )
+            ]
         if isinstance(change, AuditEndpoint):
             entry = change.entry
             keys = endpoint_audit_keys(entry)
@@ -509,6 +520,9 @@ class InMemoryRolloutStore:
         return [
             incident for (endpoint, _), incident in sorted(self.incident_items.items()) if endpoint == endpoint_name
         ]
+
+    def command_answer(self, endpoint_name: str, command: str, command_id: str) -> Announcement | None:
+        return self.answers.get((endpoint_name, answer_sk(command, command_id)))
 
     def pending_announcements(self, endpoint_name: str) -> list[Announce]:
         groups: dict[str, list[Announcement]] = {}

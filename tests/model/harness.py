@@ -531,13 +531,13 @@ class RolloutModel(RuleBasedStateMachine):
         self.check_resume_answer(invocation)
 
     def check_resume_answer(self, invocation: Invocation) -> None:
-        """A resume that was carried out is answered so again on every delivery (never refused after)."""
+        """A resume is answered one way on every delivery (resumed or refused, never the one then the other)."""
         answer = self.last_outcome
         if answer is None:
             return
         event_id = invocation.event[2]
         first = self.resume_answers.setdefault(event_id, answer)
-        if first == "Rollout Resumed" and answer != first:
+        if answer != first:
             self.fail("RESUME", f"resume {event_id} was answered {first}, then {answer} on another delivery")
 
     def active_rollout(self, endpoint: str) -> Any:

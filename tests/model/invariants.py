@@ -68,7 +68,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_i2_step(model),
         *_i3(model, final=False),
     ]
-    found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model)]
+    found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model), *_one_answer_per_command(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
@@ -91,6 +91,33 @@ def _advisory_never_acts(model: RolloutModel) -> Iterator[Violation]:
         cause = rollout.rollback
         if rollout.strategy.analysis.judge.mode == "advisory" and cause is not None and cause.trigger == "analysis":
             yield ("ANALYSIS", f"rollout {rollout.rollout_id} in advisory mode was rolled back by the judge")
+
+
+# --- commands: one command, one answer ------------------------------------------------------------------
+
+# The answers a command gets, by the id they answer: a resume's, an operator rollback's (its redeploy
+# answers with the rollout it starts) and a promotion's (by the rollout id its event id names).
+_COMMAND_ANSWERS = ("Rollout Resumed", "Rollout Resume Refused", "Rollback Skipped", "Rollout Rolled Back")
+_ROLLOUT_ANSWERS = ("Rollout Started", "Promotion Rejected")
+
+
+def _one_answer_per_command(model: RolloutModel) -> Iterator[Violation]:
+    """Whatever the deliveries (duplicates, retries after a failed PutEvents, any order), a command is
+    answered one way: a later delivery repeats the answer or says nothing, never the opposite."""
+    command_of = {stored.rollout.rollout_id: stored.request.event_id for stored in model.store.rollouts.values()}
+    answers: dict[str, set[str]] = {}
+    for announcement in model.publisher.published:
+        kind = announcement.DETAIL_TYPE
+        key = None
+        if kind in _COMMAND_ANSWERS:
+            key = announcement.command_id
+        elif kind in _ROLLOUT_ANSWERS:
+            key = command_of.get(announcement.rollout_id, announcement.rollout_id)
+        if key is not None:
+            answers.setdefault(key, set()).add(kind)
+    for key, kinds in answers.items():
+        if len(kinds) > 1:
+            yield "ANSWERS", f"command {key} was answered {' and '.join(sorted(kinds))}"
 
 
 # --- I1: no traffic on a version rolled back; a reported flip happened, at the reported time --------

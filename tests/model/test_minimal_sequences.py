@@ -655,3 +655,44 @@ def test_a_day_long_hold_rolled_back_on_slow_ticks_has_its_restore_finished_by_t
         checked(model, "controller_runs", 5, 60)
 
     run(steps)
+
+
+# --- one command, one answer (issue 22, defect 3) -------------------------------------------------------
+
+
+def answers(model: RolloutModel, *kinds: str) -> list[str]:
+    return [a.DETAIL_TYPE for a in model.publisher.published if a.DETAIL_TYPE in kinds]
+
+
+RESUME_ANSWERS = ("Rollout Resumed", "Rollout Resume Refused")
+
+
+def test_a_resume_refused_before_the_hold_is_refused_again_when_delivered_during_it() -> None:
+    """Defect 3: a refusal recorded nothing, so a duplicate delivered once the step was held resumed it:
+    one command answered `Rollout Resume Refused`, then `Rollout Resumed`."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", judged())
+        checked(model, "controller_runs", 3, 60)  # baking: not held
+        checked(model, "operator_resumes", "ep-a", "active")
+        checked(model, "controller_runs", 14, 60)  # held
+        checked(model, "repeat_resume", _Draw(lambda options: options[-1]))
+        assert answers(model, *RESUME_ANSWERS) == ["Rollout Resume Refused", "Rollout Resume Refused"]
+
+    run(steps)
+
+
+def test_a_resume_retried_after_a_failed_putevents_keeps_its_first_answer() -> None:
+    """Defect 3: the refusal was published but PutEvents reported a failure (a 5xx after the work), so
+    Lambda retried the event once the step was held, and the retry resumed it (from the outbox)."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", judged())
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "putevents_or_cloudwatch_fault", 1, True, "events")
+        checked(model, "operator_resumes", "ep-a", "active")
+        checked(model, "controller_runs", 14, 60)
+        checked(model, "lambda_retries", _Draw(lambda options: options[0]))
+        assert set(answers(model, *RESUME_ANSWERS)) == {"Rollout Resume Refused"}
+
+    run(steps)
