@@ -696,3 +696,19 @@ def test_a_resume_retried_after_a_failed_putevents_keeps_its_first_answer() -> N
         assert set(answers(model, *RESUME_ANSWERS)) == {"Rollout Resume Refused"}
 
     run(steps)
+
+
+def test_an_operator_rollback_delivered_again_while_its_restore_runs_is_not_skipped() -> None:
+    """Defect 3's sibling: the command rolled the canary back (`Rollout Rolled Back` answers it) and the
+    controller restores the endpoint; a second delivery found the rollout ABORTING for its own cause,
+    flip done, and answered `Rollback Skipped` ("already ABORTING") to the same command."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 2, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)  # flipped (after the shift lands)
+        assert model.store.latest_rollout("ep-a").rollout.phase is Phase.ABORTING  # restoring
+        checked(model, "repeat_rollback_event", _Draw(lambda options: options[-1]))
+        assert answers(model, "Rollback Skipped") == []
+
+    run(steps)

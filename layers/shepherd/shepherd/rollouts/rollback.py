@@ -289,12 +289,15 @@ class RollbackService(Struct):
         ):
             return None
         # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
+        why = f"rollout {rollout.rollout_id} is {rollout.phase}"
         if rollout.rollback is not None and rollout.rollback.event_id == cause.event_id:
             # Lambda's retry of the invocation that recorded it: publish what it may have lost.
             # Another alarm does not: the recording invocation may be publishing right now, and
             # a second publisher would announce it twice. The next tick flushes every outbox.
             flush(self.rollouts, self.events, endpoint_name)
-        why = f"rollout {rollout.rollout_id} is {rollout.phase}"
+            # This very event is the rollback: a command is answered `Rollout Rolled Back` (its own
+            # announcement), never skipped as if someone else had rolled it back.
+            return RollbackOutcome("duplicate", f"{why}: this event's rollback", endpoint_name, rollout.rollout_id)
         if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
             return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
         return RollbackOutcome("duplicate", why, endpoint_name)
