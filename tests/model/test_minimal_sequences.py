@@ -712,3 +712,20 @@ def test_an_operator_rollback_delivered_again_while_its_restore_runs_is_not_skip
         assert answers(model, "Rollback Skipped") == []
 
     run(steps)
+
+
+def test_a_promotion_during_a_first_deployment_is_told_the_endpoint_is_busy() -> None:
+    """Defect 5: the endpoint is Creating (Shepherd's first deployment) and has no baseline yet, so a
+    second promotion was told it "exists but was not deployed by Shepherd"."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE)
+        checked(model, "controller_runs", 1, 60)  # CreateEndpoint: Creating
+        first = model.store.lock_holder("ep-a")
+        assert first is not None and "ep-a" in model.sagemaker.endpoints
+        promote(model, "ep-a", ALL_AT_ONCE)
+        [rejected] = [a for a in model.publisher.published if a.DETAIL_TYPE == "Promotion Rejected"]
+        assert rejected.active_rollout_id == first
+        assert f"has an active rollout {first}" in rejected.reason
+
+    run(steps, deployed=())
