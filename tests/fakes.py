@@ -616,7 +616,14 @@ class InMemoryEndpoints:
         self.models.setdefault(name, (image, artifact_uri))
 
     def ensure_config(self, spec: EndpointConfigSpec) -> None:
-        self.configs.setdefault(spec.name, spec)
+        if spec.name in self.configs:
+            return
+        for weighted in spec.variants:  # as SageMaker: a config names only models that exist
+            if weighted.variant.model_resource_name not in self.models:
+                raise sagemaker_refusal(
+                    "ValidationException", f'Could not find model "{weighted.variant.model_resource_name}".'
+                )
+        self.configs[spec.name] = spec
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         if endpoint_name in self.endpoints:

@@ -751,17 +751,23 @@ class RolloutModel(RuleBasedStateMachine):
             elapsed += step
             self.deliver(Invocation("tick", (self.clock.now, self.event_id("tick"))))
             self.invariants_hold()
-            # Done when nothing is active and every finished rollout's clean-up is done (it finishes a
-            # restore given up on: a hold timed out at a day is rolled back on hourly ticks here).
-            if (
-                elapsed > timedelta(hours=4)
-                and not self.store.active_rollouts()
-                and not self.store.rollouts_to_clean_up()
-            ):
+            # Done when nothing is active, every finished rollout's clean-up is done (it finishes a
+            # restore given up on: a hold timed out at a day is rolled back on hourly ticks here), no
+            # endpoint is still changing (a restore the clean-up began while it was Updating lands,
+            # and is looked at by a pass).
+            if elapsed > timedelta(hours=4) and self.idle():
                 break
         for endpoint in list(self.sagemaker.endpoints):  # SageMaker finishes what it was doing, watched or not
             for _ in range(self.sagemaker.settle_after_describes + 1):
                 self.sagemaker.describe(endpoint)
+
+    def idle(self) -> bool:
+        """Nothing left for the controller: no rollout active or to clean up, and no endpoint changing (a
+        change still in flight, such as a restore begun by the clean-up while the endpoint was Updating,
+        must land and be seen by a pass before the records are compared with the endpoint)."""
+        if self.store.active_rollouts() or self.store.rollouts_to_clean_up():
+            return False
+        return all(endpoint.settle is None for endpoint in self.sagemaker.endpoints.values())
 
 
 def _alarm_of(event: dict[str, Any]) -> tuple[str, dict[str, str]]:

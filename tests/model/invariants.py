@@ -69,6 +69,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_i3(model, final=False),
     ]
     found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model), *_one_answer_per_command(model)]
+    found += [*_models_exist_before_use(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
@@ -91,6 +92,18 @@ def _advisory_never_acts(model: RolloutModel) -> Iterator[Violation]:
         cause = rollout.rollback
         if rollout.strategy.analysis.judge.mode == "advisory" and cause is not None and cause.trigger == "analysis":
             yield ("ANALYSIS", f"rollout {rollout.rollout_id} in advisory mode was rolled back by the judge")
+
+
+# --- set-up: a rollout's SageMaker models exist before any config names them ------------------------
+
+
+def _models_exist_before_use(model: RolloutModel) -> Iterator[Violation]:
+    """The fake refuses a config naming a model it does not have, as SageMaker does: a rollout that
+    ended on that refusal ran before its promotion had set its candidate up."""
+    for stored in model.store.rollouts.values():
+        reason = stored.rollout.failure_reason or ""
+        if "Could not find model" in reason:
+            yield "SETUP", f"{stored.rollout.rollout_id} failed before its model existed: {reason}"
 
 
 # --- commands: one command, one answer ------------------------------------------------------------------
