@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 from shepherd.adapters.dynamodb import model_audit_item
-from shepherd.adapters.dynamodb_rollouts import endpoint_audit_keys
+from shepherd.adapters.dynamodb_rollouts import answer_sk, endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.contracts import Announcement
@@ -50,6 +50,7 @@ from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmRegistration,
     Announce,
+    AnswerCommand,
     AuditEndpoint,
     BaselineIs,
     Change,
@@ -291,6 +292,7 @@ class InMemoryRolloutStore:
         self.audit: dict[tuple[str, str], EndpointAuditEntry] = {}
         self.incident_items: dict[tuple[str, str], Incident] = {}
         self.outbox: dict[tuple[str, str], Announcement] = {}
+        self.answers: dict[tuple[str, str], Announcement] = {}  # commands' answers (AnswerCommand)
         # Rollouts whose index key was removed (`cleaned_up`): the adapter's sparse gsi1 no longer lists
         # them, until their record is written again (a SaveRollout puts the key back).
         self.unindexed: set[tuple[str, str]] = set()
@@ -453,6 +455,15 @@ class InMemoryRolloutStore:
                 )
                 for sk, announcement in zip(_outbox_sks(change), change.announcements, strict=True)
             ]
+        if isinstance(change, AnswerCommand):
+            key = (change.endpoint_name, answer_sk(change.command, change.command_id))
+            return [
+                (
+                    _endpoint_key(*key),
+                    partial(self._absent, self.answers, key, change),
+                    partial(self.answers.__setitem__, key, change.answer),
+                )
+            ]
         if isinstance(change, AuditEndpoint):
             entry = change.entry
             keys = endpoint_audit_keys(entry)
@@ -546,6 +557,9 @@ class InMemoryRolloutStore:
             incident for (endpoint, _), incident in sorted(self.incident_items.items()) if endpoint == endpoint_name
         ]
 
+    def command_answer(self, endpoint_name: str, command: str, command_id: str) -> Announcement | None:
+        return self.answers.get((endpoint_name, answer_sk(command, command_id)))
+
     def pending_announcements(self, endpoint_name: str) -> list[Announce]:
         groups: dict[str, list[Announcement]] = {}
         for (endpoint, sk), announcement in sorted(self.outbox.items()):
@@ -638,7 +652,14 @@ class InMemoryEndpoints:
         self.models.setdefault(name, (image, artifact_uri))
 
     def ensure_config(self, spec: EndpointConfigSpec) -> None:
-        self.configs.setdefault(spec.name, spec)
+        if spec.name in self.configs:
+            return
+        for weighted in spec.variants:  # as SageMaker: a config names only models that exist
+            if weighted.variant.model_resource_name not in self.models:
+                raise sagemaker_refusal(
+                    "ValidationException", f'Could not find model "{weighted.variant.model_resource_name}".'
+                )
+        self.configs[spec.name] = spec
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         if endpoint_name in self.endpoints:

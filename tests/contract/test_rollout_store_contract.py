@@ -16,13 +16,20 @@ import pytest
 
 from shepherd.adapters.dynamodb import DynamoRegistry
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
-from shepherd.contracts import RolloutFailed, RolloutStarted, RolloutTrafficShifted
+from shepherd.contracts import (
+    RolloutFailed,
+    RolloutResumed,
+    RolloutResumeRefused,
+    RolloutStarted,
+    RolloutTrafficShifted,
+)
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
 from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     Announce,
+    AnswerCommand,
     BaselineIs,
     ChangeRejected,
     EndpointAuditEntry,
@@ -436,3 +443,28 @@ def test_refusals_are_in_the_endpoint_trail_and_listed_newest_first_and_a_redeli
     assert store.refusals(10) == [second, first]
     assert store.refusals(1) == [second]
     assert store.endpoint_audit_trail("churn-prod") == [first]
+
+
+def test_a_commands_first_answer_is_kept_and_a_second_one_is_rejected(ports) -> None:
+    store, _ = ports
+    refused = RolloutResumeRefused(endpoint_name="churn-prod", rollout_id="r1", reason="not held", command_id="c1")
+    rollout = a_rollout()
+    resumed = RolloutResumed(
+        rollout_id=rollout.rollout_id,
+        endpoint_name="churn-prod",
+        model_name="churn",
+        version=2,
+        previous_version=1,
+        percent=10,
+        requested_by="oncall",
+        reason="clean",
+        command_id="c1",
+    )
+    assert store.command_answer("churn-prod", "resume", "c1") is None
+
+    store.commit([AnswerCommand("churn-prod", "resume", "c1", refused)])
+    with pytest.raises(ChangeRejected):
+        store.commit([AnswerCommand("churn-prod", "resume", "c1", resumed)])
+
+    assert store.command_answer("churn-prod", "resume", "c1") == refused
+    assert store.command_answer("churn-prod", "promotion", "c1") is None  # answers are per command kind

@@ -559,3 +559,55 @@ def test_a_redelivered_operator_rollback_does_not_roll_back_the_rollout_that_cam
     assert again["result"] == "duplicate"
     assert settled_weights(sagemaker)["churn-predictor-v3"] == 0.1
     assert status(world, v3) == "DEPLOYING"
+
+
+def comparison_alarm(shape: str, variants: list[str]) -> dict[str, Any]:
+    """A team's metric-math alarm comparing two variants' 5xx (candidate - baseline), one metric per
+    variant in `variants` order, in the EventBridge or SNS shape (issue 22, defect 4)."""
+    metrics = [{"EndpointName": ENDPOINT, "VariantName": variant} for variant in variants]
+    if shape == "sns":
+        event = sample_event("cloudwatch-alarm-metric-math.sns.json")
+        message = json.loads(event["Records"][0]["Sns"]["Message"])
+        for query, dimensions in zip(message["Trigger"]["Metrics"][1:], metrics, strict=True):
+            query["MetricStat"]["Metric"]["Dimensions"] = [{"name": n, "value": v} for n, v in dimensions.items()]
+        message.update(
+            AlarmName="churn-prod-5xx-vs-baseline", StateChangeTime=AT.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        )
+        event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+        return event
+    event = alarm_event(shape, "churn-prod-5xx-vs-baseline")
+    configuration = (event.get("alarmData") or event["detail"])["configuration"]
+    first = configuration["metrics"][0]
+    configuration["metrics"] = [
+        {"id": "difference", "expression": "m0 - m1", "returnData": True},
+        *(
+            {
+                **first,
+                "id": f"m{n}",
+                "returnData": False,
+                "metricStat": {
+                    **first["metricStat"],
+                    "metric": {**first["metricStat"]["metric"], "dimensions": dimensions},
+                },
+            }
+            for n, dimensions in enumerate(metrics)
+        ),
+    ]
+    return event
+
+
+@pytest.mark.parametrize("order", ["candidate-first", "baseline-first"])
+@pytest.mark.parametrize("shape", ["lambda-action", "eventbridge", "sns"])
+def test_an_alarm_comparing_the_candidate_with_the_baseline_rolls_back_whatever_the_order_of_its_metrics(
+    world, sagemaker, lambda_context, canary_at_10, shape, order
+):
+    # Given an alarm that watches the candidate variant (and the baseline, to compare with): it is
+    # about the candidate, so it acts, however CloudWatch lists its metrics.
+    variants = ["churn-predictor-v2", "churn-predictor-v1"]
+    event = comparison_alarm(shape, variants if order == "candidate-first" else variants[::-1])
+
+    result = rollback.lambda_handler(event, lambda_context)["results"][0]
+
+    assert result["result"] == "rolled_back"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 1.0, "churn-predictor-v2": 0.0}
+    assert status(world, canary_at_10) == "ROLLED_BACK"

@@ -68,7 +68,8 @@ def check_step(model: RolloutModel) -> list[Violation]:
         *_i2_step(model),
         *_i3(model, final=False),
     ]
-    found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model)]
+    found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model), *_one_answer_per_command(model)]
+    found += [*_models_exist_before_use(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
@@ -91,6 +92,49 @@ def _advisory_never_acts(model: RolloutModel) -> Iterator[Violation]:
         cause = rollout.rollback
         if rollout.strategy.analysis.judge.mode == "advisory" and cause is not None and cause.trigger == "analysis":
             yield ("ANALYSIS", f"rollout {rollout.rollout_id} in advisory mode was rolled back by the judge")
+
+
+# --- set-up: a rollout's SageMaker models exist before any config names them ------------------------
+
+
+def _models_exist_before_use(model: RolloutModel) -> Iterator[Violation]:
+    """The fake refuses a config naming a model it does not have, as SageMaker does: a rollout that
+    ended on that refusal ran before its promotion had set its candidate up."""
+    for stored in model.store.rollouts.values():
+        reason = stored.rollout.failure_reason or ""
+        if 'Could not find model "' in reason:  # (not "model data": a fault the harness injects)
+            yield "SETUP", f"{stored.rollout.rollout_id} failed before its model existed: {reason}"
+
+
+# --- commands: one command, one answer ------------------------------------------------------------------
+
+# The answers a command gets, by the id they answer. Only the resume is held to one answer so far:
+# operator rollbacks and promotions still answer a redelivery from the state it finds (the long run
+# finds `Rollback Skipped` then a redeploy's `Rollout Started`, `Promotion Rejected` then `Rollout
+# Started`): SHEPHERD_MODEL_ANSWERS=all checks them too (issue 22, defect 3's siblings, still open).
+_COMMAND_ANSWERS = ("Rollout Resumed", "Rollout Resume Refused")
+_ALL_COMMAND_ANSWERS = (*_COMMAND_ANSWERS, "Rollback Skipped", "Rollout Rolled Back")
+_ROLLOUT_ANSWERS = ("Rollout Started", "Promotion Rejected")
+ALL_ANSWERS = os.environ.get("SHEPHERD_MODEL_ANSWERS") == "all"
+
+
+def _one_answer_per_command(model: RolloutModel) -> Iterator[Violation]:
+    """Whatever the deliveries (duplicates, retries after a failed PutEvents, any order), a command is
+    answered one way: a later delivery repeats the answer or says nothing, never the opposite."""
+    command_of = {stored.rollout.rollout_id: stored.request.event_id for stored in model.store.rollouts.values()}
+    answers: dict[str, set[str]] = {}
+    for announcement in model.publisher.published:
+        kind = announcement.DETAIL_TYPE
+        key = None
+        if kind in (_ALL_COMMAND_ANSWERS if ALL_ANSWERS else _COMMAND_ANSWERS):
+            key = announcement.command_id
+        elif ALL_ANSWERS and kind in _ROLLOUT_ANSWERS:
+            key = command_of.get(announcement.rollout_id, announcement.rollout_id)
+        if key is not None:
+            answers.setdefault(key, set()).add(kind)
+    for key, kinds in answers.items():
+        if len(kinds) > 1:
+            yield "ANSWERS", f"command {key} was answered {' and '.join(sorted(kinds))}"
 
 
 # --- I1: no traffic on a version rolled back; a reported flip happened, at the reported time --------

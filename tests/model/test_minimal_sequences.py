@@ -655,3 +655,94 @@ def test_a_day_long_hold_rolled_back_on_slow_ticks_has_its_restore_finished_by_t
         checked(model, "controller_runs", 5, 60)
 
     run(steps)
+
+
+# --- one command, one answer (issue 22, defect 3) -------------------------------------------------------
+
+
+def answers(model: RolloutModel, *kinds: str) -> list[str]:
+    return [a.DETAIL_TYPE for a in model.publisher.published if a.DETAIL_TYPE in kinds]
+
+
+RESUME_ANSWERS = ("Rollout Resumed", "Rollout Resume Refused")
+
+
+def test_a_resume_refused_before_the_hold_is_refused_again_when_delivered_during_it() -> None:
+    """Defect 3: a refusal recorded nothing, so a duplicate delivered once the step was held resumed it:
+    one command answered `Rollout Resume Refused`, then `Rollout Resumed`."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", judged())
+        checked(model, "controller_runs", 3, 60)  # baking: not held
+        checked(model, "operator_resumes", "ep-a", "active")
+        checked(model, "controller_runs", 14, 60)  # held
+        checked(model, "repeat_resume", _Draw(lambda options: options[-1]))
+        assert answers(model, *RESUME_ANSWERS) == ["Rollout Resume Refused", "Rollout Resume Refused"]
+
+    run(steps)
+
+
+def test_a_resume_retried_after_a_failed_putevents_keeps_its_first_answer() -> None:
+    """Defect 3: the refusal was published but PutEvents reported a failure (a 5xx after the work), so
+    Lambda retried the event once the step was held, and the retry resumed it (from the outbox)."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", judged())
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "putevents_or_cloudwatch_fault", 1, True, "events")
+        checked(model, "operator_resumes", "ep-a", "active")
+        checked(model, "controller_runs", 14, 60)
+        checked(model, "lambda_retries", _Draw(lambda options: options[0]))
+        assert set(answers(model, *RESUME_ANSWERS)) == {"Rollout Resume Refused"}
+
+    run(steps)
+
+
+def test_an_operator_rollback_delivered_again_while_its_restore_runs_is_not_skipped() -> None:
+    """Defect 3's sibling: the command rolled the canary back (`Rollout Rolled Back` answers it) and the
+    controller restores the endpoint; a second delivery found the rollout ABORTING for its own cause,
+    flip done, and answered `Rollback Skipped` ("already ABORTING") to the same command."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 2, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)  # flipped (after the shift lands)
+        assert model.store.latest_rollout("ep-a").rollout.phase is Phase.ABORTING  # restoring
+        checked(model, "repeat_rollback_event", _Draw(lambda options: options[-1]))
+        assert answers(model, "Rollback Skipped") == []
+
+    run(steps)
+
+
+def test_a_promotion_during_a_first_deployment_is_told_the_endpoint_is_busy() -> None:
+    """Defect 5: the endpoint is Creating (Shepherd's first deployment) and has no baseline yet, so a
+    second promotion was told it "exists but was not deployed by Shepherd"."""
+
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", ALL_AT_ONCE)
+        checked(model, "controller_runs", 1, 60)  # CreateEndpoint: Creating
+        first = model.store.lock_holder("ep-a")
+        assert first is not None and "ep-a" in model.sagemaker.endpoints
+        promote(model, "ep-a", ALL_AT_ONCE)
+        [rejected] = [a for a in model.publisher.published if a.DETAIL_TYPE == "Promotion Rejected"]
+        assert rejected.active_rollout_id == first
+        assert f"has an active rollout {first}" in rejected.reason
+
+    run(steps, deployed=())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect 1 (fixed by another helper: promotion sets its candidate up after the commit): a "
+    "promotion that dies after its commit leaves a rollout whose first controller pass names a model "
+    "that does not exist yet, and SageMaker refuses it for good. Unmark once that fix is merged.",
+)
+def test_a_rollout_whose_promotion_died_after_its_commit_does_not_run_before_its_model_exists() -> None:
+    """Found by the model test once its fake SageMaker refused configs naming missing models (issue 22)."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "crash_next_invocation", 6)  # after the start's commit, before ensure_model
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 2, 60)
+
+    run(steps)

@@ -25,6 +25,7 @@ from shepherd.rollouts.controller import LiveDeployment, Rollout
 from shepherd.rollouts.ports import (
     AlarmRegistration,
     Announce,
+    AnswerCommand,
     AuditEndpoint,
     BaselineIs,
     Change,
@@ -227,9 +228,12 @@ class DynamoRolloutStore(DynamoTable):
         groups: dict[str, list[Announcement]] = {}
         for item in items:
             key = str(item["sk"]).removeprefix("OUTBOX#").rsplit("#", 1)[0]
-            contract = announcement_types()[str(item["detail_type"])]
-            groups.setdefault(key, []).append(contract.model_validate_json(str(item["detail"])))
+            groups.setdefault(key, []).append(_announcement(item))
         return [Announce(endpoint_name, key, tuple(announcements)) for key, announcements in groups.items()]
+
+    def command_answer(self, endpoint_name: str, command: str, command_id: str) -> Announcement | None:
+        item = self._get(endpoint_pk(endpoint_name), answer_sk(command, command_id))
+        return None if item is None else _announcement(item)
 
     def endpoints_owed_announcements(self) -> list[str]:
         # Outbox items carry a sparse index key until published: any rollout's, finished ones included.
@@ -351,6 +355,14 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
             )
             for sk, announcement in zip(_outbox_keys(change), change.announcements, strict=True)
         ]
+    if isinstance(change, AnswerCommand):
+        answer = {
+            "pk": endpoint_pk(change.endpoint_name),
+            "sk": answer_sk(change.command, change.command_id),
+            "detail_type": change.answer.DETAIL_TYPE,
+            "detail": change.answer.model_dump_json(exclude_none=True),
+        }
+        return [put_new(answer)]  # the first answer stays: a later delivery repeats it
     if isinstance(change, AuditEndpoint):
         entry = change.entry
         return [put_new(item_of(entry, **endpoint_audit_keys(entry)))]
@@ -367,6 +379,15 @@ def endpoint_audit_keys(entry: EndpointAuditEntry) -> dict[str, str]:
     """Time-ordered on the endpoint; a retry of the same decision (same revision) finds its entry written."""
     what = entry.action if entry.revision is None else f"{entry.action}#r{entry.revision}"
     return audit_key(f"ENDPOINT#{entry.endpoint_name}", entry.at, entry.event_id, what)
+
+
+def answer_sk(command: str, command_id: str) -> str:
+    return f"ANSWER#{command}#{command_id}"
+
+
+def _announcement(item: dict[str, Any]) -> Announcement:
+    """An announcement stored in an item (an outbox entry, a command's answer)."""
+    return announcement_types()[str(item["detail_type"])].model_validate_json(str(item["detail"]))
 
 
 def _outbox_keys(announce: Announce) -> list[str]:

@@ -55,12 +55,13 @@ class AlarmDetail(AwsShape):
     state: _AlarmState
     configuration: _AlarmConfiguration = Field(default_factory=_AlarmConfiguration)
 
-    def dimensions(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for metric in self.configuration.metrics:
-            if metric.metricStat is not None:
-                found.update(metric.metricStat.metric.dimensions)
-        return found
+    def metric_dimensions(self) -> tuple[dict[str, str], ...]:
+        """Each metric's dimensions, in the alarm's order (a metric-math alarm has several metrics)."""
+        return tuple(
+            dict(metric.metricStat.metric.dimensions)
+            for metric in self.configuration.metrics
+            if metric.metricStat is not None
+        )
 
 
 class AlarmActionEvent(AwsShape):
@@ -122,6 +123,6 @@ def _alarm_change(detail: AlarmDetail, event_id: str) -> AlarmStateChange:
         reason=detail.state.reason,
         reason_data=detail.state.reasonData,
         changed_at=detail.state.timestamp,
-        dimensions=detail.dimensions(),
+        metric_dimensions=detail.metric_dimensions(),
         event_id=event_id,
     )

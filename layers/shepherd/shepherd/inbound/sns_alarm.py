@@ -33,13 +33,12 @@ class _SnsTrigger(AwsShape):
     Dimensions: list[_SnsDimension] = Field(default_factory=list)  # a single-metric alarm
     Metrics: list[_SnsMetricQuery] = Field(default_factory=list)  # a metric-math alarm
 
-    def dimensions(self) -> dict[str, str]:
-        """The same mapping as `AlarmDetail.dimensions`: every metric's dimensions, merged."""
-        found = {d.name: d.value for d in self.Dimensions}
-        for query in self.Metrics:
-            if query.MetricStat is not None:
-                found.update({d.name: d.value for d in query.MetricStat.Metric.Dimensions})
-        return found
+    def metric_dimensions(self) -> tuple[dict[str, str], ...]:
+        """As `AlarmDetail.metric_dimensions`: each metric's dimensions (a single-metric alarm has one)."""
+        metrics = [query.MetricStat.Metric.Dimensions for query in self.Metrics if query.MetricStat is not None]
+        if not self.Metrics:
+            metrics.insert(0, self.Dimensions)
+        return tuple({d.name: d.value for d in dimensions} for dimensions in metrics)
 
 
 class SnsAlarmMessage(AwsShape):
@@ -79,7 +78,7 @@ def sns_alarm_changes(event: dict[str, Any]) -> list[AlarmStateChange]:
                 reason=message.NewStateReason,
                 reason_data=None,
                 changed_at=message.StateChangeTime,
-                dimensions=message.Trigger.dimensions(),
+                metric_dimensions=message.Trigger.metric_dimensions(),
                 event_id=record.Sns.MessageId,
             )
         )

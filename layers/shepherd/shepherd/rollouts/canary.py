@@ -22,13 +22,23 @@ from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.outbox import announced_ids, deliver, deliver_or_keep, outbox
-from shepherd.rollouts.ports import Change, ChangeRejected, RolloutStore, SaveRollout, StoredRollout, endpoint_audit
+from shepherd.rollouts.ports import (
+    Announce,
+    AnswerCommand,
+    Change,
+    ChangeRejected,
+    RolloutStore,
+    SaveRollout,
+    StoredRollout,
+    endpoint_audit,
+)
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
 
 logger = logging.getLogger(__name__)
 
 # What an INCONCLUSIVE verdict says when the look could not read the metrics at all.
+RESUME = "resume"  # the command whose answers are recorded under its event id (`AnswerCommand`)
 UNREADABLE = "the metrics could not be read from CloudWatch: nothing can be decided until they can"
 
 
@@ -158,16 +168,22 @@ class CanaryJudge(Struct):
         """An operator resumes a rollout the judge held: its step's decision becomes advance.
 
         Answered either way (the CLI waits): ``Rollout Resumed`` through the outbox with the record,
-        or ``Rollout Resume Refused`` saying why. A second delivery of a resume that was carried out
-        gets the same answer again, not a refusal. Returns the answer's detail-type.
+        or ``Rollout Resume Refused`` saying why. Either answer is recorded with the command's id
+        (`AnswerCommand`, only if it has none), and every later delivery repeats it: a refused resume
+        delivered again once the step is held is refused again, never resumed. Returns the answer's
+        detail-type.
         """
+        answered = self.rollouts.command_answer(request.endpoint_name, RESUME, request.event_id)
+        if answered is not None:
+            self.events.publish(answered)  # at least once, like the first answer
+            return answered.DETAIL_TYPE
         stored = self.rollouts.get_rollout(request.endpoint_name, request.rollout_id)
         done = (
             next((e for e in stored.rollout.analysis if e.resume_command == request.event_id), None) if stored else None
         )
-        if stored is not None and done is not None:
+        if stored is not None and done is not None:  # resumed before its answer was recorded
             answer = _resumed(stored.rollout, done.percent, request)
-            self.events.publish(answer)  # at least once, like the first answer
+            self.events.publish(answer)
             return answer.DETAIL_TYPE
         entry = stored.rollout.step_analysis() if stored and stored.rollout.judged else None
         if stored is None or entry is None or entry.decision != "hold" or entry.advisory:
@@ -177,8 +193,7 @@ class CanaryJudge(Struct):
                 reason=_not_held(request, stored, entry),
                 command_id=request.event_id,
             )
-            self.events.publish(refusal)
-            return refusal.DETAIL_TYPE
+            return self._answer(request, refusal, [])
         rollout = stored.rollout
         resumed = entry.model_copy(
             update={"decision": "advance", "resumed_by": request.requested_by, "resume_command": request.event_id}
@@ -190,14 +205,37 @@ class CanaryJudge(Struct):
         detail = f"resumed at {rollout.target_percent}% ({entry.verdict.outcome}): {request.reason}"
         answer = _resumed(record, rollout.target_percent, request)
         owed = outbox(record, answer)
-        self.rollouts.commit(
-            [
-                SaveRollout(record, stored.request, rollout.revision),
-                endpoint_audit(record, "resumed", detail, at, request.event_id, request.requested_by),
-                owed,
-            ]
-        )  # ChangeRejected (a tick wrote meanwhile) propagates: the event is retried on the fresh record
-        deliver(self.rollouts, self.events, owed)
+        changes: list[Change] = [
+            SaveRollout(record, stored.request, rollout.revision),
+            endpoint_audit(record, "resumed", detail, at, request.event_id, request.requested_by),
+            owed,
+        ]
+        # A lost SaveRollout (a tick wrote meanwhile) propagates: the event is retried on the fresh record.
+        return self._answer(request, answer, changes, owed)
+
+    def _answer(
+        self,
+        request: ResumeRequest,
+        answer: RolloutResumed | RolloutResumeRefused,
+        changes: list[Change],
+        owed: Announce | None = None,
+    ) -> str:
+        """Record the answer with what it answers, then publish it; a delivery that answered first wins."""
+        recorded = AnswerCommand(request.endpoint_name, RESUME, request.event_id, answer)
+        try:
+            self.rollouts.commit([recorded, *changes])
+        except ChangeRejected as lost:
+            if lost.change != recorded:
+                raise
+            first = self.rollouts.command_answer(request.endpoint_name, RESUME, request.event_id)
+            if first is None:  # answers are never deleted: a lost condition on one that is gone is a bug
+                raise
+            self.events.publish(first)
+            return first.DETAIL_TYPE
+        if owed is None:
+            self.events.publish(answer)
+        else:
+            deliver(self.rollouts, self.events, owed)
         return answer.DETAIL_TYPE
 
 

@@ -166,6 +166,20 @@ class RecordRefusal(Struct, frozen=True):
     entry: EndpointAuditEntry
 
 
+class AnswerCommand(Struct, frozen=True):
+    """The one answer to an operator's command (by its event id), written only if it has none yet.
+
+    Every delivery of the command reads it first and repeats it: a duplicate, or Lambda's retry after
+    a failed PutEvents, never gets another answer because the rollout moved on meanwhile. Two
+    deliveries that decide at once race for it; the loser repeats the winner's answer.
+    """
+
+    endpoint_name: str
+    command: str  # "resume", "promotion", "rollback": the same event id may be two commands' (a redeploy)
+    command_id: str
+    answer: Announcement
+
+
 class Announce(Struct, frozen=True):
     """Announcements a change owes, stored in the same transaction (an outbox) until published.
 
@@ -191,6 +205,7 @@ Change = (
     | AuditEndpoint
     | RecordRefusal
     | RecordIncident
+    | AnswerCommand
     | Announce
 )
 
@@ -255,6 +270,10 @@ class RolloutStore(Protocol):
     def incidents(self, endpoint_name: str) -> list[Incident]: ...
 
     def pending_announcements(self, endpoint_name: str) -> list[Announce]: ...
+
+    def command_answer(self, endpoint_name: str, command: str, command_id: str) -> Announcement | None:
+        """The answer recorded for a command (`AnswerCommand`), if it was answered."""
+        ...
 
     def endpoints_owed_announcements(self) -> list[str]:
         """Endpoints with announcements still in the outbox (of any rollout, finished ones too)."""

@@ -279,9 +279,7 @@ class PromotionService(Struct):
         if live is None and exists:
             if self.rollouts.live(request.endpoint_name) is not None:
                 raise _BaselineMoved  # a first deployment completed after the read: decide again
-            raise PromotionRefused(
-                f"endpoint {request.endpoint_name} exists but was not deployed by Shepherd", version.version
-            )
+            raise self._no_baseline_refusal(request.endpoint_name, rollout_id, version.version)
         known = live or deleted  # capacity as the live variant's; the defaults only for a new endpoint
         candidate = VariantSpec.for_version(
             version.model_name,
@@ -410,6 +408,25 @@ class PromotionService(Struct):
                 return refusal
         rules = self.settings.placement
         return None if rules is None else outside_limits(rules, candidate, live.variant if live else None)
+
+    def _no_baseline_refusal(self, endpoint_name: str, rollout_id: str, version: int) -> Exception:
+        """Why an endpoint that exists with no baseline cannot take a rollout: Shepherd's own first
+        deployment is still on it (busy, like any held endpoint), or its clean-up is removing it; only
+        otherwise did someone else deploy it."""
+        holder = self.rollouts.lock_holder(endpoint_name)
+        if holder == rollout_id:
+            return SameRollout()
+        if holder is not None:
+            return PromotionRefused(f"endpoint {endpoint_name} has an active rollout {holder}", version, holder)
+        latest = self.rollouts.latest_rollout(endpoint_name)
+        if latest is not None and latest.rollout.is_first_deployment and latest.rollout.phase.is_terminal:
+            ended = latest.rollout
+            return PromotionRefused(
+                f"endpoint {endpoint_name} is being removed after rollout {ended.rollout_id} (a first deployment "
+                f"that ended {ended.phase.value}): promote again once it is gone",
+                version,
+            )
+        return PromotionRefused(f"endpoint {endpoint_name} exists but was not deployed by Shepherd", version)
 
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
         again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()

@@ -69,8 +69,18 @@ class AlarmStateChange(Struct, frozen=True):
     reason: str
     reason_data: str | None
     changed_at: datetime | None
-    dimensions: dict[str, str]
+    # Each metric's dimensions: one for a single-metric alarm, several for metric math (which may
+    # watch the candidate and the baseline together: it is about the candidate, see `_targets`).
+    metric_dimensions: tuple[dict[str, str], ...]
     event_id: str
+
+    def variants(self) -> frozenset[tuple[str, str | None]]:
+        """(endpoint, variant or None) of every metric that names an endpoint, whatever their order."""
+        return frozenset(
+            (dimensions["EndpointName"], dimensions.get("VariantName"))
+            for dimensions in self.metric_dimensions
+            if "EndpointName" in dimensions
+        )
 
 
 class RollbackRequest(Struct, frozen=True):
@@ -218,34 +228,40 @@ class RollbackService(Struct):
         It acts on a rollout whose own alarm it is (`handle_alarm`), or whose promotion named it,
         whatever its dimensions; or if its dimensions name the endpoint and the rollout's candidate
         variant. With no rollout, an alarm on an endpoint's live variant is skipped (announced); any
-        other alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored.
+        other alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored. A metric-math
+        alarm is judged by all of its metrics at once, never by their order: one metric on the candidate
+        variant makes it the candidate's (comparing it with the baseline is still watching it).
         """
-        endpoint_name = change.dimensions.get("EndpointName")
-        variant_name = change.dimensions.get("VariantName")
+        watched = change.variants()
         active = self.rollouts.active_rollouts()
         acting = [
             stored
             for stored in active
             if change.alarm_name in stored.rollout.gating_alarms
-            or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) == (endpoint_name, variant_name)
+            or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) in watched
         ]
         if acting:
             return [(stored.rollout.endpoint_name, stored) for stored in acting], ""
-        if endpoint_name is None:
+        endpoints = sorted({endpoint for endpoint, _ in watched})
+        if not endpoints:
             return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint"
-        on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name == endpoint_name]
+        names = ", ".join(sorted(f"{variant or 'no variant'} on {endpoint}" for endpoint, variant in watched))
+        on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name in endpoints]
         if on_endpoint:
             rollout = on_endpoint[0]
             return [], (
-                f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not the candidate "
-                f"{rollout.candidate.variant_name} of rollout {rollout.rollout_id}, and is not one of its alarms"
+                f"{change.alarm_name} names {names}, not the candidate {rollout.candidate.variant_name} of "
+                f"rollout {rollout.rollout_id}, and is not one of its alarms"
             )
-        live = self.rollouts.live(endpoint_name)
-        if live is None:
+        managed = False
+        for endpoint_name in endpoints:
+            live = self.rollouts.live(endpoint_name)
+            managed = managed or live is not None
+            if live is not None and (endpoint_name, live.variant.variant_name) in watched:
+                return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
+        if not managed:
             return [], f"{change.alarm_name} maps to no endpoint Shepherd manages"
-        if variant_name == live.variant.variant_name:
-            return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
-        return [], f"{change.alarm_name} names {variant_name or 'no variant'} on {endpoint_name}, not its live variant"
+        return [], f"{change.alarm_name} names {names}, not a live variant"
 
     # --- acting on a rollout ---------------------------------------------------------------------
 
@@ -290,12 +306,15 @@ class RollbackService(Struct):
         ):
             return None
         # A repeat of an alarm already acted on, or another one: one rollback, one announcement.
+        why = f"rollout {rollout.rollout_id} is {rollout.phase}"
         if rollout.rollback is not None and rollout.rollback.event_id == cause.event_id:
             # Lambda's retry of the invocation that recorded it: publish what it may have lost.
             # Another alarm does not: the recording invocation may be publishing right now, and
             # a second publisher would announce it twice. The next tick flushes every outbox.
             flush(self.rollouts, self.events, endpoint_name)
-        why = f"rollout {rollout.rollout_id} is {rollout.phase}"
+            # This very event is the rollback: a command is answered `Rollout Rolled Back` (its own
+            # announcement), never skipped as if someone else had rolled it back.
+            return RollbackOutcome("duplicate", f"{why}: this event's rollback", endpoint_name, rollout.rollout_id)
         if cause.command_id is not None:  # an operator's command is answered even then (the CLI waits)
             return self._skip(endpoint_name, stored, cause.trigger, f"{why} already", cause.event_id)
         return RollbackOutcome("duplicate", why, endpoint_name)
