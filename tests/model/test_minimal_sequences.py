@@ -731,12 +731,6 @@ def test_a_promotion_during_a_first_deployment_is_told_the_endpoint_is_busy() ->
     run(steps, deployed=())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect 1 (fixed by another helper: promotion sets its candidate up after the commit): a "
-    "promotion that dies after its commit leaves a rollout whose first controller pass names a model "
-    "that does not exist yet, and SageMaker refuses it for good. Unmark once that fix is merged.",
-)
 def test_a_rollout_whose_promotion_died_after_its_commit_does_not_run_before_its_model_exists() -> None:
     """Found by the model test once its fake SageMaker refused configs naming missing models (issue 22)."""
 

@@ -9,17 +9,12 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from tests.model import invariants
 from tests.model.harness import STATS, RolloutModel
 
 SEQUENCES = 200
 
 
-def test_every_sequence_keeps_the_invariants(record_property, monkeypatch) -> None:
-    # SETUP (a rollout run before its SageMaker model exists) is issue 22's defect 1, fixed on another
-    # branch; these sequences find it (test_minimal_sequences.py has it as a strict xfail). Remove this
-    # line once that fix is merged.
-    monkeypatch.setattr(invariants, "SKIPPED", invariants.SKIPPED | {"SETUP"})
+def test_every_sequence_keeps_the_invariants(record_property) -> None:
     before_sequences, before_steps = STATS.sequences, STATS.steps
 
     run_state_machine_as_test(
