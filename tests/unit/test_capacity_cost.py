@@ -46,7 +46,7 @@ def test_live_capacity_held_above_autoscaling_is_charged_to_its_own_role():
 def test_live_capacity_at_or_below_autoscaling_or_not_autoscaled_is_not_extra():
     for desired in (29, 31, None):
         running = extra_running("ml.m5.xlarge", 1, "ml.m5.xlarge", live_count=29, autoscaling_desired=desired)
-        assert dict(((r.role, r.count) for r in running)) == {CANDIDATE: 1, LIVE_HELD: 0}
+        assert dict((r.role, r.count) for r in running) == {CANDIDATE: 1, LIVE_HELD: 0}
 
 
 def test_a_stale_observation_is_ignored():
@@ -80,10 +80,11 @@ def test_a_negative_count_is_refused():
 
 
 def test_the_table_prices_every_common_real_time_type():
-    for instance_type in (
-        "ml.m5.large ml.m5.xlarge ml.m5.2xlarge ml.m5.4xlarge ml.c5.large ml.c5.xlarge ml.c5.2xlarge "
-        "ml.g4dn.xlarge ml.g4dn.2xlarge ml.g5.xlarge ml.g5.2xlarge ml.inf2.xlarge ml.t2.medium ml.r5.large"
-    ).split():
+    for instance_type in [
+        *("ml.m5.large", "ml.m5.xlarge", "ml.m5.2xlarge", "ml.m5.4xlarge", "ml.c5.large", "ml.c5.xlarge"),
+        *("ml.c5.2xlarge", "ml.g4dn.xlarge", "ml.g4dn.2xlarge", "ml.g5.xlarge", "ml.g5.2xlarge"),
+        *("ml.inf2.xlarge", "ml.t2.medium", "ml.r5.large"),
+    ]:
         assert DEFAULT_PRICES[instance_type] > 0
 
 
@@ -92,7 +93,8 @@ def test_a_users_price_table_is_read_from_json():
 
 
 @pytest.mark.parametrize(
-    "document", ['{"m5.large": 0.1}', '{"ml.m5.large": -1}', '{"ml.m5.large": "cheap"}', '[0.1]', '{"ml.m5.large": NaN}']
+    "document",
+    ['{"m5.large": 0.1}', '{"ml.m5.large": -1}', '{"ml.m5.large": "cheap"}', "[0.1]", '{"ml.m5.large": NaN}'],
 )
 def test_a_price_table_that_is_not_prices_is_refused(document):
     with pytest.raises(ValidationError):

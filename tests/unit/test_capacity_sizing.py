@@ -170,7 +170,10 @@ TRACKING = TargetTracking(
 )
 
 
-def old_scaling(policies=(ScalingPolicy("invocations", TARGET_TRACKING, TRACKING),), suspended=None):
+INVOCATIONS_POLICY = ScalingPolicy("invocations", TARGET_TRACKING, TRACKING)
+
+
+def old_scaling(policies=(INVOCATIONS_POLICY,), suspended=None):
     target = ScalableTarget("churn", "v7", 2, 40, **({"suspended": suspended} if suspended else {}))
     return VariantScaling("v7", VariantCapacity(current=29, desired=29), target, policies)
 

@@ -34,7 +34,9 @@ rounding down would put each above autoscaling's target."""
 _TOLERANCE = 1e-9  # 10 x 10% x 1.2 is 1.2000000000000002 in floats: ceil must not add an instance for that
 
 
-def candidate_count(live_count: int, percent: int, headroom: float = DEFAULT_HEADROOM, explicit: int | None = None) -> int:
+def candidate_count(
+    live_count: int, percent: int, headroom: float = DEFAULT_HEADROOM, explicit: int | None = None
+) -> int:
     """The candidate's instance count at a step sending it ``percent`` of the traffic.
 
     No headroom at 100%: the live fleet's count is what autoscaling chose for the whole load, and the
@@ -67,7 +69,9 @@ def live_count_to_keep(current: int | None, desired: int | None, configured: int
     observed = [count for count in (current, desired) if count is not None]
     keep = max(observed) if observed else configured
     if keep < 1:
-        raise ValueError(f"a live variant needs at least 1 instance, observed {current}/{desired}, configured {configured}")
+        raise ValueError(
+            f"a live variant needs at least 1 instance, observed {current}/{desired}, configured {configured}"
+        )
     return keep
 
 
