@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The one entry point for the checks, needing nothing but Python 3.11+.
 
-    python3 dev.py test       every check: ruff, mypy, cfn-lint on template.yaml, the test suite
+    python3 dev.py test       every check: ruff, mypy, cfn-lint on template.yaml, bandit and checkov,
+                              the test suite
     python3 dev.py demo       the whole lifecycle in local mode
     python3 dev.py lint       ruff, mypy and cfn-lint only
     python3 dev.py security   bandit on the code, checkov on the template (a separate venv)
@@ -92,6 +93,7 @@ def apt(*arguments: str) -> bool:
 
 def test() -> None:
     lint()
+    security()
     ensure_system_tools()
     run(BIN / "python", "-m", "pytest", "-n", "2")
 

@@ -21,14 +21,18 @@ from shepherd.contracts import Announcement
 from shepherd.registry.errors import (
     ArtifactAlreadyRegistered,
     ArtifactMissing,
+    ArtifactNotApprovable,
     ConflictError,
     TransientError,
     VersionNumberTaken,
 )
+from shepherd.registry.keys import approved_key
 from shepherd.registry.model import (
+    ApprovedArtifact,
     ArtifactFacts,
     ArtifactRef,
     AuditEntry,
+    Checksum,
     ModelSummary,
     ModelVersion,
     Rejection,
@@ -128,6 +132,29 @@ class InMemoryArtifactStore:
         return StoredManifest(raw[: max_bytes + 1], "manifest-v1") if raw is not None else None
 
 
+class InMemoryVault:
+    """Approved copies that match their registration, unless `unfit` gives a version's reason not to."""
+
+    COPIED_AT = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.unfit: dict[tuple[str, int], str] = {}
+        self.secured: list[tuple[str, int]] = []
+
+    def secure(self, version: ModelVersion) -> ApprovedArtifact:
+        reason = self.unfit.get((version.model_name, version.version))
+        if reason is not None:
+            raise ArtifactNotApprovable(reason)
+        self.secured.append((version.model_name, version.version))
+        return ApprovedArtifact(
+            bucket=version.artifact.bucket,
+            key=approved_key(version.model_name, version.version),
+            s3_version_id=f"copy-{len(self.secured)}",
+            checksum=Checksum(algorithm="SHA256", value="Y29weQ==", type="FULL_OBJECT"),
+            copied_at=self.COPIED_AT,
+        )
+
+
 class InMemoryRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -172,8 +199,18 @@ class InMemoryRegistry:
             current = self.versions.get((model_name, version))
             if current is None or current.status is not expected:
                 raise ConflictError(f"{model_name} v{version} is not {expected}")
-            self.versions[(model_name, version)] = current.model_copy(update={"status": audit.to_status, **changes})
+            # Validated, as the adapter's item is when read back (a change may be a nested record's JSON).
+            updated = {**current.model_dump(mode="json"), "status": audit.to_status, **changes}
+            self.versions[(model_name, version)] = ModelVersion.model_validate(updated)
             self.audit.append(audit)
+
+    def record_approved_artifact(self, model_name: str, version: int, approved: ApprovedArtifact) -> ModelVersion:
+        with self._lock:
+            current = self.versions[(model_name, version)]
+            if current.approved_artifact is None:
+                current = current.model_copy(update={"approved_artifact": approved})
+                self.versions[(model_name, version)] = current
+            return current
 
     def list_models(self, limit: int, cursor: str | None) -> Page[ModelSummary]:
         names = sorted({name for name, _ in self.versions})
@@ -709,8 +746,8 @@ class InMemoryAlarms:
     def add(self, name: str, dimensions: dict[str, str] | None = None, state: str = "OK") -> None:
         self.states[name], self.dimensions[name] = state, dict(dimensions or {})
 
-    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
-        return frozenset(name for name in alarm_names if self.states.get(name) == "ALARM")
+    def alarm_states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
+        return {name: self.states[name] for name in alarm_names if name in self.states}
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
         return frozenset(name for name in alarm_names if name in self.states)

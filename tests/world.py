@@ -73,7 +73,11 @@ class World:
             "REGISTRY_TABLE_NAME": self.table,
             "EVENT_BUS_NAME": self.bus,
             "ARTIFACT_BUCKET_NAME": self.bucket,
-            "SEPARATE_APPROVAL_DUTIES": "true",
+            # The template's defaults: this account's ECR and the region's Deep Learning Containers.
+            "ALLOWED_IMAGE_REGISTRIES": "",
+            "REQUIRE_IMAGE_DIGEST": "true",
+            "STACK_ACCOUNT_ID": "123456789012",
+            "STACK_REGION": "eu-west-1",
         }
 
     def upload(self, key: str, body: bytes = MODEL_BYTES, metadata: dict[str, str] | None = None) -> str:

@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shepherd_cli.safe_text import clean
+
 OUTCOME_STYLES = {"PASS": "green", "FAIL": "bold red", "INCONCLUSIVE": "yellow"}
 # Built-in paired metrics compared on SageMaker's ModelLatency, in microseconds: said in ms (a user
 # metric cannot take a built-in's name).
@@ -43,7 +45,7 @@ def current_step_lines(rollout: dict[str, Any]) -> list[Text]:
     if current.get("extended_seconds"):
         head.append(f" (bake extended {current['extended_seconds']}s)")
     if current.get("resumed_by"):
-        head.append(f", resumed by {current['resumed_by']}")
+        head.append(clean(f", resumed by {current['resumed_by']}"))
     lines = [head]
     if waiting := waiting_sentence(verdict):
         lines.append(Text(f"           waiting: {waiting}", style="yellow"))
@@ -140,7 +142,7 @@ def render_analysis(out: Console, analysis: dict[str, Any]) -> None:
         for metric in verdict["metrics"]:
             shown = evidence_text(metric, thresholds)
             table.add_row(
-                metric["metric"] + (" (critical)" if metric["critical"] else ""),
+                clean(metric["metric"]) + (" (critical)" if metric["critical"] else ""),
                 Text(metric["outcome"], style=OUTCOME_STYLES.get(metric["outcome"], "")),
                 shown["baseline"],
                 shown["candidate"],
@@ -210,9 +212,11 @@ def _heading(what: str, rollout: dict[str, Any], after: str = "") -> Text:
     """``<what> <rollout id> on <endpoint>: <model> v<version> against v<previous>``, the id in bold."""
     return Text.assemble(
         (what, "bold"),
-        (rollout["rollout_id"], "bold"),
-        f" on {rollout['endpoint_name']}: {rollout['model_name']} v{rollout['version']}"
-        f" against v{rollout['previous_version']}{after}",
+        (clean(rollout["rollout_id"]), "bold"),
+        clean(
+            f" on {rollout['endpoint_name']}: {rollout['model_name']} v{rollout['version']}"
+            f" against v{rollout['previous_version']}{after}"
+        ),
     )
 
 

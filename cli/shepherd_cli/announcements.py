@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shepherd_cli.safe_text import clean
+
 # Announcements that answer a command by refusing it (exit 1 for the CLI).
 REFUSALS = frozenset(
     {
@@ -31,8 +33,12 @@ def _plan(plan: list[dict[str, Any]]) -> str:
     )
 
 
-def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - a branch per contract
-    """One line for a person about one announcement."""
+def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:
+    """One line for a person about one announcement: its names and reasons are not trusted (safe_text.py)."""
+    return clean(_describe(detail_type, detail))
+
+
+def _describe(detail_type: str, detail: dict[str, Any]) -> str:  # noqa: C901 - a branch per contract
     model = f"{detail.get('model_name')} v{detail.get('version')}"
     endpoint = detail.get("endpoint_name")
     if detail_type == "Model Version Registered":
@@ -86,6 +92,8 @@ def describe_announcement(detail_type: str, detail: dict[str, Any]) -> str:  # n
             f"{detail.get('on_timeout')} at {detail.get('deadline')}"
             + (f"; {detail.get('waiting')}" if detail.get("waiting") else "")
         )
+    if detail_type == "Gating Alarms Missing":
+        return f"{model} on {endpoint}: {detail.get('reason')}"
     if detail_type == "Rollout Resumed":
         return f"{model} on {endpoint} resumed at {detail.get('percent')}% by {detail.get('requested_by')}"
     if detail_type == "Rollout Resume Refused":

@@ -23,6 +23,7 @@ from rich.text import Text
 from shepherd_cli import operations, output
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
+from shepherd_cli.safe_text import clean
 from shepherd_cli.subscription import Subscription
 from shepherd_cli.target import Target
 
@@ -113,16 +114,18 @@ def _signature(status: dict[str, Any], heard: list[str]) -> Any:
 def _announcement_line(announcement: dict[str, Any]) -> str:
     detail_type = announcement.get("detail-type", "")
     at = str(announcement.get("time", ""))[11:19]
-    return f"{at}  {detail_type}: {describe_announcement(detail_type, announcement.get('detail') or {})}"
+    return clean(f"{at}  {detail_type}: ") + describe_announcement(detail_type, announcement.get("detail") or {})
 
 
 def _ended(out: Console, rollout: dict[str, Any], as_json: bool) -> int:
     phase = rollout["phase"]
     if phase in SERVING:
         if not as_json:
-            out.print(Text(f"Completed: {rollout['model_name']} v{rollout['version']} serves 100%.", style="green"))
+            out.print(
+                Text(clean(f"Completed: {rollout['model_name']} v{rollout['version']} serves 100%."), style="green")
+            )
         return 0
     if not as_json:
         what = "Failed" if phase == "FAILED" else "Rolled back"
-        out.print(Text(f"{what}: {rollout['failure_reason'] or phase}", style="red"))
+        out.print(Text(clean(f"{what}: {rollout['failure_reason'] or phase}"), style="red"))
     return 1

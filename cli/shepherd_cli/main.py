@@ -40,6 +40,7 @@ from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError, Terminated, raise_terminated
 from shepherd_cli.follow import follow
 from shepherd_cli.local.state import read_state
+from shepherd_cli.safe_text import clean
 from shepherd_cli.subscription import Subscription
 from shepherd_cli.target import LOCAL_CREDENTIALS, Target, resolve
 
@@ -66,7 +67,7 @@ def _fail(message: str, as_json: bool, exit_code: int = 1) -> None:
     if as_json:
         click.echo(json.dumps({"error": message}), err=True)
     else:
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {clean(message)}", err=True)  # a refusal's reason, a name: not trusted
     sys.exit(exit_code)
 
 
@@ -139,7 +140,8 @@ def cli() -> None:
 
     Point it at a deployed stack with --stack NAME (or SHEPHERD_STACK), or at a running
     `shepherd local up` with --local (found through .shepherd/local.json in the current
-    directory or one above it, SHEPHERD_ENDPOINT_URL, or AWS_ENDPOINT_URL).
+    directory or one above it up to the repository root or home, SHEPHERD_ENDPOINT_URL, or
+    AWS_ENDPOINT_URL).
     """
 
 
@@ -200,7 +202,9 @@ def _answered(
     if common.json:
         output.print_json(sent)
     elif detail_type not in REFUSALS:  # a refusal is said once: on stderr, with exit 1
-        output.console().print(Text.assemble((detail_type, "bold"), "  ", describe_announcement(detail_type, detail)))
+        output.console().print(
+            Text.assemble((clean(detail_type), "bold"), "  ", describe_announcement(detail_type, detail))
+        )
     if detail_type in REFUSALS:
         raise CliError(f"refused: {detail.get('reason')}")
     return sent
@@ -344,6 +348,11 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
     is_flag=True,
     help="Deploy a ROLLED_BACK version again (after a false alarm, say); recorded in the audit.",
 )
+@click.option(
+    "--replace-model",
+    is_flag=True,
+    help="Put this model on an endpoint that serves another (it is then bound to this one).",
+)
 @_by
 @_wait
 @_timeout
@@ -384,6 +393,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
             by=options["by"] or target.caller(),
             reason=options["reason"],
             allow_rolled_back=options["allow_rolled_back"],
+            replace_model=options["replace_model"],
         )
 
     summary = f"Promotion of {model} {version} to {endpoint}"
@@ -603,7 +613,9 @@ def events(common: Common, follow: bool, listen: int) -> None:
                 detail_type = announcement.get("detail-type", "")
                 text = describe_announcement(detail_type, announcement.get("detail") or {})
                 out.print(
-                    Text.assemble((str(announcement.get("time", "")), "cyan"), "  ", (detail_type, "bold"), "  ", text)
+                    Text.assemble(
+                        (clean(announcement.get("time", "")), "cyan"), "  ", (clean(detail_type), "bold"), "  ", text
+                    )
                 )
 
 
@@ -633,7 +645,7 @@ def cleanup(common: Common, delete: bool, older_than: int) -> None:
     for item in judged:
         verdict = ("removed" if delete else "orphaned") if item.orphaned else "kept"
         made_by = f" (host {item.found.host}, pid {item.found.pid})" if item.found.host else ""
-        click.echo(f"{item.found.name}  {verdict}: {item.why}{made_by}")
+        click.echo(clean(f"{item.found.name}  {verdict}: {item.why}{made_by}"))  # names and tags from AWS
     if orphans and not delete:
         click.echo(f"{len(orphans)} orphaned: `shepherd cleanup --delete` removes them.")
     elif not judged:
@@ -650,13 +662,15 @@ def cleanup(common: Common, delete: bool, older_than: int) -> None:
 @target_options
 def ui(common: Common, port: int, host: str | None) -> None:
     """Serve a read-only dashboard on 127.0.0.1: models, endpoints, rollouts, canary reports, history."""
-    from shepherd_cli.ui.server import DEFAULT_HOST, build_server, check_bind
+    from shepherd_cli.ui.guard import new_token
+    from shepherd_cli.ui.server import DEFAULT_HOST, address, build_server, check_bind
 
     bind = host or DEFAULT_HOST
     check_bind(bind, host_given=host is not None)
     target = common.target()  # fail now, not at the first page, when no Shepherd is reachable
-    server = build_server(lambda: target, bind, port)
-    click.echo(f"Shepherd dashboard for {target.describe()}: http://{bind}:{port}/  (Ctrl-C to stop)")
+    token = new_token()  # this run's: the printed address carries it (ui/guard.py)
+    server = build_server(lambda: target, bind, port, token)
+    click.echo(f"Shepherd dashboard for {target.describe()}: {address(bind, port, token)}  (Ctrl-C to stop)")
     server.run()
 
 

@@ -158,7 +158,7 @@ def _role(variant_name: str, stored: StoredRollout | None) -> str:
         return "baseline"  # the live version again, compared with the candidate; never a rollback target
     candidate = variant_name == rollout.candidate.variant_name
     previous = rollout.live is not None and variant_name == rollout.live.variant_name
-    if phase in (Phase.STARTING, Phase.SHIFTING):
+    if phase in (Phase.PREPARING, Phase.STARTING, Phase.SHIFTING):
         return "candidate" if candidate else "serving" if previous else "other"
     if phase in (Phase.WATCHING, Phase.RETIRING, Phase.COMPLETED):
         return "serving" if candidate else "standby" if previous else "other"
@@ -391,6 +391,7 @@ def request_promotion(
     by: str,
     reason: str,
     allow_rolled_back: bool = False,
+    replace_model: bool = False,
 ) -> dict[str, Any]:
     try:
         parse_strategy(strategy)
@@ -413,12 +414,14 @@ def request_promotion(
         requested_by=by,
         reason=reason,
         allow_rolled_back=allow_rolled_back,
+        replace_model=replace_model,
     )
     # Unset capacity stays out of the command: the rollout then keeps the live variant's (and an
-    # unset allow_rolled_back, the default, too).
+    # unset allow_rolled_back or replace_model, the defaults, too).
     detail = command.model_dump(mode="json", exclude_none=True)
-    if not allow_rolled_back:
-        del detail["allow_rolled_back"]
+    for flag, given in (("allow_rolled_back", allow_rolled_back), ("replace_model", replace_model)):
+        if not given:
+            del detail[flag]
     sent = send_command(target, command.DETAIL_TYPE, detail)
     sent["rollout_id"] = requested_rollout_id(sent)
     return sent

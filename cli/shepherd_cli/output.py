@@ -11,9 +11,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from shepherd.registry.images import digest_of
 from shepherd.registry.model import ModelSummary, ModelVersion
 from shepherd_cli.analysis_view import current_step_lines
 from shepherd_cli.announcements import after_what
+from shepherd_cli.safe_text import SafeConsole, clean
 
 STATUS_STYLES = {
     "REGISTERED": "cyan",
@@ -36,8 +38,11 @@ def console(stderr: bool = False) -> Console:
     """Rich's console; wide when not a terminal (CI logs, pipes) so lines are not wrapped at 80."""
     stream = sys.stderr if stderr else sys.stdout
     # markup and emoji off: names, reasons and keys are printed as given (a reason quoting the pattern
-    # `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$` would otherwise lose its brackets as Rich markup).
-    return Console(highlight=False, markup=False, emoji=False, stderr=stderr, width=None if stream.isatty() else 160)
+    # `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$` would otherwise lose its brackets as Rich markup); control
+    # characters escaped (safe_text.py).
+    return SafeConsole(
+        highlight=False, markup=False, emoji=False, stderr=stderr, width=None if stream.isatty() else 160
+    )
 
 
 def print_json(data: Any) -> None:
@@ -46,7 +51,7 @@ def print_json(data: Any) -> None:
 
 
 def styled(value: Any) -> Text:
-    text = "" if value is None else str(value)
+    text = clean(value)
     return Text(text, style=STATUS_STYLES.get(text, ""))
 
 
@@ -73,29 +78,45 @@ def render_models(models: list[ModelSummary]) -> None:
         return
     table = Table("MODEL", "LATEST VERSION", "CREATED", "UPDATED", box=None, pad_edge=False)
     for model in models:
-        table.add_row(model.model_name, str(model.latest_version), when(model.created_at), when(model.updated_at))
+        table.add_row(
+            clean(model.model_name), str(model.latest_version), when(model.created_at), when(model.updated_at)
+        )
     out.print(table)
 
 
 def render_versions(versions: list[ModelVersion]) -> None:
-    table = Table("VERSION", "STATUS", "CREATED", "SIZE", "METRICS", "DECIDED BY", "ARTIFACT", box=None, pad_edge=False)
+    table = Table(
+        "VERSION", "STATUS", "CREATED", "SIZE", "METRICS", "DECIDED BY", "ARTIFACT", "IMAGE", box=None, pad_edge=False
+    )
     for version in versions:
-        metrics = ", ".join(f"{name} {value:g}" for name, value in sorted(version.metrics.items()))
+        metrics = clean(", ".join(f"{name} {value:g}" for name, value in sorted(version.metrics.items())))
         table.add_row(
             str(version.version),
             styled(version.status.value),
             when(version.created_at),
             _size(version.size),
             metrics,
-            version.decided_by or "",
-            version.artifact.key,
+            clean(version.decided_by),
+            clean(version.artifact.key),
+            clean(_image(version.inference_image)),
         )
     console().print(table)
 
 
+def _image(image: str | None) -> str:
+    """The repository and its digest, shortened: the registry is long and the digest is what identifies."""
+    if image is None:
+        return "default"
+    repository = image.split("/", 1)[-1].split("@", 1)[0]
+    digest = digest_of(image)
+    return f"{repository}@{digest[:19]}" if digest else repository
+
+
 def render_version(version: ModelVersion) -> None:
     out = console()
-    out.print(Text.assemble((f"{version.model_name} v{version.version}  ", "bold"), styled(version.status.value)))
+    out.print(
+        Text.assemble((clean(f"{version.model_name} v{version.version}  "), "bold"), styled(version.status.value))
+    )
     rows: list[tuple[str, Any]] = [
         ("artifact", version.artifact.uri),
         ("s3 version id", version.artifact.s3_version_id),
@@ -105,7 +126,15 @@ def render_version(version: ModelVersion) -> None:
         ("uploaded by", version.uploaded_by),
         ("description", version.description),
         ("framework", " ".join(v for v in (version.framework, version.framework_version) if v) or None),
-        ("inference image", version.inference_image),
+        ("inference image", version.inference_image or "the stack's DefaultInferenceImage"),
+        ("image digest", digest_of(version.inference_image) if version.inference_image else None),
+        (
+            "approved copy",
+            f"{version.approved_artifact.uri} (S3 version {version.approved_artifact.s3_version_id}, "
+            f"{version.approved_artifact.checksum.algorithm} {version.approved_artifact.checksum.value})"
+            if version.approved_artifact
+            else None,
+        ),
         ("metrics", ", ".join(f"{k} {v:g}" for k, v in sorted(version.metrics.items())) or None),
         ("tags", ", ".join(f"{k}={v}" for k, v in sorted(version.tags.items())) or None),
         ("metadata", ", ".join(f"{k}={v}" for k, v in sorted(version.metadata.items())) or None),
@@ -121,15 +150,15 @@ def render_version(version: ModelVersion) -> None:
     table = Table(box=None, show_header=False, pad_edge=False)
     for name, value in rows:
         if value is not None:
-            table.add_row(Text(name, style="dim"), str(value))
+            table.add_row(Text(name, style="dim"), clean(value))
     out.print(table)
 
 
 def render_sent(sent: dict[str, Any], summary: str) -> None:
     out = console()
-    out.print(f"{summary}: sent {sent['detail_type']} (event {sent['event_id']}).")
+    out.print(clean(f"{summary}: sent {sent['detail_type']} (event {sent['event_id']})."))
     if "rollout_id" in sent:
-        out.print(f"Rollout id {sent['rollout_id']}.")
+        out.print(clean(f"Rollout id {sent['rollout_id']}."))
 
 
 def _percent(weight: float | None, total: float) -> str:
@@ -149,15 +178,15 @@ def _duration(seconds: int) -> str:
 
 def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
     line = Text("Rollout:   ")
-    line.append(f"{rollout['model_name']} v{rollout['version']}  ")
+    line.append(clean(f"{rollout['model_name']} v{rollout['version']}  "))
     line.append(rollout["phase"], style=STATUS_STYLES.get(rollout["phase"], "yellow"))
-    if rollout["phase"] in ("STARTING", "SHIFTING"):
+    if rollout["phase"] in ("PREPARING", "STARTING", "SHIFTING"):
         line.append(
             f"  step {max(rollout['step'], 0)}/{rollout['steps']}: "
             f"{rollout['current_percent']}% now, {rollout['target_percent']}% asked"
         )
-    line.append(f"  id {rollout['rollout_id']}", style="dim")
-    lines = [line, Text(f"           requested by {rollout['requested_by']}: {rollout['reason']}", style="dim")]
+    line.append(clean(f"  id {rollout['rollout_id']}"), style="dim")
+    lines = [line, Text(clean(f"           requested by {rollout['requested_by']}: {rollout['reason']}"), style="dim")]
     if "bake_ends_at" in rollout:
         bake = Text(f"           bake {_duration(rollout['bake_seconds'])} started {when(rollout['step_started_at'])}")
         bake.append(f", {_duration(rollout['bake_left_seconds'])} left", style="bold")
@@ -172,7 +201,7 @@ def _rollout_lines(rollout: dict[str, Any]) -> list[Text]:
             )
         )
     if rollout["failure_reason"]:
-        lines.append(Text(f"           {rollout['failure_reason']}", style="magenta"))
+        lines.append(Text(clean(f"           {rollout['failure_reason']}"), style="magenta"))
     if rollout["phase"] == "SHIFTING":
         lines += current_step_lines(rollout)
     return lines
@@ -186,7 +215,7 @@ def _serving_lines(status: dict[str, Any]) -> list[Text]:
         f"v{entry['version']} {entry['percent']:.0f}%" + (" (candidate)" if entry["roles"] == ["candidate"] else "")
         for entry in status["serving"]
     ]
-    model = f"{status['model_name']} " if status.get("model_name") else ""
+    model = clean(f"{status['model_name']} ") if status.get("model_name") else ""
     lines = [Text(f"Serving:   {model}{', '.join(shares)}" if shares else "Serving:   nothing (no variant has weight)")]
     if status["standby"]:
         standby = ", ".join(f"v{version}" for version in status["standby"])
@@ -198,16 +227,16 @@ def status_view(status: dict[str, Any], announcements: list[str] | None = None) 
     """The endpoint, its rollout, variants and gating alarms (and the last announcements, when given)."""
     parts: list[Any] = []
     endpoint = status["endpoint"]
-    header = Text.assemble(("Endpoint ", "bold"), (status["endpoint_name"], "bold"))
+    header = Text.assemble(("Endpoint ", "bold"), (clean(status["endpoint_name"]), "bold"))
     if endpoint is not None:
         header.append("  ")
-        header.append(endpoint["status"], style="green" if endpoint["status"] == "InService" else "yellow")
-        header.append(f"  config {endpoint['config_name']}", style="dim")
+        header.append(clean(endpoint["status"]), style="green" if endpoint["status"] == "InService" else "yellow")
+        header.append(clean(f"  config {endpoint['config_name']}"), style="dim")
     else:
         header.append("  (no SageMaker endpoint)", style="yellow")
     parts.append(header)
     if endpoint and endpoint.get("failure_reason"):
-        parts.append(Text(f"Failure reason: {endpoint['failure_reason']}", style="red"))
+        parts.append(Text(clean(f"Failure reason: {endpoint['failure_reason']}"), style="red"))
     parts.extend(_serving_lines(status))
     rollout = status["rollout"]
     if rollout is not None:
@@ -219,9 +248,9 @@ def status_view(status: dict[str, Any], announcements: list[str] | None = None) 
         )
         for variant in endpoint["variants"]:
             table.add_row(
-                variant["variant_name"],
+                clean(variant["variant_name"]),
                 f"v{variant['version']}" if variant["version"] else "",
-                variant.get("role", ""),
+                clean(variant.get("role", "")),
                 _percent(variant["current_weight"], total),
                 f"{variant['current_weight']:g}" if variant["current_weight"] is not None else "",
                 f"{variant['desired_weight']:g}" if variant["desired_weight"] is not None else "",
@@ -232,53 +261,55 @@ def status_view(status: dict[str, Any], announcements: list[str] | None = None) 
         table = Table("GATING ALARM", "STATE", "REASON", box=None, pad_edge=False)
         table.columns[-1].overflow = "fold"
         for alarm in status["alarms"]:
-            table.add_row(alarm["alarm_name"], styled(alarm["state"]), alarm["reason"] or "")
+            table.add_row(clean(alarm["alarm_name"]), styled(alarm["state"]), clean(alarm["reason"]))
         parts.append(table)
     refused = status.get("refused")
     if refused:
         asked = f"{refused['model_name']} v{refused['version']}" if refused["version"] else refused["model_name"]
         parts.append(
             Text(
-                f"Refused:   promotion of {asked} at {when(refused['rejected_at'])} "
-                f"(by {refused['requested_by']}): {refused['reason']}",
+                clean(
+                    f"Refused:   promotion of {asked} at {when(refused['rejected_at'])} "
+                    f"(by {refused['requested_by']}): {refused['reason']}"
+                ),
                 style="red",
             )
         )
     if announcements:
         parts.append(Text("Last announcements:", style="bold"))
-        parts.extend(Text(f"  {line}") for line in announcements[-5:])
+        parts.extend(Text(f"  {clean(line)}") for line in announcements[-5:])
     return Group(*parts)
 
 
 def render_history(name: str, trail: dict[str, list[dict[str, Any]]]) -> None:
     out = console()
     if trail["model"]:
-        out.print(Text(f"Model {name}", style="bold"))
+        out.print(Text(clean(f"Model {name}"), style="bold"))
         table = Table("AT", "VERSION", "ACTION", "FROM", "TO", "BY", "REASON", box=None, pad_edge=False)
         table.columns[-1].overflow = "fold"
         for entry in trail["model"]:
             table.add_row(
                 when(entry["at"]),
                 f"v{entry['version']}",
-                entry["action"],
+                clean(entry["action"]),
                 styled(entry["from_status"]),
                 styled(entry["to_status"]),
-                entry["actor"] or "",
-                (entry["reason"] or "") + (f" [{entry['endpoint_name']}]" if entry.get("endpoint_name") else ""),
+                clean(entry["actor"]),
+                clean((entry["reason"] or "") + (f" [{entry['endpoint_name']}]" if entry.get("endpoint_name") else "")),
             )
         out.print(table)
     if trail["endpoint"]:
-        out.print(Text(f"Endpoint {name}", style="bold"))
+        out.print(Text(clean(f"Endpoint {name}"), style="bold"))
         table = Table("AT", "VERSION", "ACTION", "DETAIL", "BY", "ROLLOUT", box=None, pad_edge=False)
         table.columns[3].overflow = "fold"
         for entry in trail["endpoint"]:
             table.add_row(
                 when(entry["at"]),
-                f"{entry['model_name']} v{entry['version']}" if entry["version"] else entry["model_name"],
-                entry["action"],
-                entry["detail"],
-                entry["actor"] or "",
-                entry["rollout_id"] or "",
+                clean(f"{entry['model_name']} v{entry['version']}" if entry["version"] else entry["model_name"]),
+                clean(entry["action"]),
+                clean(entry["detail"]),
+                clean(entry["actor"]),
+                clean(entry["rollout_id"]),
             )
         out.print(table)
 
@@ -288,35 +319,39 @@ def render_rollouts(endpoint_name: str, rollouts: list[dict[str, Any]]) -> None:
     table.columns[-1].overflow = "fold"
     for rollout in rollouts:
         table.add_row(
-            rollout["rollout_id"],
-            f"{rollout['model_name']} v{rollout['version']}",
+            clean(rollout["rollout_id"]),
+            clean(f"{rollout['model_name']} v{rollout['version']}"),
             f"v{rollout['previous_version']}" if rollout["previous_version"] else "",
-            rollout["strategy"].get("type", ""),
+            clean(rollout["strategy"].get("type", "")),
             styled(rollout["phase"]),
             when(rollout["started_at"]),
             when(rollout["ended_at"]),
-            rollout["failure_reason"] or "",
+            clean(rollout["failure_reason"]),
         )
-    console().print(Text(f"Rollouts on {endpoint_name}, newest first", style="bold"))
+    console().print(Text(clean(f"Rollouts on {endpoint_name}, newest first"), style="bold"))
     console().print(table)
 
 
 def render_rollout(rollout: dict[str, Any]) -> None:
     out = console()
-    out.print(Text.assemble(("Rollout ", "bold"), (rollout["rollout_id"], "bold"), f" on {rollout['endpoint_name']}"))
+    out.print(
+        Text.assemble(
+            ("Rollout ", "bold"), (clean(rollout["rollout_id"]), "bold"), clean(f" on {rollout['endpoint_name']}")
+        )
+    )
     previous = f" replacing v{rollout['previous_version']}" if rollout["previous_version"] else " (first deployment)"
-    out.print(f"Version:   {rollout['model_name']} v{rollout['version']}{previous}")
-    out.print(Text.assemble("Outcome:   ", styled(rollout["phase"]), f"  {rollout['failure_reason'] or ''}"))
+    out.print(clean(f"Version:   {rollout['model_name']} v{rollout['version']}{previous}"))
+    out.print(Text.assemble("Outcome:   ", styled(rollout["phase"]), f"  {clean(rollout['failure_reason'])}"))
     plan = " -> ".join(
         f"{step['percent']}%" + (f" (bake {step['bake_seconds']}s)" if step.get("bake_seconds") else "")
         for step in rollout["plan"]
     )
     out.print(f"Plan:      {plan}, watch {rollout['post_deploy_watch_seconds']}s")
-    out.print(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}")
+    out.print(clean(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}"))
     table = Table("AT", "ACTION", "DETAIL", "BY", box=None, pad_edge=False)
     table.columns[2].overflow = "fold"
     for entry in rollout["timeline"]:
-        table.add_row(when(entry["at"]), entry["action"], entry["detail"], entry["actor"] or "")
+        table.add_row(when(entry["at"]), clean(entry["action"]), clean(entry["detail"]), clean(entry["actor"]))
     out.print(Text("Timeline", style="bold"))
     out.print(table)
     incident = rollout["incident"]
@@ -325,12 +360,17 @@ def render_rollout(rollout: dict[str, Any]) -> None:
         flip = incident["seconds_to_flip"]
         after = after_what(incident["trigger"], is_command=incident["alarm_name"] is None)
         out.print(
-            f"  trigger {incident['trigger']}: {incident['state_reason']}; "
-            f"traffic back on v{incident['restored_version']}"
-            f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after {after})" if flip is not None else "")
+            clean(
+                f"  trigger {incident['trigger']}: {incident['state_reason']}; "
+                f"traffic back on v{incident['restored_version']}"
+                f" at {when(incident['flipped_at'])}" + (f" ({flip:.1f}s after {after})" if flip is not None else "")
+            )
         )
         out.print(
-            f"  weights before: {_weights(incident['weights_before'])}; after: {_weights(incident['weights_after'])}"
+            clean(
+                f"  weights before: {_weights(incident['weights_before'])}; "
+                f"after: {_weights(incident['weights_after'])}"
+            )
         )
 
 
@@ -351,9 +391,9 @@ def render_rejections(rejections: list[dict[str, Any]]) -> None:
             what = rejection["artifact"]["key"]
         table.add_row(
             when(rejection["rejected_at"]),
-            rejection["model_name"] or "",
-            what,
-            rejection["code"],
-            rejection["reason"],
+            clean(rejection["model_name"]),
+            clean(what),
+            clean(rejection["code"]),
+            clean(rejection["reason"]),
         )
     console().print(table)

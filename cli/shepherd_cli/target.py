@@ -6,8 +6,8 @@ caller's own credentials and region; local mode with the emulator's endpoint and
 
 Selection, first match wins: ``--stack NAME``; ``--local``; ``$SHEPHERD_ENDPOINT_URL``;
 ``$SHEPHERD_STACK``; a ``.shepherd/local.json`` in the current directory or the nearest one above
-it (a running `local up`); ``$AWS_ENDPOINT_URL`` (local mode's endpoint, as `shepherd local env`
-exports it).
+it, up to the repository root or the home directory (a running `local up`, local/state.py);
+``$AWS_ENDPOINT_URL`` (local mode's endpoint, as `shepherd local env` exports it).
 """
 
 from __future__ import annotations

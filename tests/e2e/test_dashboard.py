@@ -32,6 +32,7 @@ from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
 from shepherd_cli.target import Target, local_target
 from shepherd_cli.ui import views
+from shepherd_cli.ui.guard import new_token
 from shepherd_cli.ui.server import build_server
 
 pytestmark = pytest.mark.e2e
@@ -52,6 +53,14 @@ CHROMIUM_ARGS = [
 ]
 # A folder (docs) to write the README's screenshots to, besides the test's output folder.
 SCREENSHOTS = os.environ.get("SHEPHERD_DASHBOARD_SCREENSHOTS")
+
+
+TOKEN = new_token()  # the dashboards of this module's run, as `shepherd ui` draws one per run
+
+
+def opened(url: str) -> str:
+    """`url` as `shepherd ui` prints it: with the run's token, which the first answer sets as a cookie."""
+    return f"{url}{'&' if '?' in url else '?'}token={TOKEN}"
 
 
 def free_port() -> int:
@@ -78,7 +87,7 @@ def target(local: LocalShepherd, tmp_path_factory: pytest.TempPathFactory) -> Ta
 @pytest.fixture(scope="module")
 def dashboard(target: Target) -> Iterator[str]:
     port = free_port()
-    server = build_server(lambda: target, "127.0.0.1", port)
+    server = build_server(lambda: target, "127.0.0.1", port, TOKEN)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -154,7 +163,7 @@ def canary(local: LocalShepherd, target: Target) -> dict[str, Any]:
 
 def test_the_endpoint_page_follows_a_canary(local, canary, dashboard, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1200, "height": 1100})
-    page.goto(f"{dashboard}/endpoints/{ENDPOINT}")
+    page.goto(opened(f"{dashboard}/endpoints/{ENDPOINT}"))
 
     # Given a 10% canary: both variants, with their roles and weights
     rows = page.locator("tr.variant")
@@ -189,18 +198,18 @@ def screenshot(page: Any, tmp_path: Path, name: str) -> None:
 
 def test_models_history_and_rollout_pages(canary, dashboard, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(f"{dashboard}/models")
+    page.goto(opened(f"{dashboard}/models"))
     section = page.locator(f'section[data-model="{MODEL}"]')
     assert section.locator("table.versions tbody tr").count() == 2
     # AUC by version: both versions plotted
     assert section.locator(".metric-chart").get_attribute("data-points") == "2"
     page.screenshot(path=str(tmp_path / "models.png"), full_page=True)
 
-    page.goto(f"{dashboard}/history?name={MODEL}")
+    page.goto(opened(f"{dashboard}/history?name={MODEL}"))
     text = page.locator("#history").inner_text()
     assert "REGISTERED -> APPROVED" in text and "APPROVED -> DEPLOYING" in text
 
-    page.goto(f"{dashboard}/endpoints/{ENDPOINT}")
+    page.goto(opened(f"{dashboard}/endpoints/{ENDPOINT}"))
     page.locator("#rollouts a").first.click()
     page.wait_for_selector("#timeline-chart canvas")
     assert "Canary report" in page.content()
@@ -216,8 +225,9 @@ def test_models_history_and_rollout_pages(canary, dashboard, browser, tmp_path):
 def test_the_dashboard_is_read_only_and_says_what_is_missing(dashboard, canary):
     import httpx
 
-    assert httpx.post(f"{dashboard}/api/endpoints/{ENDPOINT}").status_code == 405
-    missing = httpx.get(f"{dashboard}/api/endpoints/nowhere")
+    cookies = {f"shepherd_ui_{dashboard.rsplit(':', 1)[1]}": TOKEN}  # as the printed address sets it
+    assert httpx.post(f"{dashboard}/api/endpoints/{ENDPOINT}", cookies=cookies).status_code == 405
+    missing = httpx.get(f"{dashboard}/api/endpoints/nowhere", cookies=cookies)
     assert missing.status_code == 404 and "no endpoint nowhere" in missing.json()["error"]
 
 
@@ -253,7 +263,7 @@ def test_an_on_call_engineer_walks_an_incident(incident, dashboard, browser, tmp
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
 
     # The endpoint list: the version serving now (v2: v4 takes only 10%), and the latest incident.
-    page.goto(f"{dashboard}/endpoints")
+    page.goto(opened(f"{dashboard}/endpoints"))
     row = page.locator(f'tr[data-endpoint="{ENDPOINT}"]')
     assert row.locator("td.serving").inner_text().startswith(f"{MODEL} v2")
     assert "90.0%" in row.locator("td.serving").inner_text()
@@ -295,13 +305,13 @@ def test_an_on_call_engineer_walks_an_incident(incident, dashboard, browser, tmp
     screenshot(page, tmp_path, "dashboard-incident.png")
 
     # The version page of v3: artifact, checksum, approvals, where it served (never), its rollout.
-    page.goto(f"{dashboard}/models/{MODEL}/versions/3")
+    page.goto(opened(f"{dashboard}/models/{MODEL}/versions/3"))
     assert "model.tar.gz" in page.locator("#artifact").inner_text()
     assert "SHA256" in page.locator("#artifact").inner_text()
     assert "APPROVED by alice" in page.locator("#approvals").inner_text()
     assert v3["rollout_id"] in page.locator("#rollouts").inner_text()
     assert "never took" in page.locator("#served").inner_text()
-    page.goto(f"{dashboard}/models/{MODEL}/versions/2")
+    page.goto(opened(f"{dashboard}/models/{MODEL}/versions/2"))
     served = page.locator("#served tr.served")
     assert served.count() == 1 and "serving now" in served.first.inner_text()
     screenshot(page, tmp_path, "dashboard-version.png")
@@ -311,7 +321,7 @@ def test_an_on_call_engineer_walks_an_incident(incident, dashboard, browser, tmp
 def test_the_history_is_paginated(incident, dashboard, browser, monkeypatch):
     monkeypatch.setattr(views, "HISTORY_PAGE_SIZE", 20)  # four rollouts' history is 40-odd entries
     page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(f"{dashboard}/history")
+    page.goto(opened(f"{dashboard}/history"))
     assert page.locator("#history tbody tr").count() == 20
     pages = re.search(r"page 1 of (\d+) \((\d+) entries\)", page.locator(".pager").first.inner_text())
     assert pages is not None and int(pages.group(1)) >= 2, page.locator(".pager").first.inner_text()
@@ -325,14 +335,14 @@ def test_the_history_is_paginated(incident, dashboard, browser, monkeypatch):
 
 def test_with_local_mode_gone_the_page_says_what_to_run(target, browser):
     gone = replace(target, endpoint_url=f"http://127.0.0.1:{free_port()}", _clients={})
-    server = build_server(lambda: gone, "127.0.0.1", port := free_port())
+    server = build_server(lambda: gone, "127.0.0.1", port := free_port(), TOKEN)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
     try:
         page = browser.new_page()
-        response = page.goto(f"http://127.0.0.1:{port}/endpoints/{ENDPOINT}")
+        response = page.goto(opened(f"http://127.0.0.1:{port}/endpoints/{ENDPOINT}"))
         assert response is not None and response.status == 503
         assert "Local mode is not running" in page.locator("h1").inner_text()
         assert "shepherd local up" in page.locator("#problem pre").inner_text()

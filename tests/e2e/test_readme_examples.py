@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -136,7 +138,9 @@ def wait_for(ready: Callable[[], bool], process: subprocess.Popen[str], log: Pat
 
 
 def page(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=10) as response:  # a loopback URL the test made
+    # A browser's way: the printed address's ?token= comes back as a cookie on a redirect, sent from then on.
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(url, timeout=10) as response:  # a loopback URL the test made
         return response.status, response.read().decode()
 
 
@@ -232,10 +236,15 @@ def start_local_up(shell: Shell, code: str, directory: Path) -> subprocess.Popen
 def start_dashboard(shell: Shell, code: str, directory: Path) -> subprocess.Popen[str]:
     log, port = directory / "ui.log", free_port()
     process = shell.start(f"{code} --port {port}", log)
+    wait_for(lambda: re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", log.read_text()) is not None, process, log)
+    printed = re.search(r"http://127\.0\.0\.1:\d+/\?token=(\S+)", log.read_text())
+    assert printed is not None
     endpoint_page = f"http://127.0.0.1:{port}/endpoints/churn-prod"
-    wait_for(lambda: answers(endpoint_page), process, log)
-    status, html = page(endpoint_page)
+    wait_for(lambda: answers(f"{endpoint_page}?token={printed[1]}"), process, log)
+    status, html = page(f"{endpoint_page}?token={printed[1]}")
     assert status == 200 and "churn-predictor" in html and "v1" in html
+    with pytest.raises(urllib.error.HTTPError, match="403"):  # without the run's token: nothing
+        page(endpoint_page)
     state = json.loads((directory / ".shepherd" / "local.json").read_text())
     assert f"Shepherd dashboard for local Shepherd at {state['endpoint_url']}" in log.read_text()
     return process

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from samtranslator.yaml_helper import yaml_parse
 
 from shepherd_cli.local import emulator, lambda_runtime
 from tests.iam.proof import PROOF
@@ -18,6 +19,11 @@ from tests.iam.template_roles import function_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
+SERVING_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:" + "5e" * 32
+# The stack's default AllowedInstanceTypes, as the template gives it to the functions.
+ALLOWED_INSTANCE_TYPES = str(
+    yaml_parse((ROOT / "template.yaml").read_text())["Parameters"]["AllowedInstanceTypes"]["Default"]
+)
 
 
 def load_handler(function: str) -> ModuleType:
@@ -59,8 +65,13 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("SHEPHERD_NAMESPACE", "shepherd-test")
     monkeypatch.setenv("SHEPHERD_STACK_NAME", "shepherd-test-stack")
     monkeypatch.setenv("REQUIRE_APPROVAL", "true")
-    monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1")
+    monkeypatch.setenv("DEFAULT_INFERENCE_IMAGE", SERVING_IMAGE)
+    monkeypatch.setenv("NETWORK_ISOLATION", "true")
     monkeypatch.setenv("ROLLBACK_FUNCTION_ARN", ROLLBACK_ARN)
+    # The template's defaults, as Globals gives them to every function.
+    monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", ALLOWED_INSTANCE_TYPES)
+    monkeypatch.setenv("MAX_INSTANCE_COUNT", "10")
+    monkeypatch.setenv("CONTROLLER_CONCURRENCY", "16")  # the template's default
     yield boto3.client("sagemaker")
     emulator.reset()
 

@@ -33,13 +33,17 @@ def test_an_approval_approves_and_announces(registered, lambda_context):
     assert response["result"] == "approved"
     assert version_status(registered) == "APPROVED"
     [approved] = registered.announcements("Model Version Approved")
+    copy = approved.pop("approved_checksum"), approved.pop("approved_s3_version_id")
     assert approved == {
         "model_name": "churn-predictor",
         "version": 1,
         "requested_by": "alice@example.com",
         "reason": "offline AUC 0.91 beats the baseline",
         "command_id": command["id"],  # the answer names the command it answers
+        # what SageMaker will serve: the approved copy (tests/handlers/test_approved_artifacts.py)
+        "approved_artifact_uri": "s3://acme-model-artifacts/approved/churn-predictor/1/model.tar.gz",
     }
+    assert copy[0]["algorithm"] == "SHA256" and copy[1]
 
 
 def test_a_second_decision_is_refused_and_announced(registered, lambda_context):
@@ -78,6 +82,11 @@ def test_approving_an_unknown_version_is_refused(registered, lambda_context):
         ({"version": 0}, "detail.version"),
         ({"unexpected": 1}, "detail.unexpected"),
         ({"reason": ""}, "detail.reason"),
+        # free text with terminal controls or a bidi override is refused, not stored and shown
+        ({"reason": "ok\x1b]52;c;cm0gLXJmIH4=\x07"}, "detail.reason"),
+        ({"reason": "fine\r\nModel Version Approved by root"}, "detail.reason"),
+        ({"requested_by": "alice\u202egro.evil"}, "detail.requested_by"),
+        ({"reason": "a\x9bb"}, "detail.reason"),
     ],
 )
 def test_a_malformed_command_is_answered_as_refused_and_changes_nothing(registered, lambda_context, change, field):
@@ -103,17 +112,19 @@ def test_a_damaged_envelope_has_no_id_to_answer_and_raises_for_the_dead_letter_q
     assert version_status(registered) == "REGISTERED"
 
 
-def test_the_uploader_approving_their_own_version_is_refused(registered, lambda_context):
-    # Given the stack separates duties (tests/world.py sets SEPARATE_APPROVAL_DUTIES as prod does) and
-    # S3 reported the upload's requester as the sample's account id
+def test_an_approval_is_not_judged_by_the_name_it_claims(registered, lambda_context):
+    # Given an approval whose free-text requested_by is what S3 reported as the uploader (an account
+    # id: EventBridge never says who sent a command). Comparing the two proved nothing (issue 20):
+    # who may approve, and that approvers may not upload or promote, is the bus and bucket policies'
+    # (tests/unit/test_template_account_roles.py). The claim is recorded, never trusted.
     uploader = sample_event("s3-object-created.eventbridge.json")["detail"]["requester"]
     event = sample_event("model-version-approval-requested.json")
     event["detail"]["requested_by"] = uploader
 
     response = handler.lambda_handler(event, lambda_context)
 
-    assert response["result"] == "refused"
-    assert version_status(registered) == "REGISTERED"
-    [refused] = registered.announcements("Model Version Approval Refused")
-    assert refused["current_status"] == "REGISTERED"
-    assert refused["reason"].startswith(f"separation of duties: {uploader} uploaded churn-predictor version 1")
+    assert response["result"] == "approved"
+    assert version_status(registered) == "APPROVED"
+    assert registered.announcements("Model Version Approval Refused") == []
+    [approved] = registered.announcements("Model Version Approved")
+    assert approved["requested_by"] == uploader

@@ -90,6 +90,11 @@ def test_the_same_event_three_times_is_one_version(world, lambda_context):
         ("models/churn/../fraud/model.tar.gz", None, "'..'"),
         ("models/churn/v1/model.tar.gz", b'{"metrics": {"auc": "great"}}', "metrics.auc"),
         ("models/churn/v2/model.tar.gz", b"not json", "Invalid JSON"),
+        # free text in the manifest with terminal controls or a bidi override (JSON escapes)
+        ("models/churn/v3/model.tar.gz", b'{"tags": {"team": "ml\\u001b[2J"}}', "tags.team: Value error"),
+        ("models/churn/v4/model.tar.gz", b'{"tags": {"a\\u202eb": "x"}}', "tags.a\\u202eb.[key]"),
+        ("models/churn/v5/model.tar.gz", b'{"description": "line\\r\\nforged"}', "found \\x0d at position 4"),
+        ("models/churn/v6/model.tar.gz", b'{"source": {"repository": "r\\u0007", "commit": "c"}}', "source"),
     ],
 )
 def test_bad_input_is_rejected_recorded_and_announced(world, lambda_context, key, manifest, reason):

@@ -84,9 +84,12 @@ class Fault:
     kind: str = "throttling"
     times: int = 1
     respond: Callable[[], tuple[int, dict[str, Any]]] | None = None  # a custom (status, JSON body)
+    # No answer at all: the request fails on the way (a connection error the SDK retries, then raises).
+    raises: Callable[[], Exception] | None = None
     armed: Callable[[], bool] = lambda: True  # inject only while this holds (e.g. after another call)
     on_first: Callable[[], None] | None = None  # called when the first fault is injected
     about: str | None = None  # inject only into requests naming this (an endpoint, say)
+    holding: str | None = None  # inject only into requests whose body holds this text (a key prefix, say)
     attempts: int = 0  # every attempt the SDK made, faulted or not
     injected: int = 0
 
@@ -104,7 +107,8 @@ class Fault:
 
     def _names_it(self, request: Any) -> bool:
         body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
-        return self.about is None or f'"{self.about}"'.encode() in body
+        named = self.about is None or f'"{self.about}"'.encode() in body
+        return named and (self.holding is None or self.holding.encode() in body)
 
     def _before_send(self, request: Any, **_: Any) -> AWSResponse | None:
         self.attempts += 1
@@ -113,6 +117,8 @@ class Fault:
         if self.injected == 0 and self.on_first is not None:
             self.on_first()
         self.injected += 1
+        if self.raises is not None:
+            raise self.raises()
         if self.respond is not None:
             status, document = self.respond()
             body = json.dumps(document).encode()
@@ -544,9 +550,15 @@ def test_a_tick_that_cannot_observe_reports_the_error_and_changes_nothing(
     before = rollout_record(world)
     faults(service, operation, kind="5xx", times=SDK_ATTEMPTS)
 
-    if (service, operation) in (("dynamodb", "GetItem"), ("dynamodb", "Query")):
+    if (service, operation) == ("dynamodb", "GetItem"):
         with pytest.raises(TransientError):  # the list of rollouts itself: Lambda retries the tick
             tick(lambda_context, AT + timedelta(minutes=1))
+    elif (service, operation) == ("dynamodb", "Query"):
+        # The tick's first Query lists the outbox: reported, and never in the way of a decision.
+        assert tick(lambda_context, AT + timedelta(minutes=1))["errors"] == 1
+        assert settled_weights(sagemaker) == {V1: 0.9, V2: 0.1}
+        assert shifted(world) == [(0, 10)]
+        return
     else:  # one rollout's observation: isolated and reported
         assert tick(lambda_context, AT + timedelta(minutes=1))["errors"] == 1
 

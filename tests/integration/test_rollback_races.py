@@ -12,6 +12,7 @@ one call while another runs. Everything else is the handlers on the emulator.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchAlarms
 from shepherd.adapters.sagemaker import SageMakerEndpoints
+from shepherd.registry.errors import TransientError
 from shepherd_cli.local import emulator
 from tests.handlers import conftest as handler_fixtures
 from tests.handlers.lifecycle import ENDPOINT, settled_weights, status, tick, weights
@@ -129,14 +131,14 @@ def test_a_tick_that_read_the_record_before_a_rollback_does_not_move_the_candida
 ):
     ran: list[str] = []
     run_rollback = rollback_once(world, lambda_context, sagemaker, ran)
-    read_alarms = CloudWatchAlarms.firing
+    read_alarms = CloudWatchAlarms.alarm_states
 
-    def alarms_then_rollback(self: CloudWatchAlarms, names: tuple[str, ...]) -> frozenset[str]:
-        firing = read_alarms(self, names)  # the tick's last read: it has the record, the endpoint, no alarm
+    def alarms_then_rollback(self: CloudWatchAlarms, names: tuple[str, ...]) -> dict[str, str]:
+        states = read_alarms(self, names)  # the tick's last read: it has the record, the endpoint, no alarm
         run_rollback()
-        return firing
+        return states
 
-    monkeypatch.setattr(CloudWatchAlarms, "firing", alarms_then_rollback)
+    monkeypatch.setattr(CloudWatchAlarms, "alarm_states", alarms_then_rollback)
 
     tick(lambda_context, STEP_DUE)  # decides 10% -> 100% from the record it read before the rollback
 
@@ -171,4 +173,62 @@ def test_a_tick_whose_step_landed_after_a_rollback_flips_back_at_once(
     monkeypatch.undo()
     assert finish(lambda_context, sagemaker, range(9, 13)) == {V1: 1.0}
     assert status(world, baked) == "ROLLED_BACK"
+    rolled_back_once(world)
+
+
+# --- a rollback whose flip landed, but a tick recorded it first -------------------------------------------
+
+
+def test_a_rollback_whose_flip_a_tick_records_first_reports_it_rolled_back_with_one_latency_metric(
+    world, sagemaker, lambda_context, baked, monkeypatch, capsys
+):
+    # The rollback's flip lands; before the rollback writes it down, a controller pass sees the candidate
+    # out and records the flip (incident, announcement) first: the rollback's own write loses the race.
+    set_weights = SageMakerEndpoints.set_weights
+    ticks: list[dict[str, Any]] = []
+
+    def flip_then_tick(self: SageMakerEndpoints, endpoint_name: str, desired: dict[str, float]) -> None:
+        set_weights(self, endpoint_name, desired)
+        if desired.get(V2) == 0.0 and not ticks:  # the rollback's flip, accepted by SageMaker
+            settled_weights(sagemaker)
+            ticks.append(tick(lambda_context, AT + timedelta(minutes=3)))
+
+    monkeypatch.setattr(SageMakerEndpoints, "set_weights", flip_then_tick)
+    capsys.readouterr()
+
+    result = outcome(rollback.lambda_handler(alarm(world, at=AT + timedelta(minutes=2)), lambda_context))
+
+    assert ticks and ticks[0]["errors"] == 0
+    # The invocation whose flip made the change says so, with the latency of its own flip...
+    assert result["result"] == "rolled_back"
+    assert result["seconds_to_flip"] is not None and result["seconds_to_flip"] >= 0
+    # ...and the RollbackLatency metric is emitted once (the controller never emits it).
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RollbackLatency"' in line]
+    assert [metrics["RollbackLatency"] for metrics in emitted] == [[result["seconds_to_flip"]]]
+    # One rollback on record: one incident, one announcement (the tick's).
+    [incident] = bootstrap.rollout_store().incidents(ENDPOINT)
+    assert rolled_back_once(world)["seconds_to_flip"] == incident.seconds_to_flip
+    monkeypatch.undo()
+    assert finish(lambda_context, sagemaker, range(4, 8)) == {V1: 1.0}
+    assert status(world, baked) == "ROLLED_BACK"
+
+
+def test_a_retry_that_only_sees_the_flip_a_tick_recorded_is_a_duplicate(
+    world, sagemaker, lambda_context, faults, baked
+):
+    # The first delivery flipped and died before its write; a tick recorded the flip; Lambda's retry
+    # changes nothing (it only looks): a duplicate, with no second latency.
+    event = alarm(world, at=AT + timedelta(minutes=2))
+    flip = faults("sagemaker", "UpdateEndpointWeightsAndCapacities", times=0)
+    record = faults("dynamodb", "TransactWriteItems", kind="5xx", times=1000, armed=lambda: flip.passed > 0)
+    with pytest.raises(TransientError):
+        rollback.lambda_handler(copy.deepcopy(event), lambda_context)
+    record.times = 0
+    assert settled_weights(sagemaker) == {V1: 1.0, V2: 0.0}
+    tick(lambda_context, AT + timedelta(minutes=3))  # sees the candidate out: records the flip
+    assert len(bootstrap.rollout_store().incidents(ENDPOINT)) == 1
+
+    retried = outcome(rollback.lambda_handler(copy.deepcopy(event), lambda_context))
+
+    assert (retried["result"], retried["seconds_to_flip"]) == ("duplicate", None)
     rolled_back_once(world)

@@ -15,6 +15,7 @@ from typing import Any
 
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.registry.errors import TransientError
+from shepherd.registry.images import ImagePolicy
 from shepherd.rollouts.canary import CanaryJudge, ResumeRequest
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
@@ -22,12 +23,13 @@ from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.service import RolloutService
-from tests.fakes import sagemaker_refusal
+from tests.fakes import InMemoryVault, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = PromotionSettings(
     require_approval=True,
-    default_inference_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
+    default_inference_image=f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:{'a' * 64}",
+    image_policy=ImagePolicy(allowed_registries=("123456789012.dkr.ecr.eu-west-1.amazonaws.com",), require_digest=True),
     namespace="model",
     rollback_function_arn=ROLLBACK_FUNCTION_ARN,
 )
@@ -59,7 +61,7 @@ class Services:
 
 def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
-    promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS)
+    promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS, InMemoryVault())
     canary = CanaryJudge(
         store,
         events,

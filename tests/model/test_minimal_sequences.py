@@ -410,7 +410,7 @@ def test_i2_a_gating_alarm_read_refused_for_good_does_not_hold_the_lock_forever(
                 "DescribeAlarms",
             )
 
-        model.alarms.firing = refused  # as the adapter lets a non-retryable ClientError through
+        model.alarms.alarm_states = refused  # as the adapter lets a non-retryable ClientError through
         for _ in range(3):
             checked(model, "time_passes", 3700)
             checked(model, "controller_runs", 1, 60)

@@ -14,7 +14,7 @@ from shepherd.registry.service import (
     ArtifactUploaded,
     RegistrationService,
 )
-from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
+from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, InMemoryVault, RecordingPublisher
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def world() -> tuple[ApprovalService, InMemoryRegistry, RecordingPublisher]:
         ArtifactUploaded(artifact, datetime(2026, 11, 20, tzinfo=UTC), "uploader", "upload-1")
     )
     events.published.clear()
-    return ApprovalService(registry, events, clock), registry, events
+    return ApprovalService(registry, events, clock, InMemoryVault()), registry, events
 
 
 def decision(kind: str = "approved", event_id: str = "cmd-1", version: int = 1) -> ApprovalDecision:
@@ -91,34 +91,12 @@ def approval_by(requested_by: str, kind: str = "approved", event_id: str = "cmd-
     return ApprovalDecision("churn", 1, kind, requested_by, "looks good to me", event_id)  # type: ignore[arg-type]
 
 
-def test_with_separated_duties_the_uploader_cannot_approve_their_own_version(world):
+def test_an_approval_naming_the_uploader_is_decided_like_any_other(world):
+    # requested_by is what the sender wrote: the service does not pretend it identifies anyone
+    # (the bus and bucket policies keep approvers from uploading; README, "Who may do what").
     service, registry, events = world
-    service.separate_duties = True
-
-    outcome = service.decide(approval_by("uploader"))
-
-    assert outcome.result == "refused" and "separation of duties" in (outcome.reason or "")
-    version = registry.get_version("churn", 1)
-    assert version is not None and version.status is VersionStatus.REGISTERED and version.decided_by is None
-    [refused] = events.of_type(ModelVersionApprovalRefused)
-    assert (refused.requested_by, refused.decision, refused.current_status) == ("uploader", "approved", "REGISTERED")
-    assert refused.reason == "separation of duties: uploader uploaded churn version 1, so someone else must approve it"
-    # Someone else still can.
-    assert service.decide(approval_by("alice@example.com", event_id="cmd-2")).result == "approved"
-
-
-def test_with_separated_duties_the_uploader_may_still_reject_their_own_version(world):
-    service, registry, _ = world
-    service.separate_duties = True
-
-    assert service.decide(approval_by("uploader", kind="rejected")).result == "rejected"
-    version = registry.get_version("churn", 1)
-    assert version is not None and version.status is VersionStatus.REJECTED
-
-
-def test_without_separated_duties_the_uploader_may_approve(world):
-    service, registry, _ = world
 
     assert service.decide(approval_by("uploader")).result == "approved"
     version = registry.get_version("churn", 1)
-    assert version is not None and version.status is VersionStatus.APPROVED
+    assert version is not None and version.status is VersionStatus.APPROVED and version.decided_by == "uploader"
+    assert not events.of_type(ModelVersionApprovalRefused)

@@ -16,6 +16,7 @@ DOMAIN = sorted(
         *(PACKAGE / "rollouts").glob("*.py"),
         *(PACKAGE / "analysis").glob("*.py"),
         *(PACKAGE / "contracts").glob("*.py"),
+        *(PACKAGE / "capacity").glob("*.py"),
     ]
 )
 AWS_MODULES = {"boto3", "botocore", "aws_lambda_powertools"}
@@ -58,3 +59,14 @@ def test_every_function_in_the_template_has_a_handler_and_every_handler_a_functi
     for path in HANDLERS:
         assert f"CodeUri: functions/{path.parent.name}/" in template
     assert template.count("CodeUri: functions/") == len(HANDLERS)
+
+
+CLI_PACKAGE = ROOT / "cli" / "shepherd_cli"
+# Modules that run what they read: local state is data (JSON validated into models), never code.
+CODE_LOADING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "shelve", "marshal", "jsonpickle", "cloudpickle"}
+
+
+@pytest.mark.parametrize("path", sorted(CLI_PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(CLI_PACKAGE)))
+def test_the_cli_loads_no_pickle(path):
+    assert not imported_modules(path) & CODE_LOADING_MODULES
+    assert "pickle.load" not in path.read_text()

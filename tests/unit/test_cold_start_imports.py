@@ -63,11 +63,18 @@ ENVIRONMENT = {
     "EVENT_BUS_NAME": "bus",
     "ARTIFACT_BUCKET_NAME": "bucket",
     "REQUIRE_APPROVAL": "true",
-    "DEFAULT_INFERENCE_IMAGE": "image",
+    "DEFAULT_INFERENCE_IMAGE": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/serve@sha256:" + "5e" * 32,
+    "ALLOWED_IMAGE_REGISTRIES": "",
+    "REQUIRE_IMAGE_DIGEST": "true",
+    "NETWORK_ISOLATION": "true",
+    "STACK_ACCOUNT_ID": "123456789012",
+    "STACK_REGION": "eu-west-1",
     "SAGEMAKER_EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
     "SHEPHERD_NAMESPACE": "shepherd",
     "SHEPHERD_STACK_NAME": "shepherd-test",
-    "SEPARATE_APPROVAL_DUTIES": "false",
+    "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
+    "MAX_INSTANCE_COUNT": "10",
+    "CONTROLLER_CONCURRENCY": "16",
 }
 
 

@@ -17,6 +17,7 @@ from shepherd_cli.endpoint_metrics import variant_minutes
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
 from shepherd_cli.ui.app import create_app
+from shepherd_cli.ui.guard import Access
 from shepherd_cli.ui.instances import configured_instances
 from shepherd_cli.ui.paging import page_number, paginate
 from shepherd_cli.ui.server import check_bind, is_loopback
@@ -279,7 +280,8 @@ def test_with_local_mode_stopped_a_page_says_what_to_run_instead_of_a_500():
         boto3.session.Session(region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"),
         endpoint_url="http://127.0.0.1:9",  # the discard port: nothing answers
     )  # fmt: skip
-    client = TestClient(create_app(lambda: gone))
+    client = TestClient(create_app(lambda: gone, Access(token="t", port=8765)), base_url="http://127.0.0.1:8765")
+    client.cookies.set("shepherd_ui_8765", "t")  # as the printed address sets it (test_dashboard_guard.py)
 
     page = client.get("/endpoints")
     assert page.status_code == 503

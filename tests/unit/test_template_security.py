@@ -97,24 +97,6 @@ def sub_text(value: Any) -> str:
     return ""
 
 
-def evaluate(condition: Any, parameters: dict[str, str], conditions: dict[str, Any]) -> Any:
-    """A template condition (Fn::Equals/Or/And/Not, Condition, Ref) for the given parameter values."""
-    if isinstance(condition, str):
-        return condition
-    [(function, arguments)] = condition.items()
-    if function == "Ref":
-        return parameters[arguments]
-    if function == "Condition":
-        return evaluate(conditions[arguments], parameters, conditions)
-    values = [evaluate(argument, parameters, conditions) for argument in as_list(arguments)]
-    return {
-        "Fn::Equals": lambda: values[0] == values[1],
-        "Fn::Or": lambda: any(values),
-        "Fn::And": lambda: all(values),
-        "Fn::Not": lambda: not values[0],
-    }[function]()
-
-
 # --- the checks: each returns what is wrong (empty when the property holds) ----------------------------
 
 
@@ -136,30 +118,6 @@ def check_forged_announcements_denied(template: dict[str, Any]) -> list[str]:
         ):
             return []
     return ["no bus policy statement denies source 'shepherd' to all but exactly the function roles"]
-
-
-def check_commands_by_role(template: dict[str, Any]) -> list[str]:
-    """Each role's principals may put its own detail-types, never as source "shepherd"; nothing else."""
-    problems = []
-    allows = [s for s in bus_statements(template) if s.get("Effect") == "Allow"]
-    for parameter, detail_types in ROLES.items():
-        principal = {"Fn::If": [f"Has{parameter}", {"Ref": parameter}, {"Ref": "AWS::AccountId"}]}
-        # Every entry of a batch must qualify (ForAllValues): with StringEquals, one approval in a
-        # batch of promotions would let the whole batch through.
-        matching = [
-            s
-            for s in allows
-            if s.get("Principal") == {"AWS": principal}
-            and set(s.get("Condition", {})) == {"ForAllValues:StringEquals", "ForAllValues:StringNotEquals"}
-            and as_list(s["Condition"]["ForAllValues:StringEquals"].get("events:detail-type")) == list(detail_types)
-            and as_list(s["Condition"]["ForAllValues:StringNotEquals"].get("events:source")) == ["shepherd"]
-            and as_list(s.get("Action")) == ["events:PutEvents"]
-        ]
-        if len(matching) != 1:
-            problems.append(f"{parameter}: no single Allow of {detail_types!r} for its principals")
-    if len(allows) != len(ROLES):
-        problems.append(f"{len(allows)} Allow statements on the bus, expected one per role")
-    return problems
 
 
 def check_sagemaker_writes_need_the_stack_tag(template: dict[str, Any]) -> list[str]:
@@ -316,37 +274,12 @@ def check_stateful_resources_retained(template: dict[str, Any]) -> list[str]:
     ]
 
 
-def check_duties_separated_in_prod(template: dict[str, Any]) -> list[str]:
-    """The approval function refuses self-approval in prod by default, and when asked to in dev."""
-    variables = template["Resources"]["DecideApprovalFunction"]["Properties"].get("Environment", {})
-    value = variables.get("Variables", {}).get("SEPARATE_APPROVAL_DUTIES")
-    if not isinstance(value, dict) or "Fn::If" not in value:
-        return [f"SEPARATE_APPROVAL_DUTIES is {value!r}"]
-    condition, when_true, when_false = value["Fn::If"]
-    default = template["Parameters"]["SeparateApprovalDuties"]["Default"]
-    expected = {
-        ("prod", default): "true",
-        ("dev", default): "false",
-        ("dev", "true"): "true",
-        ("prod", "false"): "false",
-    }
-    problems = []
-    for (environment, setting), wanted in expected.items():
-        on = evaluate(
-            {"Condition": condition},
-            {"Environment": environment, "SeparateApprovalDuties": setting},
-            template["Conditions"],
-        )
-        if (when_true if on else when_false) != wanted:
-            problems.append(f"{environment} with {setting}: SEPARATE_APPROVAL_DUTIES is not {wanted}")
-    return problems
-
-
+# Who may send which command, and the separation of duties, are judged by evaluating the policies:
+# tests/unit/test_template_account_roles.py.
 CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     check.__name__.removeprefix("check_"): check
     for check in (
         check_forged_announcements_denied,
-        check_commands_by_role,
         check_sagemaker_writes_need_the_stack_tag,
         check_tag_is_set_by_the_rollout_functions,
         check_no_wildcard_resource_for_writes,
@@ -356,7 +289,6 @@ CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
         check_models_scoped_to_the_namespace,
         check_alarm_topic_uses_a_key_cloudwatch_may_use,
         check_stateful_resources_retained,
-        check_duties_separated_in_prod,
     )
 }
 
@@ -422,11 +354,6 @@ def _drop_first_role_exception(template: dict[str, Any]) -> None:
     ].pop(0)
 
 
-def _any_entry_suffices(template: dict[str, Any]) -> None:
-    condition = template["Resources"]["ShepherdBusAllowDeployers"]["Properties"]["Statement"]["Condition"]
-    condition["StringEquals"] = condition.pop("ForAllValues:StringEquals")
-
-
 def _drop_key_policy_for_cloudwatch(template: dict[str, Any]) -> None:
     policy = template["Resources"]["AlarmTopicKey"]["Properties"]["KeyPolicy"]
     policy["Statement"] = [s for s in policy["Statement"] if s.get("Sid") != "AllowThisAccountsAlarmsToPublish"]
@@ -453,32 +380,6 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
             lambda t: t["Resources"]["ShepherdBusDenyForgedAnnouncements"]["Properties"]["Statement"]["Condition"],
             "ForAnyValue:StringEquals",
         ),
-    ),
-    "approvers may put any detail-type": (
-        "commands_by_role",
-        _drop(
-            lambda t: t["Resources"]["ShepherdBusAllowApprovers"]["Properties"]["Statement"]["Condition"],
-            "ForAllValues:StringEquals",
-        ),
-    ),
-    "approvers may announce": (
-        "commands_by_role",
-        _drop(
-            lambda t: t["Resources"]["ShepherdBusAllowApprovers"]["Properties"]["Statement"]["Condition"],
-            "ForAllValues:StringNotEquals",
-        ),
-    ),
-    "deployers judged by any one entry of a batch": ("commands_by_role", _any_entry_suffices),
-    "deployers parameter ignored": (
-        "commands_by_role",
-        _set(_bus("ShepherdBusAllowDeployers"), "Principal", {"AWS": {"Ref": "AWS::AccountId"}}),
-    ),
-    "operators allow removed": ("commands_by_role", _drop(lambda t: t["Resources"], "ShepherdBusAllowOperators")),
-    "operators may not resume": (
-        "commands_by_role",
-        lambda t: t["Resources"]["ShepherdBusAllowOperators"]["Properties"]["Statement"]["Condition"][
-            "ForAllValues:StringEquals"
-        ].update({"events:detail-type": ModelRollbackRequested.DETAIL_TYPE}),
     ),
     "controller changes untagged endpoints": (
         "sagemaker_writes_need_the_stack_tag",
@@ -581,18 +482,6 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         _drop(_resource("ArtifactBucket"), "DeletionPolicy"),
     ),
     "bucket replaced": ("stateful_resources_retained", _drop(_resource("ArtifactBucket"), "UpdateReplacePolicy")),
-    "duties never separated": (
-        "duties_separated_in_prod",
-        _set(_environment("DecideApprovalFunction"), "SEPARATE_APPROVAL_DUTIES", "false"),
-    ),
-    "duties separated only on request": (
-        "duties_separated_in_prod",
-        _set(
-            lambda t: t["Conditions"],
-            "SeparatesApprovalDuties",
-            {"Fn::Equals": [{"Ref": "SeparateApprovalDuties"}, "true"]},
-        ),
-    ),
 }
 
 

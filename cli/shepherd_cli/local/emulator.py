@@ -1,7 +1,8 @@
 """Shepherd's extension of moto 5.2.5's SageMaker emulation, for the tests and local mode only.
 
 Never imported by Lambda code. Importing this module changes nothing; ``install()`` applies every patch
-(calling it again is harmless) and ``reset()`` clears this module's own state. The patches live on moto's
+(calling it again is harmless), ``reset()`` clears this module's own state and ``settle_pending()``
+finishes every change in progress (local mode calls it before saving its state). The patches live on moto's
 classes, so they work both in-process under ``moto.mock_aws`` and in ``ThreadedMotoServer`` when the
 server runs in the same process.
 
@@ -14,7 +15,9 @@ What is extended, and why (the moto gap each closes):
   ``ProductionVariants`` taken from the new config. ``RetainAllVariantProperties=True`` keeps the current
   weight and instance count of each variant whose name is also in the new config, as SageMaker does;
   ``ExcludeRetainedVariantProperties``, ``DeploymentConfig`` and ``RetainDeploymentConfig`` are accepted
-  and ignored (every update is all at once, there are no blue/green or rolling steps).
+  and ignored (every update is all at once, there are no blue/green or rolling steps). An update that
+  removes or retypes a variant registered with Application Auto Scaling is refused, as SageMaker does
+  (see `autoscaling_emulator`, which ``install()`` installs too).
 * An endpoint's variants are built with ``is not None`` tests: moto drops an ``InitialVariantWeight`` of
   ``0.0`` (falsy), which is exactly the weight a canary starts from. A variant without a weight gets
   SageMaker's default of ``1.0`` (moto shows none). Endpoint configs themselves keep ``0.0`` in moto.
@@ -34,8 +37,8 @@ What is extended, and why (the moto gap each closes):
 
 Not emulated: ``Failed``, ``RollingBack``, ``UpdateRollbackFailed``, ``SystemUpdating`` and ``Deleting``
 statuses; ``DeployedImages``, variant statuses, serverless and shadow variants in a pending deployment;
-auto scaling; invocations; and ``CreateEndpoint`` on an existing name (moto replaces the endpoint, SageMaker
-rejects it).
+invocations (auto scaling is simulated by `autoscaling`); and ``CreateEndpoint`` on an existing name (moto
+replaces the endpoint, SageMaker rejects it).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
+
+from shepherd_cli.local import autoscaling_emulator
 
 DEFAULT_SETTLE_AFTER_DESCRIBES = 1
 
@@ -84,6 +89,7 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        autoscaling_emulator.install()  # SageMaker's side of auto scaling: refusals, deregistration on delete
         patches: list[tuple[type, str, Callable[..., Any]]] = [
             (FakeEndpoint, "_process_production_variants", _process_production_variants),
             (SageMakerModelBackend, "create_endpoint", _create_endpoint),
@@ -123,11 +129,19 @@ def reset() -> None:
     """
     global _settle_after_describes
     with _lock:
+        settle_pending()
+        _failure_reasons_by_endpoint_name.clear()
+        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
+
+
+def settle_pending() -> None:
+    """Finish every change still in progress (an endpoint Creating or Updating goes InService with what
+    it was becoming, or back to its old config for an update set to fail), as SageMaker finishes it
+    whether or not anyone describes the endpoint: what local mode saves at a stop is then settled."""
+    with _lock:
         for endpoint, transition in list(_pending.items()):
             _complete(endpoint, transition)
         _pending.clear()
-        _failure_reasons_by_endpoint_name.clear()
-        _settle_after_describes = DEFAULT_SETTLE_AFTER_DESCRIBES
 
 
 # --- transitions -------------------------------------------------------------------------------------
@@ -268,6 +282,7 @@ def _update_endpoint(
             arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
             raise ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
         _require_in_service(endpoint)
+        autoscaling_emulator.refuse_unsafe_update(self, endpoint, config)
 
         new_variants = _endpoint_variants(config.production_variants)
         if retain_all_variant_properties:

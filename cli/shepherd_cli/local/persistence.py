@@ -1,68 +1,97 @@
 """Local mode's state across restarts: what `local up --state DIR` keeps when it stops.
 
-moto keeps everything in memory. Two things make a restart come back as it was:
+moto keeps everything in memory. Three things make a restart come back as it was:
 
 * **The same names.** moto draws CloudFormation's physical names (the bucket's random suffix) from
   its own random generator; local mode seeds it (`NAMES_SEED`) before deploying the template, so the
   same template deploys to the same bucket, table and topic names every time. It is re-seeded at
   random afterwards, so event ids and the like do not repeat across restarts.
-* **The same data.** On a clean stop (Ctrl-C, SIGTERM) the backends that hold Shepherd's data are
-  pickled into DIR: S3 (objects and their version ids), DynamoDB (registry, rollouts, audit),
-  SageMaker (models, endpoint configs, endpoints) and CloudWatch (alarms and their states). On the
-  next start, after the template is deployed again, each saved backend's contents replace the fresh
-  one's. The rest (SQS, EventBridge rules, SNS subscriptions, Lambda) is rebuilt by deploying the
-  template and wiring the pump, as on a first start.
-
+* **The same data.** On a clean stop (Ctrl-C, SIGTERM) what Shepherd's handlers and CLI read is written
+  into DIR as JSON, one document per service (`saved/`): S3 (every object version with its version id,
+  and delete markers), DynamoDB (registry, rollouts, audit), SageMaker (models, endpoint configs,
+  endpoints with their variants' weights) and CloudWatch (alarms and their states, metric data). On
+  the next start, after the template is deployed again, each document is validated whole and then
+  written into the fresh backends through their own methods or data, so nothing is announced again:
+  no `Object Created` for a restored object, no alarm state change for a restored state. The rest
+  (SQS, EventBridge rules and targets, SNS topics and subscriptions, Lambda functions) is the
+  template's, rebuilt by deploying it and wiring the pump, as on a first start.
 * **The same time.** The simulated clock's time at the stop is written to ``clock.json``; the next
   start continues from it (the time local mode was stopped does not count), so a bake or a watch
   window has the time left it had, and the records stay in order. `--fresh` starts from the wall clock.
 
-Not kept: messages queued but not yet handled at the stop (the pump drains before stopping), and
-anything after a crash (state is written on the way out only). A template whose outputs changed
-since the save starts empty rather than half-restored.
+Not kept: messages queued but not yet handled at the stop (the pump drains before stopping), the
+simulated traffic's per-version behaviour (`local traffic`, kept in SSM), and anything after a crash
+(state is written on the way out only). A template whose outputs changed since the save starts empty
+rather than half-restored. A document of another format version (or the pickles of shepherd before
+it) is refused with what to do, never read.
+
+* **Only this user's.** DIR is created 0700 and its files 0600; a DIR or file that another user owns
+  or that group or others may write is refused before anything is read from it (private_files.py).
+  What is read is data: a document that does not validate is refused whole.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import pickle
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from moto.backends import get_backend
+from shepherd_cli.local import emulator
+from shepherd_cli.local.private_files import check_private, make_private_directory, write_private
+from shepherd_cli.local.saved import cloudwatch, document, dynamodb, s3, sagemaker
+from shepherd_cli.local.saved.document import START_EMPTY, UnreadableState
 
 NAMES_SEED = 4750
-PERSISTED_SERVICES = ("s3", "dynamodb", "sagemaker", "cloudwatch")
 OUTPUTS_FILE = "outputs.json"
 CLOCK_FILE = "clock.json"
+# What shepherd wrote before the JSON documents: refused, never read.
+LEGACY_FILES = tuple(f"{service}.pickle" for service in ("s3", "dynamodb", "sagemaker", "cloudwatch"))
 
 
-def _backends(service: str) -> dict[tuple[str, str], Any]:
-    backends: Any = get_backend(service)  # type: ignore[call-overload]
-    return {(account, region): backend for account, regions in backends.items() for region, backend in regions.items()}
+@dataclass(frozen=True)
+class Service:
+    file: str
+    kind: type[document.Document]
+    capture: Callable[[], document.Document]
+    apply: Callable[[Any], None]
+
+
+# In restore order: objects and items first, then what refers to them.
+SERVICES = (
+    Service("s3.json", s3.S3Document, s3.capture, s3.apply),
+    Service("dynamodb.json", dynamodb.DynamoDBDocument, dynamodb.capture, dynamodb.apply),
+    Service("sagemaker.json", sagemaker.SageMakerDocument, sagemaker.capture, sagemaker.apply),
+    Service("cloudwatch.json", cloudwatch.CloudWatchDocument, cloudwatch.capture, cloudwatch.apply),
+)
 
 
 def save(directory: Path, outputs: dict[str, str], simulated_now: datetime) -> None:
-    """Write the persisted backends, the stack outputs they belong to and the simulated time
+    """Write each service's document, the stack outputs they belong to and the simulated time
     (atomically, per file)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for service in PERSISTED_SERVICES:
-        _write(directory / f"{service}.pickle", pickle.dumps(_backends(service)))
-    _write(directory / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True).encode())
-    _write(directory / CLOCK_FILE, json.dumps({"simulated_now": simulated_now.isoformat()}).encode())
+    make_private_directory(directory)
+    emulator.settle_pending()
+    for service in SERVICES:
+        write_private(directory / service.file, document.dump(service.capture()))
+    for legacy in LEGACY_FILES:
+        (directory / legacy).unlink(missing_ok=True)
+    write_private(directory / OUTPUTS_FILE, json.dumps(outputs, indent=2, sort_keys=True).encode())
+    write_private(directory / CLOCK_FILE, json.dumps({"simulated_now": simulated_now.isoformat()}).encode())
 
 
-def _write(path: Path, data: bytes) -> None:
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(path)
+def _read(path: Path) -> bytes:
+    """A saved file's bytes, refused (UnsafeLocalFile) when another user could have written it or its
+    directory."""
+    check_private(path.parent)
+    check_private(path)
+    return path.read_bytes()
 
 
 def saved_outputs(directory: Path) -> dict[str, str] | None:
     try:
-        return dict(json.loads((directory / OUTPUTS_FILE).read_text()))
+        return dict(json.loads(_read(directory / OUTPUTS_FILE)))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -72,7 +101,7 @@ def saved_clock(directory: Path) -> datetime | None:
     one, and must not start before a record written at the stop); None: nothing saved, or saved
     before clock.json existed."""
     try:
-        moment = datetime.fromisoformat(json.loads((directory / CLOCK_FILE).read_text())["simulated_now"])
+        moment = datetime.fromisoformat(json.loads(_read(directory / CLOCK_FILE))["simulated_now"])
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
     if moment.tzinfo is None:
@@ -81,21 +110,29 @@ def saved_clock(directory: Path) -> datetime | None:
 
 
 def restore(directory: Path) -> None:
-    """Put the saved backends' contents in place of the running ones (same objects, new contents)."""
-    for service in PERSISTED_SERVICES:
-        path = directory / f"{service}.pickle"
-        if not path.exists():
+    """Put the saved documents' contents into the running backends. Every document is read and
+    validated before anything is written: a refused state (UnreadableState, UnsafeLocalFile) leaves
+    the backends as deployed."""
+    saved_as_json = any((directory / service.file).exists() for service in SERVICES)
+    for legacy in LEGACY_FILES:
+        if (directory / legacy).exists() and not saved_as_json:
+            raise UnreadableState(
+                f"refusing the state in {directory}: it was saved by an older shepherd (pickle files, "
+                f"which this one never reads); {START_EMPTY}"
+            )
+    loaded = []
+    for service in SERVICES:
+        path = directory / service.file
+        try:
+            data = _read(path)
+        except FileNotFoundError:
             continue
-        # Our own file, written by `save` above: unpickling it runs no foreign code.
-        saved: dict[tuple[str, str], Any] = pickle.loads(path.read_bytes())  # noqa: S301  # nosec B301
-        backends: Any = get_backend(service)  # type: ignore[call-overload]
-        for (account, region), backend in saved.items():
-            backends[account][region].__dict__.update(backend.__dict__)
+        loaded.append((service, document.load(service.kind, data, str(path))))
+    for service, saved in loaded:
+        service.apply(saved)
 
 
 def forget(directory: Path) -> None:
     """`--fresh`: remove what an earlier run saved."""
-    for service in PERSISTED_SERVICES:
-        (directory / f"{service}.pickle").unlink(missing_ok=True)
-    (directory / OUTPUTS_FILE).unlink(missing_ok=True)
-    (directory / CLOCK_FILE).unlink(missing_ok=True)
+    for name in (*(service.file for service in SERVICES), *LEGACY_FILES, OUTPUTS_FILE, CLOCK_FILE):
+        (directory / name).unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 `attach(local)` makes a running `LocalShepherd` behave like an endpoint under load: at each whole
 simulated minute the pump (`Pump.every`) first publishes the minute that just ended (`traffic`), then
 evaluates the alarms whose period ended (`alarm_evaluator`), whose state changes produce CloudWatch's
-three deliveries through `Pump.set_alarm_state`. `shepherd local up` and `shepherd local demo` attach
+three deliveries through `Pump.set_alarm_state`, then lets Application Auto Scaling's target tracking
+act on the variants registered for it (`autoscaling`). `shepherd local up` and `shepherd local demo` attach
 it; a test that sets alarm states by hand can leave it out.
 """
 
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from shepherd.adapters.autoscaling import ApplicationAutoScaling
 from shepherd_cli.local import cloudwatch_emulator
 from shepherd_cli.local.alarm_evaluator import AlarmEvaluator
+from shepherd_cli.local.autoscaling import TargetTrackingScaler
 from shepherd_cli.local.traffic import TrafficSimulator, moto_endpoints
 
 if TYPE_CHECKING:
@@ -34,11 +37,14 @@ EVERY_MINUTE = "cron(* * * * ? *)"
 class Simulation:
     traffic: TrafficSimulator
     alarms: AlarmEvaluator
+    scaling: TargetTrackingScaler | None = None
 
     def minute(self, moment: datetime) -> None:
-        """The pump's callback at each whole minute: the minute before ``moment``, then the alarms."""
+        """The pump's callback at each whole minute: the minute before ``moment``, the alarms, then scaling."""
         self.traffic.publish_minute(moment - timedelta(minutes=1))
         self.alarms.evaluate(moment)
+        if self.scaling is not None:
+            self.scaling.evaluate(moment)
 
 
 def attach(local: LocalShepherd, *, rps: float = DEFAULT_RPS, seed: int | None = None) -> Simulation:
@@ -51,6 +57,14 @@ def attach(local: LocalShepherd, *, rps: float = DEFAULT_RPS, seed: int | None =
         rps=rps,
         rng=random.Random(seed),  # noqa: S311 - simulated traffic, not cryptography
     )
-    simulation = Simulation(traffic, AlarmEvaluator(local.client("cloudwatch"), local.pump.set_alarm_state))
+    scaling = TargetTrackingScaler(
+        local.client("sagemaker"),
+        local.client("cloudwatch"),
+        ApplicationAutoScaling(local.client("application-autoscaling")),
+        local.stack.account_id,
+        local.region,
+    )
+    alarms = AlarmEvaluator(local.client("cloudwatch"), local.pump.set_alarm_state)
+    simulation = Simulation(traffic, alarms, scaling)
     local.pump.every(EVERY_MINUTE, simulation.minute)
     return simulation

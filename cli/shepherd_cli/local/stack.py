@@ -55,7 +55,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd_cli.local import atomic_dynamodb, cloudwatch_emulator, emulator, event_clock
+from shepherd_cli.local import atomic_dynamodb, atomic_requests, cloudwatch_emulator, emulator, event_clock
 from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
@@ -65,6 +65,7 @@ DEFAULT_STACK_NAME = "shepherd-local"
 DEFAULT_REGION = "eu-west-1"
 STAGING_BUCKET = "shepherd-local-staging"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+LOCAL_IMAGE = "shepherd-local-serving@sha256:" + "0" * 64
 LAMBDA_DEFAULT_RETRIES = 2  # asynchronous invocations: two retries, then the dead-letter queue
 RESOLVED_OUTPUT_PREFIX = "ShepherdLocalResolved"
 STACK_TIMEOUT_SECONDS = 60
@@ -450,7 +451,11 @@ def _functions(
             handler=configuration.get("Handler") or properties.get("Handler", ""),
             code_dir=code_dir,
             layer_dirs=_layer_folders(properties, template, staged),
-            environment=dict(configuration.get("Environment", {}).get("Variables", {})),
+            # Strings, as Lambda keeps them: moto's CloudFormation passes a Number parameter's Ref
+            # (MaxInstanceCount, ControllerConcurrency) through as an int.
+            environment={
+                name: str(value) for name, value in configuration.get("Environment", {}).get("Variables", {}).items()
+            },
             memory_mb=int(configuration.get("MemorySize", 128)),
             timeout_seconds=int(configuration.get("Timeout", 3)),
             dead_letter_arn=dead_letters.get(logical_id),
@@ -484,12 +489,26 @@ def provision(
     template_path = Path(template_path).resolve()
     parameters = dict(parameters or {})
     template = yaml_parse(template_path.read_text())
+    if "DefaultInferenceImage" in template.get("Parameters", {}):
+        # The emulator pulls no image; the template has no default (a digest is only its owner's), so
+        # a digest-pinned placeholder in the account's own ECR lets manifests without an image deploy.
+        account = client("sts").get_caller_identity()["Account"]
+        parameters.setdefault("DefaultInferenceImage", f"{account}.dkr.ecr.{region}.amazonaws.com/{LOCAL_IMAGE}")
     staged = _stage_code(template, template_path.parent, client("s3"))
     translated = _translate(template, parameters, region)
     resolver = _Resolver(translated)
     plan = _plan(translated, resolver)
 
-    all_outputs, resources, skipped = _create_stack(client("cloudformation"), stack_name, translated, parameters)
+    # moto 5.2.5 makes a CommaDelimitedList a list only when its value is passed, not from its default
+    # (a !Join of it then joins the default's characters): such defaults are passed as values.
+    lists = {
+        name: str(parameter["Default"])
+        for name, parameter in template.get("Parameters", {}).items()
+        if parameter.get("Type") == "CommaDelimitedList" and "Default" in parameter
+    }
+    all_outputs, resources, skipped = _create_stack(
+        client("cloudformation"), stack_name, translated, lists | parameters
+    )
     resolver.read(all_outputs)
     account_id = client("sts").get_caller_identity()["Account"]
 
@@ -557,6 +576,7 @@ class LocalShepherd:
         emulator.install()
         cloudwatch_emulator.install()
         atomic_dynamodb.install()
+        atomic_requests.install()  # the controller's concurrent passes: each emulated request atomic
         if logging.getLogger("werkzeug").level == logging.NOTSET:
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

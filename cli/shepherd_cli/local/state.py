@@ -4,6 +4,11 @@
 region, stack name and outputs, the process id, and the simulated clock (its time when the pump
 started following real time, and how much faster it runs), so commands sent from another process
 can carry the simulated time. Written atomically; removed when `local up` exits.
+
+Every CLI invocation trusts the endpoint this file names, so it is looked for only up to the
+repository root (the folder holding ``.git``) or the home directory, whichever comes first, never in
+the folders above them (another user's, or a shared one); and it is refused when another user could
+have written it (private_files.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shepherd_cli.local.private_files import check_private, make_private_directory, write_private
+
 STATE_DIR = ".shepherd"
 STATE_FILE = "local.json"
 
@@ -24,13 +31,23 @@ def state_path(directory: Path | None = None) -> Path:
 
 
 def find_state(directory: Path | None = None) -> Path:
-    """The state file of `directory` or of the nearest folder above it that has one (as git finds
-    .git), else `directory`'s own (which does not exist)."""
+    """The state file of `directory` or of the nearest folder above it that has one, up to the
+    repository root or the home directory (whichever comes first), else `directory`'s own (which does
+    not exist)."""
     start = (directory or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if state_path(folder).exists():
             return state_path(folder)
+        if (folder / ".git").exists() or folder == _home():
+            break
     return state_path(start)
+
+
+def _home() -> Path | None:
+    try:
+        return Path.home().resolve()
+    except (KeyError, RuntimeError):  # no HOME and no passwd entry: only the repository root stops the walk
+        return None
 
 
 @dataclass(frozen=True)
@@ -66,14 +83,15 @@ class LocalState:
 
 
 def write_state(state: LocalState, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(state.to_json() + "\n")
-    temporary.replace(path)
+    make_private_directory(path.parent)
+    write_private(path, (state.to_json() + "\n").encode())
 
 
 def read_state(path: Path) -> LocalState | None:
-    """The state file's content, or None when there is none (or it cannot be read as one)."""
+    """The state file's content, or None when there is none (or it cannot be read as one); raises
+    UnsafeLocalFile when another user could have written it or its folder."""
+    check_private(path.parent)
+    check_private(path)
     try:
         return LocalState.from_json(path.read_text())
     except FileNotFoundError:

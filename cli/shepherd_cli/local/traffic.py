@@ -11,7 +11,9 @@ start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantNam
 metrics ``Invocations``, ``Invocation4XXErrors`` (always 0: clients are not simulated),
 ``Invocation5XXErrors`` (Count) and ``ModelLatency`` (Microseconds, one sample per invocation, sent as
 ``Values``/``Counts`` on a 1% logarithmic grid so that percentiles can be computed, see
-`cloudwatch_emulator`).
+`cloudwatch_emulator`), and ``InvocationsPerInstance`` (invocations over the variant's current instance
+count: what target tracking scales on, see `autoscaling`). SageMaker sends ``InvocationsPerInstance``
+with each request, so a minute without invocations has no datum (and target tracking no reason to scale in).
 
 The cost stays low: no request is made; per variant-minute the simulator draws one normal number per
 invocation for the latency and a few binomials, then makes one PutMetricData call per endpoint.
@@ -45,6 +47,7 @@ MAX_VALUES_PER_DATUM = 150  # PutMetricData's limit for Values/Counts
 class ServingVariant:
     name: str
     weight: float
+    instances: int | None = None  # CurrentInstanceCount; None for a serverless variant
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class VariantMinute:
     errors_5xx: int
     errors_4xx: int = 0
     latency_us: dict[float, int] = field(default_factory=dict)  # microseconds -> how many invocations
+    instances: int | None = None  # the variant's current instance count during the minute
 
 
 def moto_endpoints(account_id: str, region: str) -> EndpointSource:
@@ -83,7 +87,11 @@ def moto_endpoints(account_id: str, region: str) -> EndpointSource:
             if endpoint.endpoint_status not in SERVING_STATUSES:
                 continue
             variants = tuple(
-                ServingVariant(variant["VariantName"], float(variant.get("CurrentWeight") or 0.0))
+                ServingVariant(
+                    variant["VariantName"],
+                    float(variant.get("CurrentWeight") or 0.0),
+                    variant.get("CurrentInstanceCount"),
+                )
                 for variant in list(endpoint.production_variants)
             )
             serving.append(ServingEndpoint(endpoint.endpoint_name, variants))
@@ -174,7 +182,11 @@ def simulate_minute(
         age = (ages or {}).get(variant.name)
         errors = binomial(invocations, error_probability(behaviour, age, shock, rng), rng)
         latency = latency_histogram(invocations, behaviour, rng, behaviour.latency_factor(age))
-        minutes.append(VariantMinute(endpoint.name, variant.name, invocations, errors, latency_us=latency))
+        minutes.append(
+            VariantMinute(
+                endpoint.name, variant.name, invocations, errors, latency_us=latency, instances=variant.instances
+            )
+        )
     return minutes
 
 
@@ -193,6 +205,16 @@ def metric_data(minute: VariantMinute, timestamp: datetime) -> list[dict[str, An
         {"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value), "Unit": "Count"}
         for name, value in counts
     ]
+    if minute.instances and minute.invocations > 0:
+        data.append(
+            {
+                "MetricName": "InvocationsPerInstance",
+                "Dimensions": dimensions,
+                "Timestamp": timestamp,
+                "Value": minute.invocations / minute.instances,
+                "Unit": "None",
+            }
+        )
     for values in _chunks(sorted(minute.latency_us.items())):
         data.append(
             {

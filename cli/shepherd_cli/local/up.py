@@ -30,6 +30,7 @@ from shepherd_cli.local.monitor import BusMonitor, describe_invocation, is_idle_
 from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.state import ClockState, LocalState, pid_alive, read_state, remove_state, write_state
+from shepherd_cli.safe_text import clean
 
 DEFAULT_PORT = 4750
 # Handlers' Powertools JSON lines: only errors by default (warnings such as a refusal are announced,
@@ -53,12 +54,12 @@ class EventPrinter:
         name = function_name.removeprefix(self.prefix)
         if self.verbose or _worth_a_line(event, outcome):
             style = "red" if outcome.status != "ok" else "dim"
-            self._line(self.clock.now, Text(describe_invocation(name, event, outcome), style=style))
+            self._line(self.clock.now, Text(clean(describe_invocation(name, event, outcome)), style=style))
         if self.monitor is not None:
             for announcement in self.monitor.drain():
                 detail_type = announcement["detail-type"]
                 text = Text.assemble(
-                    (detail_type, "bold"), "  ", describe_announcement(detail_type, announcement["detail"])
+                    (clean(detail_type), "bold"), "  ", describe_announcement(detail_type, announcement["detail"])
                 )
                 self._line(self.clock.now, text)
 

@@ -2,7 +2,8 @@
 
 Every route reads through `views` (which reads through the CLI's operations), so the dashboard shows
 exactly what `shepherd status`, `history` and friends show. There is no login: `server.serve` binds
-to the loopback interface only, like `argo rollouts dashboard`, and the app answers GET only.
+to the loopback interface only, like `argo rollouts dashboard`, the app answers GET only, and only to
+a loopback Host with the run's token (guard.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -23,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
 from shepherd_cli.ui import catalog, views
+from shepherd_cli.ui.guard import Access, Guard
 from shepherd_cli.ui.paging import page_number
 from shepherd_cli.ui.problems import unreachable
 
@@ -104,10 +107,12 @@ class Dashboard:
         return await self.api(lambda t: views.rollout_report(t, name, rollout_id))
 
 
-def create_app(target: Callable[[], Target]) -> Starlette:
-    """The dashboard's ASGI app: GET routes only (anything else is 405)."""
+def create_app(target: Callable[[], Target], access: Access) -> Starlette:
+    """The dashboard's ASGI app: GET routes only (anything else is 405), for the requests `access`
+    allows."""
     board = Dashboard(target)
     return Starlette(
+        middleware=[Middleware(Guard, access=access)],
         routes=[
             Route("/", board.home),
             Route("/models", board.models),
@@ -121,5 +126,5 @@ def create_app(target: Callable[[], Target]) -> Starlette:
             Route("/api/endpoints/{name}", board.endpoint_json),
             Route("/api/endpoints/{name}/rollouts/{rollout_id}", board.rollout_json),
             Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
-        ]
+        ],
     )

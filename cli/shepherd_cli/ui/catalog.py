@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shepherd.registry.images import digest_of
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd_cli import operations
 from shepherd_cli.target import Target
@@ -107,6 +108,10 @@ def _identity(version: ModelVersion) -> dict[str, Any]:
             "source": lineage.source.model_dump(mode="json") if lineage.source else None,
         },
         "inference_image": version.inference_image,
+        "image_digest": digest_of(version.inference_image) if version.inference_image else None,
+        "approved_artifact": version.approved_artifact.model_dump(mode="json") | {"uri": version.approved_artifact.uri}
+        if version.approved_artifact
+        else None,
         "metadata": version.metadata,
         "uploaded_at": version.uploaded_at.isoformat(),
         "uploaded_by": version.uploaded_by,

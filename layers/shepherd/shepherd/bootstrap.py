@@ -25,13 +25,14 @@ import boto3
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
 from shepherd.registry.ports import Clock
-from shepherd.settings import ApprovalEnvironment, RolloutEnvironment, Settings
+from shepherd.settings import ControllerEnvironment, ImageEnvironment, RolloutEnvironment, Settings
 
 if TYPE_CHECKING:
     from shepherd.adapters.cloudwatch import CloudWatchAlarms
     from shepherd.adapters.dynamodb import DynamoRegistry
     from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
     from shepherd.adapters.eventbridge import EventBridgePublisher
+    from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.service import ApprovalService, RegistrationService
     from shepherd.rollouts.canary import CanaryJudge
@@ -106,6 +107,7 @@ class Container:
             self.publisher,
             self.now,
             self.settings.artifact_bucket_name,
+            image_policy=ImageEnvironment.from_environ(self.environ).image_policy(),
         )
 
     @cached_property
@@ -113,10 +115,13 @@ class Container:
     def approval_service(self) -> ApprovalService:
         from shepherd.registry.service import ApprovalService
 
-        environment = ApprovalEnvironment.from_environ(self.environ)
-        return ApprovalService(
-            self.registry, self.publisher, self.now, separate_duties=environment.separate_approval_duties
-        )
+        return ApprovalService(self.registry, self.publisher, self.now, self.vault)
+
+    @cached_property
+    def vault(self) -> S3ArtifactVault:
+        from shepherd.adapters.s3_vault import S3ArtifactVault
+
+        return S3ArtifactVault(self.client("s3"))
 
     @cached_property
     def rollout_store(self) -> DynamoRolloutStore:
@@ -130,7 +135,10 @@ class Container:
 
         environment = self.rollout_environment
         return SageMakerEndpoints(
-            self.client("sagemaker"), environment.sagemaker_execution_role_arn, environment.shepherd_stack_name
+            self.client("sagemaker"),
+            environment.sagemaker_execution_role_arn,
+            environment.shepherd_stack_name,
+            network_isolation=environment.network_isolation,
         )
 
     @cached_property
@@ -142,6 +150,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def promotion_service(self) -> PromotionService:
+        from shepherd.rollouts.placement_rules import PlacementRules
         from shepherd.rollouts.promotion import PromotionService, PromotionSettings
 
         environment = self.rollout_environment
@@ -154,10 +163,13 @@ class Container:
             clock=self.now,
             settings=PromotionSettings(
                 require_approval=environment.require_approval,
-                default_inference_image=environment.default_inference_image,
+                default_inference_image=environment.default_inference_image or None,
+                image_policy=environment.image_policy(),
                 namespace=environment.shepherd_namespace,
                 rollback_function_arn=environment.rollback_function_arn or None,
+                placement=PlacementRules(environment.allowed_instance_types, environment.max_instance_count),
             ),
+            vault=self.vault,
         )
 
     @cached_property
@@ -188,6 +200,7 @@ class Container:
             clock=self.now,
             namespace=self.rollout_environment.shepherd_namespace,
             canary=self.canary_judge,
+            concurrency=ControllerEnvironment.from_environ(self.environ).controller_concurrency,
         )
 
     @cached_property

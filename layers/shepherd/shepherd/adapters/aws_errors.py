@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import NoReturn
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from shepherd.registry.errors import TransientError
+from shepherd.settings import MAX_CONTROLLER_CONCURRENCY
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter before we see them.
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+# The pool holds a connection for each of the controller's concurrent passes (botocore's default is 10:
+# beyond it, urllib3 opens a connection per call and throws it away, with a warning each time).
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=MAX_CONTROLLER_CONCURRENCY,
+)
 
 THROTTLING_CODES = frozenset(
     {
@@ -25,6 +34,11 @@ THROTTLING_CODES = frozenset(
         "LimitExceededException",
     }
 )
+
+
+# No answer at all (connection refused or reset, timeouts): the SDK retries these too, then raises
+# them as BotoCoreError, never as ClientError. As transient as a 5xx.
+NETWORK_ERRORS: tuple[type[Exception], ...] = (BotocoreConnectionError, HTTPClientError)
 
 
 def error_code(error: ClientError) -> str:

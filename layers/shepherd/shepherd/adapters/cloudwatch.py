@@ -8,11 +8,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
+from shepherd.adapters.aws_errors import NETWORK_ERRORS, error_code, is_transient, raise_transient_or_reraise
 from shepherd.analysis.metrics import SeriesQuery, Side
 from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.registry.errors import TransientError
+from shepherd.rollouts.errors import AlarmRequestRefused
 from shepherd.rollouts.strategy import Analysis
 
 MAX_NAMES_PER_DESCRIBE = 100  # DescribeAlarms takes at most 100 names
@@ -25,9 +26,9 @@ class CloudWatchAlarms:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
-        """The named alarms that are in ALARM now. An alarm that does not exist is not firing."""
-        return frozenset(name for name, state in self._states(alarm_names).items() if state == "ALARM")
+    def alarm_states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
+        """The named alarms that exist, with their state: a missing one is left out (one call per 100)."""
+        return self._states(alarm_names)
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
         return frozenset(self._states(alarm_names))
@@ -43,6 +44,19 @@ class CloudWatchAlarms:
         return states
 
     def create_rollout_alarms(
+        self,
+        names: tuple[str, str],
+        endpoint_name: str,
+        variant_name: str,
+        analysis: Analysis,
+        action_arns: tuple[str, ...],
+    ) -> None:
+        try:
+            self._put_rollout_alarms(names, endpoint_name, variant_name, analysis, action_arns)
+        except ClientError as refused:  # not throttling or 5xx (those are TransientError): asking again won't do
+            raise AlarmRequestRefused(error_code(refused), str(refused)) from refused
+
+    def _put_rollout_alarms(
         self,
         names: tuple[str, str],
         endpoint_name: str,
@@ -116,6 +130,8 @@ class CloudWatchAlarms:
             return getattr(self._client, operation)(**params)
         except ClientError as error:
             raise_transient_or_reraise(error)
+        except NETWORK_ERRORS as error:
+            raise TransientError(f"{operation}: {error}") from error
 
 
 class CloudWatchVariantMetrics:
@@ -163,6 +179,8 @@ class CloudWatchVariantMetrics:
             if is_transient(error):
                 raise_transient_or_reraise(error)
             raise MetricsUnavailable(f"GetMetricData refused: {error_code(error)}: {error}") from error
+        except NETWORK_ERRORS as error:  # CloudWatch unreachable: no new data, as for throttling
+            raise TransientError(f"GetMetricData: {error}") from error
 
 
 def metric_data_queries(

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from shepherd.adapters.aws_errors import error_code, raise_transient_or_reraise
 from shepherd.registry.errors import ArtifactAlreadyRegistered, ConflictError, TransientError, VersionNumberTaken
 from shepherd.registry.model import (
+    ApprovedArtifact,
     ArtifactRef,
     AuditEntry,
     ModelSummary,
@@ -33,6 +34,8 @@ KEY_ATTRIBUTES = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
 REJECTIONS_INDEX = "REJECTIONS"  # gsi1 partition of rejected uploads
 # A registration that loses a race is decided again at once by the domain, after a little jitter here
 # (long exponential sleeps starve the unlucky ones while newcomers win).
+BATCH_GET_KEYS = 100  # the most one BatchGetItem reads
+BATCH_GET_ATTEMPTS = 8  # asks for unprocessed keys again, backing off, before giving up
 RETRYABLE_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 _serializer = TypeSerializer()
@@ -74,6 +77,29 @@ class DynamoTable:
         response = self._call("get_item", Key=key_of(pk, sk), ConsistentRead=True)
         return deserialize(response["Item"]) if "Item" in response else None
 
+    def _get_many(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The items at `keys` that exist, in the order asked, read consistently 100 a BatchGetItem.
+
+        Keys DynamoDB leaves unprocessed (throttling) are asked for again after a jittered backoff; any
+        still left after that are a TransientError (the caller's invocation is retried)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        unique = list(dict.fromkeys(keys))  # a request may not name a key twice
+        for start in range(0, len(unique), BATCH_GET_KEYS):
+            pending = [key_of(pk, sk) for pk, sk in unique[start : start + BATCH_GET_KEYS]]
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                response = self._call(
+                    "batch_get_item", RequestItems={self._table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                for item in map(deserialize, response.get("Responses", {}).get(self._table, [])):
+                    found[(item["pk"], item["sk"])] = item
+                pending = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+                if not pending:
+                    break
+                self._sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))  # noqa: S311 - jitter
+            else:
+                raise TransientError(f"BatchGetItem left {len(pending)} keys unprocessed")
+        return [found[key] for key in unique if key in found]
+
     def _query(self, cursor: str | None, limit: int, **params: Any) -> tuple[list[dict[str, Any]], str | None]:
         if cursor:
             params["ExclusiveStartKey"] = _decode_cursor(cursor)
@@ -97,7 +123,7 @@ class DynamoTable:
         self._call("transact_write_items", TransactItems=items)
 
     def _call(self, operation: str, **params: Any) -> Any:
-        if operation != "transact_write_items":
+        if operation not in ("transact_write_items", "batch_get_item"):  # these name the table per item
             params["TableName"] = self._table
         try:
             return getattr(self._client, operation)(**params)
@@ -222,6 +248,29 @@ class DynamoRegistry(DynamoTable):
             if "ConditionalCheckFailed" in cancellation_codes(cancelled):
                 raise ConflictError(f"{model_name} v{version} is no longer {expected.value}") from cancelled
             raise TransientError(f"transition of {model_name} v{version} cancelled") from cancelled
+
+    def record_approved_artifact(self, model_name: str, version: int, approved: ApprovedArtifact) -> ModelVersion:
+        try:
+            response = self._call(
+                "update_item",
+                Key=key_of(model_pk(model_name), version_sk(version)),
+                UpdateExpression="SET approved_artifact = :approved",
+                # A version written before any copy holds the attribute as NULL (or not at all).
+                ConditionExpression=(
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(approved_artifact) OR attribute_type(approved_artifact, :null))"
+                ),
+                ExpressionAttributeValues=serialize_values({":approved": item_of(approved), ":null": "NULL"}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if error_code(error) != "ConditionalCheckFailedException":
+                raise
+            stored = self.get_version(model_name, version)  # a concurrent promotion recorded its copy first
+            if stored is None:
+                raise ConflictError(f"{model_name} v{version} does not exist") from error
+            return stored
+        return model_of(deserialize(response["Attributes"]), ModelVersion)
 
     # --- reads ----------------------------------------------------------------------------------
 

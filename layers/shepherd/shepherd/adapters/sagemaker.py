@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
+from shepherd.capacity.scaling import VariantCapacity
 from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 
@@ -25,9 +26,11 @@ class SageMakerEndpoints:
     -> `EndpointRequestRefused`, which fails the rollout that needs the call.
     """
 
-    def __init__(self, client: Any, execution_role_arn: str, stack_name: str) -> None:
+    def __init__(self, client: Any, execution_role_arn: str, stack_name: str, network_isolation: bool = True) -> None:
         self._client = client
         self._role_arn = execution_role_arn
+        # The container gets no network: it cannot send what it serves, or fetch code, anywhere.
+        self._network_isolation = network_isolation
         # Set at creation (never added later): the IAM policies require the tag in the create request.
         self._tags = [{"Key": MANAGED_BY_TAG, "Value": "shepherd"}, {"Key": STACK_TAG, "Value": stack_name}]
 
@@ -48,12 +51,29 @@ class SageMakerEndpoints:
             failure_reason=response.get("FailureReason"),
         )
 
+    def variant_capacity(self, endpoint_name: str) -> dict[str, VariantCapacity] | None:
+        """Each variant's current and desired instance counts (`shepherd.capacity.ports.CapacityReader`);
+        None if the endpoint does not exist. A serverless variant reports no counts: both None."""
+        try:
+            response = self._client.describe_endpoint(EndpointName=endpoint_name)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            _raise_domain_error(error)
+        return {
+            variant["VariantName"]: VariantCapacity(
+                current=variant.get("CurrentInstanceCount"), desired=variant.get("DesiredInstanceCount")
+            )
+            for variant in response.get("ProductionVariants", [])
+        }
+
     def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
         try:
             self._client.create_model(
                 ModelName=name,
                 ExecutionRoleArn=self._role_arn,
                 PrimaryContainer={"Image": image, "ModelDataUrl": artifact_uri},
+                EnableNetworkIsolation=self._network_isolation,
                 Tags=self._tags,
             )
         except ClientError as error:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from shepherd.contracts.free_text import SafeText, escape_unsafe
+
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
     from shepherd.contracts.registry import (
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # the names this module lends from the others, for the type c
     from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
     from shepherd.contracts.rollouts import (
         CanaryAnalysisCompleted,
+        GatingAlarmsMissing,
         ModelPromotionRequested,
         ModelRolloutResumeRequested,
         ModelVersionRetired,
@@ -53,6 +56,7 @@ __all__ = [
     "CommandRefused",
     "Contract",
     "EndpointName",
+    "GatingAlarmsMissing",
     "ModelArtifactIgnored",
     "ModelArtifactRejected",
     "ModelPromotionRequested",
@@ -81,14 +85,17 @@ __all__ = [
 ]
 
 SOURCE = "shepherd"
-Text = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Text = Annotated[SafeText, StringConstraints(min_length=1, max_length=1024)]
 EndpointName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 
 def validation_problems(invalid: ValidationError) -> str:
     """Each failing field and what is wrong with it, on one line (`detail.version: ...; ...`): how a
     command that breaks its contract is described, by the functions and by the CLI alike."""
-    return "; ".join(f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in invalid.errors())
+    # A dict key is part of the location: written with its unsafe characters escaped.
+    return "; ".join(
+        f"{escape_unsafe('.'.join(str(part) for part in error['loc']))}: {error['msg']}" for error in invalid.errors()
+    )
 
 
 class Contract(BaseModel):
@@ -143,6 +150,7 @@ _MODULE_OF = {
             "ModelRolloutResumeRequested",
             "CanaryAnalysisCompleted",
             "RolloutHeld",
+            "GatingAlarmsMissing",
             "RolloutResumed",
             "RolloutResumeRefused",
         ),

@@ -14,6 +14,7 @@ from shepherd.contracts.registry import (
 from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
 from shepherd.contracts.rollouts import (
     CanaryAnalysisCompleted,
+    GatingAlarmsMissing,
     ModelPromotionRequested,
     ModelRolloutResumeRequested,
     ModelVersionRetired,
@@ -45,6 +46,7 @@ ANNOUNCEMENTS: tuple[type[Announcement], ...] = (
     CommandRefused,
     CanaryAnalysisCompleted,
     RolloutHeld,
+    GatingAlarmsMissing,
     RolloutResumed,
     RolloutResumeRefused,
 )

@@ -70,6 +70,15 @@ class ModelVersionApproved(Announcement):
     requested_by: str
     reason: str
     command_id: str | None = Field(default=None, description="the event id of the command this answers")
+    inference_image: str | None = Field(
+        default=None, description="the manifest's image; none: the stack's DefaultInferenceImage at promotion"
+    )
+    image_digest: str | None = Field(default=None, description="sha256:<hex> when the image is pinned by digest")
+    approved_artifact_uri: str | None = Field(
+        default=None, description="the copy SageMaker serves, under approved/, which only Shepherd may write"
+    )
+    approved_s3_version_id: str | None = None
+    approved_checksum: Checksum | None = Field(default=None, description="S3's checksum of the approved copy")
 
 
 class ModelVersionRejected(Announcement):

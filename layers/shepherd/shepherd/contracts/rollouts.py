@@ -8,9 +8,10 @@ from pydantic import Field, StringConstraints
 
 from shepherd.analysis.verdict import MetricEvidence, Outcome
 from shepherd.contracts import Announcement, Contract, EndpointName, Text
+from shepherd.contracts.free_text import SafeText
 from shepherd.registry.model import ModelName, VersionNumber
 
-AlarmName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+AlarmName = Annotated[SafeText, StringConstraints(min_length=1, max_length=255)]
 
 
 class ModelPromotionRequested(Contract):
@@ -30,6 +31,8 @@ class ModelPromotionRequested(Contract):
     # A ROLLED_BACK version is deployable again only when asked for explicitly (a false alarm, say);
     # the audit records it.
     allow_rolled_back: bool = False
+    # An endpoint is bound to the model it serves: putting another model there must be asked for.
+    replace_model: bool = False
 
 
 class TrafficStepDetail(Contract):
@@ -113,7 +116,7 @@ class ModelRolloutResumeRequested(Contract):
     DETAIL_TYPE: ClassVar[str] = "Model Rollout Resume Requested"
 
     endpoint_name: EndpointName
-    rollout_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
+    rollout_id: Annotated[SafeText, StringConstraints(min_length=1, max_length=128)]  # the held one: never another
     requested_by: Text
     reason: Text
 
@@ -162,6 +165,17 @@ class RolloutHeld(RolloutAnnouncement):
     reason: str
     waiting: str | None = None  # the judge's estimate of what more traffic it needs, when it has one
     announcement: int = Field(ge=1, description="1 when the hold starts, then one more per reminder")
+
+
+class GatingAlarmsMissing(RolloutAnnouncement):
+    """Alarms the rollout is gated by do not exist (deleted, or never created): it holds, fail closed,
+    from when this is sent until they exist again and none is in ALARM (or it is rolled back)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Gating Alarms Missing"
+
+    percent: int = Field(ge=0, le=100)  # the candidate's share it is at or moving to, held before the next
+    missing_alarms: list[str]
+    reason: str
 
 
 class RolloutResumed(RolloutAnnouncement):

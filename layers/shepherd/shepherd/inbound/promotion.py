@@ -27,6 +27,7 @@ def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
         requested_by=detail.requested_by,
         reason=detail.reason,
         allow_rolled_back=detail.allow_rolled_back,
+        replace_model=detail.replace_model,
         event_id=parsed.id,
         requested_at=parsed.time,
     )

@@ -26,6 +26,14 @@ class ArtifactMissing(ShepherdError):
     """The artifact (or that version of it) no longer exists in S3."""
 
 
+class ArtifactNotApprovable(ShepherdError):
+    """The registered artifact cannot be copied as it was registered (gone, changed, too large)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class ConflictError(ShepherdError):
     """A conditional write lost: the item is not in the state the write expected."""
 

@@ -12,6 +12,8 @@ from shepherd.registry.model import MODEL_NAME_PATTERN
 PREFIX = "models/"
 ARTIFACT_FILE_NAME = "model.tar.gz"
 MANIFEST_FILE_NAME = "manifest.json"
+# Shepherd's own copies of approved artifacts (`approved_key`): never an upload to register.
+APPROVED_PREFIX = "approved/"
 _MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
 
 
@@ -37,6 +39,8 @@ def why_ignored(key: str) -> str | None:
     a record."""
     name = key.rsplit("/", 1)[-1]
     if key.endswith("/") or (key.startswith(PREFIX) and name == MANIFEST_FILE_NAME):
+        return None
+    if key.startswith(APPROVED_PREFIX):  # Shepherd's copy of an approved artifact
         return None
     if "/" not in key:
         return f"{key!r} is at the bucket root: only {_layout()} registers a version"
@@ -64,6 +68,11 @@ def parse_artifact_key(key: str) -> ArtifactKey:
             model_name,
         )
     return ArtifactKey(model_name=model_name, folder=key[: -len(ARTIFACT_FILE_NAME)])
+
+
+def approved_key(model_name: str, version: int) -> str:
+    """Where the approved copy of a version's artifact lives; only Shepherd's roles may write there."""
+    return f"{APPROVED_PREFIX}{model_name}/{version}/{ARTIFACT_FILE_NAME}"
 
 
 def _layout() -> str:

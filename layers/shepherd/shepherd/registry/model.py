@@ -65,6 +65,22 @@ class ArtifactFacts(Record):
     last_modified: datetime  # when the artifact was written: the manifest is read as of then
 
 
+class ApprovedArtifact(Record):
+    """The copy of a version's artifact that SageMaker serves: `approved/<model>/<version>/model.tar.gz`,
+    which only Shepherd's roles may write (the bucket policy). Copied from the exact registered S3
+    version, and checked against it, before the version's first promotion."""
+
+    bucket: str
+    key: str
+    s3_version_id: str  # the copy's own version; S3's "null" in an unversioned bucket
+    checksum: Checksum  # computed by S3 over the copy's bytes
+    copied_at: datetime
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
 class TrainingData(Record):
     uri: str
     version: str | None = None
@@ -110,6 +126,9 @@ class ModelVersion(Record):
     decided_by_event: str | None = None  # makes a redelivered approval command a no-op
     rolled_back_by: str | None = None  # the alarm's name, or who asked
     rollback_reason: str | None = None
+    # What every SageMaker model of this version is created from; None until approved (or, without
+    # required approval, until first promoted), and for versions approved before copies existed.
+    approved_artifact: ApprovedArtifact | None = None
 
 
 class Rejection(Record):

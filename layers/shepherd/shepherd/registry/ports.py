@@ -10,6 +10,7 @@ from msgspec import Struct
 
 from shepherd.contracts import Announcement
 from shepherd.registry.model import (
+    ApprovedArtifact,
     ArtifactFacts,
     ArtifactRef,
     AuditEntry,
@@ -52,6 +53,14 @@ class ArtifactStore(Protocol):
         ...
 
 
+class ArtifactVault(Protocol):
+    def secure(self, version: ModelVersion) -> ApprovedArtifact:
+        """Copy the version's exact registered S3 object version to its approved location (which only
+        Shepherd may write), checked against what was registered, without reading it in the function.
+        Raises ArtifactNotApprovable (gone, changed since registration, too large to copy)."""
+        ...
+
+
 class Registry(Protocol):
     def latest_version(self, model_name: str, fresh: bool) -> int:
         """The model's latest version number, 0 for a new model. With fresh=False it may be a guess
@@ -82,6 +91,10 @@ class Registry(Protocol):
         changes: Mapping[str, Any],
     ) -> None:
         """Set status to audit.to_status (plus `changes`) if it is `expected`; else raise ConflictError."""
+        ...
+
+    def record_approved_artifact(self, model_name: str, version: int, approved: ApprovedArtifact) -> ModelVersion:
+        """Record the version's approved copy unless one is already recorded; the version as stored."""
         ...
 
     def list_models(self, limit: int, cursor: str | None) -> Page[ModelSummary]: ...

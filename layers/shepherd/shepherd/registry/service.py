@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -20,11 +20,13 @@ from shepherd.contracts import (
 from shepherd.registry.errors import (
     ArtifactAlreadyRegistered,
     ArtifactMissing,
+    ArtifactNotApprovable,
     ArtifactRejected,
     ConflictError,
     TransientError,
     VersionNumberTaken,
 )
+from shepherd.registry.images import ImagePolicy, digest_of, image_refusal
 from shepherd.registry.keys import ARTIFACT_FILE_NAME, PREFIX, is_artifact_key, parse_artifact_key, why_ignored
 from shepherd.registry.manifest import MAX_MANIFEST_BYTES, Manifest, parse_manifest
 from shepherd.registry.model import (
@@ -36,7 +38,7 @@ from shepherd.registry.model import (
     Rejection,
     VersionStatus,
 )
-from shepherd.registry.ports import ArtifactStore, Clock, EventPublisher, Registry
+from shepherd.registry.ports import ArtifactStore, ArtifactVault, Clock, EventPublisher, Registry
 
 logger = logging.getLogger(__name__)
 UNVERSIONED = "null"  # S3's version id of an object in an unversioned bucket
@@ -47,6 +49,7 @@ REGISTRATION_BUDGET = timedelta(seconds=20)
 MAX_REGISTRATION_ATTEMPTS = 1000  # a bound that holds even if the clock stands still
 GZIP_MAGIC = b"\x1f\x8b"  # every gzip stream starts with these two bytes (RFC 1952)
 IGNORED = "IGNORED"  # the code of an upload's record when its key is no artifact key
+SHEPHERD = "shepherd"  # the actor of what Shepherd decides itself (an artifact that cannot be approved)
 
 
 class ArtifactUploaded(Struct, frozen=True):
@@ -104,6 +107,9 @@ class RegistrationService(Struct):
     events: EventPublisher
     clock: Clock
     artifact_bucket: str  # events about any other bucket are ignored, before any AWS call
+    # The stack's rule for a manifest's inference_image (checked again at promotion); None: not checked
+    # here (domain tests of other rules).
+    image_policy: ImagePolicy | None = None
 
     def handle_upload(self, upload: ArtifactUploaded) -> UploadOutcome:
         artifact = upload.artifact
@@ -143,6 +149,10 @@ class RegistrationService(Struct):
             artifact.bucket, key.manifest_key, MAX_MANIFEST_BYTES, found.facts.last_modified
         )
         manifest = parse_manifest(stored.body) if stored is not None else Manifest()
+        if manifest.inference_image is not None and self.image_policy is not None:
+            refusal = image_refusal(manifest.inference_image, self.image_policy)
+            if refusal is not None:
+                raise ArtifactRejected("IMAGE_NOT_ALLOWED", f"manifest.json: {refusal}", key.model_name)
         found = replace(found, manifest_version_id=stored.version_id if stored else None)
 
         return self._allocate(upload, key.model_name, found, manifest)
@@ -322,14 +332,16 @@ class RegistrationService(Struct):
 
 
 class ApprovalService(Struct):
-    """Approves or rejects registered versions."""
+    """Approves or rejects registered versions. An approved version's artifact is copied to where only
+    Shepherd may write, and every SageMaker model of the version is made from that copy."""
 
     registry: Registry
     events: EventPublisher
     clock: Clock
-    # Separation of duties: the uploader of a version may not approve it (rejecting it is allowed).
-    # Both identities are what the sender and S3 reported; the README says what that proves.
-    separate_duties: bool = False
+    vault: ArtifactVault
+    # No identity check here: a command's requested_by is what its sender wrote, and EventBridge does
+    # not say who sent it. Who may approve, and that approvers neither upload nor promote, is kept by
+    # the bus and bucket policies (README, "Who may do what"); requested_by is recorded, not trusted.
 
     def decide(self, command: ApprovalDecision) -> ApprovalOutcome:
         target = VersionStatus.APPROVED if command.decision == "approved" else VersionStatus.REJECTED
@@ -338,12 +350,20 @@ class ApprovalService(Struct):
             return self._refuse(command, f"{command.model_name} has no version {command.version}", None)
         if current.status is not VersionStatus.REGISTERED:
             return self._already_decided(command, current)
-        if self.separate_duties and command.decision == "approved" and command.requested_by == current.uploaded_by:
-            reason = (
-                f"separation of duties: {command.requested_by} uploaded {command.model_name} version "
-                f"{command.version}, so someone else must approve it"
-            )
-            return self._refuse(command, reason, current.status)
+        changes: dict[str, Any] = {
+            "decided_by": command.requested_by,
+            "decision_reason": command.reason,
+            "decided_by_event": command.event_id,
+        }
+        if command.decision == "approved":
+            try:
+                # Before the approval is written: what is approved is the copy, and a version whose
+                # artifact cannot be copied as registered is never APPROVED.
+                approved = self.vault.secure(current)
+            except ArtifactNotApprovable as unfit:
+                return self._reject_unfit(command, unfit.reason)
+            changes["approved_artifact"] = approved.model_dump(mode="json")
+            current = current.model_copy(update={"approved_artifact": approved})
         audit = AuditEntry(
             model_name=command.model_name,
             version=command.version,
@@ -355,11 +375,6 @@ class ApprovalService(Struct):
             event_id=command.event_id,
             reason=command.reason,
         )
-        changes = {
-            "decided_by": command.requested_by,
-            "decision_reason": command.reason,
-            "decided_by_event": command.event_id,
-        }
         try:
             self.registry.transition(command.model_name, command.version, VersionStatus.REGISTERED, audit, changes)
         except ConflictError:
@@ -368,12 +383,63 @@ class ApprovalService(Struct):
             if decided is None:  # versions are never deleted; a conflict on a missing one is a bug
                 raise
             return self._already_decided(command, decided)
-        self._announce_decision(command)
+        self._announce_decision(command, current)
         return ApprovalOutcome(command.decision)
+
+    def _reject_unfit(self, command: ApprovalDecision, why: str) -> ApprovalOutcome:
+        """An artifact that is gone or no longer the one registered can never be approved: the version
+        is REJECTED (recorded, with its audit entry) and the approval refused with the reason."""
+        reason = f"artifact not approvable: {why}"
+        audit = AuditEntry(
+            model_name=command.model_name,
+            version=command.version,
+            action="rejected",
+            from_status=VersionStatus.REGISTERED,
+            to_status=VersionStatus.REJECTED,
+            actor=SHEPHERD,
+            at=self.clock(),
+            event_id=command.event_id,
+            reason=reason,
+        )
+        changes = {"decided_by": SHEPHERD, "decision_reason": reason, "decided_by_event": command.event_id}
+        try:
+            self.registry.transition(command.model_name, command.version, VersionStatus.REGISTERED, audit, changes)
+        except ConflictError:
+            decided = self.registry.get_version(command.model_name, command.version)
+            if decided is None:  # versions are never deleted; a conflict on a missing one is a bug
+                raise
+            return self._already_decided(command, decided)
+        self._announce_unfit(command, reason)
+        return ApprovalOutcome("refused", reason=reason)
+
+    def _announce_unfit(self, command: ApprovalDecision, reason: str) -> None:
+        logger.warning("approval refused: artifact not approvable", extra={"reason": reason})
+        self.events.publish(
+            ModelVersionRejected(
+                model_name=command.model_name,
+                version=command.version,
+                requested_by=SHEPHERD,
+                reason=reason,
+                command_id=command.event_id,
+            ),
+            ModelVersionApprovalRefused(
+                model_name=command.model_name,
+                version=command.version,
+                decision=command.decision,
+                requested_by=command.requested_by,
+                reason=reason,
+                current_status=VersionStatus.REJECTED.value,
+                command_id=command.event_id,
+            ),
+        )
 
     def _already_decided(self, command: ApprovalDecision, current: ModelVersion) -> ApprovalOutcome:
         if current.decided_by_event == command.event_id:
-            self._announce_decision(command)  # a redelivery: same effect, announced again (at least once)
+            # A redelivery: same effect, announced again (at least once).
+            if current.decided_by == SHEPHERD and command.decision == "approved":
+                self._announce_unfit(command, current.decision_reason or "artifact not approvable")
+                return ApprovalOutcome("refused", reason=current.decision_reason)
+            self._announce_decision(command, current)
             return ApprovalOutcome("duplicate")
         reason = (
             f"{command.model_name} version {command.version} is {current.status.value}; "
@@ -396,15 +462,27 @@ class ApprovalService(Struct):
         )
         return ApprovalOutcome("refused", reason=reason)
 
-    def _announce_decision(self, command: ApprovalDecision) -> None:
-        announcement_type = ModelVersionApproved if command.decision == "approved" else ModelVersionRejected
+    def _announce_decision(self, command: ApprovalDecision, version: ModelVersion | None) -> None:
+        ids = {
+            "model_name": command.model_name,
+            "version": command.version,
+            "requested_by": command.requested_by,
+            "reason": command.reason,
+            "command_id": command.event_id,
+        }
+        if command.decision == "rejected":
+            self.events.publish(ModelVersionRejected(**ids))
+            return
+        approved = version.approved_artifact if version is not None else None
+        image = version.inference_image if version is not None else None
         self.events.publish(
-            announcement_type(
-                model_name=command.model_name,
-                version=command.version,
-                requested_by=command.requested_by,
-                reason=command.reason,
-                command_id=command.event_id,
+            ModelVersionApproved(
+                **ids,
+                inference_image=image,
+                image_digest=digest_of(image) if image else None,
+                approved_artifact_uri=approved.uri if approved else None,
+                approved_s3_version_id=approved.s3_version_id if approved else None,
+                approved_checksum=approved.checksum if approved else None,
             )
         )
 

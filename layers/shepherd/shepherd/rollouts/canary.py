@@ -21,7 +21,7 @@ from shepherd.registry.errors import TransientError
 from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts.clock import received_time
 from shepherd.rollouts.controller import Rollout
-from shepherd.rollouts.outbox import announced_ids, deliver, outbox
+from shepherd.rollouts.outbox import announced_ids, deliver, deliver_or_keep, outbox
 from shepherd.rollouts.ports import Change, ChangeRejected, RolloutStore, SaveRollout, StoredRollout, endpoint_audit
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
@@ -82,7 +82,7 @@ class CanaryJudge(Struct):
             except ChangeRejected:
                 fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
                 return (fresh or stored), "raced"
-            deliver(self.rollouts, self.events, owed)
+            deliver_or_keep(self.rollouts, self.events, owed)  # a failed publish waits in the outbox
             stored = StoredRollout(record, stored.request)
         assert entry is not None
         if entry.decision != "rollback" or entry.advisory or self.analysis_rollback is None:

@@ -49,10 +49,14 @@ is the revert of an aborting rollout: announce it as such or not at all.
 
 Phases (``Phase.is_terminal``: COMPLETED, FAILED, ROLLED_BACK)::
 
-    STARTING -> SHIFTING (plan[0], plan[1], ... each baked) -> WATCHING -> RETIRING -> COMPLETED
+    PREPARING -> STARTING -> SHIFTING (plan[0], plan[1], ... each baked) -> WATCHING -> RETIRING -> COMPLETED
     any of the four before COMPLETED -> ABORTING (candidate to 0, previous config back)
                                      -> FAILED | ROLLED_BACK
 
+- ``PREPARING``: the promotion holds the lock but has not finished setting the rollout up (the
+  candidate's SageMaker model, the per-rollout alarms): nothing touches the endpoint (Wait). The
+  promotion, or Lambda's retry of it, moves it to STARTING with :func:`prepared`; one still
+  preparing ``update_timeout_seconds`` after it began fails, the endpoint untouched.
 - ``STARTING``: the record exists, the endpoint is not yet on the rollout's config. An update
   rollout asks for ``UpdateEndpoint`` to ``shift_config`` (live variant at weight 1, candidate at
   weight 0) and waits for InService; a first deployment asks for ``CreateEndpoint`` with
@@ -134,6 +138,7 @@ _PERCENT_TOLERANCE = 0.01
 
 
 class Phase(StrEnum):
+    PREPARING = "PREPARING"
     STARTING = "STARTING"
     SHIFTING = "SHIFTING"
     WATCHING = "WATCHING"
@@ -247,6 +252,9 @@ class Rollout(_Frozen):
     post_deploy_watch_seconds: int = Field(ge=0)
     update_timeout_seconds: int = Field(default=DEFAULT_UPDATE_TIMEOUT_SECONDS, ge=1)
     gating_alarms: tuple[str, ...] = ()
+    # Gating alarms found missing, which hold it like firing ones (alarm_gate.py). Left out of the stored
+    # record when none, so a rollout without any is stored exactly as before.
+    missing_alarms: tuple[str, ...] = Field(default=(), exclude_if=lambda missing: not missing)
 
     phase: Phase = Phase.STARTING
     abort_outcome: Phase | None = None
@@ -608,6 +616,8 @@ def decide(
         )
     if rollout.phase is Phase.ABORTING:
         action = _decide_aborting(rollout, observed, now)
+    elif rollout.phase is Phase.PREPARING:
+        action = _decide_preparing(rollout, observed, now)
     else:
         action = _decide_forward(rollout, observed, alarms_firing, now)
     if isinstance(action, Wait):
@@ -638,6 +648,16 @@ def refused(rollout: Rollout, now: datetime, reason: str) -> Action:
     else:
         action = RecordProgress(f"aborting: {reason}", _aborting(rollout, reason, Phase.FAILED, at))
     return _stamped(rollout, action, at)
+
+
+def prepared(rollout: Rollout, now: datetime) -> Rollout:
+    """The record once the promotion has set the rollout up: STARTING, for the controller to act on."""
+    _require_aware(now)
+    if rollout.phase is not Phase.PREPARING:
+        raise InvalidTransition(f"rollout {rollout.rollout_id} is {rollout.phase}, not PREPARING")
+    at = max(now, rollout.updated_at)
+    update = {"phase": Phase.STARTING, "revision": rollout.revision + 1, "updated_at": at, "failing_since": None}
+    return rollout.model_copy(update=update)
 
 
 def still_failing(rollout: Rollout, now: datetime) -> Rollout:
@@ -689,6 +709,18 @@ def _decide_forward(
         f"the requested change did not take effect: {_describe(rollout, observed)}, "
         f"expected {_describe_target(rollout)}{_because(observed)}",
     )
+
+
+def _decide_preparing(rollout: Rollout, observed: ObservedEndpoint | None, now: datetime) -> Action:
+    """Not set up yet: its model may not exist, nor the alarms that would roll it back. Wait for the
+    promotion (Lambda retries it); past the deadline it fails without touching the endpoint."""
+    if now < rollout.phase_started_at + timedelta(seconds=rollout.update_timeout_seconds):
+        return Wait("setting up: the promotion has not yet created the candidate's model and alarms")
+    reason = (
+        f"set-up did not finish within {rollout.update_timeout_seconds} s of the promotion "
+        "(the candidate's SageMaker model and the per-rollout alarms)"
+    )
+    return _abort(rollout, observed, now, reason)
 
 
 def _absent(rollout: Rollout, now: datetime) -> Action:

@@ -29,3 +29,13 @@ class EndpointRequestRefused(ShepherdError):
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = f"{code}: {reason}"
+
+
+class AlarmRequestRefused(ShepherdError):
+    """CloudWatch refused to create a rollout's own alarm for good (a quota, a missing permission, an
+    invalid alarm): a rollout without them must not run, so its promotion is refused with `reason`."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = f"{code}: {reason}"

@@ -80,6 +80,14 @@ def traffic(rollout: Rollout, observed: ObservedEndpoint | None) -> Traffic:
     return Traffic.ON
 
 
+class Flipped(Struct, frozen=True):
+    """A flip observed: when, and whether this caller's own request made it (SageMaker accepted it)
+    rather than a look finding the candidate out already (someone else's flip)."""
+
+    at: datetime
+    made: bool
+
+
 class _Patience(Struct):
     """How much longer a busy endpoint is waited for."""
 
@@ -102,8 +110,9 @@ class TrafficFlip(Struct, frozen=True):
     sleep: Callable[[float], None]
     busy_wait_seconds: float = BUSY_WAIT_SECONDS
 
-    def back(self, rollout: Rollout) -> datetime | None:
-        """All traffic to `rollout`'s live variant: when that was observed, or None if not in time.
+    def back(self, rollout: Rollout) -> Flipped | None:
+        """All traffic to `rollout`'s live variant: when that was observed (and by whose hand), or None
+        if not in time.
 
         SHIFTING and WATCHING flip at once (the fast path: no read first). Other phases look first:
         before its first step the candidate may have no traffic at all, and an aborting rollout's
@@ -117,13 +126,13 @@ class TrafficFlip(Struct, frozen=True):
             if look:
                 seen = self._look(rollout, patience)
                 if seen is Traffic.OFF:
-                    return self.clock()
+                    return Flipped(self.clock(), made=False)
                 if seen is not Traffic.ON:
                     logger.warning("flip left to the controller", extra={"rollout_id": rollout.rollout_id})
                     return None
             try:
                 if self._set_weights(rollout):
-                    return self.clock()
+                    return Flipped(self.clock(), made=True)
             except EndpointRequestRefused as refusal:
                 # Refused for good (the endpoint deleted outside Shepherd, a permission taken away):
                 # asking again gets the same answer, and raising would end the caller (a controller
@@ -135,7 +144,7 @@ class TrafficFlip(Struct, frozen=True):
                     extra={"rollout_id": rollout.rollout_id, "reason": refusal.reason},
                 )
                 seen = traffic(rollout, self.endpoints.describe(rollout.endpoint_name))
-                return self.clock() if seen is Traffic.OFF else None
+                return Flipped(self.clock(), made=False) if seen is Traffic.OFF else None
             # Refused as in progress. After a look that said InService (a describe lagging behind),
             # wait before the next try, so the loop cannot spin.
             if look and not patience.wait():

@@ -8,12 +8,15 @@ the others.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from shepherd.contracts import Announcement
 from shepherd.registry.ports import EventPublisher
 from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.ports import Announce, RolloutStore
+
+logger = logging.getLogger(__name__)
 
 
 def outbox(rollout: Rollout, *announcements: Announcement) -> Announce:
@@ -31,6 +34,27 @@ def flush(rollouts: RolloutStore, events: EventPublisher, endpoint_name: str) ->
     """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
     for announce in rollouts.pending_announcements(endpoint_name):
         deliver(rollouts, events, announce)
+
+
+def deliver_or_keep(rollouts: RolloutStore, events: EventPublisher, announce: Announce) -> bool:
+    """`deliver`, where a failed publish must not stop the caller (a controller pass that has a rollout
+    to decide): the announcements stay in the outbox for a later pass. True when published."""
+    try:
+        deliver(rollouts, events, announce)
+    except Exception:  # throttled, refused for good, unreachable: all the same here, kept and retried later
+        logger.warning("announcements kept in the outbox", exc_info=True, extra={"key": announce.key})
+        return False
+    return True
+
+
+def publish_owed(rollouts: RolloutStore, events: EventPublisher, endpoint_name: str) -> bool:
+    """`flush`, where a failure (reading the outbox, or publishing) leaves everything owed for later."""
+    try:
+        flush(rollouts, events, endpoint_name)
+    except Exception:  # as deliver_or_keep: the tick's outbox pass reports what keeps failing
+        logger.warning("announcements kept in the outbox", exc_info=True, extra={"endpoint": endpoint_name})
+        return False
+    return True
 
 
 def announced_ids(rollout: Rollout) -> dict[str, Any]:

@@ -302,7 +302,10 @@ class EndpointControl(Protocol):
 
 
 class AlarmControl(Protocol):
-    def firing(self, alarm_names: tuple[str, ...]) -> frozenset[str]: ...
+    def alarm_states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
+        """The state (ALARM, OK, INSUFFICIENT_DATA) of each named alarm that exists. A name left out
+        is an alarm that does not exist: never read it as "not firing" (alarm_gate.py)."""
+        ...
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]: ...
 

@@ -1,8 +1,12 @@
 """Promotion: a `Model Promotion Requested` command (or a rollback's redeploy) starts a rollout.
 
-The version is checked deployable, the endpoint's lock taken and the rollout stored in one commit
-with the version's move to DEPLOYING and its announcement; then the candidate's SageMaker model and
-its alarms are made. The controller (service.py) takes it from there.
+The version is checked deployable, the endpoint's lock taken and the rollout stored PREPARING in one
+commit with the version's move to DEPLOYING; then the candidate's SageMaker model and its alarms are
+made, and a second commit makes the rollout STARTING with its `Rollout Started`. The controller
+(service.py) acts on nothing PREPARING, so no rollout runs without its model or its alarms: a set-up
+that failed for now is finished by Lambda's retry of the same command, one refused for good refuses
+the promotion (the rollout aborts, releasing the endpoint), and one never finished fails at the
+controller's deadline.
 """
 
 from __future__ import annotations
@@ -15,13 +19,26 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDetail
-from shepherd.registry.errors import TransientError
+from shepherd.registry.errors import ArtifactNotApprovable, TransientError
+from shepherd.registry.images import ImagePolicy, image_refusal
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
-from shepherd.registry.ports import Clock, EventPublisher, Registry
+from shepherd.registry.ports import ArtifactVault, Clock, EventPublisher, Registry
 from shepherd.rollouts import naming
 from shepherd.rollouts.clock import received_time
-from shepherd.rollouts.controller import LiveDeployment, Rollout, VariantSpec, new_rollout
+from shepherd.rollouts.controller import (
+    LiveDeployment,
+    Phase,
+    Rollout,
+    VariantSpec,
+    Wait,
+    new_rollout,
+    prepared,
+    refused,
+)
+from shepherd.rollouts.errors import AlarmRequestRefused, EndpointRequestRefused
+from shepherd.rollouts.live_history import never_live, versions_live_on
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
+from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmControl,
@@ -37,6 +54,7 @@ from shepherd.rollouts.ports import (
     RegisterAlarms,
     RolloutRequest,
     RolloutStore,
+    SaveRollout,
     StartRollout,
     StoredRollout,
     endpoint_audit,
@@ -55,9 +73,11 @@ class PromotionSettings(Struct, frozen=True):
     """The stack's settings a promotion needs."""
 
     require_approval: bool
-    default_inference_image: str
+    default_inference_image: str | None  # None: a version's manifest must name its image
+    image_policy: ImagePolicy  # checked at every promotion: the stack's rule may have changed since registration
     namespace: str  # keeps two stacks' SageMaker model names apart
     rollback_function_arn: str | None  # the per-rollout alarms' action
+    placement: PlacementRules | None = None  # the stack's instance limits (None: none; the stack always sets them)
 
 
 class PromotionRequest(Struct, frozen=True):
@@ -76,6 +96,7 @@ class PromotionRequest(Struct, frozen=True):
     requested_at: datetime
     is_rollback: bool = False  # a rollback may redeploy a RETIRED version
     allow_rolled_back: bool = False  # the operator asked to deploy a ROLLED_BACK version again
+    replace_model: bool = False  # the deployer asked to put another model on the endpoint
 
 
 class PromotionOutcome(Struct, frozen=True):
@@ -112,6 +133,7 @@ class PromotionService(Struct):
     events: EventPublisher
     clock: Clock
     settings: PromotionSettings
+    vault: ArtifactVault  # the approved copy every SageMaker model is made from
 
     def promote(self, request: PromotionRequest) -> PromotionOutcome:
         # The id comes from the command as sent (every delivery names the same rollout); the rollout's
@@ -120,32 +142,16 @@ class PromotionService(Struct):
         request = replace(request, requested_at=received_time(request.requested_at, self.clock()))
         existing = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
         if existing is not None:  # a redelivered command: finish what the first delivery started
-            return self._duplicate(existing)
+            return self._duplicate(existing, request)
         try:
             stored = self._start_on_fresh_reads(request, rollout_id)
         except SameRollout:  # the same command delivered twice at once: the other delivery started it
             started = self.rollouts.get_rollout(request.endpoint_name, rollout_id)
             assert started is not None, "the lock names a rollout that is stored in the same transaction"
-            return self._duplicate(started)
+            return self._duplicate(started, request)
         except PromotionRefused as refused:
-            self._record_refusal(request, rollout_id, refused)
-            self.events.publish(
-                PromotionRejected(
-                    rollout_id=rollout_id,
-                    endpoint_name=request.endpoint_name,
-                    model_name=request.model_name,
-                    version=refused.version,
-                    reason=refused.reason,
-                    requested_by=request.requested_by,
-                    active_rollout_id=refused.active_rollout_id,
-                )
-            )
-            logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
-            return PromotionOutcome("rejected", rollout_id, refused.reason)
-        self._prepare(stored.rollout)
-        # The controller subscribes to "Rollout Started" and takes the first step at once.
-        flush(self.rollouts, self.events, request.endpoint_name)
-        return PromotionOutcome("started", rollout_id)
+            return self._reject(request, rollout_id, refused)
+        return self._set_up(stored, request)
 
     def _record_refusal(self, request: PromotionRequest, rollout_id: str, refused: PromotionRefused) -> None:
         """Keep the refusal where `shepherd rejections`, `status` and `history` find it, whoever sent the
@@ -164,10 +170,64 @@ class PromotionService(Struct):
         )
         self.rollouts.commit([RecordRefusal(entry)])
 
-    def _duplicate(self, existing: StoredRollout) -> PromotionOutcome:
-        self._prepare(existing.rollout)
+    def _reject(self, request: PromotionRequest, rollout_id: str, refused: PromotionRefused) -> PromotionOutcome:
+        self._record_refusal(request, rollout_id, refused)
+        self.events.publish(
+            PromotionRejected(
+                rollout_id=rollout_id,
+                endpoint_name=request.endpoint_name,
+                model_name=request.model_name,
+                version=refused.version,
+                reason=refused.reason,
+                requested_by=request.requested_by,
+                active_rollout_id=refused.active_rollout_id,
+            )
+        )
+        logger.warning("promotion rejected", extra={"rollout_id": rollout_id, "reason": refused.reason})
+        return PromotionOutcome("rejected", rollout_id, refused.reason)
+
+    def _duplicate(self, existing: StoredRollout, request: PromotionRequest) -> PromotionOutcome:
+        if existing.rollout.phase is Phase.PREPARING:  # the first delivery failed before it was set up
+            return self._set_up(existing, request)
         flush(self.rollouts, self.events, existing.rollout.endpoint_name)
         return PromotionOutcome("duplicate", existing.rollout.rollout_id)
+
+    def _set_up(self, stored: StoredRollout, request: PromotionRequest) -> PromotionOutcome:
+        """Make the candidate's model and alarms, then hand the rollout to the controller (STARTING).
+
+        Throttling, 5xx and the like raise: Lambda's retry of the same command finishes the set-up (the
+        record stays PREPARING, which the controller does not act on). A refusal for good refuses the
+        promotion: the rollout aborts (the controller ends it at once, releasing the endpoint, with
+        `Rollout Failed`) and the command is answered `Promotion Rejected` with the reason.
+        """
+        rollout = stored.rollout
+        try:
+            self._prepare(rollout)
+        except (EndpointRequestRefused, AlarmRequestRefused) as refusal:
+            return self._set_up_refused(stored, request, refusal.reason)
+        ready = prepared(rollout, request.requested_at)
+        owed = outbox(ready, _started(StoredRollout(ready, stored.request)))
+        try:
+            self.rollouts.commit([SaveRollout(ready, stored.request, rollout.revision), owed])
+        except ChangeRejected:  # another delivery set it up, or an abort came first: it is that rollout's now
+            flush(self.rollouts, self.events, rollout.endpoint_name)
+            return PromotionOutcome("duplicate", rollout.rollout_id)
+        # The controller subscribes to "Rollout Started" and takes the first step at once.
+        flush(self.rollouts, self.events, rollout.endpoint_name)
+        return PromotionOutcome("started", rollout.rollout_id)
+
+    def _set_up_refused(self, stored: StoredRollout, request: PromotionRequest, why: str) -> PromotionOutcome:
+        rollout = stored.rollout
+        reason = f"could not set the rollout up: {why}"
+        aborting = refused(rollout, request.requested_at, reason)
+        if not isinstance(aborting, Wait):
+            audit = endpoint_audit(aborting.next, "aborting", reason, request.requested_at, request.event_id)
+            try:
+                self.rollouts.commit([SaveRollout(aborting.next, stored.request, rollout.revision), audit])
+            except ChangeRejected:  # set up, or aborted, by another writer meanwhile: it is theirs
+                return PromotionOutcome("duplicate", rollout.rollout_id)
+        refusal = PromotionRefused(reason, rollout.version)
+        return self._reject(request, rollout.rollout_id, refusal)
 
     def _start_on_fresh_reads(self, request: PromotionRequest, rollout_id: str) -> StoredRollout:
         """`_start`, decided again from fresh reads when the endpoint's baseline moved between its reads
@@ -209,6 +269,8 @@ class PromotionService(Struct):
                 f"only {' or '.join(status.value for status in allowed)} versions can be promoted{how}",
                 version.version,
             )
+        self._image(version)
+        version = self._secured(version)  # before the lock: a refusal leaves nothing held
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
@@ -229,12 +291,16 @@ class PromotionService(Struct):
         )
         if deleted is not None:
             live = None
+        refusal = self._outside_rules(request, version, known, candidate, live)
+        if refusal is not None:
+            raise PromotionRefused(refusal, version.version)
         if live is not None and live.variant.variant_name == candidate.variant_name:
             raise PromotionRefused(
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
                 version.version,
             )
         per_rollout_alarms = naming.rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
+        # PREPARING until its model and alarms exist (_set_up): the controller does not act on it before.
         rollout = new_rollout(
             rollout_id=rollout_id,
             endpoint_name=request.endpoint_name,
@@ -245,15 +311,15 @@ class PromotionService(Struct):
             live=live,
             now=request.requested_at,
             gating_alarms=(*request.alarms, *per_rollout_alarms),
-        )
+        ).model_copy(update={"phase": Phase.PREPARING})
         reason = request.reason
         if version.status is VersionStatus.ROLLED_BACK:  # allowed explicitly: the audit says so
             reason = f"{reason} (promoted again after its rollback: allow_rolled_back)"
         stored = StoredRollout(
             rollout, RolloutRequest(requested_by=request.requested_by, reason=reason, event_id=request.event_id)
         )
-        # The SageMaker model is created after the lock is taken (in _prepare): a refused promotion
-        # leaves nothing behind.
+        # The SageMaker model and the alarms are made after the lock is taken (in _set_up): a refused
+        # promotion leaves nothing behind. "Rollout Started" is owed by the commit that ends the set-up.
         changes: list[Change] = [
             StartRollout(rollout, stored.request),
             # Conditional on the status read above, which the audit entry names as its `from`
@@ -263,7 +329,6 @@ class PromotionService(Struct):
             ),
             RegisterAlarms(rollout.endpoint_name, rollout_id, per_rollout_alarms),
             *_baseline_changes(live, deleted, stored, redeploy=redeploy),
-            outbox(rollout, _started(stored)),
             endpoint_audit(
                 rollout, "started", _plan_text(rollout), rollout.started_at, request.event_id, request.requested_by
             ),
@@ -292,6 +357,58 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
             ) from None
 
+    def _image(self, version: ModelVersion) -> str:
+        """The version's image, if the stack's image rule allows it now."""
+        image = version.inference_image or self.settings.default_inference_image
+        if image is None:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version} names no inference_image and the stack "
+                "has no DefaultInferenceImage",
+                version.version,
+            )
+        refusal = image_refusal(image, self.settings.image_policy)
+        if refusal is not None:
+            source = "its manifest's" if version.inference_image else "the stack's DefaultInferenceImage:"
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version}: {source} {refusal}", version.version
+            )
+        return image
+
+    def _secured(self, version: ModelVersion) -> ModelVersion:
+        """The version with its approved copy: made now, at the latest, for a version promoted without
+        approval (RequireApproval false) or approved before approved copies existed."""
+        if version.approved_artifact is not None:
+            return version
+        try:
+            approved = self.vault.secure(version)
+        except ArtifactNotApprovable as unfit:
+            raise PromotionRefused(
+                f"{version.model_name} version {version.version}: artifact not approvable: {unfit.reason}",
+                version.version,
+            ) from None
+        return self.registry.record_approved_artifact(version.model_name, version.version, approved)
+
+    def _outside_rules(
+        self,
+        request: PromotionRequest,
+        version: ModelVersion,
+        known: LiveDeployment | None,
+        candidate: VariantSpec,
+        live: LiveDeployment | None,
+    ) -> str | None:
+        """What the stack does not let operators and deployers do (issue 20), or None."""
+        if request.is_rollback:
+            # A rollback ships only what served this endpoint before, of whichever model (one Query).
+            live_before = versions_live_on(self.rollouts.rollouts_of(request.endpoint_name), known)
+            if (version.model_name, version.version) not in live_before:
+                return never_live(request.endpoint_name, version.model_name, version.version, live_before)
+        elif not request.replace_model:
+            refusal = other_model(request.endpoint_name, version.model_name, known)
+            if refusal is not None:
+                return refusal
+        rules = self.settings.placement
+        return None if rules is None else outside_limits(rules, candidate, live.variant if live else None)
+
     def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
         again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()
         if request.is_rollback:
@@ -318,17 +435,15 @@ class PromotionService(Struct):
 
     def _prepare(self, rollout: Rollout) -> None:
         """Idempotent set-up after the lock is held: the candidate's SageMaker model (which must exist
-        before any endpoint config names it), and its alarms pointing at the rollback."""
-        if rollout.phase.is_terminal:
-            return
+        before any endpoint config names it), and its alarms pointing at the rollback (deterministic
+        names: a retry creates or updates the same ones)."""
         version = self.registry.get_version(rollout.model_name, rollout.version)
         if version is None:
             raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
-        self.endpoints.ensure_model(
-            rollout.candidate.model_resource_name,
-            version.inference_image or self.settings.default_inference_image,
-            version.artifact.uri,
-        )
+        version = self._secured(version)  # a rollout started before approved copies existed
+        approved = version.approved_artifact
+        assert approved is not None, "_secured records the approved copy or refuses"
+        self.endpoints.ensure_model(rollout.candidate.model_resource_name, self._image(version), approved.uri)
         actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
         self.alarms.create_rollout_alarms(
             naming.rollout_alarm_names(self.settings.namespace, rollout.endpoint_name, rollout.rollout_id),

@@ -35,7 +35,7 @@ from shepherd.registry.errors import TransientError
 from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
 from shepherd.rollouts.controller import Phase, Rollout, request_abort
-from shepherd.rollouts.flip import TrafficFlip, flip_record
+from shepherd.rollouts.flip import Flipped, TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
     Change,
@@ -268,15 +268,15 @@ class RollbackService(Struct):
                     # A controller tick (or another alarm) wrote first: decide again from the fresh record.
                     stored = self.rollouts.get_rollout(endpoint_name, rollout.rollout_id)
                     continue
-            flipped_at = TrafficFlip(self.endpoints, self.clock, self.sleep).back(rollout)
-            if flipped_at is None:
+            flipped = TrafficFlip(self.endpoints, self.clock, self.sleep).back(rollout)
+            if flipped is None:
                 return RollbackOutcome(
                     "flip_pending",
                     f"{endpoint_name} cannot take the flip now; the controller flips it as soon as it is InService",
                     endpoint_name,
                     rollout.rollout_id,
                 )
-            return self._record_flip(aborting, flipped_at)
+            return self._record_flip(aborting, flipped)
         raise TransientError(f"rollback of {endpoint_name} kept losing races; retrying the event")
 
     def _handled_already(
@@ -343,17 +343,21 @@ class RollbackService(Struct):
         self.rollouts.commit(changes)
         return StoredRollout(aborting, stored.request)
 
-    def _record_flip(self, stored: StoredRollout, flipped_at: datetime) -> RollbackOutcome:
-        """Record the observed flip, unless the controller recorded one first (then: a duplicate)."""
+    def _record_flip(self, stored: StoredRollout, flip: Flipped) -> RollbackOutcome:
+        """Record the observed flip, unless the controller recorded one first.
+
+        Who reports the rollback is whoever made the flip, not whoever won the record: a controller
+        pass that saw this invocation's accepted flip and recorded it first (its incident and
+        announcement stand) leaves this invocation `rolled_back`, with the latency of its own flip (the
+        one RollbackLatency metric). An invocation that only looked (a retry; another trigger) and
+        finds the flip recorded is a duplicate.
+        """
+        ours = stored.rollout.rollback
         for _ in range(MAX_RACE_ROUNDS):
             rollout, cause = stored.rollout, stored.rollout.rollback
             if rollout.phase is not Phase.ABORTING or cause is None or cause.flipped_at is not None:
-                return RollbackOutcome(
-                    "duplicate", "the controller recorded the flip first", rollout.endpoint_name, rollout.rollout_id
-                )
-            flipped = rollout.model_copy(
-                update={"rollback": cause.flipped(flipped_at), "revision": rollout.revision + 1}
-            )
+                return self._recorded_by_another(rollout, ours, flip)
+            flipped = rollout.model_copy(update={"rollback": cause.flipped(flip.at), "revision": rollout.revision + 1})
             changes, announced = flip_record(
                 flipped, self.rollouts.endpoint_audit_trail(rollout.endpoint_name), rollout.updated_at, cause.event_id
             )
@@ -370,6 +374,24 @@ class RollbackService(Struct):
             seconds = flipped.rollback.seconds_to_flip if flipped.rollback else None
             return RollbackOutcome("rolled_back", cause.summary, rollout.endpoint_name, rollout.rollout_id, seconds)
         raise TransientError(f"recording the rollback of {stored.rollout.endpoint_name} kept losing races")
+
+    @staticmethod
+    def _recorded_by_another(rollout: Rollout, ours: RollbackCause | None, flip: Flipped) -> RollbackOutcome:
+        """The answer when the record already holds the flip (or the rollout ended) before ours was written."""
+        recorded = rollout.rollback
+        if (
+            flip.made
+            and ours is not None
+            and recorded is not None
+            and recorded.event_id == ours.event_id
+            and recorded.flipped_at is not None
+        ):
+            # Our request moved the traffic; the controller only wrote it down first.
+            seconds = ours.flipped(flip.at).seconds_to_flip
+            return RollbackOutcome("rolled_back", ours.summary, rollout.endpoint_name, rollout.rollout_id, seconds)
+        return RollbackOutcome(
+            "duplicate", "the controller recorded the flip first", rollout.endpoint_name, rollout.rollout_id
+        )
 
     def _skip(
         self, endpoint_name: str, stored: StoredRollout | None, trigger: str, why: str, command_id: str | None = None

@@ -10,11 +10,13 @@ is isolated from the others' failures; SageMaker refusing a call for good fails 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
+import msgspec
 from msgspec import Struct
 
 from shepherd.contracts import (
@@ -27,9 +29,10 @@ from shepherd.contracts import (
 from shepherd.registry.errors import TransientError
 from shepherd.registry.model import VersionStatus
 from shepherd.registry.ports import Clock, EventPublisher
-from shepherd.rollouts import naming
+from shepherd.rollouts import alarm_gate, naming
 from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.clock import received_time
+from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
 from shepherd.rollouts.controller import (
     Action,
     Complete,
@@ -53,10 +56,9 @@ from shepherd.rollouts.controller import (
     still_failing,
 )
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
-from shepherd.rollouts.outbox import announced_ids, deliver, flush, outbox
+from shepherd.rollouts.outbox import announced_ids, deliver_or_keep, flush, outbox, publish_owed
 from shepherd.rollouts.ports import (
     AlarmControl,
-    Announce,
     Change,
     ChangeRejected,
     EndpointControl,
@@ -103,51 +105,65 @@ class RolloutService(Struct):
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
     canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (canary.py)
     sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
+    concurrency: int = 1  # endpoints served at once in a tick (CONTROLLER_CONCURRENCY in Lambda)
+    unpublished: int = 0  # this tick's publishes that failed (kept in the outbox): counted with its errors
+    counting: threading.Lock = msgspec.field(default_factory=threading.Lock)  # guards `unpublished`
 
     def tick(self, now: datetime, event_id: str) -> TickReport:
-        """One controller pass over every active rollout, each isolated from the others' failures."""
+        """One controller pass over every active rollout, each isolated from the others' failures.
+
+        Endpoints are served `concurrency` at a time, each one's passes in order (concurrent_passes.py).
+        """
         now = received_time(now, self.clock())
-        results: dict[str, str] = {}
         errors = 0
+        with self.counting:
+            self.unpublished = 0
         # Announcements a finished rollout still owes first (its endpoint may never be ticked again),
         # then every active rollout, then the clean-up finished rollouts still need.
-        passes: list[tuple[str, Callable[[], str]]] = [
-            (f"outbox {endpoint}", partial(self.flush_announcements, endpoint))
-            for endpoint in self.rollouts.endpoints_owed_announcements()
+        try:
+            owed = self.rollouts.endpoints_owed_announcements()
+        except Exception:  # the outbox never stops a decision: each active rollout's pass publishes its own
+            logger.exception("could not list the outbox; the next tick tries again")
+            owed, errors = [], 1
+        passes = [
+            Pass(f"outbox {endpoint}", endpoint, partial(self.flush_announcements, endpoint)) for endpoint in owed
         ]
         passes += [
-            (s.rollout.rollout_id, partial(self._reconcile, s, now, event_id)) for s in self.rollouts.active_rollouts()
+            Pass(s.rollout.rollout_id, s.rollout.endpoint_name, partial(self._reconcile, s, now, event_id))
+            for s in self.rollouts.active_rollouts()
         ]
         passes += [
-            (f"clean-up {s.rollout.rollout_id}", partial(self._clean_up, s.rollout))
+            Pass(f"clean-up {s.rollout.rollout_id}", s.rollout.endpoint_name, partial(self._clean_up, s.rollout))
             for s in self.rollouts.rollouts_to_clean_up()
         ]
-        for name, run in passes:
-            try:
-                outcome = run()
-            except Exception:  # one rollout's failure must never stop another's (I5)
-                # Logged with its traceback and counted (the handler's RolloutErrors metric); the
-                # record is as the last commit left it, so the next tick decides again from there.
-                logger.exception("rollout pass failed; the next tick tries again", extra={"pass": name})
-                outcome = "error"
-                errors += 1
-            if not name.startswith(("outbox ", "clean-up ")) or outcome == "error":
-                results[name] = outcome
-        return TickReport(results, errors)
+        outcomes = run_passes(passes, self.concurrency)
+        results = {
+            name: outcome
+            for name, outcome in outcomes
+            if not name.startswith(("outbox ", "clean-up ")) or outcome == FAILED
+        }
+        return TickReport(results, errors + sum(outcome == FAILED for _name, outcome in outcomes) + self.unpublished)
 
     def flush(self, endpoint_name: str) -> None:
         """Publish what earlier commits on this endpoint still owe (a publish that failed after them)."""
         flush(self.rollouts, self.events, endpoint_name)
-
-    def deliver(self, announce: Announce) -> None:
-        deliver(self.rollouts, self.events, announce)
 
     def flush_announcements(self, endpoint_name: str) -> str:
         self.flush(endpoint_name)
         return "published"
 
     def _reconcile(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
-        self.flush(stored.rollout.endpoint_name)
+        """One rollout's pass; whatever fails in it is timed on the record (`_failed`) and raised."""
+        try:
+            return self._pass(stored, now, event_id)
+        except Exception as failure:  # any failure, at any call of the pass: see _failed
+            self._failed(stored, now, event_id, failure)
+            raise
+
+    def _pass(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
+        # What earlier commits owe is published when it can be; a failure keeps it in the outbox (the
+        # tick's outbox pass counts it) and never keeps the rollout from its decision.
+        self._published(publish_owed(self.rollouts, self.events, stored.rollout.endpoint_name))
         outcome = "waiting"
         if stored.rollout.judged:
             stored, judged = self.canary.judge(stored, now, event_id)
@@ -182,7 +198,7 @@ class RolloutService(Struct):
                 stored = fresh
                 outcome = "raced"
                 continue
-            self.deliver(owed)
+            self._published(deliver_or_keep(self.rollouts, self.events, owed))
             outcome = type(action).__name__
             stored = StoredRollout(action.next, stored.request)
             if action.next.phase.is_terminal:
@@ -207,15 +223,8 @@ class RolloutService(Struct):
                 "SageMaker refused a call", extra={"rollout_id": rollout.rollout_id, "reason": refusal.reason}
             )
             return refused(rollout, now, refusal.reason)
-        except _RecordMoved:
-            raise
-        except Exception as failure:
-            # Throttling and 5xx, and anything else (a refusal no adapter names, a defect): timed from
-            # the first failure, so no failure can hold the endpoint past the update deadline (I2).
-            if not failing_too_long(rollout, now):
-                self._note_failing(stored, now)
-                raise
-            return refused(rollout, now, f"still failing after {rollout.update_timeout_seconds} s: {failure}")
+        # Anything else (throttling, 5xx, a connection error, a refusal no adapter names, a defect)
+        # leaves the pass: _reconcile times it.
 
     def _decide_and_act(self, rollout: Rollout, now: datetime) -> Action:
         """Observe, decide, and make the action's SageMaker call(s); the caller records the outcome."""
@@ -228,8 +237,16 @@ class RolloutService(Struct):
             if rollout.phase is Phase.ABORTING:  # unseen, the candidate may still serve: as below
                 raise TransientError(f"endpoint unseen while restoring: {refusal}") from refusal
             raise
-        firing = self.alarms.firing(rollout.gating_alarms) if rollout.gating_alarms else frozenset()
-        action = decide(rollout, observed, firing, now)
+        # Alarms only hold an advance: a restore (or a rollout still being set up) must not wait on
+        # reading them (CloudWatch refusing DescribeAlarms would otherwise keep the candidate serving).
+        holding: frozenset[str] = frozenset()
+        if rollout.gating_alarms and rollout.phase not in (Phase.ABORTING, Phase.PREPARING):
+            gate = alarm_gate.read_gate(self.alarms, rollout.gating_alarms)  # a missing alarm holds (fail closed)
+            said = alarm_gate.gate_changed(rollout, gate, now)
+            if said is not None:
+                return said  # recorded and announced first; the next decision holds on it
+            holding = gate.holding
+        action = decide(rollout, observed, holding, now)
         if isinstance(action, Wait):
             return action
         if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
@@ -249,10 +266,39 @@ class RolloutService(Struct):
             raise
         return observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
 
-    def _note_failing(self, stored: StoredRollout, now: datetime) -> None:
-        """Start the clock on retryable failures (kept from the first), so they cannot hold the lock forever."""
-        if stored.rollout.failing_since is None:
-            self._save_quietly(stored, still_failing(stored.rollout, now))
+    def _published(self, published: bool) -> None:
+        with self.counting:  # passes run on several threads (concurrent_passes.py)
+            self.unpublished += not published
+
+    def _failed(self, stored: StoredRollout, now: datetime, event_id: str, failure: Exception) -> None:
+        """A pass failed, wherever (a read before the decision, the judge, a SageMaker call, a commit):
+        start the clock on the record (kept from the first failure), or, once the failures have lasted
+        `update_timeout_seconds`, end the rollout as SageMaker refusing for good would: it aborts,
+        its candidate loses its traffic, and `Rollout Failed` says why. A canary that cannot be
+        watched or moved must not keep its traffic, nor hold the endpoint, for ever (I2).
+
+        Best effort: if even this cannot be written (the store is down), the next pass tries again.
+        """
+        try:
+            fresh = self.rollouts.get_rollout(stored.rollout.endpoint_name, stored.rollout.rollout_id)
+            if fresh is None or fresh.rollout.phase.is_terminal:
+                return
+            rollout = fresh.rollout
+            if not failing_too_long(rollout, now):
+                if rollout.failing_since is None:
+                    self._save_quietly(fresh, still_failing(rollout, now))
+                return
+            reason = f"still failing after {rollout.update_timeout_seconds} s: {failure}"
+            logger.warning("rollout gives up", extra={"rollout_id": rollout.rollout_id, "reason": reason})
+            action = refused(rollout, now, reason)
+            if isinstance(action, Wait):
+                return
+            changes, announcements = self._consequences(fresh, action, now, event_id)
+            owed = outbox(action.next, *announcements)
+            self.rollouts.commit([*changes, owed])
+            self._published(deliver_or_keep(self.rollouts, self.events, owed))
+        except Exception:  # the pass's own failure is what the tick reports; this one is only logged
+            logger.exception("could not record the failure", extra={"rollout_id": stored.rollout.rollout_id})
 
     def _save_quietly(self, stored: StoredRollout, record: Rollout) -> None:
         """A record-only bookkeeping write; losing it to another writer is harmless (it re-decides)."""
@@ -309,6 +355,7 @@ class RolloutService(Struct):
             announcements.append(
                 RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
             )
+        announcements += alarm_gate.announcements(action)  # a hold by missing alarms begins
         reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
         first_done = isinstance(action, Complete) and after.is_first_deployment
         if reached_full or first_done:
@@ -454,6 +501,8 @@ def _audit_action(action: Action) -> str:
         return f"traffic {action.from_percent}% -> {action.to_percent}%"
     if isinstance(action, UpdateEndpoint):
         return f"update endpoint ({action.purpose})"
+    if isinstance(action, alarm_gate.GateChanged):
+        return alarm_gate.audit_action(action)
     if isinstance(action, RecordProgress) and action.next.phase is Phase.ABORTING:
         # Its own name: it may follow a "progress" in the same tick, and audit keys hold the action.
         return "aborting"

@@ -1,0 +1,1 @@
+"""Capacity of endpoint variants: instance counts and their Application Auto Scaling registration (no boto3)."""
