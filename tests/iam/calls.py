@@ -3,7 +3,9 @@
 A row turns the call's parameters into the requests IAM evaluates (action, resource ARN, the
 condition keys the call carries), per the Service Authorization Reference: a DynamoDB Query on an
 index is authorised on the index's ARN; a TransactWriteItems item by item, each as its own action
-(a ConditionCheck as dynamodb:ConditionCheckItem); an S3 read of a version as s3:GetObjectVersion; a
+(a ConditionCheck as dynamodb:ConditionCheckItem); a BatchGetItem table by table with every key's
+partition; an S3 read of a version as s3:GetObjectVersion, a CopyObject as a read of its source and a
+PutObject of its destination, a delete of a version as s3:DeleteObjectVersion; a
 SageMaker Create* with tags also as sagemaker:AddTags, and CreateModel as iam:PassRole of its
 execution role; a PutEvents entry by entry, each with its events:source and events:detail-type.
 
@@ -95,6 +97,18 @@ def _transact_get(params: Params, region: str) -> list[Request]:
     return [request for item in params["TransactItems"] for request in _item("GetItem")(item["Get"], region)]
 
 
+def _batch_get(params: Params, region: str) -> list[Request]:
+    # One authorisation a table, with every partition key the batch names.
+    return [
+        Request(
+            "dynamodb:BatchGetItem",
+            _table_arn(region, table),
+            {"dynamodb:LeadingKeys": tuple(dict.fromkeys(key[PARTITION_KEY[None]]["S"] for key in asked["Keys"]))},
+        )
+        for table, asked in params["RequestItems"].items()
+    ]
+
+
 # --- S3 ------------------------------------------------------------------------------------------------
 
 
@@ -102,6 +116,38 @@ def _object_read(params: Params, region: str) -> list[Request]:
     # HeadObject is authorised as GetObject; with a VersionId both are GetObjectVersion.
     action = "s3:GetObjectVersion" if params.get("VersionId") else "s3:GetObject"
     return [Request(action, f"arn:aws:s3:::{params['Bucket']}/{params['Key']}")]
+
+
+def _object_arn(bucket: str, key: str) -> str:
+    return f"arn:aws:s3:::{bucket}/{key}"
+
+
+def _copy(params: Params, region: str) -> list[Request]:
+    """CopyObject reads the source (s3:GetObjectVersion for a given version, s3:GetObject for the
+    current one) and writes the destination (s3:PutObject). Tags copied from the source (the default
+    TaggingDirective COPY) need the source's tagging read and s3:PutObjectTagging; so do tags given."""
+    source = params["CopySource"]
+    if isinstance(source, str):
+        path, _, query = source.lstrip("/").partition("?versionId=")
+        bucket, _, key = path.partition("/")
+        source = {"Bucket": bucket, "Key": key, **({"VersionId": query} if query else {})}
+    versioned = bool(source.get("VersionId"))
+    source_arn = _object_arn(source["Bucket"], source["Key"])
+    destination = _object_arn(params["Bucket"], params["Key"])
+    requests = [
+        Request("s3:GetObjectVersion" if versioned else "s3:GetObject", source_arn),
+        Request("s3:PutObject", destination),
+    ]
+    if params.get("TaggingDirective", "COPY") == "COPY":
+        requests.append(Request("s3:GetObjectVersionTagging" if versioned else "s3:GetObjectTagging", source_arn))
+    if params.get("TaggingDirective", "COPY") == "COPY" or params.get("Tagging"):
+        requests.append(Request("s3:PutObjectTagging", destination))
+    return requests
+
+
+def _delete_object(params: Params, region: str) -> list[Request]:
+    action = "s3:DeleteObjectVersion" if params.get("VersionId") else "s3:DeleteObject"
+    return [Request(action, _object_arn(params["Bucket"], params["Key"]))]
 
 
 def _list_versions(params: Params, region: str) -> list[Request]:
@@ -233,9 +279,12 @@ def rows(tags: Tags) -> dict[tuple[str, str], Row]:
         ("dynamodb", "Query"): _query,
         ("dynamodb", "TransactWriteItems"): _transact_write,
         ("dynamodb", "TransactGetItems"): _transact_get,
+        ("dynamodb", "BatchGetItem"): _batch_get,
         ("s3", "HeadObject"): _object_read,
         ("s3", "GetObject"): _object_read,
         ("s3", "ListObjectVersions"): _list_versions,
+        ("s3", "CopyObject"): _copy,
+        ("s3", "DeleteObject"): _delete_object,
         ("sagemaker", "DescribeEndpoint"): _describe("endpoint", "EndpointName", "DescribeEndpoint"),
         ("sagemaker", "DescribeEndpointConfig"): _describe(
             "endpoint-config", "EndpointConfigName", "DescribeEndpointConfig"

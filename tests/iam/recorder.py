@@ -2,8 +2,9 @@
 
 A botocore `before-parameter-build` hook (in BUILTIN_HANDLERS, so every session has it, moto's
 too) sees each API call once with its parameters, whatever client or container made it, retries
-not repeated. A call counts for the function whose handler is running (`running`); the tests' own
-calls (set-up, probes) run outside any handler and are not recorded. Besides the calls the code
+not repeated. A call counts for the function whose handler is running (`running`), on the thread
+that runs it or on any thread it starts (the controller's passes run on worker threads); the tests'
+own calls (set-up, probes) run outside any handler and are not recorded. Besides the calls the code
 makes, each invocation records what Lambda does with the function's role: its log stream and events
 on the function's log group, its trace segments when traced, and, for an invocation that raises,
 the failed event sent to its dead-letter queue.
@@ -12,6 +13,7 @@ the failed event sent to its dead-letter queue.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -108,7 +110,28 @@ class Recorder:
         return recorded
 
 
+def _start_as_the_running_function(start: Callable[[threading.Thread], None]) -> Callable[[threading.Thread], None]:
+    """Thread.start, the new thread's calls counted for the function whose handler starts it (a
+    thread does not inherit the context variables of the thread that starts it)."""
+
+    @wraps(start)
+    def started(thread: threading.Thread) -> None:
+        function = _running.get()
+        if function is not None:
+            run = thread.run
+
+            def run_as_the_function() -> None:
+                _running.set(function)
+                run()
+
+            thread.run = run_as_the_function  # type: ignore[method-assign]
+        start(thread)
+
+    return started
+
+
 RECORDER = Recorder()
+threading.Thread.start = _start_as_the_running_function(threading.Thread.start)  # type: ignore[method-assign]
 BUILTIN_HANDLERS.append(("before-parameter-build", RECORDER.before_parameter_build))
 BUILTIN_HANDLERS.append(("after-call", RECORDER.after_call))
 __all__ = ["RECORDER", "Call", "Recorder", "UnmappedCall"]
