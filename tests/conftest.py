@@ -106,8 +106,6 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("IAM: the actions each function's recorded calls used (tests/iam/)")
     for line in proof.report():
         write(line)
-    for line in sorted(proof.on_missing):
-        write(f"note: {line} (moto: not found; AWS may answer AccessDenied first)")
     if not complete:
         write("unused grants not checked: not every handler test ran")
     elif problems:

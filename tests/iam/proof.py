@@ -40,9 +40,6 @@ class Proof:
         self.actions: dict[str, set[str]] = defaultdict(set)  # folder -> actions requested
         self.key_kinds: dict[str, set[tuple[str, str]]] = defaultdict(set)  # folder -> (key, single|multi)
         self.modules: set[str] = set()  # the handler test modules that ran
-        # Refused calls on resources moto says do not exist: not failures (AWS may answer "not
-        # found" first), but listed, since AWS may instead answer AccessDenied.
-        self.on_missing: set[str] = set()
 
     def add(self, calls: Iterable[Call], roles: Mapping[str, FunctionRole] | None = None) -> list[str]:
         """Evaluate `calls`; return each refusal (and remember what was used)."""
@@ -58,14 +55,15 @@ class Proof:
                 self.used[call.function].update(decision.allowed_by)
                 if not decision.allowed:
                     why = f"denied by {list(decision.denied_by)}" if decision.denied_by else "no statement allows it"
-                    problem = (
-                        f"{role.logical_id} ({role.role}): {call.operation} needs {request.action} on "
-                        f"{request.resource} with {dict(request.context)}: {why}"
+                    # IAM decides before the service looks: a call on a resource that does not exist
+                    # is refused as any other (it has no tags either), not answered "not found".
+                    missing = (
+                        " (moto: no such resource; AWS refuses it before looking)" if call.on_missing_resource else ""
                     )
-                    if call.on_missing_resource:
-                        self.on_missing.add(f"{role.logical_id}: {call.operation} of a missing resource: {why}")
-                    else:
-                        refused.append(problem)
+                    refused.append(
+                        f"{role.logical_id} ({role.role}): {call.operation} needs {request.action} on "
+                        f"{request.resource} with {dict(request.context)}: {why}{missing}"
+                    )
         return refused
 
     def as_json(self) -> dict[str, Any]:
@@ -74,7 +72,6 @@ class Proof:
             "actions": {f: sorted(v) for f, v in self.actions.items()},
             "key_kinds": {f: sorted(map(list, v)) for f, v in self.key_kinds.items()},
             "modules": sorted(self.modules),
-            "on_missing": sorted(self.on_missing),
         }
 
     def merge(self, data: Mapping[str, Any]) -> None:
@@ -85,7 +82,6 @@ class Proof:
         for f, pairs in data["key_kinds"].items():
             self.key_kinds[f].update((k, kind) for k, kind in pairs)
         self.modules.update(data["modules"])
-        self.on_missing.update(data["on_missing"])
 
     def unused(self, roles: Mapping[str, FunctionRole] | None = None) -> list[str]:
         roles = roles or function_roles()

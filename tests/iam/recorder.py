@@ -31,8 +31,8 @@ class Call(msgspec.Struct, frozen=True):
     function: str  # the function's folder, functions/<folder>/
     operation: str  # service:Operation as botocore names it (for reports)
     requests: tuple[Request, ...]
-    # moto answered that the resource does not exist: IAM may refuse such a call before the service
-    # looks (a tag condition on a missing resource has no tag), which moto cannot tell us.
+    # moto answered that the resource does not exist: said when IAM refuses the call, which AWS does
+    # before the service looks (a tag condition on a missing resource has no tag to match).
     on_missing_resource: bool = False
 
 
