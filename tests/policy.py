@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
 STACK = "shepherd-prod"
-# Keys whose value in a PutEvents request is one per entry of the batch.
-MULTIVALUED = {"events:source", "events:detail-type"}
 
 
 def as_list(value: Any) -> list[Any]:
@@ -147,6 +145,8 @@ class Request:
     resource: str
     keys: Mapping[str, Any] = field(default_factory=dict)
     service: str | None = None  # a service principal (cloudwatch.amazonaws.com) instead of an IAM one
+    # A batch authorised entry by entry (PutEvents): each entry's own keys, each a request of its own.
+    entries: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def account(self) -> str:
@@ -160,20 +160,31 @@ class Request:
             context["aws:PrincipalServiceName"] = self.service
         return context
 
+    def each(self) -> list[Request]:
+        """What IAM authorises: the request, or each entry of a batch on its own."""
+        return [replace(self, keys={**self.keys, **entry}, entries=()) for entry in self.entries] or [self]
+
 
 def put_events(principal_arn: str, bus: str, *entries: tuple[str, str]) -> Request:
-    """PutEvents of (source, detail-type) entries, one batch."""
+    """PutEvents of (source, detail-type) entries, one batch. EventBridge authorises each entry on its
+    own, with its one events:source and events:detail-type (an entry refused fails alone, with
+    NotAuthorizedForSourceException or NotAuthorizedForDetailTypeException: PutEventsResultEntry)."""
     return Request(
         principal_arn,
         "events:PutEvents",
         bus,
-        {"events:source": [s for s, _ in entries], "events:detail-type": [d for _, d in entries]},
+        entries=tuple({"events:source": s, "events:detail-type": d} for s, d in entries),
     )
 
 
 def allowed(request: Request, resource_policy: Iterable[dict[str, Any]], identity_allows: bool) -> bool:
-    """IAM's answer for `request`, given the resource's policy and whether the caller's identity
-    policies allow the call (an administrator's do)."""
+    """IAM's answer for `request` (for a batch: whether every entry gets through), given the resource's
+    policy and whether the caller's identity policies allow the call (an administrator's do)."""
+    policy = list(resource_policy)
+    return all(_allowed(one, policy, identity_allows) for one in request.each())
+
+
+def _allowed(request: Request, resource_policy: list[dict[str, Any]], identity_allows: bool) -> bool:
     statements = [s for s in resource_policy if _applies(s, request)]
     if any(s["Effect"] == "Deny" for s in statements):
         return False
@@ -190,9 +201,14 @@ def allowed(request: Request, resource_policy: Iterable[dict[str, Any]], identit
 
 
 def identity_allows(request: Request, statements: Iterable[dict[str, Any]]) -> bool:
-    """An identity policy's answer alone (its own Denies win)."""
-    matching = [s for s in statements if _matches_action(s, request) and _conditions_hold(s, request)]
-    return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
+    """An identity policy's answer alone (its own Denies win); for a batch, for every entry."""
+    statements = list(statements)
+
+    def one(request: Request) -> bool:
+        matching = [s for s in statements if _matches_action(s, request) and _conditions_hold(s, request)]
+        return any(s["Effect"] == "Allow" for s in matching) and not any(s["Effect"] == "Deny" for s in matching)
+
+    return all(one(entry) for entry in request.each())
 
 
 def _applies(statement: dict[str, Any], request: Request) -> bool:
@@ -250,8 +266,6 @@ def _holds(operator: str, key: str, wanted: list[Any], present: Any) -> bool:
         if qualifier == "ForAnyValue":
             return any(_single(test, wanted, value) for value in values)
         raise ValueError(f"unknown qualifier {qualifier}")
-    if key in MULTIVALUED:
-        raise ValueError(f"{operator} on the multivalued {key}: say ForAllValues or ForAnyValue")
     if present is None:  # a missing key: a negated operator holds, any other does not (IAM's rule)
         return "Not" in test
     return _single(test, wanted, present)

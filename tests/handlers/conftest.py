@@ -13,6 +13,9 @@ import pytest
 from samtranslator.yaml_helper import yaml_parse
 
 from shepherd_cli.local import emulator, lambda_runtime
+from tests.iam.proof import PROOF
+from tests.iam.recorder import RECORDER
+from tests.iam.template_roles import function_roles
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLLBACK_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-test-rollback"
@@ -24,8 +27,23 @@ ALLOWED_INSTANCE_TYPES = str(
 
 
 def load_handler(function: str) -> ModuleType:
-    """functions/<function>/app.py, loaded as local mode loads it (every function's module is `app`)."""
-    return lambda_runtime.load_handler(ROOT / "functions" / function / "app.py", f"{function}_app")
+    """functions/<function>/app.py, loaded as local mode loads it (every function's module is `app`),
+    its handler recording every AWS call it makes for the IAM proof (tests/iam/)."""
+    module = lambda_runtime.load_handler(ROOT / "functions" / function / "app.py", f"{function}_app")
+    module.lambda_handler = RECORDER.handler(function_roles()[function], module.lambda_handler)
+    return module
+
+
+@pytest.fixture(autouse=True)
+def calls_allowed_by_the_roles(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every call this test's handlers made is allowed by its function's role in template.yaml
+    (moto enforces no IAM: without this a denied call passes every test)."""
+    RECORDER.reset()  # also forgets what tests elsewhere (tests/integration) recorded through these handlers
+    yield
+    PROOF.modules.add(request.node.nodeid.split("::", 1)[0])
+    problems = RECORDER.unmapped + PROOF.add(RECORDER.calls)
+    if problems:
+        pytest.fail("IAM denies calls this test made:\n" + "\n".join(sorted(set(problems))), pytrace=False)
 
 
 def sample_event(name: str) -> dict[str, Any]:

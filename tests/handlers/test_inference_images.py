@@ -12,6 +12,7 @@ from shepherd import bootstrap
 from tests.handlers.conftest import ROOT, SERVING_IMAGE, load_handler
 from tests.handlers.lifecycle import ENDPOINT, promotion, registered_version
 from tests.handlers.test_register_version import eventbridge_upload
+from tests.unit.test_template_security import function_statements
 
 register = load_handler("register_version")
 promote = load_handler("start_rollout")
@@ -145,8 +146,7 @@ def test_the_template_has_the_image_parameters_with_safe_defaults():
     ("function", "sid"), [("StartRolloutFunction", "CreateCandidateModels"), ("RollbackFunction", "RedeployModels")]
 )
 def test_iam_refuses_a_model_without_network_isolation_when_the_parameter_is_on(function, sid):
-    [policy] = TEMPLATE["Resources"][function]["Properties"]["Policies"]
-    [statement] = [s for s in policy["Statement"] if s.get("Sid") == sid]
+    [statement] = [s for s in function_statements(TEMPLATE, function) if s.get("Sid") == sid]
     assert statement["Action"] == "sagemaker:CreateModel"
     assert statement["Condition"]["Bool"] == {
         "Fn::If": ["IsNetworkIsolated", {"sagemaker:NetworkIsolation": "true"}, {"Ref": "AWS::NoValue"}]

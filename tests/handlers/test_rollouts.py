@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
+from pydantic import ValidationError
 
 from shepherd_cli.local import emulator
 from tests.handlers.conftest import ROLLBACK_ARN
@@ -316,3 +317,19 @@ def test_a_malformed_promotion_is_answered_as_refused_and_touches_no_endpoint(wo
     assert refused["reason"].startswith("detail.endpoint_name: String should match pattern")
     assert world.announcements("Rollout Started") == []
     assert sagemaker.list_endpoints()["Endpoints"] == [] and status(world, v1) == "APPROVED"
+
+
+def test_a_promotion_without_an_envelope_id_raises_for_the_dead_letter_queue(world, sagemaker, lambda_context):
+    # Given a promotion whose envelope lost its id (nothing to answer it by, nothing to key a rollout by)
+    command = promotion(registered_version(world, lambda_context, 1), {"type": "all_at_once"})
+    del command["id"]
+    world.announcements()
+    world.seen.clear()  # the registration's and approval's
+
+    # When it is handled, the invocation fails (Lambda retries it, then its dead-letter queue keeps it)
+    with pytest.raises(ValidationError):
+        promote.lambda_handler(command, lambda_context)
+
+    # Then nothing was started or announced
+    assert world.announcements() == []
+    assert sagemaker.list_models()["Models"] == []

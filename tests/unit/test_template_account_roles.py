@@ -59,6 +59,7 @@ OUTBOX = {
     "Canary Analysis Completed",
     "Rollout Held",
     "Rollout Resumed",
+    "Gating Alarms Missing",  # a controller pass's hold, committed with the rollout like the others
 }
 ANNOUNCED_BY = {
     "RegisterVersionFunction": {"Model Version Registered", "Model Artifact Rejected", "Model Artifact Ignored"},
@@ -212,6 +213,11 @@ def test_each_function_role_may_put_exactly_its_own_announcements(function):
         for source in ("shepherd", "shepherd.cli"):
             request = put_events(role, BUS, (source, detail_type))
             assert not allowed(request, bus_policy(deployment), identity_allows=identity_allows(request, identity))
+
+
+def test_every_announcement_of_the_catalogue_is_made_by_some_function():
+    # A new announcement is put by some function, whose role must then allow it (the test above).
+    assert set().union(*ANNOUNCED_BY.values()) == {announcement.DETAIL_TYPE for announcement in ANNOUNCEMENTS}
 
 
 # --- the alarm topics: CloudWatch only ------------------------------------------------------------------

@@ -8,19 +8,23 @@ from typing import Any
 
 from samtranslator.yaml_helper import yaml_parse
 
+from tests.unit.test_template_security import function_statements
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
 ALLOWED = {"Ref": "AllowedInstanceTypes"}
 
 
 def statements_allowing(action: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each function's statements (in its own role) that grant `action`."""
     found = []
     for name, resource in TEMPLATE["Resources"].items():
-        for policy in resource.get("Properties", {}).get("Policies", []) or []:
-            for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                if action in actions:
-                    found.append((name, statement))
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for statement in function_statements(TEMPLATE, name):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if action in actions:
+                found.append((name, statement))
     return found
 
 

@@ -39,97 +39,6 @@ ROLES = {
     # Operators roll back, and resume a rollout the canary judge held.
     "OperatorPrincipals": (ModelRollbackRequested.DETAIL_TYPE, ModelRolloutResumeRequested.DETAIL_TYPE),
 }
-# Exactly what each function's code calls (adapters/*, per the service paths each handler takes):
-# anything more is an unused permission, anything less breaks the function.
-FUNCTION_ACTIONS = {
-    "RegisterVersionFunction": {
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:ListBucketVersions",  # the manifest version current at the artifact's upload
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "events:PutEvents",
-    },
-    "DecideApprovalFunction": {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "events:PutEvents",
-        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
-        # that does not match is deleted.
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:DeleteObjectVersion",
-    },
-    "StartRolloutFunction": {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",  # the start's BaselineIs (a ConditionCheck in its transaction)
-        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
-        # that does not match is deleted.
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:DeleteObjectVersion",
-        "sagemaker:DescribeEndpoint",
-        "sagemaker:CreateModel",
-        "sagemaker:AddTags",
-        "iam:PassRole",
-        "cloudwatch:DescribeAlarms",
-        "cloudwatch:PutMetricAlarm",
-        "events:PutEvents",
-    },
-    "RolloutControllerFunction": {
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",  # the records the active and clean-up index lists, 100 a call
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-        "sagemaker:DescribeEndpoint",
-        "sagemaker:CreateEndpoint",
-        "sagemaker:CreateEndpointConfig",
-        "sagemaker:AddTags",
-        "sagemaker:UpdateEndpoint",
-        "sagemaker:UpdateEndpointWeightsAndCapacities",
-        "sagemaker:DeleteEndpoint",
-        "sagemaker:DeleteEndpointConfig",
-        "sagemaker:DeleteModel",
-        "cloudwatch:DescribeAlarms",
-        "cloudwatch:DeleteAlarms",
-        "cloudwatch:GetMetricData",
-        "events:PutEvents",
-    },
-    "RollbackFunction": {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:Query",
-        "dynamodb:ConditionCheckItem",  # a redeploy's start
-        # The approved copy (adapters/s3_vault.py): CopyObject of models/, written to approved/; a copy
-        # that does not match is deleted.
-        "s3:GetObject",
-        "s3:GetObjectVersion",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:DeleteObjectVersion",
-        "sagemaker:DescribeEndpoint",
-        "sagemaker:UpdateEndpointWeightsAndCapacities",
-        "sagemaker:CreateModel",
-        "sagemaker:AddTags",
-        "iam:PassRole",
-        "cloudwatch:PutMetricAlarm",
-        "events:PutEvents",
-    },
-}
 # Key prefixes each function may touch in the table (dynamodb:LeadingKeys), per docs/design.md.
 LEADING_KEYS = {
     "RegisterVersionFunction": {"MODEL#*", "ARTIFACT#*", "AUDIT#MODEL#*"},
@@ -138,6 +47,9 @@ LEADING_KEYS = {
     "RolloutControllerFunction": {"MODEL#*", "ENDPOINT#*", "ALARM#*", "AUDIT#*"},
     "RollbackFunction": {"MODEL#*", "ENDPOINT#*", "ALARM#*", "AUDIT#*"},
 }
+# The functions that query the sparse index (active rollouts): the controller's pass, and the rollback
+# matching an alarm named in a promotion to its rollout. Registration and approval never read it.
+INDEX_READERS = ("RolloutControllerFunction", "RollbackFunction")
 WRITE_SERVICES = ("sagemaker", "dynamodb", "s3", "cloudwatch")
 READ_VERBS = ("Describe", "Get", "List", "Query", "Scan", "BatchGet")
 
@@ -154,14 +66,13 @@ def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def function_statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    policies = template["Resources"][function]["Properties"].get("Policies", [])
-    return [s for policy in policies if isinstance(policy, dict) for s in policy.get("Statement", [])]
+    """The statements of the role the function names (each function has its own, `<function>Role`)."""
+    role = template["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = template["Resources"][role]["Properties"].get("Policies", [])
+    return [s for policy in policies for s in policy["PolicyDocument"].get("Statement", [])]
 
 
 def all_iam_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for function in resources(template, "AWS::Serverless::Function"):
-        for statement in function_statements(template, function):
-            yield function, statement
     for name, role in resources(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
@@ -253,12 +164,23 @@ def check_no_wildcard_resource_for_writes(template: dict[str, Any]) -> list[str]
     return problems
 
 
-def check_only_the_calls_the_code_makes(template: dict[str, Any]) -> list[str]:
+def check_logs_only_on_own_log_group(template: dict[str, Any]) -> list[str]:
+    """Each function's role writes logs to the function's own log group only, and creates none (the
+    template does): not SAM's AWSLambdaBasicExecutionRole, which allows every log group."""
     problems = []
-    for function, expected in FUNCTION_ACTIONS.items():
-        granted = {a for s in function_statements(template, function) for a in as_list(s["Action"])}
-        if granted != expected:
-            problems.append(f"{function}: extra {sorted(granted - expected)}, missing {sorted(expected - granted)}")
+    for function, resource in resources(template, "AWS::Serverless::Function").items():
+        properties = resource["Properties"]
+        role = template["Resources"].get(properties.get("Role", {}).get("Fn::GetAtt", [""])[0], {})
+        if role.get("Type") != "AWS::IAM::Role" or role["Properties"].get("ManagedPolicyArns"):
+            problems.append(f"{function}: not its own role without managed policies")
+            continue
+        own = {"Fn::GetAtt": [properties["LoggingConfig"]["LogGroup"]["Ref"], "Arn"]}
+        for statement in function_statements(template, function):
+            actions = [a for a in as_list(statement["Action"]) if a.startswith("logs:")]
+            if set(actions) - {"logs:CreateLogStream", "logs:PutLogEvents"}:
+                problems.append(f"{function} {statement.get('Sid')}: {actions}")
+            if actions and as_list(statement["Resource"]) != [own]:
+                problems.append(f"{function} {statement.get('Sid')}: logs on {statement['Resource']}")
     return problems
 
 
@@ -280,7 +202,7 @@ def check_table_access_limited_to_own_keys(template: dict[str, Any]) -> list[str
             if any("/index/" in sub_text(r) for r in as_list(s["Resource"]))
             for a in as_list(s["Action"])
         }
-        if index_actions - {"dynamodb:Query"} or (index_actions and function != "RolloutControllerFunction"):
+        if index_actions - {"dynamodb:Query"} or (index_actions and function not in INDEX_READERS):
             problems.append(f"{function}: index access {sorted(index_actions)}")
     return problems
 
@@ -361,7 +283,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
         check_sagemaker_writes_need_the_stack_tag,
         check_tag_is_set_by_the_rollout_functions,
         check_no_wildcard_resource_for_writes,
-        check_only_the_calls_the_code_makes,
+        check_logs_only_on_own_log_group,
         check_table_access_limited_to_own_keys,
         check_alarm_writes_scoped_to_the_namespace,
         check_models_scoped_to_the_namespace,
@@ -459,14 +381,6 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
             "ForAnyValue:StringEquals",
         ),
     ),
-    "controller cannot read the variant metrics": (
-        "only_the_calls_the_code_makes",
-        _set(
-            lambda t: statement(t, "RolloutControllerFunction", "ReadVariantMetrics"),
-            "Action",
-            "cloudwatch:ListMetrics",
-        ),
-    ),
     "controller changes untagged endpoints": (
         "sagemaker_writes_need_the_stack_tag",
         _drop(lambda t: statement(t, "RolloutControllerFunction", "DriveTaggedEndpoints"), "Condition"),
@@ -503,17 +417,17 @@ MUTATIONS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         "no_wildcard_resource_for_writes",
         _set(lambda t: statement(t, "RegisterVersionFunction", "WriteRegistry"), "Resource", "*"),
     ),
-    "DescribeEndpointConfig back": (
-        "only_the_calls_the_code_makes",
-        _add_action("RolloutControllerFunction", "ObserveEndpoints", "sagemaker:DescribeEndpointConfig"),
+    "logs on every log group": (
+        "logs_only_on_own_log_group",
+        _set(lambda t: statement(t, "RollbackFunction", "OwnLogGroup"), "Resource", "*"),
     ),
-    "DescribeAlarms in the rollback function": (
-        "only_the_calls_the_code_makes",
-        _add_action("RollbackFunction", "PerRolloutAlarms", "cloudwatch:DescribeAlarms"),
+    "log groups created": (
+        "logs_only_on_own_log_group",
+        _add_action("DecideApprovalFunction", "OwnLogGroup", "logs:CreateLogGroup"),
     ),
-    "ConditionCheckItem in the approval function": (
-        "only_the_calls_the_code_makes",
-        _add_action("DecideApprovalFunction", "DecideVersions", "dynamodb:ConditionCheckItem"),
+    "SAM's role back": (
+        "logs_only_on_own_log_group",
+        _drop(_properties("RegisterVersionFunction"), "Role"),
     ),
     "registration reads any key": (
         "table_access_limited_to_own_keys",

@@ -121,6 +121,15 @@ class SageMakerEndpoints:
         self._delete("delete_endpoint", EndpointName=endpoint_name)
 
     def delete_config(self, config_name: str) -> None:
+        """Delete the config if it exists. One a rollout never made (the final config of a rollout that
+        ended before retiring) is not asked for: IAM refuses the delete of a missing config (the role's
+        tag condition has no tag to match) before SageMaker could answer that it does not exist."""
+        try:
+            self._client.describe_endpoint_config(EndpointConfigName=config_name)
+        except ClientError as error:
+            if _is_missing(error):
+                return
+            _raise_domain_error(error)
         self._delete("delete_endpoint_config", EndpointConfigName=config_name)
 
     def delete_model(self, model_name: str) -> None:
