@@ -31,7 +31,7 @@ from shepherd_cli.local.demo import (
     run_steps,
     weights_are,
 )
-from shepherd_cli.local.pump import SimulatedClock
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 
 pytestmark = pytest.mark.e2e

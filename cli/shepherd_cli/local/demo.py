@@ -39,7 +39,8 @@ from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import persistence, simulation
 from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
-from shepherd_cli.local.pump import Outcome, SimulatedClock
+from shepherd_cli.local.pump import Outcome
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
 from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
 from shepherd_cli.target import Target

@@ -56,7 +56,8 @@ from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_m
 from samtranslator.yaml_helper import yaml_parse
 
 from shepherd_cli.local import atomic_dynamodb, atomic_requests, cloudwatch_emulator, emulator, event_clock
-from shepherd_cli.local.pump import EventHook, Pump, SimulatedClock
+from shepherd_cli.local.pump import EventHook, Pump
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack_description import Function, Rule, Schedule, Stack, Subscription
 
 logger = logging.getLogger(__name__)
