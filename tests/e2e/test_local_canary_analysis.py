@@ -13,21 +13,17 @@ from click.testing import CliRunner
 
 from shepherd.registry.model import VersionStatus
 from shepherd_cli import operations
-from shepherd_cli.local.demo import (
-    CANARY,
-    ENDPOINT,
-    MODEL,
-    SCENARIO,
-    Demo,
+from shepherd_cli.local.demo import SCENARIO, run_demo
+from shepherd_cli.local.demo_expectations import (
     Step,
     all_of,
     announced,
     no_alarm_fired,
     rolled_back,
-    run_demo,
     version_is,
     weights_are,
 )
+from shepherd_cli.local.demo_world import CANARY, ENDPOINT, MODEL, Demo
 from shepherd_cli.main import cli
 
 pytestmark = pytest.mark.e2e

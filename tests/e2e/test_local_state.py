@@ -17,20 +17,9 @@ import pytest
 
 from shepherd_cli import operations
 from shepherd_cli.local import emulator, persistence, simulation
-from shepherd_cli.local.demo import (
-    ENDPOINT,
-    MODEL,
-    QUIET,
-    SCENARIO,
-    TRAFFIC_SEED,
-    Demo,
-    Step,
-    all_of,
-    announced,
-    dimensions,
-    run_steps,
-    weights_are,
-)
+from shepherd_cli.local.demo import SCENARIO, run_steps
+from shepherd_cli.local.demo_expectations import Step, all_of, announced, weights_are
+from shepherd_cli.local.demo_world import ENDPOINT, MODEL, QUIET, TRAFFIC_SEED, Demo, dimensions
 from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 
