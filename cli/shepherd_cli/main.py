@@ -3,7 +3,7 @@
 Reads (models, versions, show, status, history) use the shared package's adapters and SageMaker and
 CloudWatch describes; changes (approve, reject, promote, rollback) are commands sent to the
 Shepherd bus, which the stack's functions carry out, and the CLI waits for Shepherd's answer to each
-(`subscription.py`, `operations.wait_for_answer`). Every command takes ``--json`` for scripts and
+(`subscription.py`, `command_answers.wait_for_answer`). Every command takes ``--json`` for scripts and
 exits non-zero, with one line on stderr and no traceback, on an expected error.
 
 Which Shepherd: ``--stack NAME`` (a deployed stack, found by its CloudFormation Outputs) or

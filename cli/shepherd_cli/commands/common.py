@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.text import Text
 
 from shepherd.kernel.errors import TransientError
-from shepherd_cli import operations, output
+from shepherd_cli import command_answers, output
 from shepherd_cli.announcements import REFUSALS, describe_announcement
 from shepherd_cli.errors import CliError, Terminated
 from shepherd_cli.safe_text import clean
@@ -124,7 +124,7 @@ def answered(
         sent = send()
         if not common.json:
             output.render_sent(sent, summary)
-        sent["answer"] = operations.wait_for_answer(target, subscription, sent, timeout)
+        sent["answer"] = command_answers.wait_for_answer(target, subscription, sent, timeout)
     answer = sent["answer"]
     detail_type, detail = answer["detail-type"], answer.get("detail") or {}
     if common.json:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import click
 
-from shepherd_cli import operations, output
+from shepherd_cli import bus_commands, operations, output
 from shepherd_cli.commands.common import (
     Common,
     answered,
@@ -60,7 +60,7 @@ def _decide(common: Common, model: str, version: int, decision: Literal["approve
     answered(
         common,
         target,
-        lambda: operations.request_approval(target, model, version, decision, kw["reason"], by),
+        lambda: bus_commands.request_approval(target, model, version, decision, kw["reason"], by),
         f"{'Approval' if decision == 'approved' else 'Rejection'} of {model} v{version}",
         kw["wait"],
         kw["timeout"],

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import click
 
-from shepherd_cli import operations, output
+from shepherd_cli import bus_commands, operations, output
 from shepherd_cli.commands.common import (
     DURATION,
     Common,
@@ -20,6 +20,7 @@ from shepherd_cli.commands.common import (
     timeout_option,
     wait_option,
 )
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.follow import follow
 from shepherd_cli.subscription import Subscription
@@ -147,7 +148,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
     target = common.target()
 
     def send() -> dict[str, Any]:
-        return operations.request_promotion(
+        return bus_commands.request_promotion(
             target,
             model_name=model,
             version=chosen_version,
@@ -189,7 +190,7 @@ def rollback(
     answered(
         common,
         target,
-        lambda: operations.request_rollback(target, endpoint, to_version, reason, by or target.caller()),
+        lambda: bus_commands.request_rollback(target, endpoint, to_version, reason, by or target.caller()),
         f"Rollback of {endpoint}",
         options["wait"],
         options["timeout"],
@@ -212,7 +213,7 @@ def resume(common: Common, endpoint: str, rollout_id: str | None, reason: str, b
     answered(
         common,
         target,
-        lambda: operations.request_resume(target, endpoint, rollout_id, reason, by or target.caller()),
+        lambda: bus_commands.request_resume(target, endpoint, rollout_id, reason, by or target.caller()),
         f"Resume of {rollout_id or 'the active rollout'} on {endpoint}",
         options["wait"],
         options["timeout"],
@@ -234,7 +235,7 @@ def status(common: Common, endpoint: str, watch: bool, timeout: int | None) -> N
         target = common.target()
         with Subscription(target) as subscription:
             sys.exit(follow(target, endpoint, subscription=subscription, timeout=timeout, as_json=common.json))
-    found = operations.endpoint_status(common.target(), endpoint)
+    found = endpoint_status(common.target(), endpoint)
     if common.json:
         output.print_json(found)
     else:

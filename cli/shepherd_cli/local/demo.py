@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shepherd.registry.model import VersionStatus
-from shepherd_cli import operations
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import persistence, simulation
 from shepherd_cli.local.demo_expectations import (
@@ -259,7 +259,7 @@ def run_demo(
             on_start(demo)
         results = run_steps(demo, steps)
         try:
-            final_status: dict[str, Any] | None = operations.endpoint_status(demo.target, ENDPOINT)
+            final_status: dict[str, Any] | None = endpoint_status(demo.target, ENDPOINT)
         except CliError:
             final_status = None
         versions = {f"v{version}": demo.status_of(version) for version in MANIFESTS}

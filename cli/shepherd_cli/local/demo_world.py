@@ -12,7 +12,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from shepherd.rollouts import naming
-from shepherd_cli import operations
+from shepherd_cli import bus_commands
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
 from shepherd_cli.local.pump import Outcome
@@ -193,11 +193,11 @@ class Demo:
     def approve(self, version: int) -> None:
         reason = f"offline AUC {MANIFESTS[version]['metrics']['auc']}, reviewed"
         self.record("action", "shepherd approve", f"{MODEL} v{version}: {reason}")
-        operations.request_approval(self.target, MODEL, version, "approved", reason, REQUESTER)
+        bus_commands.request_approval(self.target, MODEL, version, "approved", reason, REQUESTER)
 
     def promote(self, version: int, strategy: dict[str, Any]) -> None:
         self.record("action", "shepherd promote", f"{MODEL} v{version} -> {ENDPOINT}, {json.dumps(strategy)}")
-        operations.request_promotion(
+        bus_commands.request_promotion(
             self.target,
             model_name=MODEL,
             version=version,
