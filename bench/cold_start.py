@@ -48,7 +48,7 @@ FIRST_EVENT = {
     "registry.model:ModelVersion registry.model:AuditEntry contracts:ModelVersionApproved",
     "register_version": "inbound.uploads:_S3EventBridgeEvent registry.model:ArtifactFacts registry.model:Lineage "
     "registry.manifest:Manifest registry.model:ModelVersion registry.model:AuditEntry contracts:ModelVersionRegistered",
-    "rollback": "inbound.rollback:AlarmActionEvent rollouts.controller:Rollout rollouts.ports:RolloutRequest "
+    "rollback": "inbound.alarm_action:AlarmActionEvent rollouts.controller:Rollout rollouts.ports:RolloutRequest "
     "rollouts.rollback_cause:RollbackCause registry.model:AuditEntry rollouts.ports:EndpointAuditEntry "
     "rollouts.ports:Incident contracts:RolloutRolledBack",
     "rollout_controller": "rollouts.flip inbound.eventbridge:EventBridgeEvent rollouts.controller:Rollout "

@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from shepherd_cli import operations, output
+from shepherd_cli import output
 from shepherd_cli.announcements import describe_announcement
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.safe_text import clean
 from shepherd_cli.subscription import Subscription
@@ -69,7 +70,7 @@ def follow(
         screen.live.start()
     try:
         while True:
-            status = operations.endpoint_status(target, endpoint_name)
+            status = endpoint_status(target, endpoint_name)
             screen.show(status, heard)
             rollout, refused = status["rollout"], status.get("refused")
             latest_ended = rollout is None or rollout["phase"] in ("COMPLETED", "ROLLED_BACK", "FAILED")

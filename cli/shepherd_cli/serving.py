@@ -14,7 +14,7 @@ from typing import Any
 def serving_versions(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each version with traffic, largest share first: ``{"version", "percent", "roles"}``.
 
-    `variants` are `operations.endpoint_status`'s (``version``, ``current_weight``, ``role``). A version
+    `variants` are `endpoint_view.endpoint_status`'s (``version``, ``current_weight``, ``role``). A version
     served by two variants (the live one and a fresh baseline beside a canary) is counted once, with
     their shares summed. Versions at weight 0 (a standby in the watch window) are not serving.
     """

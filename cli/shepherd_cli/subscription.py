@@ -11,7 +11,7 @@ subscription from one a killed CLI left (see `cleanup.py`): ``shepherd-cli:bus``
 The caller needs ``events:PutRule/PutTargets/RemoveTargets/DeleteRule`` on the bus and
 ``sqs:CreateQueue/TagQueue/SetQueueAttributes/ReceiveMessage/DeleteMessage/DeleteQueue`` on
 ``shepherd-cli-*`` queues. A new rule can take a moment to take effect on AWS; the CLI therefore also
-reads the records the functions write when no answer arrived (see `operations.wait_for_answer`).
+reads the records the functions write when no answer arrived (see `command_answers.wait_for_answer`).
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from shepherd_cli.commands.rollouts import build_strategy
 from shepherd_cli.errors import CliError
 from shepherd_cli.local.stack import LocalShepherd
-from shepherd_cli.main import build_strategy, cli
+from shepherd_cli.main import cli
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from shepherd_cli import operations
+from shepherd_cli import bus_commands
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.local import simulation
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
@@ -125,9 +126,9 @@ def upload(local: LocalShepherd, version_folder: str, auc: float) -> None:
 
 
 def approve_and_promote(local: LocalShepherd, target: Target, version: int, strategy: dict[str, Any]) -> None:
-    operations.request_approval(target, MODEL, version, "approved", "offline metrics ok", "alice")
+    bus_commands.request_approval(target, MODEL, version, "approved", "offline metrics ok", "alice")
     local.pump.run_until_idle()
-    operations.request_promotion(
+    bus_commands.request_promotion(
         target,
         model_name=MODEL,
         version=version,
@@ -156,7 +157,7 @@ def canary(local: LocalShepherd, target: Target) -> dict[str, Any]:
     upload(local, "run-2", 0.86)
     approve_and_promote(local, target, 2, {"type": "canary", "canary_percent": 10, "bake_seconds": 600})
     settle(local)
-    status = operations.endpoint_status(target, ENDPOINT)
+    status = endpoint_status(target, ENDPOINT)
     assert status["rollout"]["phase"] == "SHIFTING" and status["rollout"]["current_percent"] == 10, status
     return status
 
@@ -234,7 +235,7 @@ def test_the_dashboard_is_read_only_and_says_what_is_missing(dashboard, canary):
 def run_until(local: LocalShepherd, target: Target, done: Any, minutes: int) -> dict[str, Any]:
     """Advance the simulated clock a minute at a time until ``done(status)``; the status then."""
     for _ in range(minutes):
-        status = operations.endpoint_status(target, ENDPOINT)
+        status = endpoint_status(target, ENDPOINT)
         if done(status):
             return status
         local.pump.advance(60)
@@ -253,7 +254,7 @@ def incident(local: LocalShepherd, target: Target, canary: dict[str, Any]) -> di
     upload(local, "run-4", 0.85)
     approve_and_promote(local, target, 4, {"type": "canary", "canary_percent": 10, "bake_seconds": 1200})
     settle(local, 60, 12)  # past the judge's warm-up: the current step's verdict has numbers
-    status = operations.endpoint_status(target, ENDPOINT)
+    status = endpoint_status(target, ENDPOINT)
     assert status["rollout"]["version"] == 4 and status["rollout"]["phase"] == "SHIFTING", status["rollout"]
     return {"rolled_back": rolled_back["rollout"], "current": status["rollout"]}
 

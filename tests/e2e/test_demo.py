@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from shepherd_cli.local import persistence
-from shepherd_cli.local.demo import CANARY_BAKE_SECONDS, ENDPOINT, SCENARIO, run_demo
+from shepherd_cli.local.demo import SCENARIO, run_demo
+from shepherd_cli.local.demo_world import CANARY_BAKE_SECONDS, ENDPOINT
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.target import local_target
 from shepherd_cli.ui import views

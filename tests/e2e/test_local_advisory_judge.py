@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from shepherd.registry.model import VersionStatus
-from shepherd_cli.local.demo import ENDPOINT, MODEL, Demo, Step, all_of, announced, run_demo, version_is
+from shepherd_cli.local.demo import run_demo
+from shepherd_cli.local.demo_expectations import Step, all_of, announced, version_is
+from shepherd_cli.local.demo_world import ENDPOINT, MODEL, Demo
 from tests.e2e.test_local_canary_analysis import V2_READY, shepherd
 
 pytestmark = pytest.mark.e2e

@@ -12,22 +12,18 @@ import pytest
 from click.testing import CliRunner
 
 from shepherd.registry.model import VersionStatus
-from shepherd_cli import operations
-from shepherd_cli.local.demo import (
-    CANARY,
-    ENDPOINT,
-    MODEL,
-    SCENARIO,
-    Demo,
+from shepherd_cli import command_answers
+from shepherd_cli.local.demo import SCENARIO, run_demo
+from shepherd_cli.local.demo_expectations import (
     Step,
     all_of,
     announced,
     no_alarm_fired,
     rolled_back,
-    run_demo,
     version_is,
     weights_are,
 )
+from shepherd_cli.local.demo_world import CANARY, ENDPOINT, MODEL, Demo
 from shepherd_cli.main import cli
 
 pytestmark = pytest.mark.e2e
@@ -156,7 +152,7 @@ def test_a_kpi_nobody_publishes_holds_the_canary_until_shepherd_resume():
     def answer_recorded(demo: Demo) -> str | None:
         # What `shepherd resume` (waiting) reads when it missed the announcement: the record's answer.
         sent = json.loads(outputs["resume"])
-        recorded = operations._recorded_answer(demo.target, sent)
+        recorded = command_answers._recorded_answer(demo.target, sent)
         if recorded is None:
             return "no recorded answer to the resume"
         outputs["recorded"] = recorded

@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 from shepherd_cli.local import persistence
-from shepherd_cli.local.pump import SimulatedClock
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.state import read_state
 from shepherd_cli.local.up import run_up

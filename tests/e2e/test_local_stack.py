@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from shepherd_cli.local.pump import SimulatedClock
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 
 pytestmark = pytest.mark.e2e

@@ -16,22 +16,12 @@ from typing import Any
 import pytest
 
 from shepherd_cli import operations
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.local import emulator, persistence, simulation
-from shepherd_cli.local.demo import (
-    ENDPOINT,
-    MODEL,
-    QUIET,
-    SCENARIO,
-    TRAFFIC_SEED,
-    Demo,
-    Step,
-    all_of,
-    announced,
-    dimensions,
-    run_steps,
-    weights_are,
-)
-from shepherd_cli.local.pump import SimulatedClock
+from shepherd_cli.local.demo import SCENARIO, run_steps
+from shepherd_cli.local.demo_expectations import Step, all_of, announced, weights_are
+from shepherd_cli.local.demo_world import ENDPOINT, MODEL, QUIET, TRAFFIC_SEED, Demo, dimensions
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +47,7 @@ def seen(demo: Demo) -> dict[str, Any]:
     return {
         "versions": [version.model_dump() for version in operations.list_versions(target, MODEL)],
         "rollouts": operations.list_rollouts(target, ENDPOINT),
-        "status": operations.endpoint_status(target, ENDPOINT),
+        "status": endpoint_status(target, ENDPOINT),
         "objects": sorted(
             (entry["Key"], entry["VersionId"], entry["LastModified"], entry.get("ETag"))
             for entry in listing.get("Versions", []) + listing.get("DeleteMarkers", [])

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
 from shepherd.rollouts.controller import Rollout
-from shepherd_cli import operations
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.replay import replay
 from shepherd_cli.target import Target
 from tests.handlers.lifecycle import ENDPOINT, promote, promotion, registered_version, settled_weights, status
@@ -87,8 +87,7 @@ def test_the_shift_config_runs_the_live_model_again_on_the_candidates_capacity_a
     outputs = {"RegistryTableName": world.table, "ArtifactBucketName": world.bucket, "EventBusName": world.bus}
     target = Target("stack", "shepherd-test-stack", "eu-west-1", outputs, boto3.session.Session())
     shown = {
-        v["variant_name"]: (v["version"], v["role"])
-        for v in operations.endpoint_status(target, ENDPOINT)["endpoint"]["variants"]
+        v["variant_name"]: (v["version"], v["role"]) for v in endpoint_status(target, ENDPOINT)["endpoint"]["variants"]
     }
     assert shown == {V1: (1, "serving"), V2: (2, "candidate"), fresh.variant_name: (1, "baseline")}
     # `shepherd analysis replay` reads the same variants again: the candidate against the fresh baseline.

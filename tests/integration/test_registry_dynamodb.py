@@ -13,7 +13,7 @@ from shepherd.adapters.dynamodb import DynamoRegistry, cancellation_reasons
 from shepherd.kernel.errors import ConflictError
 from shepherd.registry.errors import ArtifactAlreadyRegistered, VersionNumberTaken
 from shepherd.registry.model import ArtifactRef, AuditEntry, Lineage, ModelVersion, VersionStatus
-from shepherd.registry.service import ArtifactUploaded, RegistrationService
+from shepherd.registry.registration import ArtifactUploaded, RegistrationService
 from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -7,13 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from shepherd.contracts import ModelVersionApprovalRefused, ModelVersionApproved, ModelVersionRejected
+from shepherd.registry.approval import ApprovalDecision, ApprovalService
 from shepherd.registry.model import ArtifactRef, VersionStatus
-from shepherd.registry.service import (
-    ApprovalDecision,
-    ApprovalService,
-    ArtifactUploaded,
-    RegistrationService,
-)
+from shepherd.registry.registration import ArtifactUploaded, RegistrationService
 from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, InMemoryVault, RecordingPublisher
 
 

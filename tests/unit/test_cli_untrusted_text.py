@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from shepherd.registry.model import ArtifactRef, Lineage, ModelVersion, VersionStatus
 from shepherd_cli import main, operations, output
 from shepherd_cli.announcements import describe_announcement
+from shepherd_cli.commands import common
 from shepherd_cli.errors import CliError
 
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -57,7 +58,7 @@ def a_version() -> ModelVersion:
 
 @pytest.fixture
 def cli(monkeypatch):
-    monkeypatch.setattr(main, "resolve", lambda *_: object())
+    monkeypatch.setattr(common, "resolve", lambda *_: object())
     monkeypatch.setattr(operations, "list_versions", lambda _target, _model: [a_version()])
     monkeypatch.setattr(operations, "get_version", lambda _target, _model, _number: a_version())
     return lambda *args: CliRunner().invoke(main.cli, [*args, "--local"])

@@ -29,9 +29,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shepherd.inbound import parse_approval, parse_promotion, parse_rollback_trigger, parse_tick, parse_uploads
+from shepherd.registry.approval import ApprovalDecision
 from shepherd.registry.errors import ArtifactRejected
 from shepherd.registry.manifest import Manifest, parse_manifest
-from shepherd.registry.service import ApprovalDecision, ArtifactUploaded
+from shepherd.registry.registration import ArtifactUploaded
 from shepherd.rollouts.promotion import PromotionRequest
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 

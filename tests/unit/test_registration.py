@@ -9,7 +9,7 @@ import pytest
 
 from shepherd.contracts import ModelArtifactIgnored, ModelArtifactRejected, ModelVersionRegistered
 from shepherd.registry.model import ArtifactRef, VersionStatus
-from shepherd.registry.service import ArtifactUploaded, RegistrationService
+from shepherd.registry.registration import ArtifactUploaded, RegistrationService
 from tests.fakes import FakeClock, InMemoryArtifactStore, InMemoryRegistry, RecordingPublisher
 
 BUCKET = "acme-model-artifacts"

@@ -14,401 +14,59 @@ because the pump hands them their events; no handler is called directly. Time mo
 of simulated time runs out.
 
 The scenario is `SCENARIO`, a list of named steps with expectations: run it with `run_demo()`, which
-returns a `DemoResult` (every step's outcome, the timeline, the final status).
+returns a `DemoResult` (every step's outcome, the timeline, the final status). Its world (the model,
+its versions, `Demo`) is in `demo_world`, the steps' expectations in `demo_expectations`.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts import naming
-from shepherd.rollouts.controller import Phase
-from shepherd_cli import operations
-from shepherd_cli.announcements import describe_announcement
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import persistence, simulation
-from shepherd_cli.local.monitor import BusMonitor, Line, invocation_summary
-from shepherd_cli.local.pump import Outcome, SimulatedClock
-from shepherd_cli.local.stack import DUMMY_CREDENTIALS, LocalShepherd
-from shepherd_cli.local.traffic_behaviour import Behaviour, set_behaviour
-from shepherd_cli.target import Target
-
-MODEL = "churn-predictor"
-ENDPOINT = "churn-prod"
-REQUESTER = "demo@shepherd.local"
-TICK_SECONDS = 60  # the controller's schedule: one pass per simulated minute
-CANARY_BAKE_SECONDS = 900  # 15 minutes: the judge leaves out about 6 (warm-up, the partial minute, CloudWatch's delay)
-CANARY = {"type": "canary", "canary_percent": 10, "bake_seconds": CANARY_BAKE_SECONDS, "post_deploy_watch_seconds": 120}
-ROLLBACK_FUNCTION = "RollbackFunction"  # the template's logical id of the rollback function
-# Handlers log JSON to stdout: only errors, and no metrics, while the demo prints its timeline.
-QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-ENDPOINT_ACTIONS = ("CreateEndpoint", "UpdateEndpoint", "DeleteEndpoint")
-TRAFFIC_SEED = 12  # the simulated traffic's random draws: the same demo every run
-# v2 starts cold: its first minute is twice as slow, its second 1.5 times; the judge's 3-minute
-# warm-up leaves both out. (Healthy: median 40 ms, p99 80 ms.)
-COLD_START = Behaviour.of(latency_ms=40, warmup_minutes=2, warmup_latency_x=2.0)
-# v3's serving code breaks: 30% of requests fail, more in some minutes than others.
-FAILING = Behaviour.of(latency_ms=40, error_percent=30, error_bursts=0.3)
-# 40% slower than a healthy version, and still far under the 300 ms alarm.
-SLOWER = Behaviour.of(latency_ms=56, p99_ms=112)
-# v3's canary shows the alarms at work: its judge is off (on, it would see the errors first).
-ALARMS_ONLY = {**CANARY, "analysis": {"judge": {"enabled": False}}}
-
-MANIFESTS: dict[int, dict[str, Any]] = {
-    1: {
-        "description": "Gradient-boosted churn model, October retrain",
-        "framework": "xgboost",
-        "framework_version": "2.1.1",
-        "metrics": {"auc": 0.871, "logloss": 0.262},
-        "training_data": {"uri": "s3://acme-datasets/churn/2026-10-01/", "version": "2026-10-01"},
-        "source": {"repository": "https://git.example.com/ml/churn", "commit": "4b1d9e0"},
-        "tags": {"team": "growth"},
-    },
-    2: {
-        "description": "November retrain, two more features",
-        "framework": "xgboost",
-        "framework_version": "2.1.1",
-        "metrics": {"auc": 0.902, "logloss": 0.238},
-        "training_data": {"uri": "s3://acme-datasets/churn/2026-11-01/", "version": "2026-11-01"},
-        "source": {"repository": "https://git.example.com/ml/churn", "commit": "9f2c1e4"},
-        "tags": {"team": "growth"},
-        "parent_version": 1,
-    },
-    3: {
-        "description": "December retrain: better offline, but its serving code breaks on new inputs",
-        "framework": "xgboost",
-        "framework_version": "2.1.1",
-        "metrics": {"auc": 0.915, "logloss": 0.229},
-        "training_data": {"uri": "s3://acme-datasets/churn/2026-12-01/", "version": "2026-12-01"},
-        "source": {"repository": "https://git.example.com/ml/churn", "commit": "c07a5b2"},
-        "parent_version": 2,
-        "tags": {"team": "growth"},
-    },
-    4: {
-        "description": "January retrain: a deeper ensemble, as accurate and 40% slower to answer",
-        "framework": "xgboost",
-        "framework_version": "2.1.1",
-        "metrics": {"auc": 0.904, "logloss": 0.236},
-        "training_data": {"uri": "s3://acme-datasets/churn/2027-01-01/", "version": "2027-01-01"},
-        "source": {"repository": "https://git.example.com/ml/churn", "commit": "e5d81a3"},
-        "parent_version": 2,
-        "tags": {"team": "growth"},
-    },
-}
-
-
-def artifact_folder(version: int) -> str:
-    return f"models/{MODEL}/2026-{9 + version:02d}-01"
-
-
-def variant(version: int) -> str:
-    return naming.variant_name(MODEL, version)
-
-
-def dimensions(version: int) -> list[dict[str, str]]:
-    """The CloudWatch dimensions of a version's variant on the demo's endpoint."""
-    return [{"Name": "EndpointName", "Value": ENDPOINT}, {"Name": "VariantName", "Value": variant(version)}]
-
-
-# --- the scenario's world ------------------------------------------------------------------------
-
-
-class Observer(Protocol):
-    """Who watches the demo as it runs (the CLI prints; tests need nothing)."""
-
-    def line(self, line: Line, demo: Demo) -> None: ...
-
-    def step_started(self, number: int, step: Step, demo: Demo) -> None: ...
-
-    def step_finished(self, number: int, result: StepResult, demo: Demo) -> None: ...
-
-
-class Demo:
-    """A running local Shepherd, what the scenario did, and what it saw."""
-
-    def __init__(self, local: LocalShepherd, observer: Observer | None = None) -> None:
-        self.local = local
-        self.pump = local.pump
-        self.started_at = self.pump.clock.now
-        self.observer = observer
-        self.timeline: list[Line] = []
-        self.announcements: list[tuple[datetime, dict[str, Any]]] = []
-        self.monitor = BusMonitor(local)
-        session = boto3.session.Session(region_name=local.region, **DUMMY_CREDENTIALS)
-        self.target = Target(
-            "local",
-            local.stack.name,
-            local.region,
-            dict(local.outputs),
-            session,
-            endpoint_url=local.endpoint_url,
-            clock=lambda: self.pump.clock.now,
-        )
-        self._prefix = f"{local.stack.name}-"
-        self._logical_ids = {function.name: logical_id for logical_id, function in local.stack.functions.items()}
-        self.pump.on_event = self._on_event
-
-    @property
-    def now(self) -> datetime:
-        return self.pump.clock.now
-
-    def elapsed(self, moment: datetime | None = None) -> int:
-        return int(((moment or self.now) - self.started_at).total_seconds())
-
-    def record(self, kind: str, title: str, details: str, data: dict[str, Any] | None = None) -> None:
-        line = Line(self.now, kind, title, details, data or {})
-        self.timeline.append(line)
-        if self.observer is not None:
-            self.observer.line(line, self)
-
-    def _on_event(self, function_name: str, event: dict[str, Any], outcome: Outcome) -> None:
-        """The pump's hook, after every invocation attempt: failures, endpoint changes, announcements."""
-        name = function_name.removeprefix(self._prefix)
-        if outcome.status != "ok":
-            self.record("failure", f"{name} failed", invocation_summary(event, outcome))
-        elif self._logical_ids.get(function_name) == ROLLBACK_FUNCTION:
-            self.record("invocation", f"{name} function", invocation_summary(event, outcome))
-        elif isinstance(outcome.result, dict) and isinstance(outcome.result.get("results"), dict):
-            for action in outcome.result["results"].values():
-                if action in ENDPOINT_ACTIONS:
-                    self.record("controller", f"SageMaker {action}", f"{ENDPOINT} (rollout controller)")
-        self.drain()
-
-    def drain(self) -> None:
-        for event in self.monitor.drain():
-            self.announcements.append((self.now, event))
-            detail_type, detail = event["detail-type"], event["detail"]
-            self.record("announcement", detail_type, describe_announcement(detail_type, detail), detail)
-
-    def settle(self) -> None:
-        self.pump.run_until_idle()
-        self.drain()
-
-    # --- what the steps do ---
-
-    def upload(self, version: int) -> None:
-        folder, s3 = artifact_folder(version), self.local.client("s3")
-        bucket = self.target.bucket
-        manifest = MANIFESTS[version]
-        s3.put_object(Bucket=bucket, Key=f"{folder}/manifest.json", Body=json.dumps(manifest).encode())
-        s3.put_object(
-            Bucket=bucket,
-            Key=f"{folder}/model.tar.gz",
-            Body=gzip.compress(f"churn-predictor weights {version}\n".encode() * 4096, mtime=0),
-            ChecksumAlgorithm="SHA256",
-            Metadata={"trained-by": "demo-pipeline"},
-        )
-        self.record("action", "upload", f"{folder}/manifest.json, then {folder}/model.tar.gz")
-
-    def approve(self, version: int) -> None:
-        reason = f"offline AUC {MANIFESTS[version]['metrics']['auc']}, reviewed"
-        self.record("action", "shepherd approve", f"{MODEL} v{version}: {reason}")
-        operations.request_approval(self.target, MODEL, version, "approved", reason, REQUESTER)
-
-    def promote(self, version: int, strategy: dict[str, Any]) -> None:
-        self.record("action", "shepherd promote", f"{MODEL} v{version} -> {ENDPOINT}, {json.dumps(strategy)}")
-        operations.request_promotion(
-            self.target,
-            model_name=MODEL,
-            version=version,
-            endpoint_name=ENDPOINT,
-            strategy=strategy,
-            alarms=(),
-            instance_type="ml.m5.large",
-            instance_count=1,
-            by=REQUESTER,
-            reason=f"promote v{version}",
-        )
-
-    def misbehave(self, version: int, behaviour: Behaviour) -> None:
-        """What `shepherd local traffic` does: the version answers the simulated traffic this way."""
-        set_behaviour(self.local.client("ssm"), MODEL, version, behaviour)
-        self.record("action", "shepherd local traffic", f"{MODEL} v{version}: {behaviour.describe()}")
-
-    # --- what the expectations read ---
-
-    def status_of(self, version: int) -> str | None:
-        found = self.target.registry().get_version(MODEL, version)
-        return found.status.value if found else None
-
-    def announced(self, detail_type: str, **detail: Any) -> tuple[datetime, dict[str, Any]] | None:
-        for at, event in self.announcements:
-            if event["detail-type"] == detail_type and all(event["detail"].get(k) == v for k, v in detail.items()):
-                return at, event["detail"]
-        return None
-
-    def endpoint(self) -> tuple[str, dict[str, float]] | None:
-        """(status, variant -> current weight) from DescribeEndpoint, or None when there is none."""
-        try:
-            described = self.local.client("sagemaker").describe_endpoint(EndpointName=ENDPOINT)
-        except ClientError:
-            return None
-        weights = {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in described["ProductionVariants"]}
-        return described["EndpointStatus"], weights
-
-    def has_function(self, logical_id: str) -> bool:
-        return logical_id in self.local.stack.functions
-
-
-# --- steps and expectations ----------------------------------------------------------------------
-
-Expectation = Callable[[Demo], str | None]  # None: as expected; else what is not (yet) so
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    act: Callable[[Demo], None] | None
-    expect: Expectation
-    within_seconds: int = 0  # simulated time the expectation may take to hold, a controller tick at a time
-
-
-@dataclass(frozen=True)
-class StepResult:
-    name: str
-    ok: bool
-    started_at: datetime
-    finished_at: datetime
-    problem: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ok": self.ok,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "problem": self.problem,
-        }
-
-
-def all_of(*expectations: Expectation) -> Expectation:
-    """Checked in order, the first problem wins: cheap record reads before DescribeEndpoint."""
-
-    def check(demo: Demo) -> str | None:
-        return next((problem for expect in expectations if (problem := expect(demo)) is not None), None)
-
-    return check
-
-
-def version_is(version: int, status: VersionStatus) -> Expectation:
-    def check(demo: Demo) -> str | None:
-        current = demo.status_of(version)
-        return None if current == status.value else f"v{version} is {current or 'not registered'}, not {status.value}"
-
-    return check
-
-
-def announced(detail_type: str, **detail: Any) -> Expectation:
-    def check(demo: Demo) -> str | None:
-        if demo.announced(detail_type, **detail) is not None:
-            return None
-        return f"no {detail_type!r} announced with {json.dumps(detail, sort_keys=True)}"
-
-    return check
-
-
-def weights_are(expected: dict[int, float]) -> Expectation:
-    """The endpoint is InService with exactly these variants at these weights."""
-
-    def check(demo: Demo) -> str | None:
-        observed = demo.endpoint()
-        want = {variant(version): weight for version, weight in expected.items()}
-        if observed is None:
-            return f"no endpoint {ENDPOINT}"
-        status, weights = observed
-        matches = weights.keys() == want.keys() and all(abs(weights[n] - w) < 1e-6 for n, w in want.items())
-        if status == "InService" and matches:
-            return None
-        return f"{ENDPOINT} is {status} with weights {weights}, expected {want}"
-
-    return check
-
-
-def canary_baked(version: int, bake_seconds: int) -> Expectation:
-    """The candidate reached 100% no sooner than `bake_seconds` after it reached its canary step."""
-
-    def check(demo: Demo) -> str | None:
-        canary = demo.announced("Rollout Traffic Shifted", version=version, from_percent=0)
-        full = demo.announced("Rollout Traffic Shifted", version=version, to_percent=100)
-        if canary is None or full is None:
-            return f"v{version}: no canary shift followed by a shift to 100%"
-        baked = (full[0] - canary[0]).total_seconds()
-        return None if baked >= bake_seconds else f"v{version} went to 100% after {baked:g}s, before its bake"
-
-    return check
-
-
-def metric_recorded(version: int) -> Expectation:
-    def check(demo: Demo) -> str | None:
-        statistics = demo.local.client("cloudwatch").get_metric_statistics(
-            Namespace="AWS/SageMaker",
-            MetricName="Invocation5XXErrors",
-            Dimensions=[
-                {"Name": "EndpointName", "Value": ENDPOINT},
-                {"Name": "VariantName", "Value": variant(version)},
-            ],
-            StartTime=demo.now - timedelta(minutes=5),
-            EndTime=demo.now + timedelta(minutes=1),
-            Period=60,
-            Statistics=["Sum"],
-        )
-        total = sum(point["Sum"] for point in statistics["Datapoints"])
-        return None if total > 0 else f"no Invocation5XXErrors recorded for {variant(version)}"
-
-    return check
-
-
-def rollout_ended(version: int, phase: Phase) -> Expectation:
-    def check(demo: Demo) -> str | None:
-        stored = demo.target.rollouts().latest_rollout(ENDPOINT)
-        if stored is None or stored.rollout.version != version:
-            return f"no rollout of v{version} on {ENDPOINT}"
-        current = stored.rollout.phase
-        return None if current is phase else f"the rollout of v{version} is {current.value}, not {phase.value}"
-
-    return check
-
-
-def rolled_back(version: int, restored: int) -> Expectation:
-    check_all = all_of(
-        announced("Rollout Rolled Back", version=version, restored_version=restored),
-        version_is(version, VersionStatus.ROLLED_BACK),
-        version_is(restored, VersionStatus.LIVE),
-        weights_are({restored: 1.0}),
-        rollout_ended(version, Phase.ROLLED_BACK),
-    )
-
-    def check(demo: Demo) -> str | None:
-        problem = check_all(demo)
-        if problem is not None and not demo.has_function(ROLLBACK_FUNCTION):
-            return (
-                f"{problem}. template.yaml has no {ROLLBACK_FUNCTION} yet, so nothing acts on the alarm: "
-                f"the controller only holds the canary at 10%"
-            )
-        return problem
-
-    return check
-
-
-def no_alarm_fired() -> Expectation:
-    """No alarm is in ALARM (the per-rollout ones and any other): the judge acted alone."""
-
-    def check(demo: Demo) -> str | None:
-        firing = demo.local.client("cloudwatch").describe_alarms(StateValue="ALARM")["MetricAlarms"]
-        return None if not firing else f"alarms in ALARM: {', '.join(a['AlarmName'] for a in firing)}"
-
-    return check
+from shepherd_cli.local.demo_expectations import (
+    Expectation,
+    Step,
+    StepResult,
+    all_of,
+    announced,
+    canary_baked,
+    metric_recorded,
+    no_alarm_fired,
+    rolled_back,
+    version_is,
+    weights_are,
+)
+from shepherd_cli.local.demo_world import (
+    ALARMS_ONLY,
+    CANARY,
+    CANARY_BAKE_SECONDS,
+    COLD_START,
+    ENDPOINT,
+    FAILING,
+    MANIFESTS,
+    MODEL,
+    QUIET,
+    SLOWER,
+    TICK_SECONDS,
+    TRAFFIC_SEED,
+    Demo,
+    Observer,
+)
+from shepherd_cli.local.monitor import Line
+from shepherd_cli.local.simulated_time import SimulatedClock
+from shepherd_cli.local.stack import LocalShepherd
+from shepherd_cli.local.traffic_behaviour import Behaviour
+
+# --- the scenes ------------------------------------------------------------------------------------
 
 
 def _upload(version: int) -> Callable[[Demo], None]:
@@ -601,7 +259,7 @@ def run_demo(
             on_start(demo)
         results = run_steps(demo, steps)
         try:
-            final_status: dict[str, Any] | None = operations.endpoint_status(demo.target, ENDPOINT)
+            final_status: dict[str, Any] | None = endpoint_status(demo.target, ENDPOINT)
         except CliError:
             final_status = None
         versions = {f"v{version}": demo.status_of(version) for version in MANIFESTS}

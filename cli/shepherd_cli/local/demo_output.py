@@ -8,7 +8,9 @@ from rich.console import Console
 from rich.text import Text
 
 from shepherd_cli import output
-from shepherd_cli.local.demo import ENDPOINT, MODEL, Demo, DemoResult, Step, StepResult
+from shepherd_cli.local.demo import DemoResult
+from shepherd_cli.local.demo_expectations import Step, StepResult
+from shepherd_cli.local.demo_world import ENDPOINT, MODEL, Demo
 from shepherd_cli.local.monitor import Line
 
 KIND_STYLES = {

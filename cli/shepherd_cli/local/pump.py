@@ -34,126 +34,33 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
-from shepherd import bootstrap
 from shepherd_cli.local import alarm_changes
 from shepherd_cli.local.alarm_changes import AlarmChange
+from shepherd_cli.local.alarm_events import lambda_alarm_event, sns_alarm_message, state_change_detail
+from shepherd_cli.local.handler_runner import HandlerRunner
 from shepherd_cli.local.lambda_runtime import (
-    LambdaContext,
     event_time,
     eventbridge_event,
-    load_handler,
-    swapped_environment,
 )
+from shepherd_cli.local.simulated_time import SimulatedClock, Timer
 from shepherd_cli.local.stack_description import Function, Stack
 
 logger = logging.getLogger(__name__)
 
 MAX_ROUNDS = 200  # run_until_idle gives up after this many rounds that still moved events
 HISTORY_SIZE = 10_000
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-# Unset while a handler runs, so nothing in the process's own environment redirects its clients.
-UNSET_WHILE_RUNNING = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE")
 
 ClientFactory = Callable[[str], Any]
 EventHook = Callable[[str, dict[str, Any], "Outcome"], None]
-
-
-# --- time --------------------------------------------------------------------------------------------
-
-
-class SimulatedClock:
-    """The time schedules fire at and events carry; moved forward by the pump only."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.start = (start or datetime.now(UTC)).replace(microsecond=0)
-        self._now = self.start
-
-    @property
-    def now(self) -> datetime:
-        return self._now
-
-    def advance_to(self, moment: datetime) -> None:
-        if moment < self._now:
-            raise ValueError(f"the clock cannot go back from {self._now} to {moment}")
-        self._now = moment
-
-
-def _alarm_time(moment: datetime) -> str:
-    """CloudWatch's format: 2026-11-20T10:02:41.490+0000."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
-
-
-_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
-_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-_MONTHS = {"JAN": 1, "FEB": 2, "MAR": 3, "APR": 4, "MAY": 5, "JUN": 6}
-_MONTHS |= {"JUL": 7, "AUG": 8, "SEP": 9, "OCT": 10, "NOV": 11, "DEC": 12}
-_WEEKDAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
-
-
-def _cron_field(text: str, low: int, high: int, names: dict[str, int]) -> set[int] | None:
-    """One field of an EventBridge cron expression; None matches anything. No L, W or #."""
-    if text in ("*", "?"):
-        return None
-    values: set[int] = set()
-    for part in text.split(","):
-        span, _, step = part.partition("/")
-        first, _, last = span.partition("-")
-        start = low if first == "*" else names.get(first.upper()) or int(first)
-        end = names.get(last.upper()) or int(last) if last else (high if step or first == "*" else start)
-        values.update(range(start, end + 1, int(step or 1)))
-    return values
-
-
-class Timer:
-    """When a schedule expression fires: ``rate(N unit)`` from the clock's start, or ``cron(...)`` (UTC)."""
-
-    def __init__(self, expression: str, origin: datetime) -> None:
-        self.expression = expression
-        self._origin = origin
-        rate = _RATE.fullmatch(expression.strip())
-        self._period: timedelta | None = None
-        self._fields: list[set[int] | None] = []
-        if rate:
-            self._period = timedelta(seconds=int(rate.group(1)) * _UNIT_SECONDS[rate.group(2).rstrip("s")])
-        elif expression.startswith("cron(") and expression.endswith(")"):
-            fields = expression[5:-1].split()
-            if len(fields) != 6:
-                raise ValueError(f"unsupported schedule expression {expression!r}")
-            bounds = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (1, 7, _WEEKDAYS), (1970, 2199, {})]
-            self._fields = [_cron_field(text, *bound) for text, bound in zip(fields, bounds, strict=True)]
-        else:
-            raise ValueError(f"unsupported schedule expression {expression!r}")
-
-    def next_after(self, moment: datetime, until: datetime) -> datetime | None:
-        """The first firing strictly after `moment` and not after `until`, if any."""
-        if self._period is not None:
-            periods = int((moment - self._origin) / self._period) + 1
-            candidate = self._origin + periods * self._period
-            return candidate if candidate <= until else None
-        candidate = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        while candidate <= until:
-            if self._cron_matches(candidate):
-                return candidate
-            candidate += timedelta(minutes=1)
-        return None
-
-    def _cron_matches(self, moment: datetime) -> bool:
-        weekday = (moment.weekday() + 1) % 7 + 1  # EventBridge: 1 = Sunday
-        values = (moment.minute, moment.hour, moment.day, moment.month, weekday, moment.year)
-        return all(allowed is None or value in allowed for value, allowed in zip(values, self._fields, strict=True))
 
 
 # --- what flows --------------------------------------------------------------------------------------
@@ -236,11 +143,9 @@ class Pump:
         self.clock = clock or SimulatedClock()
         self.on_event = on_event
         self.history: deque[Invocation] = deque(maxlen=HISTORY_SIZE)
-        self._endpoint_url = endpoint_url
-        self._overrides = dict(environment_overrides or {})
+        self._handlers = HandlerRunner(stack, endpoint_url, dict(environment_overrides or {}), self.clock)
         self._events, self._sqs = client("events"), client("sqs")
         self._sns, self._cloudwatch = client("sns"), client("cloudwatch")
-        self._modules: dict[str, ModuleType] = {}
         self._routes: list[_Route] = []
         self._scheduled: list[_ScheduledRoute] = []
         self._tickers: list[_Ticker] = []
@@ -415,7 +320,7 @@ class Pump:
         attempts = 1 + function.max_retries
         for attempt in range(1, attempts + 1):
             try:
-                result = self._call(function, json.loads(json.dumps(event)))
+                result = self._handlers.call(function, json.loads(json.dumps(event)))
             # The emulated Lambda runtime: whatever the handler raises fails this attempt.
             except Exception as error:
                 logger.warning("%s failed (attempt %d of %d)", function.name, attempt, attempts, exc_info=True)
@@ -457,70 +362,14 @@ class Pump:
 
     # --- running a handler ---
 
-    def _call(self, function: Function, event: dict[str, Any]) -> Any:
-        if function.code_dir is None:
-            raise RuntimeError(f"{function.name} has no local code to run")
-        module_path, _, handler_name = function.handler.rpartition(".")
-        context = LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_seconds)
-        with self._environment(function), self._sys_path(function):
-            module = self._module(function, module_path)
-            return getattr(module, handler_name)(event, context)
-
     def warm_up(self) -> None:
         """Import every function's handler now (Lambda's cold start), so the first event, e.g. an
         alarm that must roll back within seconds, does not wait for the imports."""
-        for function in self.stack.functions.values():
-            if function.code_dir is not None:
-                with self._environment(function), self._sys_path(function):
-                    self._module(function, function.handler.rpartition(".")[0])
-
-    def _module(self, function: Function, module_path: str) -> ModuleType:
-        """The handler's module, imported once per function under a unique name (each is `app`)."""
-        module = self._modules.get(function.logical_id)
-        if module is None:
-            assert function.code_dir is not None
-            path = function.code_dir.joinpath(*module_path.split(".")).with_suffix(".py")
-            unique_name = f"shepherd_local_{function.logical_id}_{module_path.replace('.', '_')}"
-            module = load_handler(path, unique_name)
-            self._modules[function.logical_id] = module
-        return module
+        self._handlers.warm_up()
 
     def handler_environment(self, function: Function) -> dict[str, str]:
         """What os.environ holds while the function runs: its own variables, then Lambda's and ours."""
-        return {
-            **function.environment,
-            "AWS_ENDPOINT_URL": self._endpoint_url,
-            "AWS_REGION": self.stack.region,
-            "AWS_DEFAULT_REGION": self.stack.region,
-            **DUMMY_CREDENTIALS,
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
-            **self._overrides,
-        }
-
-    @contextmanager
-    def _environment(self, function: Function) -> Iterator[None]:
-        """The handler's environment in os.environ, and a `shepherd.bootstrap` container of its own (its
-        settings, clients and services built afresh): nothing leaks between functions or to the rest
-        of the process."""
-        # The services check event times against their own clock: here that is the simulated one,
-        # which makes those times (and runs ahead of wall time at --speed 60).
-        fresh = bootstrap.Container(clock=lambda: self.clock.now)
-        with swapped_environment(self.handler_environment(function), unset=UNSET_WHILE_RUNNING), bootstrap.wired(fresh):
-            yield
-
-    @contextmanager
-    def _sys_path(self, function: Function) -> Iterator[None]:
-        """The code folder and the layers' folders first on sys.path, as /var/task and /opt are."""
-        added = [str(folder) for folder in (function.code_dir, *function.layer_dirs) if folder is not None]
-        sys.path[:0] = added
-        try:
-            yield
-        finally:
-            for folder in added:
-                sys.path.remove(folder)
+        return self._handlers.environment(function)
 
     # --- time ---
 
@@ -600,21 +449,7 @@ class Pump:
             return  # another account or region of the emulator, or deleted meanwhile
         alarm = alarms[0]
         now = self.clock.now
-        previous = {
-            "value": change.previous_state,
-            "reason": change.previous_reason,
-            "reasonData": change.previous_reason_data or "{}",
-            "timestamp": _alarm_time(change.previous_updated_at),
-        }
-        current = {"value": change.state, "reason": change.reason, "timestamp": _alarm_time(now)}
-        if change.reason_data is not None:
-            current["reasonData"] = change.reason_data
-        detail = {
-            "alarmName": change.alarm_name,
-            "state": current,
-            "previousState": previous,
-            "configuration": _alarm_configuration(alarm),
-        }
+        detail = state_change_detail(change, alarm, now)
         self._events.put_events(
             Entries=[
                 {
@@ -638,88 +473,10 @@ class Pump:
         for action in alarm.get(actions_key[state], []):
             function = self.stack.function_by_arn(action) if action.startswith("arn:aws:lambda:") else None
             if function is not None:
-                self.invoke_async(function.name, self._lambda_alarm_event(alarm, detail, now))
+                self.invoke_async(function.name, lambda_alarm_event(alarm, detail, self.stack, now))
             elif action.startswith("arn:aws:sns:"):
                 self._sns.publish(
                     TopicArn=action,
                     Subject=f'{state}: "{alarm["AlarmName"]}" in {self.stack.region}'[:100],
-                    Message=json.dumps(_sns_alarm_message(alarm, detail, self.stack)),
+                    Message=json.dumps(sns_alarm_message(alarm, detail, self.stack)),
                 )
-
-    def _lambda_alarm_event(self, alarm: dict[str, Any], detail: dict[str, Any], now: datetime) -> dict[str, Any]:
-        return {
-            "source": "aws.cloudwatch",
-            "alarmArn": alarm["AlarmArn"],
-            "accountId": self.stack.account_id,
-            "time": _alarm_time(now),
-            "region": self.stack.region,
-            "alarmData": detail,
-        }
-
-
-def _metric_stat(metric: dict[str, Any], period: Any, stat: Any) -> dict[str, Any]:
-    return {
-        "metric": {
-            "namespace": metric.get("Namespace"),
-            "name": metric.get("MetricName"),
-            "dimensions": {dimension["Name"]: dimension["Value"] for dimension in metric.get("Dimensions", [])},
-        },
-        "period": period,
-        "stat": stat,
-    }
-
-
-def _alarm_configuration(alarm: dict[str, Any]) -> dict[str, Any]:
-    """The alarm's `configuration` as CloudWatch puts it in its events."""
-    metrics = []
-    if alarm.get("MetricName"):
-        stat = alarm.get("Statistic") or alarm.get("ExtendedStatistic")
-        metric_id = str(uuid.uuid5(uuid.NAMESPACE_URL, alarm["AlarmArn"]))
-        metrics.append(
-            {"id": metric_id, "metricStat": _metric_stat(alarm, alarm.get("Period"), stat), "returnData": True}
-        )
-    for query in alarm.get("Metrics", []):
-        entry: dict[str, Any] = {"id": query["Id"], "returnData": query.get("ReturnData", True)}
-        if "MetricStat" in query:
-            stat = query["MetricStat"]
-            entry["metricStat"] = _metric_stat(stat["Metric"], stat.get("Period"), stat.get("Stat"))
-        if "Expression" in query:
-            entry["expression"] = query["Expression"]
-        if "Label" in query:
-            entry["label"] = query["Label"]
-        metrics.append(entry)
-    configuration: dict[str, Any] = {"metrics": metrics}
-    if alarm.get("AlarmDescription"):
-        configuration["description"] = alarm["AlarmDescription"]
-    return configuration
-
-
-def _sns_alarm_message(alarm: dict[str, Any], detail: dict[str, Any], stack: Stack) -> dict[str, Any]:
-    """The JSON message CloudWatch publishes to an SNS alarm action."""
-    return {
-        "AlarmName": alarm["AlarmName"],
-        "AlarmDescription": alarm.get("AlarmDescription"),
-        "AWSAccountId": stack.account_id,
-        "AlarmConfigurationUpdatedTimestamp": _alarm_time(alarm["AlarmConfigurationUpdatedTimestamp"]),
-        "NewStateValue": detail["state"]["value"],
-        "NewStateReason": detail["state"]["reason"],
-        "StateChangeTime": detail["state"]["timestamp"],
-        "Region": stack.region,
-        "AlarmArn": alarm["AlarmArn"],
-        "OldStateValue": detail["previousState"]["value"],
-        "Trigger": {
-            "MetricName": alarm.get("MetricName"),
-            "Namespace": alarm.get("Namespace"),
-            "StatisticType": "ExtendedStatistic" if alarm.get("ExtendedStatistic") else "Statistic",
-            "Statistic": (alarm.get("Statistic") or "").upper() or None,
-            "ExtendedStatistic": alarm.get("ExtendedStatistic"),
-            "Unit": alarm.get("Unit"),
-            "Dimensions": [{"value": d["Value"], "name": d["Name"]} for d in alarm.get("Dimensions", [])],
-            "Period": alarm.get("Period"),
-            "EvaluationPeriods": alarm.get("EvaluationPeriods"),
-            "ComparisonOperator": alarm.get("ComparisonOperator"),
-            "Threshold": alarm.get("Threshold"),
-            "TreatMissingData": alarm.get("TreatMissingData", "missing"),
-            "EvaluateLowSampleCountPercentile": alarm.get("EvaluateLowSampleCountPercentile", ""),
-        },
-    }

@@ -27,7 +27,8 @@ from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import persistence, simulation
 from shepherd_cli.local.monitor import BusMonitor, describe_invocation, is_idle_tick
-from shepherd_cli.local.pump import Outcome, Pump, SimulatedClock
+from shepherd_cli.local.pump import Outcome, Pump
+from shepherd_cli.local.simulated_time import SimulatedClock
 from shepherd_cli.local.stack import LocalShepherd
 from shepherd_cli.local.state import ClockState, LocalState, pid_alive, read_state, remove_state, write_state
 from shepherd_cli.safe_text import clean

@@ -14,6 +14,7 @@ from shepherd.rollouts.ports import EndpointAuditEntry, Incident, StoredRollout
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER
 from shepherd_cli import endpoint_metrics, operations
 from shepherd_cli.analysis_view import evidence_text, waiting_sentence
+from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.serving import serving_versions
 from shepherd_cli.target import Target
@@ -56,7 +57,7 @@ def endpoints_page(target: Target) -> dict[str, Any]:
 def _endpoint_row(target: Target, name: str) -> dict[str, Any]:
     """The endpoint, the version serving it now (the variant taking the traffic, as SageMaker says),
     its last rollout and its latest incident."""
-    status = operations.endpoint_status(target, name)
+    status = endpoint_status(target, name)
     latest = status["rollout"]
     incidents = target.rollouts().incidents(name)
     return {
@@ -86,7 +87,7 @@ def serving_of(status: dict[str, Any]) -> dict[str, Any] | None:
 def endpoint_page(target: Target, endpoint_name: str) -> dict[str, Any]:
     """The endpoint as described now: who serves, its current (or last) rollout with the judge's
     verdict per metric, the timeline, its incidents (newest first), and per-variant charts."""
-    status = operations.endpoint_status(target, endpoint_name)
+    status = endpoint_status(target, endpoint_name)
     store = target.rollouts()
     stored = store.latest_rollout(endpoint_name)
     trail = store.endpoint_audit_trail(endpoint_name)

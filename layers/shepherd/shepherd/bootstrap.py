@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
-    from shepherd.registry.service import ApprovalService, RegistrationService
+    from shepherd.registry.approval import ApprovalService
+    from shepherd.registry.registration import RegistrationService
     from shepherd.rollouts.canary import CanaryJudge
     from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
@@ -99,7 +100,7 @@ class Container:
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def registration_service(self) -> RegistrationService:
         from shepherd.adapters.s3 import S3ArtifactStore
-        from shepherd.registry.service import RegistrationService
+        from shepherd.registry.registration import RegistrationService
 
         return RegistrationService(
             S3ArtifactStore(self.client("s3")),
@@ -113,7 +114,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def approval_service(self) -> ApprovalService:
-        from shepherd.registry.service import ApprovalService
+        from shepherd.registry.approval import ApprovalService
 
         return ApprovalService(self.registry, self.publisher, self.now, self.vault)
 

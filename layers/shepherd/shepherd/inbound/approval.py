@@ -6,7 +6,7 @@ from typing import Any
 
 from shepherd.contracts import ModelVersionApprovalRequested
 from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
-from shepherd.registry.service import ApprovalDecision
+from shepherd.registry.approval import ApprovalDecision
 
 
 class ApprovalRequestedEvent(EventBridgeEvent):

@@ -1,82 +1,28 @@
-"""The rollback function's triggers: CloudWatch alarms in three shapes, and operator commands."""
+"""The rollback function's triggers: which of its four shapes an event is, and that shape's parser.
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+CloudWatch alarms arrive in three shapes (the alarm's Lambda action, EventBridge's `CloudWatch Alarm
+State Change`, an SNS notification), operators' commands in a fourth; each has its own module. A shape's
+module is imported by its first delivery, not at cold start: a function sees one or two of the four.
+"""
 
-from pydantic import BeforeValidator, Field
+from typing import Any, Literal
 
 from shepherd.contracts import ModelRollbackRequested
-from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent, expect_detail_type, parse_command
 from shepherd.rollouts.rollback import AlarmStateChange, RollbackRequest
 
-# --- Alarms and rollback commands ------------------------------------------------------------------
-# Written from the real shapes in events/ (Lambda alarm action, EventBridge "CloudWatch Alarm State
-# Change", SNS message); Powertools has no models for the first and third, and its parser package is
-# too heavy to import for the envelopes alone (see shepherd.inbound.eventbridge).
+TriggerShape = Literal["alarm_action", "sns_alarm", "rollback_command", "alarm_state_change"]
 
 
-def _alarm_time(value: Any) -> Any:
-    """CloudWatch writes `2026-11-20T10:02:41.490+0000`: an offset without a colon."""
-    if isinstance(value, str) and len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit():
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    return value
-
-
-AlarmTime = Annotated[datetime, BeforeValidator(_alarm_time)]
-
-
-class _AlarmState(AwsShape):
-    value: str
-    reason: str = ""
-    reasonData: str | None = None
-    timestamp: AlarmTime | None = None
-
-
-class _Metric(AwsShape):
-    dimensions: dict[str, str] = Field(default_factory=dict)
-
-
-class _MetricStat(AwsShape):
-    metric: _Metric = Field(default_factory=_Metric)
-
-
-class _AlarmMetric(AwsShape):
-    metricStat: _MetricStat | None = None
-
-
-class _AlarmConfiguration(AwsShape):
-    metrics: list[_AlarmMetric] = Field(default_factory=list)
-
-
-class AlarmDetail(AwsShape):
-    """`alarmData` of the Lambda action, and `detail` of the EventBridge event: the same fields."""
-
-    alarmName: str
-    state: _AlarmState
-    configuration: _AlarmConfiguration = Field(default_factory=_AlarmConfiguration)
-
-    def metric_dimensions(self) -> tuple[dict[str, str], ...]:
-        """Each metric's dimensions, in the alarm's order (a metric-math alarm has several metrics)."""
-        return tuple(
-            dict(metric.metricStat.metric.dimensions)
-            for metric in self.configuration.metrics
-            if metric.metricStat is not None
-        )
-
-
-class AlarmActionEvent(AwsShape):
-    source: Literal["aws.cloudwatch"]
-    alarmArn: str
-    time: AlarmTime
-    alarmData: AlarmDetail
-
-
-class AlarmStateChangeEvent(EventBridgeEvent):
-    detail: AlarmDetail
-
-
-class RollbackRequestedEvent(EventBridgeEvent):
-    detail: ModelRollbackRequested
+def trigger_shape(event: dict[str, Any]) -> TriggerShape:
+    """Which shape `event` has, by the field only that shape has. The state change is the rest: its
+    parser refuses an event that is not one."""
+    if "alarmData" in event:
+        return "alarm_action"
+    if "Records" in event:
+        return "sns_alarm"
+    if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
+        return "rollback_command"
+    return "alarm_state_change"
 
 
 def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
@@ -84,45 +30,24 @@ def parse_rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | Rol
     if not isinstance(event, dict):
         raise ValueError(f"expected a JSON object, got {type(event).__name__}")
     try:
-        return _rollback_trigger(event)
+        return _parse(trigger_shape(event), event)
     except (TypeError, AttributeError) as error:  # a damaged record (found by tests/unit/test_fuzz_parsers.py)
         raise ValueError(f"malformed rollback trigger: {error}") from error
 
 
-def _rollback_trigger(event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
-    if "alarmData" in event:
-        action = AlarmActionEvent.model_validate(event)
-        return [_alarm_change(action.alarmData, action.alarmArn + "@" + action.time.isoformat())]
-    if "Records" in event:
-        # One of three alarm shapes: its models are created by the first SNS delivery, not at cold start.
+def _parse(shape: TriggerShape, event: dict[str, Any]) -> list[AlarmStateChange | RollbackRequest]:
+    if shape == "alarm_action":
+        from shepherd.inbound.alarm_action import alarm_action_changes
+
+        return list(alarm_action_changes(event))
+    if shape == "sns_alarm":
         from shepherd.inbound.sns_alarm import sns_alarm_changes
 
         return list(sns_alarm_changes(event))
-    if event.get("detail-type") == ModelRollbackRequested.DETAIL_TYPE:
-        command = parse_command(event, RollbackRequestedEvent, ModelRollbackRequested.DETAIL_TYPE)
-        detail = command.detail
-        return [
-            RollbackRequest(
-                endpoint_name=detail.endpoint_name,
-                reason=detail.reason,
-                requested_by=detail.requested_by,
-                to_version=detail.to_version,
-                event_id=command.id,
-                requested_at=command.time,
-            )
-        ]
-    state_change = AlarmStateChangeEvent.model_validate(event)
-    expect_detail_type(state_change, "CloudWatch Alarm State Change")
-    return [_alarm_change(state_change.detail, state_change.id)]
+    if shape == "rollback_command":
+        from shepherd.inbound.rollback_command import rollback_requests
 
+        return list(rollback_requests(event))
+    from shepherd.inbound.alarm_state_change import alarm_state_changes
 
-def _alarm_change(detail: AlarmDetail, event_id: str) -> AlarmStateChange:
-    return AlarmStateChange(
-        alarm_name=detail.alarmName,
-        state=detail.state.value,
-        reason=detail.state.reason,
-        reason_data=detail.state.reasonData,
-        changed_at=detail.state.timestamp,
-        metric_dimensions=detail.metric_dimensions(),
-        event_id=event_id,
-    )
+    return list(alarm_state_changes(event))

@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from shepherd.inbound.alarm import AlarmTime
 from shepherd.inbound.eventbridge import AwsShape
-from shepherd.inbound.rollback import AlarmTime
 from shepherd.rollouts.rollback import AlarmStateChange
 
 

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from shepherd.inbound.eventbridge import AwsShape, EventBridgeEvent
 from shepherd.registry.model import ArtifactRef
-from shepherd.registry.service import UNVERSIONED, ArtifactUploaded
+from shepherd.registry.registration import UNVERSIONED, ArtifactUploaded
 
 logger = logging.getLogger(__name__)
 CREATED_DETAIL_TYPE = "Object Created"
