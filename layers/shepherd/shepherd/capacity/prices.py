@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from pydantic import RootModel, field_validator
+from pydantic import TypeAdapter
 
 DEFAULT_PRICES: Mapping[str, float] = {
     "ml.t2.medium": 0.056,
@@ -38,20 +38,21 @@ DEFAULT_PRICES: Mapping[str, float] = {
 }
 
 
-class _PriceTable(RootModel[dict[str, float]]):
-    """A user's price table: ``{"ml.m5.large": 0.115, ...}``, USD per instance-hour."""
+# A plain mapping, not a record: validated by a TypeAdapter and the check below, so the one frozen
+# base (kernel/frozen.py) stays the only pydantic model base in the package.
+_PRICE_TABLE: TypeAdapter[dict[str, float]] = TypeAdapter(dict[str, float])
 
-    @field_validator("root")
-    @classmethod
-    def _sane(cls, prices: dict[str, float]) -> dict[str, float]:
-        for instance_type, price in prices.items():
-            if not instance_type.startswith("ml."):
-                raise ValueError(f"{instance_type!r} is not a SageMaker instance type (ml.*)")
-            if not math.isfinite(price) or price < 0:
-                raise ValueError(f"the price of {instance_type} must be a finite number >= 0, got {price}")
-        return prices
+
+def _sane(prices: dict[str, float]) -> dict[str, float]:
+    for instance_type, price in prices.items():
+        if not instance_type.startswith("ml."):
+            raise ValueError(f"{instance_type!r} is not a SageMaker instance type (ml.*)")
+        if not math.isfinite(price) or price < 0:
+            raise ValueError(f"the price of {instance_type} must be a finite number >= 0, got {price}")
+    return prices
 
 
 def parse_price_table(document: str | bytes) -> dict[str, float]:
-    """A user's own price table from JSON (raises pydantic's ValidationError, naming the bad entry)."""
-    return dict(_PriceTable.model_validate_json(document).root)
+    """A user's own price table from JSON (raises ValueError, pydantic's ValidationError among them,
+    naming the bad entry)."""
+    return _sane(_PRICE_TABLE.validate_json(document))
