@@ -26,8 +26,8 @@ from shepherd.contracts import (
 )
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion, VersionStatus
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import REFUSED_PROMOTION, EndpointAuditEntry, StoredRollout
+from shepherd.rollouts.record import Phase
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 from shepherd.rollouts.variant_roles import variant_role
 from shepherd_cli.errors import CliError

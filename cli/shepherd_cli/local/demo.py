@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import Phase
+from shepherd.rollouts.record import Phase
 from shepherd_cli import operations
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError

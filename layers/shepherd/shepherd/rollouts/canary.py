@@ -20,7 +20,6 @@ from shepherd.contracts import Announcement, CanaryAnalysisCompleted, RolloutHel
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
-from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.outbox import announced_ids, deliver, deliver_or_keep, outbox
 from shepherd.rollouts.ports import (
     Announce,
@@ -32,6 +31,7 @@ from shepherd.rollouts.ports import (
     StoredRollout,
     endpoint_audit,
 )
+from shepherd.rollouts.record import Rollout
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
 

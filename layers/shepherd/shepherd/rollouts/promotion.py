@@ -27,17 +27,9 @@ from shepherd.registry.images import ImagePolicy, image_refusal
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd.registry.ports import ArtifactVault, Registry
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import (
-    LiveDeployment,
-    Phase,
-    Rollout,
-    VariantSpec,
-    Wait,
-    new_rollout,
-    prepared,
-    refused,
-)
+from shepherd.rollouts.actions import Wait
 from shepherd.rollouts.errors import AlarmRequestRefused, EndpointRequestRefused
+from shepherd.rollouts.failures import refused
 from shepherd.rollouts.live_history import never_live, versions_live_on
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
 from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
@@ -62,6 +54,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout, prepared
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 
 logger = logging.getLogger(__name__)

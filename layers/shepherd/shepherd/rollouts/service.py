@@ -31,31 +31,24 @@ from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import alarm_gate, naming
-from shepherd.rollouts.canary import CanaryJudge
-from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
-from shepherd.rollouts.controller import (
+from shepherd.rollouts.actions import (
     Action,
     Complete,
     CreateEndpoint,
     DeleteEndpoint,
-    EndpointStatus,
     Fail,
     FinishRollback,
-    LiveDeployment,
-    ObservedEndpoint,
-    Phase,
     RecordProgress,
-    Rollout,
     ShiftTraffic,
     UpdateEndpoint,
     Wait,
-    decide,
-    failing_too_long,
-    recovered,
-    refused,
-    still_failing,
 )
+from shepherd.rollouts.canary import CanaryJudge
+from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
+from shepherd.rollouts.decide import decide
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
+from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.outbox import announced_ids, deliver_or_keep, flush, outbox, publish_owed
 from shepherd.rollouts.ports import (
     AlarmControl,
@@ -71,6 +64,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout
 
 logger = logging.getLogger(__name__)
 
