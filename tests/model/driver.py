@@ -22,7 +22,7 @@ from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
 from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import RolloutService
+from shepherd.rollouts.tick import RolloutService
 from tests.fakes import InMemoryVault, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from shepherd.rollouts.canary import CanaryJudge
     from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
-    from shepherd.rollouts.service import RolloutService
+    from shepherd.rollouts.tick import RolloutService
 
 
 def utc_now() -> datetime:
@@ -190,7 +190,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def rollout_service(self) -> RolloutService:
-        from shepherd.rollouts.service import RolloutService
+        from shepherd.rollouts.tick import RolloutService
 
         return RolloutService(
             rollouts=self.rollout_store,
