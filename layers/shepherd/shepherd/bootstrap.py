@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.service import ApprovalService, RegistrationService
-    from shepherd.rollouts.canary import CanaryJudge
+    from shepherd.rollouts.hold import Holds
+    from shepherd.rollouts.judging import CanaryJudge
     from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
     from shepherd.rollouts.tick import RolloutService
@@ -174,9 +175,16 @@ class Container:
 
     @cached_property
     @collector_paused()  # a resume command wires it alone
+    def holds(self) -> Holds:
+        from shepherd.rollouts.hold import Holds
+
+        return Holds(self.rollout_store, self.publisher, self.now)
+
+    @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def canary_judge(self) -> CanaryJudge:
         from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
-        from shepherd.rollouts.canary import CanaryJudge
+        from shepherd.rollouts.judging import CanaryJudge
 
         return CanaryJudge(
             self.rollout_store,
@@ -271,8 +279,8 @@ def rollout_service() -> RolloutService:
     return container().rollout_service
 
 
-def canary_judge() -> CanaryJudge:
-    return container().canary_judge
+def holds() -> Holds:
+    return container().holds
 
 
 def rollback_service() -> RollbackService:

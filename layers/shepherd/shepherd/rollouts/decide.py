@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 import msgspec.structs
 
+from shepherd.rollouts import hold
 from shepherd.rollouts.actions import (
     Action,
     Complete,
@@ -178,7 +179,7 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
         if now < until:
             return Wait(f"baking {rollout.target_percent}% until {until.isoformat()}", until=until)
         if rollout.judged:
-            held = _held_by_analysis(rollout)
+            held = hold.gate(rollout)
             if held is not None:
                 return held
     if rollout.phase is Phase.WATCHING:
@@ -191,32 +192,6 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
     forward = _forward(rollout, now)
     assert forward is not None
     return forward
-
-
-def _held_by_analysis(rollout: Rollout) -> Wait | None:
-    """A bake that is over moves on only once the step's canary analysis says advance.
-
-    In advisory mode the judge only says what it would do: the bake and the alarms decide alone.
-    """
-    config = rollout.strategy.analysis.judge
-    if config.mode == "advisory":
-        return None
-    analysis = rollout.step_analysis()
-    percent = rollout.target_percent
-    if analysis is None or analysis.decision is None:
-        outcome = analysis.verdict.outcome if analysis else "no verdict yet"
-        return Wait(f"bake of {percent}% extended: canary analysis {outcome}")
-    if analysis.decision == "hold":
-        # Judged again every pass (canary.py): a FAIL, a PASS or the deadline ends the hold.
-        deadline = analysis.hold_deadline(config)
-        until = f" until {deadline.isoformat()} (then {config.on_hold_timeout})" if deadline else ""
-        return Wait(
-            f"held at {percent}% by canary analysis ({analysis.verdict.outcome}){until}: "
-            "waiting for a verdict or shepherd resume"
-        )
-    if analysis.decision == "rollback":
-        return Wait(f"rolling back: {analysis.reason}")  # the rollback function aborts the rollout
-    return None
 
 
 def _forward(rollout: Rollout, now: datetime) -> ShiftTraffic | UpdateEndpoint | None:

@@ -3,7 +3,7 @@
 The decision is the pure `decide.decide`; this module observes (DescribeEndpoint, the gating alarms),
 carries the action out (actions.py says what each one asks of SageMaker), commits the next record with
 everything the step implies (consequences.py), then announces through the outbox. The canary judge
-(canary.py) looks first at a judged rollout's baking step.
+(judging.py) looks first at a judged rollout's baking step.
 
 Order matters: act first, then write. If the process dies between the two, the next pass sees the
 endpoint already changed and answers with a `RecordProgress` catch-up instead of a second change. The
@@ -28,12 +28,12 @@ from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts import alarm_gate
 from shepherd.rollouts.actions import Action, CreateEndpoint, DeleteEndpoint, ShiftTraffic, UpdateEndpoint, Wait
-from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.clean_up import clean_up
 from shepherd.rollouts.consequences import consequences
 from shepherd.rollouts.decide import decide
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
+from shepherd.rollouts.judging import CanaryJudge
 from shepherd.rollouts.outbox import deliver_or_keep, outbox, publish_owed
 from shepherd.rollouts.ports import (
     AlarmControl,
@@ -70,7 +70,7 @@ class RolloutPass(Struct):
     events: EventPublisher
     clock: Clock
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
-    canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (canary.py)
+    canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (judging.py)
     sleep: Callable[[float], None]  # waiting for a busy endpoint to flip back
     published: Callable[[bool], None]  # counts a publish that failed (kept in the outbox) in the tick's errors
 

@@ -4,7 +4,7 @@ A tick first publishes what finished rollouts still owe (the outbox index), then
 rollout's pass (reconcile.py), then the clean-up of finished ones (clean_up.py). An endpoint's passes
 run in that order and never beside each other; endpoints run `concurrency` at a time
 (concurrent_passes.py). Each pass is isolated from the others' failures. promotion.py starts
-rollouts; rollback.py aborts them; canary.py resumes a held one.
+rollouts; rollback.py aborts them; hold.py resumes a held one.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from msgspec import Struct
 
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.publisher import EventPublisher
-from shepherd.rollouts.canary import CanaryJudge
 from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
+from shepherd.rollouts.judging import CanaryJudge
 from shepherd.rollouts.outbox import flush
 from shepherd.rollouts.ports import AlarmControl, EndpointControl, RolloutStore
 from shepherd.rollouts.reconcile import RolloutPass
@@ -46,7 +46,7 @@ class RolloutService(Struct):
     events: EventPublisher
     clock: Clock
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
-    canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (canary.py)
+    canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (judging.py)
     sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
     concurrency: int = 1  # endpoints served at once in a tick (CONTROLLER_CONCURRENCY in Lambda)
     unpublished: int = 0  # this tick's publishes that failed (kept in the outbox): counted with its errors
