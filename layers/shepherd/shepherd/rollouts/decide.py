@@ -178,10 +178,9 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
         until = rollout.step_started_at + timedelta(seconds=rollout.plan[rollout.step_index].bake_seconds)
         if now < until:
             return Wait(f"baking {rollout.target_percent}% until {until.isoformat()}", until=until)
-        if rollout.judged:
-            held = hold.gate(rollout)
-            if held is not None:
-                return held
+        held = hold.gate(rollout)  # what, if anything, the step waits for once baked
+        if held is not None:
+            return held
     if rollout.phase is Phase.WATCHING:
         assert rollout.watch_started_at is not None
         until = rollout.watch_started_at + timedelta(seconds=rollout.post_deploy_watch_seconds)

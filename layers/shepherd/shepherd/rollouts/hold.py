@@ -49,14 +49,14 @@ class ResumeRequest(Struct, frozen=True):
 
 
 def gate(rollout: Rollout) -> Wait | None:
-    """What holds a judged step whose bake is over (None: nothing, it may advance), for `decide`.
+    """What holds a step whose bake is over (None: nothing, it may advance), for `decide`.
 
-    It moves on only once the step's canary analysis says advance (judging.py, step_analysis.py).
-
-    In advisory mode the judge only says what it would do: the bake and the alarms decide alone.
+    A judged step moves on only once its canary analysis says advance (judging.py, step_analysis.py);
+    any other step has no gate. In advisory mode the judge only says what it would do: the bake and
+    the alarms decide alone.
     """
     config = rollout.strategy.analysis.judge
-    if config.mode == "advisory":
+    if not rollout.judged or config.mode == "advisory":
         return None
     analysis = rollout.step_analysis()
     percent = rollout.target_percent
