@@ -48,14 +48,14 @@ FIRST_EVENT = {
     "registry.model:ModelVersion registry.model:AuditEntry contracts:ModelVersionApproved",
     "register_version": "inbound.uploads:_S3EventBridgeEvent registry.model:ArtifactFacts registry.model:Lineage "
     "registry.manifest:Manifest registry.model:ModelVersion registry.model:AuditEntry contracts:ModelVersionRegistered",
-    "rollback": "inbound.alarm_action:AlarmActionEvent rollouts.controller:Rollout rollouts.ports:RolloutRequest "
+    "rollback": "inbound.alarm_action:AlarmActionEvent rollouts.record:Rollout rollouts.ports:RolloutRequest "
     "rollouts.rollback_cause:RollbackCause registry.model:AuditEntry rollouts.ports:EndpointAuditEntry "
     "rollouts.ports:Incident contracts:RolloutRolledBack",
-    "rollout_controller": "rollouts.flip inbound.eventbridge:EventBridgeEvent rollouts.controller:Rollout "
+    "rollout_controller": "rollouts.flip inbound.eventbridge:EventBridgeEvent rollouts.record:Rollout "
     "rollouts.ports:RolloutRequest rollouts.ports:EndpointAuditEntry contracts:RolloutTrafficShifted",
     "start_rollout": "inbound.eventbridge:EventBridgeEvent inbound.promotion:PromotionRequestedEvent "
-    "rollouts.strategy:_ADAPTER registry.model:ModelVersion rollouts.controller:LiveDeployment "
-    "rollouts.controller:Rollout rollouts.ports:RolloutRequest registry.model:AuditEntry "
+    "rollouts.strategy:_ADAPTER registry.model:ModelVersion rollouts.record:LiveDeployment "
+    "rollouts.record:Rollout rollouts.ports:RolloutRequest registry.model:AuditEntry "
     "rollouts.ports:EndpointAuditEntry contracts:RolloutStarted",
 }
 PROBE = """

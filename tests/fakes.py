@@ -38,14 +38,9 @@ from shepherd.registry.model import (
     VersionStatus,
 )
 from shepherd.registry.ports import Page, StoredManifest
-from shepherd.rollouts.controller import (
-    EndpointConfigSpec,
-    EndpointStatus,
-    LiveDeployment,
-    ObservedEndpoint,
-    ObservedVariant,
-)
+from shepherd.rollouts.actions import EndpointConfigSpec
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint, ObservedVariant
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmRegistration,
@@ -70,6 +65,7 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
 )
+from shepherd.rollouts.record import LiveDeployment
 from shepherd.rollouts.strategy import Analysis
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import StoredRollout
+from shepherd.rollouts.record import Phase
 from shepherd.rollouts.variant_roles import variant_role
 from shepherd_cli.errors import CliError
 from shepherd_cli.operations import last_refusal, rollout_summary

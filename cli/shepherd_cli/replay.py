@@ -26,9 +26,9 @@ from shepherd.analysis.look import fetch_window, look, queries
 from shepherd.analysis.metrics import SeriesQuery
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import VariantMetrics
-from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.outbox import announced_ids
 from shepherd.rollouts.ports import EndpointAuditEntry
+from shepherd.rollouts.record import Rollout
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse
 
 MINUTE = timedelta(minutes=1)

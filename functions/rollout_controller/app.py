@@ -31,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if is_resume(event):
         from shepherd.inbound.resume import parse_resume  # a rare command: not imported at cold start
 
-        answer = bootstrap.canary_judge().resume(parse_resume(event))
+        answer = bootstrap.holds().resume(parse_resume(event))
         logger.info("resume answered", extra={"answer": answer})
         return {"answer": answer}  # the next tick (within a minute) takes the step
     now, event_id = parse_tick(event)

@@ -18,8 +18,10 @@ import pytest
 
 from shepherd.adapters.cloudwatch import CloudWatchAlarms
 from shepherd.adapters.sagemaker import SageMakerEndpoints
-from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, VariantSpec, WeightedVariant
+from shepherd.rollouts.actions import EndpointConfigSpec, WeightedVariant
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
+from shepherd.rollouts.observed import EndpointStatus
+from shepherd.rollouts.record import VariantSpec
 from shepherd.rollouts.strategy import Analysis
 from shepherd_cli.local import emulator
 from tests.fakes import InMemoryAlarms, InMemoryEndpoints

@@ -25,7 +25,6 @@ from shepherd.contracts import (
 )
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     Announce,
@@ -50,6 +49,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.strategy import parse_strategy
 from tests.fakes import InMemoryRegistry, InMemoryRolloutStore

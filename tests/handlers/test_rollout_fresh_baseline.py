@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from shepherd import bootstrap
 from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
-from shepherd.rollouts.controller import Rollout
+from shepherd.rollouts.record import Rollout
 from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.replay import replay
 from shepherd_cli.target import Target

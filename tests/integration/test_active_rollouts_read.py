@@ -16,8 +16,8 @@ import pytest
 from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
 from shepherd.kernel.errors import TransientError
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.ports import RolloutRequest, SaveRollout, SetLive, StartRollout
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.strategy import parse_strategy
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -16,13 +16,14 @@ from typing import Any
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.kernel.errors import TransientError
 from shepherd.registry.images import ImagePolicy
-from shepherd.rollouts.canary import CanaryJudge, ResumeRequest
 from shepherd.rollouts.errors import EndpointLocked, EndpointRequestRefused, EndpointStillUpdating, LostCondition
+from shepherd.rollouts.hold import Holds, ResumeRequest
+from shepherd.rollouts.judging import CanaryJudge
 from shepherd.rollouts.naming import rollout_alarm_names as alarm_names
 from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
-from shepherd.rollouts.service import RolloutService
+from shepherd.rollouts.tick import RolloutService
 from tests.fakes import InMemoryVault, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
@@ -57,6 +58,7 @@ class Services:
     promotions: PromotionService
     controller: RolloutService
     rollbacks: RollbackService
+    holds: Holds
 
 
 def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any) -> Services:
@@ -71,7 +73,7 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
     )
     controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary)
     rollbacks = RollbackService(store, endpoints, events, clock, lambda: promotions, sleep=lambda _: None)
-    return Services(promotions, controller, rollbacks)
+    return Services(promotions, controller, rollbacks, Holds(store, events, clock))
 
 
 # --- what the port adapters raise for each fault (shepherd/adapters/*) ------------------------------
@@ -170,4 +172,4 @@ def resume(services: Services, endpoint_name: str, rollout_id: str, event_id: st
         event_id=event_id,
         requested_at=at,
     )
-    return services.controller.canary.resume(request)
+    return services.holds.resume(request)

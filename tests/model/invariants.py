@@ -25,7 +25,8 @@ from shepherd.contracts import (
     RolloutRolledBack,
 )
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts.controller import EndpointStatus, Phase, Rollout
+from shepherd.rollouts.observed import EndpointStatus
+from shepherd.rollouts.record import Phase, Rollout
 
 if TYPE_CHECKING:
     from tests.model.faults import Call

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from shepherd.rollouts.controller import Phase
+from shepherd.rollouts.record import Phase
 from tests.model.harness import RolloutModel, named_alarms
 
 # Issue 9's sequences are about the alarms' rollouts: the canary judge (which would hold a canary

@@ -143,14 +143,15 @@ def test_the_rollback_function_neither_imports_nor_wires_the_controller_or_the_p
     loaded = modules_loaded_by("rollback")
 
     # An alarm's path (abort, flip, record) needs neither; only a redeploy builds the promotion service.
-    assert "shepherd.rollouts.service" not in loaded
+    assert "shepherd.rollouts.tick" not in loaded
+    assert "shepherd.rollouts.reconcile" not in loaded
     assert "shepherd.rollouts.promotion" not in loaded
     assert "shepherd.adapters.cloudwatch" not in loaded
 
 
 @pytest.mark.parametrize(
     ("function", "not_its_own"),
-    [("start_rollout", "shepherd.rollouts.service"), ("rollout_controller", "shepherd.rollouts.promotion")],
+    [("start_rollout", "shepherd.rollouts.tick"), ("rollout_controller", "shepherd.rollouts.promotion")],
 )
 def test_promotion_and_the_controller_each_load_only_their_own_service(function, not_its_own):
     assert not_its_own not in modules_loaded_by(function)

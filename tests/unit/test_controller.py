@@ -17,33 +17,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import (
-    DEFAULT_UPDATE_TIMEOUT_SECONDS,
+from shepherd.rollouts.actions import (
     Action,
     Complete,
     CreateEndpoint,
     DeleteEndpoint,
-    EndpointStatus,
     Fail,
     FinishRollback,
-    InvalidTransition,
-    LiveDeployment,
-    ObservedEndpoint,
-    ObservedVariant,
-    Phase,
     RecordProgress,
-    Rollout,
     ShiftTraffic,
     UpdateEndpoint,
-    VariantSpec,
     Wait,
-    decide,
-    failing_too_long,
+)
+from shepherd.rollouts.decide import decide
+from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint, ObservedVariant
+from shepherd.rollouts.record import (
+    DEFAULT_UPDATE_TIMEOUT_SECONDS,
+    InvalidTransition,
+    LiveDeployment,
+    Phase,
+    Rollout,
+    VariantSpec,
     new_rollout,
-    recovered,
-    refused,
     request_abort,
-    still_failing,
 )
 from shepherd.rollouts.strategy import MAX_BAKE_SECONDS, Strategy, TrafficStep, parse_strategy
 

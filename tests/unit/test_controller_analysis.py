@@ -10,19 +10,10 @@ import pytest
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.verdict import MetricEvidence, Outcome, Verdict
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import (
-    EndpointStatus,
-    LiveDeployment,
-    ObservedEndpoint,
-    ObservedVariant,
-    Phase,
-    Rollout,
-    ShiftTraffic,
-    VariantSpec,
-    Wait,
-    decide,
-    new_rollout,
-)
+from shepherd.rollouts.actions import ShiftTraffic, Wait
+from shepherd.rollouts.decide import decide
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint, ObservedVariant
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse
 from shepherd.rollouts.strategy import parse_strategy
 

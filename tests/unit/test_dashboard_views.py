@@ -10,8 +10,8 @@ import boto3
 import pytest
 
 from shepherd.analysis.verdict import MetricEvidence, Verdict
-from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import EndpointAuditEntry, Incident, RolloutRequest, StoredRollout
+from shepherd.rollouts.record import Phase
 from shepherd.rollouts.step_analysis import MinuteSeries, StepAnalysis
 from shepherd_cli.endpoint_metrics import variant_minutes
 from shepherd_cli.errors import CliError

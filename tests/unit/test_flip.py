@@ -15,17 +15,7 @@ from datetime import timedelta
 import pytest
 
 from shepherd.kernel.errors import ConflictError, TransientError
-from shepherd.rollouts.controller import (
-    EndpointStatus,
-    FinishRollback,
-    ObservedEndpoint,
-    Phase,
-    RecordProgress,
-    Rollout,
-    ShiftTraffic,
-    UpdateEndpoint,
-    request_abort,
-)
+from shepherd.rollouts.actions import FinishRollback, RecordProgress, ShiftTraffic, UpdateEndpoint
 from shepherd.rollouts.errors import EndpointRequestRefused
 from shepherd.rollouts.flip import (
     BUSY_WAIT_SECONDS,
@@ -37,7 +27,9 @@ from shepherd.rollouts.flip import (
     rollback_consequences,
     traffic,
 )
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.ports import AuditEndpoint, RecordIncident
+from shepherd.rollouts.record import Phase, Rollout, request_abort
 from shepherd.rollouts.rollback_cause import RollbackCause
 from tests.fakes import FakeClock
 from tests.unit.test_controller import (

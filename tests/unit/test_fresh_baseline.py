@@ -15,23 +15,11 @@ import pytest
 
 from shepherd.analysis.verdict import Verdict
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import (
-    EndpointStatus,
-    LiveDeployment,
-    ObservedEndpoint,
-    ObservedVariant,
-    Phase,
-    RecordProgress,
-    Rollout,
-    ShiftTraffic,
-    UpdateEndpoint,
-    VariantSpec,
-    Wait,
-    decide,
-    new_rollout,
-    request_abort,
-)
+from shepherd.rollouts.actions import RecordProgress, ShiftTraffic, UpdateEndpoint, Wait
+from shepherd.rollouts.decide import decide
 from shepherd.rollouts.flip import flip_record
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint, ObservedVariant
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout, request_abort
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis
 from shepherd.rollouts.strategy import parse_strategy

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shepherd.analysis.verdict import Verdict
-from shepherd.rollouts.controller import Phase
 from shepherd.rollouts.ports import EndpointAuditEntry
+from shepherd.rollouts.record import Phase
 from shepherd.rollouts.step_analysis import StepAnalysis
 from shepherd_cli.replay import step_span
 from tests.unit.test_controller_analysis import ENDPOINT, RID, T0, baking

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shepherd.rollouts.controller import Phase, Rollout
+from shepherd.rollouts.record import Phase, Rollout
 from shepherd.rollouts.variant_roles import variant_role
 from tests.unit.test_fresh_baseline import CANDIDATE, FRESH_NAME, LIVE, rollout, strategy
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts.controller import Phase
+from shepherd.rollouts.record import Phase
 from shepherd_cli.local.demo_world import (
     ENDPOINT,
     ROLLBACK_FUNCTION,

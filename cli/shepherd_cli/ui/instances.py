@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from shepherd.rollouts.controller import Phase, Rollout, VariantSpec
 from shepherd.rollouts.ports import StoredRollout
+from shepherd.rollouts.record import Phase, Rollout, VariantSpec
 
 
 def configured_instances(

@@ -254,7 +254,7 @@ def analysis_of(stored: StoredRollout) -> list[dict[str, Any]]:
             row |= {"name": evidence.metric, "verdict": evidence.outcome}
             row["shown"] = evidence_text(row, entry.thresholds)
             metric = judged.get(evidence.metric)
-            # What the controller charts (rollouts/canary.py): a tail metric's per-minute percentile.
+            # What the controller charts (rollouts/judging.py): a tail metric's per-minute percentile.
             charted_id = metric.charted_series if metric is not None else evidence.metric
             charted = entry.series.get(charted_id)
             if charted is not None:

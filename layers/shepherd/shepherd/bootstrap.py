@@ -36,10 +36,11 @@ if TYPE_CHECKING:
     from shepherd.adapters.sagemaker import SageMakerEndpoints
     from shepherd.registry.approval import ApprovalService
     from shepherd.registry.registration import RegistrationService
-    from shepherd.rollouts.canary import CanaryJudge
+    from shepherd.rollouts.hold import Holds
+    from shepherd.rollouts.judging import CanaryJudge
     from shepherd.rollouts.promotion import PromotionService
     from shepherd.rollouts.rollback import RollbackService
-    from shepherd.rollouts.service import RolloutService
+    from shepherd.rollouts.tick import RolloutService
 
 
 def utc_now() -> datetime:
@@ -175,9 +176,16 @@ class Container:
 
     @cached_property
     @collector_paused()  # a resume command wires it alone
+    def holds(self) -> Holds:
+        from shepherd.rollouts.hold import Holds
+
+        return Holds(self.rollout_store, self.publisher, self.now)
+
+    @cached_property
+    @collector_paused()  # its first call imports and wires the function's adapters and services
     def canary_judge(self) -> CanaryJudge:
         from shepherd.adapters.cloudwatch import CloudWatchVariantMetrics
-        from shepherd.rollouts.canary import CanaryJudge
+        from shepherd.rollouts.judging import CanaryJudge
 
         return CanaryJudge(
             self.rollout_store,
@@ -191,7 +199,7 @@ class Container:
     @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def rollout_service(self) -> RolloutService:
-        from shepherd.rollouts.service import RolloutService
+        from shepherd.rollouts.tick import RolloutService
 
         return RolloutService(
             rollouts=self.rollout_store,
@@ -272,8 +280,8 @@ def rollout_service() -> RolloutService:
     return container().rollout_service
 
 
-def canary_judge() -> CanaryJudge:
-    return container().canary_judge
+def holds() -> Holds:
+    return container().holds
 
 
 def rollback_service() -> RollbackService:

@@ -21,7 +21,6 @@ from shepherd.adapters.dynamodb import (
 )
 from shepherd.contracts import Announcement
 from shepherd.kernel.errors import TransientError
-from shepherd.rollouts.controller import LiveDeployment, Rollout
 from shepherd.rollouts.ports import (
     AlarmRegistration,
     Announce,
@@ -46,6 +45,7 @@ from shepherd.rollouts.ports import (
     StartRollout,
     StoredRollout,
 )
+from shepherd.rollouts.record import LiveDeployment, Rollout
 
 OUTBOX_INDEX = "OUTBOX"  # gsi1pk of announcements not yet published
 CLEAN_UP_INDEX = "ROLLOUTS_TO_CLEAN_UP"  # gsi1pk of finished rollouts whose resources may remain

@@ -8,8 +8,9 @@ from botocore.exceptions import ClientError
 
 from shepherd.adapters.aws_errors import error_code, is_transient, raise_transient_or_reraise
 from shepherd.capacity.scaling import VariantCapacity
-from shepherd.rollouts.controller import EndpointConfigSpec, EndpointStatus, ObservedEndpoint, ObservedVariant
+from shepherd.rollouts.actions import EndpointConfigSpec
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint, ObservedVariant
 
 STACK_TAG = "shepherd:stack"
 """Names the stack that created a SageMaker resource. The stack's IAM policies let Shepherd change or

@@ -1,6 +1,6 @@
 """One look of the canary judge at a baking step: which minutes count, what to fetch, the verdict.
 
-Pure. A controller pass (``rollouts/canary.py``), the replay command and the detection bench all
+Pure. A controller pass (``rollouts/judging.py``), the replay command and the detection bench all
 look the same way:
 
 1. :func:`fetch_window` and :func:`queries` say what to read (one GetMetricData call): every series

@@ -6,7 +6,7 @@ from typing import Any
 
 from shepherd.contracts import ModelRolloutResumeRequested
 from shepherd.inbound.eventbridge import EventBridgeEvent, parse_command
-from shepherd.rollouts.canary import ResumeRequest
+from shepherd.rollouts.hold import ResumeRequest
 
 
 class ResumeRequestedEvent(EventBridgeEvent):

@@ -16,9 +16,10 @@ from datetime import datetime
 from msgspec import Struct
 
 from shepherd.contracts import Announcement, GatingAlarmsMissing
-from shepherd.rollouts.controller import Action, Phase, RecordProgress, Rollout
+from shepherd.rollouts.actions import Action, RecordProgress
 from shepherd.rollouts.outbox import announced_ids
 from shepherd.rollouts.ports import AlarmControl
+from shepherd.rollouts.record import Phase, Rollout
 
 logger = logging.getLogger(__name__)
 

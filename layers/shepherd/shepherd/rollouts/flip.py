@@ -22,18 +22,9 @@ from msgspec import Struct
 from shepherd.contracts import Announcement, RolloutRolledBack
 from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import ConflictError, TransientError
-from shepherd.rollouts.controller import (
-    Action,
-    EndpointStatus,
-    FinishRollback,
-    ObservedEndpoint,
-    Phase,
-    Rollout,
-    ShiftTraffic,
-    UpdateEndpoint,
-    Wait,
-)
+from shepherd.rollouts.actions import Action, FinishRollback, ShiftTraffic, UpdateEndpoint, Wait
 from shepherd.rollouts.errors import EndpointRequestRefused
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.ports import (
     Change,
     EndpointAuditEntry,
@@ -42,6 +33,7 @@ from shepherd.rollouts.ports import (
     RecordIncident,
     endpoint_audit,
 )
+from shepherd.rollouts.record import Phase, Rollout
 from shepherd.rollouts.rollback_cause import RollbackCause
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shepherd.rollouts.controller import LiveDeployment, Phase
 from shepherd.rollouts.ports import StoredRollout
+from shepherd.rollouts.record import LiveDeployment, Phase
 
 
 def versions_live_on(rollouts: Iterable[StoredRollout], live: LiveDeployment | None) -> frozenset[tuple[str, int]]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from shepherd.contracts import Announcement
 from shepherd.kernel.publisher import EventPublisher
-from shepherd.rollouts.controller import Rollout
 from shepherd.rollouts.ports import Announce, RolloutStore
+from shepherd.rollouts.record import Rollout
 
 logger = logging.getLogger(__name__)
 

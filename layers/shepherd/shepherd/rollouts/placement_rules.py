@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from msgspec import Struct
 
-from shepherd.rollouts.controller import LiveDeployment, VariantSpec
+from shepherd.rollouts.record import LiveDeployment, VariantSpec
 
 
 class PlacementRules(Struct, frozen=True):

@@ -15,7 +15,9 @@ from shepherd.analysis.verdict import Verdict
 from shepherd.contracts import Announcement
 from shepherd.kernel.frozen import Frozen
 from shepherd.registry.model import AuditEntry, VersionStatus
-from shepherd.rollouts.controller import EndpointConfigSpec, LiveDeployment, ObservedEndpoint, Rollout
+from shepherd.rollouts.actions import EndpointConfigSpec
+from shepherd.rollouts.observed import ObservedEndpoint
+from shepherd.rollouts.record import LiveDeployment, Rollout
 from shepherd.rollouts.strategy import Analysis
 
 

@@ -2,8 +2,8 @@
 
 The version is checked deployable, the endpoint's lock taken and the rollout stored PREPARING in one
 commit with the version's move to DEPLOYING; then the candidate's SageMaker model and its alarms are
-made, and a second commit makes the rollout STARTING with its `Rollout Started`. The controller
-(service.py) acts on nothing PREPARING, so no rollout runs without its model or its alarms: a set-up
+made, and a second commit makes the rollout STARTING with its `Rollout Started`. The decision
+(decide.py) acts on nothing PREPARING, so no rollout runs without its model or its alarms: a set-up
 that failed for now is finished by Lambda's retry of the same command, one refused for good refuses
 the promotion (the rollout aborts, releasing the endpoint), and one never finished fails at the
 controller's deadline.
@@ -22,25 +22,15 @@ from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDet
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
-from shepherd.registry.errors import ArtifactNotApprovable
-from shepherd.registry.images import ImagePolicy, image_refusal
+from shepherd.registry.images import ImagePolicy
 from shepherd.registry.model import AuditEntry, ModelVersion, VersionStatus
 from shepherd.registry.ports import ArtifactVault, Registry
 from shepherd.rollouts import naming
-from shepherd.rollouts.controller import (
-    LiveDeployment,
-    Phase,
-    Rollout,
-    VariantSpec,
-    Wait,
-    new_rollout,
-    prepared,
-    refused,
-)
+from shepherd.rollouts.actions import Wait
 from shepherd.rollouts.errors import AlarmRequestRefused, EndpointRequestRefused
-from shepherd.rollouts.live_history import never_live, versions_live_on
+from shepherd.rollouts.failures import refused
 from shepherd.rollouts.outbox import announced_ids, flush, outbox
-from shepherd.rollouts.placement_rules import PlacementRules, other_model, outside_limits
+from shepherd.rollouts.placement_rules import PlacementRules
 from shepherd.rollouts.ports import (
     REFUSED_PROMOTION,
     AlarmControl,
@@ -62,6 +52,8 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.promotion_checks import PromotionRefused, deployable, inference_image, outside_rules, secured
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout, prepared
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
 
 logger = logging.getLogger(__name__)
@@ -107,14 +99,6 @@ class PromotionOutcome(Struct, frozen=True):
     result: Literal["started", "duplicate", "rejected"]
     rollout_id: str
     reason: str | None = None
-
-
-class PromotionRefused(Exception):
-    def __init__(self, reason: str, version: int | None = None, active_rollout_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.version = version
-        self.active_rollout_id = active_rollout_id
 
 
 class _BaselineMoved(Exception):
@@ -258,7 +242,7 @@ class PromotionService(Struct):
             version.model_name,
             version.version,
         )
-        allowed = self._deployable(request) + ((VersionStatus.LIVE,) if redeploy else ())
+        allowed = deployable(request, self.settings) + ((VersionStatus.LIVE,) if redeploy else ())
         if version.status not in allowed:
             how = (
                 " (to deploy a rolled-back version again, promote it with --allow-rolled-back: "
@@ -271,8 +255,8 @@ class PromotionService(Struct):
                 f"only {' or '.join(status.value for status in allowed)} versions can be promoted{how}",
                 version.version,
             )
-        self._image(version)
-        version = self._secured(version)  # before the lock: a refusal leaves nothing held
+        inference_image(version, self.settings)
+        version = secured(version, self.vault, self.registry)  # before the lock: a refusal leaves nothing held
         missing = set(request.alarms) - self.alarms.existing(request.alarms)
         if missing:
             raise PromotionRefused(f"alarms do not exist: {', '.join(sorted(missing))}", version.version)
@@ -291,7 +275,7 @@ class PromotionService(Struct):
         )
         if deleted is not None:
             live = None
-        refusal = self._outside_rules(request, version, known, candidate, live)
+        refusal = outside_rules(request, version, known, candidate, live, self.rollouts, self.settings.placement)
         if refusal is not None:
             raise PromotionRefused(refusal, version.version)
         if live is not None and live.variant.variant_name == candidate.variant_name:
@@ -357,58 +341,6 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} changed to {status} meanwhile", version.version
             ) from None
 
-    def _image(self, version: ModelVersion) -> str:
-        """The version's image, if the stack's image rule allows it now."""
-        image = version.inference_image or self.settings.default_inference_image
-        if image is None:
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version} names no inference_image and the stack "
-                "has no DefaultInferenceImage",
-                version.version,
-            )
-        refusal = image_refusal(image, self.settings.image_policy)
-        if refusal is not None:
-            source = "its manifest's" if version.inference_image else "the stack's DefaultInferenceImage:"
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version}: {source} {refusal}", version.version
-            )
-        return image
-
-    def _secured(self, version: ModelVersion) -> ModelVersion:
-        """The version with its approved copy: made now, at the latest, for a version promoted without
-        approval (RequireApproval false) or approved before approved copies existed."""
-        if version.approved_artifact is not None:
-            return version
-        try:
-            approved = self.vault.secure(version)
-        except ArtifactNotApprovable as unfit:
-            raise PromotionRefused(
-                f"{version.model_name} version {version.version}: artifact not approvable: {unfit.reason}",
-                version.version,
-            ) from None
-        return self.registry.record_approved_artifact(version.model_name, version.version, approved)
-
-    def _outside_rules(
-        self,
-        request: PromotionRequest,
-        version: ModelVersion,
-        known: LiveDeployment | None,
-        candidate: VariantSpec,
-        live: LiveDeployment | None,
-    ) -> str | None:
-        """What the stack does not let operators and deployers do (issue 20), or None."""
-        if request.is_rollback:
-            # A rollback ships only what served this endpoint before, of whichever model (one Query).
-            live_before = versions_live_on(self.rollouts.rollouts_of(request.endpoint_name), known)
-            if (version.model_name, version.version) not in live_before:
-                return never_live(request.endpoint_name, version.model_name, version.version, live_before)
-        elif not request.replace_model:
-            refusal = other_model(request.endpoint_name, version.model_name, known)
-            if refusal is not None:
-                return refusal
-        rules = self.settings.placement
-        return None if rules is None else outside_limits(rules, candidate, live.variant if live else None)
-
     def _no_baseline_refusal(self, endpoint_name: str, rollout_id: str, version: int) -> Exception:
         """Why an endpoint that exists with no baseline cannot take a rollout: Shepherd's own first
         deployment is still on it (busy, like any held endpoint), or its clean-up is removing it; only
@@ -427,14 +359,6 @@ class PromotionService(Struct):
                 version,
             )
         return PromotionRefused(f"endpoint {endpoint_name} exists but was not deployed by Shepherd", version)
-
-    def _deployable(self, request: PromotionRequest) -> tuple[VersionStatus, ...]:
-        again = (VersionStatus.ROLLED_BACK,) if request.allow_rolled_back else ()
-        if request.is_rollback:
-            return (VersionStatus.APPROVED, VersionStatus.RETIRED, *again)
-        if self.settings.require_approval:
-            return (VersionStatus.APPROVED, *again)
-        return (VersionStatus.APPROVED, VersionStatus.REGISTERED, *again)
 
     def _resolve(self, request: PromotionRequest) -> ModelVersion:
         if request.version != "latest-approved":
@@ -459,10 +383,12 @@ class PromotionService(Struct):
         version = self.registry.get_version(rollout.model_name, rollout.version)
         if version is None:
             raise LookupError(f"{rollout.model_name} version {rollout.version} of rollout {rollout.rollout_id} is gone")
-        version = self._secured(version)  # a rollout started before approved copies existed
+        version = secured(version, self.vault, self.registry)  # a rollout started before approved copies existed
         approved = version.approved_artifact
         assert approved is not None, "_secured records the approved copy or refuses"
-        self.endpoints.ensure_model(rollout.candidate.model_resource_name, self._image(version), approved.uri)
+        self.endpoints.ensure_model(
+            rollout.candidate.model_resource_name, inference_image(version, self.settings), approved.uri
+        )
         actions = (self.settings.rollback_function_arn,) if self.settings.rollback_function_arn else ()
         self.alarms.create_rollout_alarms(
             naming.rollout_alarm_names(self.settings.namespace, rollout.endpoint_name, rollout.rollout_id),

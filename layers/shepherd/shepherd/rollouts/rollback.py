@@ -35,7 +35,6 @@ from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts.controller import Phase, Rollout, request_abort
 from shepherd.rollouts.flip import Flipped, TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
@@ -48,6 +47,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.record import Phase, Rollout, request_abort
 from shepherd.rollouts.rollback_cause import RollbackCause
 
 if TYPE_CHECKING:  # a type only: the rollback function imports the promotion service for a redeploy only

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from shepherd.rollouts.controller import Phase, Rollout
+from shepherd.rollouts.record import Phase, Rollout
 
 VariantRole = Literal["serving", "candidate", "standby", "baseline", "rolled back", "other"]
 

@@ -1,8 +1,8 @@
-"""The canary judge in a controller pass: look at a baking step's metrics, record the verdict, and
-roll the candidate back when it says so; and an operator's resume of a step the judge held.
+"""The canary judge in a pass: look at a baking step's metrics, record the verdict, and roll the
+candidate back when it says so.
 
 The verdict is the pure `analysis.judge` on one GetMetricData read; what a verdict means for the step
-is `step_analysis.analyse`; the controller (service.py) then advances only on `advance`.
+is `step_analysis.analyse`; what holds the step until then, and an operator's resume, is hold.py.
 """
 
 from __future__ import annotations
@@ -16,45 +16,25 @@ from msgspec import Struct
 from shepherd.analysis.config import JudgeConfig
 from shepherd.analysis.observations import Observations
 from shepherd.analysis.ports import MetricsUnavailable, VariantMetrics
-from shepherd.contracts import Announcement, CanaryAnalysisCompleted, RolloutHeld, RolloutResumed, RolloutResumeRefused
-from shepherd.kernel.clock import Clock, received_time
+from shepherd.contracts import Announcement, CanaryAnalysisCompleted
+from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
-from shepherd.rollouts.controller import Rollout
-from shepherd.rollouts.outbox import announced_ids, deliver, deliver_or_keep, outbox
-from shepherd.rollouts.ports import (
-    Announce,
-    AnswerCommand,
-    Change,
-    ChangeRejected,
-    RolloutStore,
-    SaveRollout,
-    StoredRollout,
-    endpoint_audit,
-)
+from shepherd.rollouts.hold import hold_news
+from shepherd.rollouts.outbox import announced_ids, deliver_or_keep, outbox
+from shepherd.rollouts.ports import Change, ChangeRejected, RolloutStore, SaveRollout, StoredRollout, endpoint_audit
+from shepherd.rollouts.record import Rollout
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER, RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, analyse, charted
 
 logger = logging.getLogger(__name__)
 
 # What an INCONCLUSIVE verdict says when the look could not read the metrics at all.
-RESUME = "resume"  # the command whose answers are recorded under its event id (`AnswerCommand`)
 UNREADABLE = "the metrics could not be read from CloudWatch: nothing can be decided until they can"
 
 
-class ResumeRequest(Struct, frozen=True):
-    """An operator's ``Model Rollout Resume Requested``."""
-
-    endpoint_name: str
-    rollout_id: str
-    requested_by: str
-    reason: str
-    event_id: str
-    requested_at: datetime
-
-
 class CanaryJudge(Struct):
-    """Judges the baking step of each judged rollout, once per controller pass, and resumes held ones."""
+    """Judges the baking step of each judged rollout, once per pass (reconcile.py)."""
 
     rollouts: RolloutStore
     events: EventPublisher
@@ -164,98 +144,6 @@ class CanaryJudge(Struct):
             now=now,
         )
 
-    def resume(self, request: ResumeRequest) -> str:
-        """An operator resumes a rollout the judge held: its step's decision becomes advance.
-
-        Answered either way (the CLI waits): ``Rollout Resumed`` through the outbox with the record,
-        or ``Rollout Resume Refused`` saying why. Either answer is recorded with the command's id
-        (`AnswerCommand`, only if it has none), and every later delivery repeats it: a refused resume
-        delivered again once the step is held is refused again, never resumed. Returns the answer's
-        detail-type.
-        """
-        answered = self.rollouts.command_answer(request.endpoint_name, RESUME, request.event_id)
-        if answered is not None:
-            self.events.publish(answered)  # at least once, like the first answer
-            return answered.DETAIL_TYPE
-        stored = self.rollouts.get_rollout(request.endpoint_name, request.rollout_id)
-        done = (
-            next((e for e in stored.rollout.analysis if e.resume_command == request.event_id), None) if stored else None
-        )
-        if stored is not None and done is not None:  # resumed before its answer was recorded
-            answer = _resumed(stored.rollout, done.percent, request)
-            self.events.publish(answer)
-            return answer.DETAIL_TYPE
-        entry = stored.rollout.step_analysis() if stored and stored.rollout.judged else None
-        if stored is None or entry is None or entry.decision != "hold" or entry.advisory:
-            refusal = RolloutResumeRefused(
-                endpoint_name=request.endpoint_name,
-                rollout_id=request.rollout_id,
-                reason=_not_held(request, stored, entry),
-                command_id=request.event_id,
-            )
-            return self._answer(request, refusal, [])
-        rollout = stored.rollout
-        resumed = entry.model_copy(
-            update={"decision": "advance", "resumed_by": request.requested_by, "resume_command": request.event_id}
-        )
-        at = max(received_time(request.requested_at, self.clock()), rollout.updated_at)
-        record = rollout.with_step_analysis(resumed).model_copy(
-            update={"revision": rollout.revision + 1, "updated_at": at}
-        )
-        detail = f"resumed at {rollout.target_percent}% ({entry.verdict.outcome}): {request.reason}"
-        answer = _resumed(record, rollout.target_percent, request)
-        owed = outbox(record, answer)
-        changes: list[Change] = [
-            SaveRollout(record, stored.request, rollout.revision),
-            endpoint_audit(record, "resumed", detail, at, request.event_id, request.requested_by),
-            owed,
-        ]
-        # A lost SaveRollout (a tick wrote meanwhile) propagates: the event is retried on the fresh record.
-        return self._answer(request, answer, changes, owed)
-
-    def _answer(
-        self,
-        request: ResumeRequest,
-        answer: RolloutResumed | RolloutResumeRefused,
-        changes: list[Change],
-        owed: Announce | None = None,
-    ) -> str:
-        """Record the answer with what it answers, then publish it; a delivery that answered first wins."""
-        recorded = AnswerCommand(request.endpoint_name, RESUME, request.event_id, answer)
-        try:
-            self.rollouts.commit([recorded, *changes])
-        except ChangeRejected as lost:
-            if lost.change != recorded:
-                raise
-            first = self.rollouts.command_answer(request.endpoint_name, RESUME, request.event_id)
-            if first is None:  # answers are never deleted: a lost condition on one that is gone is a bug
-                raise
-            self.events.publish(first)
-            return first.DETAIL_TYPE
-        if owed is None:
-            self.events.publish(answer)
-        else:
-            deliver(self.rollouts, self.events, owed)
-        return answer.DETAIL_TYPE
-
-
-def _not_held(request: ResumeRequest, stored: StoredRollout | None, entry: StepAnalysis | None) -> str:
-    if stored is None:
-        return f"{request.endpoint_name} has no rollout {request.rollout_id}"
-    if entry is not None and entry.advisory:
-        return f"rollout {request.rollout_id} runs the canary judge in advisory mode: nothing holds it"
-    return f"rollout {request.rollout_id} is {stored.rollout.phase}, not held by canary analysis"
-
-
-def _resumed(rollout: Rollout, percent: int, request: ResumeRequest) -> RolloutResumed:
-    return RolloutResumed(
-        **announced_ids(rollout),
-        percent=percent,
-        requested_by=request.requested_by,
-        reason=request.reason,
-        command_id=request.event_id,
-    )
-
 
 def _news(
     rollout: Rollout, previous: StepAnalysis | None, entry: StepAnalysis, config: JudgeConfig
@@ -266,32 +154,8 @@ def _news(
     if entry.decision != (previous.decision if previous else None):
         announcements.append(_analysis_completed(rollout, entry))
         audit.append(("canary analysis", _analysis_text(entry)))
-    if entry.hold_announcements > (previous.hold_announcements if previous else 0):
-        held = _held(rollout, entry, config)
-        announcements.append(held)
-        if held.announcement == 1:
-            audit.append(("held", f"held at {entry.percent}% until {held.deadline.isoformat()}: {held.reason}"))
-    if entry.hold_timed_out and not (previous and previous.hold_timed_out):
-        audit.append(("hold timed out", f"{entry.reason} -> {entry.decision} (on_hold_timeout)"))
-    return announcements, audit
-
-
-def _held(rollout: Rollout, entry: StepAnalysis, config: JudgeConfig) -> RolloutHeld:
-    assert entry.held_since is not None
-    deadline = entry.hold_deadline(config)
-    assert deadline is not None
-    return RolloutHeld(
-        **announced_ids(rollout),
-        step=entry.step,
-        percent=entry.percent,
-        held_since=entry.held_since,
-        deadline=deadline,
-        on_timeout=config.on_hold_timeout,
-        outcome=entry.verdict.outcome,
-        reason=entry.hold_reason,
-        waiting=entry.verdict.waiting,
-        announcement=entry.hold_announcements,
-    )
+    held, hold_audit = hold_news(rollout, previous, entry, config)
+    return announcements + held, audit + hold_audit
 
 
 def _analysis_completed(rollout: Rollout, entry: StepAnalysis) -> CanaryAnalysisCompleted:

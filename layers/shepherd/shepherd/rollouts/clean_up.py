@@ -1,0 +1,79 @@
+"""Clean-up of a finished rollout: its alarms, and the configs and models nothing uses any more.
+
+Run by the pass that ends a rollout, and by every tick for the finished rollouts still listed under
+``ROLLOUTS_TO_CLEAN_UP`` until it completes. It describes the endpoint, waits while it is changing (a
+change under way may land on any of the rollout's configs), and never deletes the config the endpoint
+runs, a model in it, or the baseline's config. Found stable on a config of a rollout that ended
+without completing, with no rollout holding the endpoint, it first finishes the restore.
+"""
+
+from __future__ import annotations
+
+from shepherd.rollouts import naming
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
+from shepherd.rollouts.ports import AlarmControl, EndpointControl, RolloutStore
+from shepherd.rollouts.record import LiveDeployment, Phase, Rollout
+
+
+def clean_up(
+    rollout: Rollout, *, rollouts: RolloutStore, endpoints: EndpointControl, alarms: AlarmControl, namespace: str
+) -> str:
+    """Delete the per-rollout alarms, and the configs and models nothing uses any more.
+
+    Re-runnable: a finished rollout stays listed by `rollouts_to_clean_up` until this completes,
+    so a failure half-way is finished by a later tick. What the endpoint runs now (described, not
+    assumed from the outcome) and the endpoint's recorded baseline are never deleted.
+    """
+    alarms.delete_alarms(naming.rollout_alarm_names(namespace, rollout.endpoint_name, rollout.rollout_id))
+    observed = endpoints.describe(rollout.endpoint_name)
+    if observed is not None and observed.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
+        # A change still under way may land on any of this rollout's configs: delete none yet.
+        return f"clean-up waits: endpoint is {observed.status}"
+    live = rollouts.live(rollout.endpoint_name)
+    if _left_on_its_configs(rollout, observed, live):
+        # The abort ended before the endpoint was back as recorded (its restore gave up, or a
+        # change landed after it ended): finish the restore, so endpoint and records agree again.
+        # A first deployment that did not complete leaves no endpoint (as its abort deletes one).
+        if rollouts.lock_holder(rollout.endpoint_name) is not None:
+            # Not while another rollout holds the endpoint; nor done without it: that rollout may
+            # end without changing the endpoint (its update rolled back by SageMaker), leaving it
+            # here for good. Either it moves the endpoint off these configs, or this finishes then.
+            return "clean-up waits: another rollout holds the endpoint, left on this rollout's config"
+        if live is None:
+            endpoints.delete_endpoint(rollout.endpoint_name)
+        else:
+            endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
+        return "clean-up finishes the restore"
+    in_use = {observed.config_name if observed else None, live.config_name if live else None}
+    for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
+        assert config is not None
+        endpoints.delete_config(config)
+    retired = rollout.live if rollout.phase is Phase.COMPLETED else rollout.candidate
+    running = {variant.name for variant in observed.variants} if observed else set()
+    if (
+        retired is not None
+        and not _variants_running(rollout, retired.model_resource_name) & running
+        and not rollouts.endpoints_serving(retired.model_resource_name)
+    ):
+        endpoints.delete_model(retired.model_resource_name)
+    rollouts.cleaned_up(rollout.endpoint_name, rollout.rollout_id)
+    return "cleaned up"
+
+
+def _left_on_its_configs(rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None) -> bool:
+    """The endpoint serves a config of this ended (not completed) rollout instead of its recorded
+    baseline (or none, for a first deployment). A restore SageMaker rolled back is tried again at
+    the next pass, as the controller's restore is."""
+    return (
+        rollout.phase is not Phase.COMPLETED
+        and observed is not None
+        and observed.status is EndpointStatus.IN_SERVICE
+        and (live is not None or rollout.is_first_deployment)
+        and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
+    )
+
+
+def _variants_running(rollout: Rollout, model_resource_name: str) -> set[str]:
+    """The rollout's variants that run this model: the fresh baseline runs the live variant's."""
+    variants = (rollout.candidate, rollout.live, rollout.fresh_baseline)
+    return {v.variant_name for v in variants if v is not None and v.model_resource_name == model_resource_name}

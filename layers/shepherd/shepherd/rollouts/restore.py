@@ -1,0 +1,117 @@
+"""An aborting rollout: put the endpoint back as it was before the rollout, then end it.
+
+Traffic first (candidate to weight 0, one call, seconds), then ``UpdateEndpoint`` to
+``previous_config``, and only then the end (``Fail`` or ``FinishRollback``, by ``abort_outcome``).
+A failed first deployment deletes the endpoint it created, unless it came up InService (it may
+already take traffic: kept, and completed as the endpoint's live deployment).
+"""
+
+from datetime import datetime, timedelta
+
+from shepherd.rollouts.actions import (
+    Action,
+    Complete,
+    DeleteEndpoint,
+    Fail,
+    FinishRollback,
+    RecordProgress,
+    UpdateEndpoint,
+    Wait,
+    shift,
+)
+from shepherd.rollouts.observed import (
+    PERCENT_TOLERANCE,
+    TRANSITIONAL,
+    EndpointStatus,
+    ObservedEndpoint,
+    because,
+    candidate_percent,
+    describe,
+)
+from shepherd.rollouts.record import (
+    Phase,
+    Rollout,
+    to_aborting,
+    to_ended,
+)
+
+
+def abort(rollout: Rollout, observed: ObservedEndpoint | None, now: datetime, reason: str) -> Action:
+    """Fail the rollout: restore the endpoint if needed, in the same decision when possible."""
+    aborting = to_aborting(rollout, reason, Phase.FAILED, now)
+    action = decide_aborting(aborting, observed, now)
+    if isinstance(action, Wait):
+        return RecordProgress(f"aborting: {reason}; {action.reason}", aborting)
+    return action
+
+
+def decide_aborting(rollout: Rollout, observed: ObservedEndpoint | None, now: datetime) -> Action:
+    """Put the endpoint back as it was before the rollout, then end it."""
+    if observed is None:
+        problem = None if rollout.is_first_deployment else "nothing to restore: the endpoint no longer exists"
+        return finish(rollout, now, problem, current_percent=0)
+    deadline = rollout.phase_started_at + timedelta(seconds=rollout.update_timeout_seconds)
+    if observed.status in TRANSITIONAL or observed.status is EndpointStatus.DELETING:
+        if now >= deadline:
+            return finish(
+                rollout,
+                now,
+                f"restoring gave up: endpoint still {observed.status} "
+                f"{rollout.update_timeout_seconds} s after the abort",
+            )
+        return Wait(f"restoring: endpoint is {observed.status}")
+    if observed.config_name == rollout.previous_config:
+        if observed.status is EndpointStatus.IN_SERVICE:
+            return finish(rollout, now, None, current_percent=0)
+        return finish(rollout, now, f"endpoint is {observed.status} on its previous config{because(observed)}")
+    ours = rollout.final_config if rollout.is_first_deployment else rollout.shift_config
+    if observed.config_name not in (ours, rollout.final_config):
+        return finish(
+            rollout,
+            now,
+            f"endpoint is on config {observed.config_name}, which this rollout did not create; left as it is",
+        )
+    if now >= deadline:
+        return finish(
+            rollout,
+            now,
+            f"restoring gave up after {rollout.update_timeout_seconds} s: {describe(rollout, observed)}",
+        )
+    return _restore(rollout, observed, now)
+
+
+def _restore(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Action:
+    """One step back towards the pre-rollout endpoint, which is stable and on a config of ours."""
+    pending = rollout.model_copy(update={"pending_since": now})
+    if rollout.is_first_deployment:
+        if observed.status is EndpointStatus.IN_SERVICE:
+            # It came up after all and may already take traffic: left in place, and recorded as what
+            # it is, the endpoint's live deployment (so the next promotion updates it).
+            kept = rollout.model_copy(
+                update={"failure_reason": f"{rollout.failure_reason}; the endpoint came up InService: kept as live"}
+            )
+            return Complete(to_ended(kept, Phase.COMPLETED, now, current_percent=100))
+        # A broken endpoint this rollout created serves nobody; deleting it lets the next
+        # promotion create it again.
+        return DeleteEndpoint(rollout.endpoint_name, pending)
+    if observed.status is not EndpointStatus.IN_SERVICE:
+        return finish(rollout, now, f"endpoint is {observed.status}{because(observed)}; could not restore it")
+    percent = candidate_percent(rollout, observed)
+    if observed.config_name == rollout.shift_config and (percent is None or percent > PERCENT_TOLERANCE):
+        # Traffic first: one weight change, seconds; removing the candidate variant comes after.
+        return shift(pending, round(percent) if percent is not None else rollout.current_percent, 0)
+    assert rollout.previous_config is not None
+    return UpdateEndpoint(rollout.endpoint_name, rollout.previous_config, None, "restore", pending)
+
+
+def finish(
+    rollout: Rollout, now: datetime, problem: str | None, *, current_percent: int | None = None
+) -> Fail | FinishRollback:
+    reason = rollout.failure_reason or "aborted"
+    if problem:
+        reason = f"{reason}; {problem}"
+    outcome = rollout.abort_outcome or Phase.FAILED
+    ended = to_ended(rollout.model_copy(update={"failure_reason": reason}), outcome, now, current_percent)
+    if outcome is Phase.ROLLED_BACK:
+        return FinishRollback(reason, ended)
+    return Fail(reason, ended)
