@@ -409,7 +409,7 @@ def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports
         phase=Phase.ABORTING,
         abort_outcome=Phase.ROLLED_BACK,
         failing_since=AT + timedelta(seconds=5),
-        rollback=cause.flipped(AT + timedelta(seconds=2)),
+        rollback=cause.flipped(AT + timedelta(seconds=2), "rollback"),
     )
 
     store.commit([SaveRollout(aborting, REQUEST, 0)])

@@ -213,6 +213,33 @@ def test_a_rollback_whose_flip_a_tick_records_first_reports_it_rolled_back_with_
     assert status(world, baked) == "ROLLED_BACK"
 
 
+def test_two_deliveries_of_one_alarm_that_both_flip_report_one_rollback_and_one_latency_metric(
+    world, sagemaker, lambda_context, baked, monkeypatch, capsys
+):
+    # EventBridge delivers the same alarm event twice at once: both invocations ask for the flip, and the
+    # second writes it down first. Only the controller's record leaves a flipping invocation
+    # `rolled_back`; another invocation's record makes this one the duplicate it is.
+    set_weights = SageMakerEndpoints.set_weights
+    event = alarm(world, at=AT + timedelta(minutes=2))
+    inner: list[dict[str, Any]] = []
+
+    def flip_then_redeliver(self: SageMakerEndpoints, endpoint_name: str, desired: dict[str, float]) -> None:
+        set_weights(self, endpoint_name, desired)
+        if desired.get(V2) == 0.0 and not inner:  # the first delivery's flip, accepted by SageMaker
+            inner.append({})
+            inner[0] = outcome(rollback.lambda_handler(copy.deepcopy(event), lambda_context))
+
+    monkeypatch.setattr(SageMakerEndpoints, "set_weights", flip_then_redeliver)
+    capsys.readouterr()
+
+    first = outcome(rollback.lambda_handler(copy.deepcopy(event), lambda_context))
+
+    assert sorted([first["result"], inner[0]["result"]]) == ["duplicate", "rolled_back"]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"RollbackLatency"' in line]
+    assert len(emitted) == 1
+    assert len(bootstrap.rollout_store().incidents(ENDPOINT)) == 1
+
+
 def test_a_retry_that_only_sees_the_flip_a_tick_recorded_is_a_duplicate(
     world, sagemaker, lambda_context, faults, baked
 ):

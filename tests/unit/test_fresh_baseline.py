@@ -227,7 +227,7 @@ def test_the_incident_names_the_fresh_baselines_weights_before_and_after_the_fli
     baking = rollout(phase=Phase.SHIFTING, step_index=0, step_started_at=T0, current_percent=10)
     aborting = request_abort(baking, reason="alarm", now=T0 + timedelta(minutes=2))
     cause = RollbackCause(trigger="alarm", alarm_name="a", reason="r", requested_at=T0, event_id="e")
-    flipped = aborting.model_copy(update={"rollback": cause.flipped(T0 + timedelta(minutes=2))})
+    flipped = aborting.model_copy(update={"rollback": cause.flipped(T0 + timedelta(minutes=2), "controller")})
 
     changes, _ = flip_record(flipped, [], T0, "e")
 

@@ -256,7 +256,9 @@ def observe_flip(action: Action, observed: ObservedEndpoint | None, clock: Clock
     flipped_now = isinstance(action, ShiftTraffic) and action.to_percent == 0  # carried out: accepted
     if not flipped_now and traffic(action.next, observed) is not Traffic.OFF:
         return action
-    return msgspec.structs.replace(action, next=action.next.model_copy(update={"rollback": cause.flipped(clock())}))
+    return msgspec.structs.replace(
+        action, next=action.next.model_copy(update={"rollback": cause.flipped(clock(), "controller")})
+    )
 
 
 def rollback_consequences(

@@ -377,7 +377,9 @@ class RollbackService(Struct):
             rollout, cause = stored.rollout, stored.rollout.rollback
             if rollout.phase is not Phase.ABORTING or cause is None or cause.flipped_at is not None:
                 return self._recorded_by_another(rollout, ours, flip)
-            flipped = rollout.model_copy(update={"rollback": cause.flipped(flip.at), "revision": rollout.revision + 1})
+            flipped = rollout.model_copy(
+                update={"rollback": cause.flipped(flip.at, "rollback"), "revision": rollout.revision + 1}
+            )
             changes, announced = flip_record(
                 flipped, self.rollouts.endpoint_audit_trail(rollout.endpoint_name), rollout.updated_at, cause.event_id
             )
@@ -405,12 +407,14 @@ class RollbackService(Struct):
             and recorded is not None
             and recorded.event_id == ours.event_id
             and recorded.flipped_at is not None
+            and recorded.flip_seen_by == "controller"
         ):
-            # Our request moved the traffic; the controller only wrote it down first.
-            seconds = ours.flipped(flip.at).seconds_to_flip
+            # Our request moved the traffic; the controller only wrote it down first. (Another delivery
+            # of the same event that recorded its own flip reported it: this one is a duplicate.)
+            seconds = ours.flipped(flip.at, "rollback").seconds_to_flip
             return RollbackOutcome("rolled_back", ours.summary, rollout.endpoint_name, rollout.rollout_id, seconds)
         return RollbackOutcome(
-            "duplicate", "the controller recorded the flip first", rollout.endpoint_name, rollout.rollout_id
+            "duplicate", "the flip was recorded first by another pass", rollout.endpoint_name, rollout.rollout_id
         )
 
     def _skip(

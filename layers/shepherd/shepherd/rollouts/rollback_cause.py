@@ -6,7 +6,7 @@ endpoint was busy) sets `flipped_at` and owes the incident and `Rollout Rolled B
 """
 
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import AwareDatetime
 
@@ -24,6 +24,9 @@ class RollbackCause(Frozen):
     requested_at: AwareDatetime | None  # the alarm's state change (or the request), never after receipt
     event_id: str
     flipped_at: AwareDatetime | None = None  # when a flip was observed (service clock)
+    # Who wrote the flip down: a rollback invocation whose own flip a controller pass recorded first
+    # still reports it (rollback.py); one that finds another invocation's record is a duplicate.
+    flip_seen_by: Literal["rollback", "controller"] | None = None
     verdict: Verdict | None = None  # the canary judge's evidence, when it asked for the rollback
 
     @property
@@ -37,8 +40,8 @@ class RollbackCause(Frozen):
             return f"{self.trigger}: {self.reason}"
         return f"requested by {self.trigger}: {self.reason}"
 
-    def flipped(self, at: datetime) -> Self:
-        return self.model_copy(update={"flipped_at": at})
+    def flipped(self, at: datetime, by: Literal["rollback", "controller"]) -> Self:
+        return self.model_copy(update={"flipped_at": at, "flip_seen_by": by})
 
     @property
     def seconds_to_flip(self) -> float | None:
