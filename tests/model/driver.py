@@ -72,7 +72,9 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
     controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary)
-    rollbacks = RollbackService(store, endpoints, events, clock, lambda: promotions, sleep=lambda _: None)
+    rollbacks = RollbackService(
+        store, endpoints, events, clock, lambda: promotions, lambda: alarms, sleep=lambda _: None
+    )
     return Services(promotions, controller, rollbacks, Holds(store, events, clock))
 
 

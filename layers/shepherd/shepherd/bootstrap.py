@@ -219,7 +219,12 @@ class Container:
 
         # The promotion service is passed unbuilt: only a redeploy needs it (see RollbackService.promotions).
         return RollbackService(
-            self.rollout_store, self.endpoints, self.publisher, self.now, lambda: self.promotion_service
+            self.rollout_store,
+            self.endpoints,
+            self.publisher,
+            self.now,
+            lambda: self.promotion_service,
+            lambda: self.alarms,  # an SNS alarm is confirmed with CloudWatch (alarm_confirmation.py)
         )
 
 

@@ -80,6 +80,7 @@ def sns_alarm_changes(event: dict[str, Any]) -> list[AlarmStateChange]:
                 changed_at=message.StateChangeTime,
                 metric_dimensions=message.Trigger.metric_dimensions(),
                 event_id=record.Sns.MessageId,
+                needs_confirmation=True,  # anyone the topic policy admits could have sent it
             )
         )
     return changes

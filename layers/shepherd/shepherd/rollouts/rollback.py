@@ -35,9 +35,12 @@ from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
+from shepherd.rollouts.alarm_confirmation import refused_alarm, unconfirmed
+from shepherd.rollouts.alarm_targets import alarm_targets
 from shepherd.rollouts.flip import Flipped, TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox
 from shepherd.rollouts.ports import (
+    AlarmControl,
     Change,
     ChangeRejected,
     EndpointControl,
@@ -70,9 +73,11 @@ class AlarmStateChange(Struct, frozen=True):
     reason_data: str | None
     changed_at: datetime | None
     # Each metric's dimensions: one for a single-metric alarm, several for metric math (which may
-    # watch the candidate and the baseline together: it is about the candidate, see `_targets`).
+    # watch the candidate and the baseline together: it is about the candidate, see `alarm_targets.py`).
     metric_dimensions: tuple[dict[str, str], ...]
     event_id: str
+    # Arrived on a channel others could publish to (SNS): confirmed with CloudWatch before acting.
+    needs_confirmation: bool = False
 
     def variants(self) -> frozenset[tuple[str, str | None]]:
         """(endpoint, variant or None) of every metric that names an endpoint, whatever their order."""
@@ -117,6 +122,8 @@ class RollbackService(Struct):
     # The promotion service, built on first use: only a redeploy needs it (an operator's rollback with
     # no rollout to flip back), so an alarm's cold start neither imports nor wires it.
     promotions: Callable[[], PromotionService]
+    # CloudWatch, built on first use: only an SNS alarm is confirmed (alarm_confirmation.py).
+    alarms: Callable[[], AlarmControl]
     sleep: Callable[[float], None] = time.sleep
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
@@ -129,6 +136,9 @@ class RollbackService(Struct):
         if change.state != "ALARM":
             logger.info("alarm state recorded, not acted on", extra={"alarm": change.alarm_name, "state": change.state})
             return [RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")]
+        why = unconfirmed(self.alarms(), change)
+        if why is not None:
+            return self._refuse_alarm(change, why)
         cause = RollbackCause(
             trigger=change.alarm_name,
             alarm_name=change.alarm_name,
@@ -141,7 +151,7 @@ class RollbackService(Struct):
         if registration is not None:  # a rollout's own alarm: one read finds it, and it maps to it alone
             stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
             return [self._roll_back(registration.endpoint_name, stored, cause)]
-        targets, why_not = self._targets(change)
+        targets, why_not = alarm_targets(self.rollouts, change)
         if not targets:
             logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
             return [RollbackOutcome("ignored", why_not)]
@@ -156,6 +166,26 @@ class RollbackService(Struct):
             else:
                 outcomes.append(self._roll_back(endpoint_name, stored, cause))
         return outcomes
+
+    def _refuse_alarm(self, change: AlarmStateChange, why: str) -> list[RollbackOutcome]:
+        """An unconfirmed alarm: announced (`Rollback Skipped`) and kept with the refusals of each
+        rollout it names, so the on-call engineer sees the attempt; nothing else is touched."""
+        logger.warning("alarm notification not confirmed", extra={"alarm": change.alarm_name, "reason": why})
+        targets, _ = alarm_targets(self.rollouts, change)
+        registration = self.rollouts.alarm_registration(change.alarm_name)
+        if registration is not None:
+            targets = [
+                (
+                    registration.endpoint_name,
+                    self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id),
+                )
+            ]
+        outcomes = []
+        for endpoint_name, stored in targets:
+            if stored is not None:
+                self.rollouts.commit([refused_alarm(stored.rollout, change, why, self.clock())])
+            outcomes.append(self._skip(endpoint_name, stored, change.alarm_name, why))
+        return outcomes or [RollbackOutcome("skipped", why)]
 
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
@@ -219,49 +249,6 @@ class RollbackService(Struct):
         make the flip look earlier than the alarm, nor push the record's time into the future."""
         now = self.clock()
         return now if sent_at is None else min(sent_at, now)
-
-    # --- which rollouts an alarm acts on ---------------------------------------------------------
-
-    def _targets(self, change: AlarmStateChange) -> tuple[list[tuple[str, StoredRollout | None]], str]:
-        """The rollouts an alarm that is no rollout's own acts on (or, with none, why not).
-
-        It acts on a rollout whose own alarm it is (`handle_alarm`), or whose promotion named it,
-        whatever its dimensions; or if its dimensions name the endpoint and the rollout's candidate
-        variant. With no rollout, an alarm on an endpoint's live variant is skipped (announced); any
-        other alarm (on another variant, on the endpoint as a whole, elsewhere) is ignored. A metric-math
-        alarm is judged by all of its metrics at once, never by their order: one metric on the candidate
-        variant makes it the candidate's (comparing it with the baseline is still watching it).
-        """
-        watched = change.variants()
-        active = self.rollouts.active_rollouts()
-        acting = [
-            stored
-            for stored in active
-            if change.alarm_name in stored.rollout.gating_alarms
-            or (stored.rollout.endpoint_name, stored.rollout.candidate.variant_name) in watched
-        ]
-        if acting:
-            return [(stored.rollout.endpoint_name, stored) for stored in acting], ""
-        endpoints = sorted({endpoint for endpoint, _ in watched})
-        if not endpoints:
-            return [], f"{change.alarm_name} is no rollout's alarm and names no endpoint"
-        names = ", ".join(sorted(f"{variant or 'no variant'} on {endpoint}" for endpoint, variant in watched))
-        on_endpoint = [stored.rollout for stored in active if stored.rollout.endpoint_name in endpoints]
-        if on_endpoint:
-            rollout = on_endpoint[0]
-            return [], (
-                f"{change.alarm_name} names {names}, not the candidate {rollout.candidate.variant_name} of "
-                f"rollout {rollout.rollout_id}, and is not one of its alarms"
-            )
-        managed = False
-        for endpoint_name in endpoints:
-            live = self.rollouts.live(endpoint_name)
-            managed = managed or live is not None
-            if live is not None and (endpoint_name, live.variant.variant_name) in watched:
-                return [(endpoint_name, None)], ""  # about the version the endpoint settled on: skipped
-        if not managed:
-            return [], f"{change.alarm_name} maps to no endpoint Shepherd manages"
-        return [], f"{change.alarm_name} names {names}, not a live variant"
 
     # --- acting on a rollout ---------------------------------------------------------------------
 
