@@ -86,6 +86,15 @@ STRATEGIES = st.one_of(
         }
     ),
     st.builds(lambda watch: {"type": "all_at_once", "post_deploy_watch_seconds": watch}, st.sampled_from([0, 600])),
+    # A manual gate holds until an operator resumes (operator_resumes), or its deadline decides.
+    st.builds(lambda watch: {"type": "blue_green", "post_deploy_watch_seconds": watch}, st.sampled_from([0, 600])),
+    st.just(
+        {
+            "type": "steps",
+            "steps": [{"percent": 10, "bake_seconds": 60}, {"percent": 100, "gate": "manual"}],
+            "post_deploy_watch_seconds": 120,
+        }
+    ),
 )
 # The canary judge, as a promotion may set it. The candidates' traffic (tests/model/metrics.py) is
 # silent unless a rule changes it, so a judged step is INCONCLUSIVE: its bake is extended, then it

@@ -740,3 +740,32 @@ def test_a_rollout_whose_promotion_died_after_its_commit_does_not_run_before_its
         checked(model, "controller_runs", 2, 60)
 
     run(steps)
+
+
+# --- a manual gate (blue/green) -----------------------------------------------------------------------
+
+BLUE_GREEN = {"type": "blue_green", "post_deploy_watch_seconds": 600, **NO_JUDGE}
+
+
+def test_a_blue_green_gate_holds_until_resumed_twice_then_completes() -> None:
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", BLUE_GREEN)
+        checked(model, "controller_runs", 4, 60)  # the candidate up at weight 0: held
+        stored = model.store.latest_rollout("ep-a")
+        assert stored is not None and stored.rollout.gates and stored.rollout.gates[0].opened_at is None
+        checked(model, "operator_resumes", "ep-a", "active")
+        checked(model, "operator_resumes", "ep-a", "latest")  # another command, same gate: refused or resumed
+        checked(model, "controller_runs", 15, 60)
+
+    run(steps)
+
+
+def test_a_blue_green_gate_rolled_back_by_an_alarm_or_left_to_time_out_keeps_the_invariants() -> None:
+    def steps(model: RolloutModel) -> None:
+        promote(model, "ep-a", BLUE_GREEN)
+        promote(model, "ep-b", BLUE_GREEN)
+        checked(model, "controller_runs", 4, 60)
+        checked(model, "alarm", "ep-a", "own-error-rate", "eventbridge", "ALARM", "now")
+        checked(model, "controller_runs", 4, 60)  # ep-b is still held: the end's time running out times it out
+
+    run(steps, deployed=("ep-a", "ep-b"))

@@ -179,10 +179,13 @@ def test_an_already_parsed_strategy_parses_to_itself() -> None:
         ),
         ({"type": "all_at_once", "colour": "blue"}, "colour: Extra inputs are not permitted"),
         (
-            {"type": "blue_green"},
-            "type: must be one of 'canary', 'linear', 'steps', 'all_at_once' (got 'blue_green')",
+            {"type": "shadow"},
+            "type: must be one of 'canary', 'linear', 'steps', 'all_at_once', 'blue_green' (got 'shadow')",
         ),
-        ({"canary_percent": 10}, "type: Field required (one of 'canary', 'linear', 'steps', 'all_at_once')"),
+        (
+            {"canary_percent": 10},
+            "type: Field required (one of 'canary', 'linear', 'steps', 'all_at_once', 'blue_green')",
+        ),
         ("canary", "strategy: Input should be a valid dictionary or object to extract fields from (got 'canary')"),
         (None, "strategy: Input should be a valid dictionary or object to extract fields from (got null)"),
         (
@@ -376,3 +379,22 @@ def test_steps_strategy_model_can_be_built_directly() -> None:
     strategy = StepsStrategy(type="steps", steps=(TrafficStep(percent=50, bake_seconds=10), TrafficStep(percent=100)))
 
     assert strategy.plan()[0].bake_seconds == 10
+
+
+def test_blue_green_is_one_step_to_100_behind_a_manual_gate() -> None:
+    strategy = parse_strategy({"type": "blue_green", "post_deploy_watch_seconds": 600})
+
+    assert strategy.plan() == (TrafficStep(percent=100, bake_seconds=0, gate="manual"),)
+    assert strategy.post_deploy_watch_seconds == 600
+
+
+def test_a_step_gate_is_manual_or_absent_and_stored_only_when_set() -> None:
+    raw = {"type": "steps", "steps": [{"percent": 10, "bake_seconds": 60}, {"percent": 100, "gate": "manual"}]}
+
+    plan = parse_strategy(raw).plan()
+
+    assert [step.gate for step in plan] == [None, "manual"]
+    assert plan[0].model_dump(mode="json") == {"percent": 10, "bake_seconds": 60}  # as stored before gates
+    assert "steps[0].gate: Input should be 'manual' (got 'auto')" in reason_for(
+        {**raw, "steps": [{"percent": 100, "gate": "auto"}]}
+    )

@@ -108,7 +108,8 @@ class ModelVersionRetired(Announcement):
 
 
 class ModelRolloutResumeRequested(Contract):
-    """Resume a rollout the judge held (``on_inconclusive: hold``): it advances to the next step.
+    """Resume a rollout the judge held (``on_inconclusive: hold``) or a manual gate holds (a
+    ``blue_green`` rollout, a step with ``gate: "manual"``): it advances to the next step.
 
     To roll back instead, send ``Model Rollback Requested``.
     """
@@ -147,24 +148,29 @@ class CanaryAnalysisCompleted(RolloutAnnouncement):
 
 
 class RolloutHeld(RolloutAnnouncement):
-    """A step the judge holds: announced when the hold starts, then every ``hold_reminder_seconds``.
+    """A held rollout: announced when the hold starts, then every ``hold_reminder_seconds``.
 
-    The step is judged again at every look meanwhile: a FAIL rolls it back, a PASS advances it (unless
-    ``held_step_advances`` is false), and at ``deadline`` it does ``on_timeout``. An operator may
-    resume it (``Model Rollout Resume Requested``) or roll it back before.
+    ``gate`` says what holds it. ``canary_analysis``: the judge holds the step it is at, judged again
+    at every look meanwhile: a FAIL rolls it back, a PASS advances it (unless ``held_step_advances``
+    is false). ``manual``: the next step (``step``, its traffic not yet requested) waits for an
+    operator; ``percent`` is the candidate's share meanwhile (0 before the first step) and there is no
+    verdict. Either way, at ``deadline`` it does ``on_timeout`` (a manual gate's rollback ends the
+    rollout FAILED), and an operator may resume it (``Model Rollout Resume Requested``) or roll it
+    back before.
     """
 
     DETAIL_TYPE: ClassVar[str] = "Rollout Held"
 
     step: int = Field(ge=0)
-    percent: int = Field(ge=1, le=100)
+    percent: int = Field(ge=0, le=100)
     held_since: datetime
     deadline: datetime
     on_timeout: Literal["rollback", "advance"]
-    outcome: Outcome  # the latest verdict
+    outcome: Outcome | None = None  # the latest verdict (none for a manual gate)
     reason: str
     waiting: str | None = None  # the judge's estimate of what more traffic it needs, when it has one
     announcement: int = Field(ge=1, description="1 when the hold starts, then one more per reminder")
+    gate: Literal["canary_analysis", "manual"] = "canary_analysis"
 
 
 class GatingAlarmsMissing(RolloutAnnouncement):
@@ -179,11 +185,12 @@ class GatingAlarmsMissing(RolloutAnnouncement):
 
 
 class RolloutResumed(RolloutAnnouncement):
-    """A rollout the judge held was resumed by an operator: it advances to its next step."""
+    """A rollout the judge or a manual gate held was resumed by an operator: it advances to its next
+    step (``percent``: the candidate's share when resumed, 0 at a gate before the first step)."""
 
     DETAIL_TYPE: ClassVar[str] = "Rollout Resumed"
 
-    percent: int = Field(ge=1, le=100)
+    percent: int = Field(ge=0, le=100)
     requested_by: str
     reason: str
     command_id: str = Field(description="the event id of the Model Rollout Resume Requested this answers")

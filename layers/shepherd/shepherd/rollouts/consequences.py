@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from shepherd.contracts import Announcement, ModelVersionRetired, RolloutCompleted, RolloutFailed, RolloutTrafficShifted
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts import alarm_gate, naming
+from shepherd.rollouts import alarm_gate, hold, naming
 from shepherd.rollouts.actions import (
     Action,
     Complete,
@@ -68,6 +68,7 @@ def consequences(
             RolloutTrafficShifted(**ids, from_percent=action.from_percent, to_percent=action.to_percent)
         )
     announcements += alarm_gate.announcements(action)  # a hold by missing alarms begins
+    announcements += hold.gate_announcements(action)  # a manual gate's hold begins, or is announced again
     reached_full = after.phase is Phase.WATCHING and before.phase is not Phase.WATCHING
     first_done = isinstance(action, Complete) and after.is_first_deployment
     if reached_full or first_done:
@@ -151,6 +152,8 @@ def _audit_action(action: Action) -> str:
         return f"update endpoint ({action.purpose})"
     if isinstance(action, alarm_gate.GateChanged):
         return alarm_gate.audit_action(action)
+    if isinstance(action, hold.GateNews):
+        return hold.gate_audit_action(action)
     if isinstance(action, RecordProgress) and action.next.phase is Phase.ABORTING:
         # Its own name: it may follow a "progress" in the same tick, and audit keys hold the action.
         return "aborting"

@@ -9,8 +9,10 @@ observed (level-triggered, as Kubernetes controllers and Argo Rollouts do). reco
 Rules:
 
 - Every advance (the first shift, each next step, the retire at the end of the watch) needs no
-  gating alarm holding it, and a judged step's analysis to say advance (hold.py); otherwise
-  :class:`Wait` says what holds it. Catch-ups, completion and aborting are never held.
+  gating alarm holding it; a step, the first one too, is requested only once its gate opens (hold.py:
+  a judged step's analysis says advance, an operator resumes a manual gate); otherwise
+  :class:`Wait` says what holds it (a manual gate's hold is first recorded and announced).
+  Catch-ups, completion and aborting are never held.
 - ``Creating``/``Updating``/``SystemUpdating``/``RollingBack``: wait. A change this rollout requested
   must take effect within ``update_timeout_seconds`` of ``pending_since``, else the rollout aborts;
   transitions it did not request (autoscaling, maintenance) are waited out without a deadline.
@@ -178,7 +180,10 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
         until = rollout.step_started_at + timedelta(seconds=rollout.plan[rollout.step_index].bake_seconds)
         if now < until:
             return Wait(f"baking {rollout.target_percent}% until {until.isoformat()}", until=until)
-        held = hold.gate(rollout)  # what, if anything, the step waits for once baked
+    if rollout.phase in (Phase.STARTING, Phase.SHIFTING):
+        # Before every next step (the first one too, the candidate up at weight 0): what, if anything,
+        # the step reached waits for once baked, or the next step waits for (hold.py).
+        held = hold.gate(rollout, now)
         if held is not None:
             return held
     if rollout.phase is Phase.WATCHING:

@@ -88,6 +88,22 @@ class VariantSpec(Frozen):
         )
 
 
+class ManualGate(Frozen):
+    """A step's manual gate (``TrafficStep.gate``) once it holds: since when, its `Rollout Held`
+    announcements (the first, then one per ``hold_reminder_seconds``), and how it opened: an
+    operator's resume (who, and the command's event id, so a duplicate is answered alike) or its
+    deadline (``timed_out``, then ``on_hold_timeout``)."""
+
+    step: int = Field(ge=0)  # the gated step: the one that waits to be requested
+    held_since: AwareDatetime
+    announcements: int = Field(default=1, ge=1)
+    announced_at: AwareDatetime
+    opened_at: AwareDatetime | None = None
+    opened_by: str | None = None
+    resume_command: str | None = None
+    timed_out: bool = False
+
+
 class LiveDeployment(Frozen):
     """What the endpoint serves before the rollout (from the endpoint item and DescribeEndpoint)."""
 
@@ -149,6 +165,9 @@ class Rollout(Frozen):
     failing_since: AwareDatetime | None = None
     rollback: RollbackCause | None = None  # a rollback's cause and observed flip (rollback_cause.py)
     analysis: tuple[StepAnalysis, ...] = ()  # the canary judge's latest verdict per judged step
+    # The manual gates that held this rollout (hold.py). Left out of the stored record when none, so a
+    # rollout without one is stored exactly as before.
+    gates: tuple[ManualGate, ...] = Field(default=(), exclude_if=lambda gates: not gates)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -227,6 +246,14 @@ class Rollout(Frozen):
         """This record with ``entry`` as its step's analysis (replacing the step's earlier one)."""
         kept = tuple(item for item in self.analysis if item.step != entry.step)
         return self.model_copy(update={"analysis": bounded((*kept, entry))})
+
+    def gate_of(self, step: int) -> ManualGate | None:
+        """The manual gate of ``step``, once it has held."""
+        return next((gate for gate in self.gates if gate.step == step), None)
+
+    def with_gate(self, gate: ManualGate) -> Self:
+        """This record with ``gate`` as its step's gate (replacing the step's earlier one)."""
+        return self.model_copy(update={"gates": (*(g for g in self.gates if g.step != gate.step), gate)})
 
     @property
     def target_percent(self) -> int:

@@ -15,6 +15,7 @@ Strategies (``type`` is the discriminator; unknown fields and unknown types are 
     {"type": "steps", "steps": [{"percent": 5, "bake_seconds": 300},
                                 {"percent": 50, "bake_seconds": 600}, {"percent": 100}]}
     {"type": "all_at_once"}                                              -> 100
+    {"type": "blue_green"}                        -> (candidate up at 0%, held for an operator) 100
 
 Every strategy also takes ``post_deploy_watch_seconds`` (default 900): after 100% the previous
 variant stays deployed at weight 0 this long, so a rollback is one weight change; and ``analysis``,
@@ -23,6 +24,8 @@ the thresholds of the per-rollout CloudWatch alarms and the canary judge (see :c
 :meth:`plan` gives the effective traffic steps, the thing announced and recorded: strictly
 increasing percents in 1..100, each baked for ``bake_seconds`` after the endpoint reaches it; the
 last step is always 100 with ``bake_seconds == 0`` because the post-deploy watch window follows it.
+A step with ``gate: "manual"`` is requested only once an operator resumes the rollout (hold.py): for
+the first step, with the candidate up at weight 0; for a later one, once the step before is baked.
 
 Integers are strict (``true`` is not 1%, ``"10"`` is not 10): a strategy decides how much
 production traffic a model gets, so a type slip is an error, not a guess. Bakes, intervals and the
@@ -78,6 +81,9 @@ class TrafficStep(Frozen):
 
     percent: Percent
     bake_seconds: Seconds = 0
+    # "manual": this step's traffic waits for an operator's resume (hold.py). Left out of the stored
+    # record when unset, so a plan without a gate is stored exactly as before.
+    gate: Literal["manual"] | None = Field(default=None, exclude_if=lambda gate: gate is None)
 
 
 class Analysis(Frozen):
@@ -191,18 +197,28 @@ class AllAtOnceStrategy(_StrategyBase):
         return (_final_step(),)
 
 
+class BlueGreenStrategy(_StrategyBase):
+    """The candidate deployed beside the live variant at weight 0 ("green" up, no traffic), held until
+    an operator resumes the rollout, then 100% at once; the post-deploy watch window follows."""
+
+    type: Literal["blue_green"]
+
+    def plan(self) -> tuple[TrafficStep, ...]:
+        return (TrafficStep(percent=100, bake_seconds=0, gate="manual"),)
+
+
 def _final_step() -> TrafficStep:
     # One per plan rather than one made at import, which would build TrafficStep's validator there.
     return TrafficStep(percent=100, bake_seconds=0)
 
 
 Strategy = Annotated[
-    CanaryStrategy | LinearStrategy | StepsStrategy | AllAtOnceStrategy,
+    CanaryStrategy | LinearStrategy | StepsStrategy | AllAtOnceStrategy | BlueGreenStrategy,
     Field(discriminator="type"),
 ]
 """Any strategy; usable as a pydantic field type (the rollout record stores the requested one)."""
 
-STRATEGY_TYPES = ("canary", "linear", "steps", "all_at_once")
+STRATEGY_TYPES = ("canary", "linear", "steps", "all_at_once", "blue_green")
 
 _ADAPTER: TypeAdapter[Strategy] = TypeAdapter(Strategy, config=ConfigDict(defer_build=True))
 
