@@ -829,3 +829,31 @@ class FakeVariantMetrics:
 def _minute(at: datetime) -> datetime:
     at = at.astimezone(UTC)
     return at.replace(second=0, microsecond=0)
+
+
+class NoAutoScaling:
+    """`VariantAutoScaling` of an account where no variant is registered: every read finds nothing,
+    and nothing here registers one (the domain tests' endpoints do not autoscale)."""
+
+    def scalable_target(self, endpoint_name: str, variant_name: str) -> None:
+        return None
+
+    def scaling_policies(self, endpoint_name: str, variant_name: str) -> tuple[()]:
+        return ()
+
+    def register(self, target: object) -> None:
+        raise AssertionError("nothing registers a variant in a test without auto scaling")
+
+    def deregister(self, endpoint_name: str, variant_name: str) -> None:
+        return None
+
+    def put_target_tracking_policy(
+        self, endpoint_name: str, variant_name: str, policy_name: str, tracking: object
+    ) -> None:
+        raise AssertionError("nothing puts a policy in a test without auto scaling")
+
+    def delete_policy(self, endpoint_name: str, variant_name: str, policy_name: str) -> None:
+        return None
+
+    def set_suspended(self, endpoint_name: str, variant_name: str, suspended: object) -> None:
+        raise AssertionError("nothing suspends scaling in a test without auto scaling")

@@ -269,6 +269,62 @@ def _put_events(params: Params, region: str) -> list[Request]:
     ]
 
 
+# --- Application Auto Scaling --------------------------------------------------------------------------
+# A scalable target's ARN ends in an id Application Auto Scaling makes up (not the variant's resource id),
+# so no call names it: the grant is on every scalable target, and what the calls may touch is decided
+# by the code (only the rollout's own variants). Describe* have no resource-level permissions ("*").
+# Per the Application Auto Scaling guide ("Permissions required for API actions on target services and
+# CloudWatch"), registering a SageMaker variant also needs the caller's sagemaker:DescribeEndpoint and
+# sagemaker:UpdateEndpointWeightsAndCapacities on the endpoint and, the first time in an account,
+# iam:CreateServiceLinkedRole for its service-linked role; a target-tracking policy's alarms
+# (TargetTracking-<resource id>-AlarmHigh|Low-<uuid>) are put, read and deleted as the caller.
+SCALABLE_TARGET = "arn:aws:application-autoscaling:{region}:" + ACCOUNT + ":scalable-target/made-up-id"
+SCALING_ROLE = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def _endpoint_of(params: Params) -> str:
+    return str(params["ResourceId"]).split("/")[1]  # endpoint/NAME/variant/VARIANT
+
+
+def _tracking_alarms(params: Params, region: str, *actions: str) -> list[Request]:
+    arn = _alarm_arn(region, f"TargetTracking-{params['ResourceId']}-AlarmHigh-made-up-uuid")
+    return [Request(f"cloudwatch:{action}", arn) for action in actions]
+
+
+def _scaling_read(action: str) -> Row:
+    return lambda params, region: [Request(f"application-autoscaling:{action}", "*")]
+
+
+def _register_target(tags: Tags) -> Row:
+    def row(params: Params, region: str) -> list[Request]:
+        endpoint = _sagemaker_arn(region, "endpoint", _endpoint_of(params))
+        return [
+            Request("application-autoscaling:RegisterScalableTarget", SCALABLE_TARGET.format(region=region)),
+            Request("iam:CreateServiceLinkedRole", SCALING_ROLE, {"iam:AWSServiceName": SCALING_ROLE.split("/")[2]}),
+            Request("sagemaker:DescribeEndpoint", endpoint),
+            Request("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint, tags.context(endpoint)),
+        ]
+
+    return row
+
+
+def _put_policy(params: Params, region: str) -> list[Request]:
+    return [
+        Request("application-autoscaling:PutScalingPolicy", SCALABLE_TARGET.format(region=region)),
+        *_tracking_alarms(params, region, "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms"),
+    ]
+
+
+def _deregister_target(params: Params, region: str) -> list[Request]:
+    return [
+        Request("application-autoscaling:DeregisterScalableTarget", SCALABLE_TARGET.format(region=region)),
+        *_tracking_alarms(params, region, "DeleteAlarms"),
+    ]
+
+
 def rows(tags: Tags) -> dict[tuple[str, str], Row]:
     """(botocore service name, operation) -> its row. Tag-conditioned rows read `tags`."""
     return {
@@ -311,4 +367,9 @@ def rows(tags: Tags) -> dict[tuple[str, str], Row]:
         # GetMetricData has no resource-level permissions: "*" is its only resource.
         ("cloudwatch", "GetMetricData"): lambda params, region: [Request("cloudwatch:GetMetricData", "*")],
         ("events", "PutEvents"): _put_events,
+        ("application-autoscaling", "DescribeScalableTargets"): _scaling_read("DescribeScalableTargets"),
+        ("application-autoscaling", "DescribeScalingPolicies"): _scaling_read("DescribeScalingPolicies"),
+        ("application-autoscaling", "RegisterScalableTarget"): _register_target(tags),
+        ("application-autoscaling", "PutScalingPolicy"): _put_policy,
+        ("application-autoscaling", "DeregisterScalableTarget"): _deregister_target,
     }

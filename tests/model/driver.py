@@ -24,7 +24,7 @@ from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.tick import RolloutService
-from tests.fakes import InMemoryVault, sagemaker_refusal
+from tests.fakes import InMemoryVault, NoAutoScaling, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = PromotionSettings(
@@ -71,7 +71,7 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
         metrics=metrics,  # the candidates' traffic as the model scripts it (tests/model/metrics.py)
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
-    controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary)
+    controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary, NoAutoScaling())
     rollbacks = RollbackService(
         store, endpoints, events, clock, lambda: promotions, lambda: alarms, sleep=lambda _: None
     )

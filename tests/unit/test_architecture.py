@@ -118,7 +118,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "registry": frozenset({"kernel", "contracts"}),
     "analysis": frozenset({"kernel"}),
     "capacity": frozenset({"kernel"}),
-    "rollouts": frozenset({"kernel", "contracts", "registry", "analysis"}),
+    "rollouts": frozenset({"kernel", "contracts", "registry", "analysis", "capacity"}),
     "settings": frozenset({"kernel", "registry"}),
     "adapters": frozenset({"kernel", "contracts", "registry", "rollouts", "analysis", "capacity", "settings"}),
     # bootstrap: only `inbound/refusal.py`, which publishes `Command Refused` with the function's publisher.

@@ -28,6 +28,7 @@ from shepherd.kernel.clock import Clock
 from shepherd.settings import ControllerEnvironment, ImageEnvironment, RolloutEnvironment, Settings
 
 if TYPE_CHECKING:
+    from shepherd.adapters.autoscaling import ApplicationAutoScaling
     from shepherd.adapters.cloudwatch import CloudWatchAlarms
     from shepherd.adapters.dynamodb import DynamoRegistry
     from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
@@ -132,6 +133,12 @@ class Container:
         return DynamoRolloutStore(self.client("dynamodb"), self.settings.registry_table_name)
 
     @cached_property
+    def variant_scaling(self) -> ApplicationAutoScaling:
+        from shepherd.adapters.autoscaling import ApplicationAutoScaling
+
+        return ApplicationAutoScaling(self.client("application-autoscaling"))
+
+    @cached_property
     def endpoints(self) -> SageMakerEndpoints:
         from shepherd.adapters.sagemaker import SageMakerEndpoints
 
@@ -209,6 +216,7 @@ class Container:
             clock=self.now,
             namespace=self.rollout_environment.shepherd_namespace,
             canary=self.canary_judge,
+            scaling=self.variant_scaling,
             concurrency=ControllerEnvironment.from_environ(self.environ).controller_concurrency,
         )
 

@@ -46,7 +46,12 @@ class SageMakerEndpoints:
             status=EndpointStatus(response["EndpointStatus"]),
             config_name=response["EndpointConfigName"],
             variants=tuple(
-                ObservedVariant(name=variant["VariantName"], current_weight=float(variant.get("CurrentWeight", 0.0)))
+                ObservedVariant(
+                    name=variant["VariantName"],
+                    current_weight=float(variant.get("CurrentWeight", 0.0)),
+                    current_instances=variant.get("CurrentInstanceCount"),
+                    desired_instances=variant.get("DesiredInstanceCount"),
+                )
                 for variant in response.get("ProductionVariants", [])
             ),
             failure_reason=response.get("FailureReason"),

@@ -31,6 +31,7 @@ from typing import Literal, TypeAlias
 from msgspec import Struct
 
 from shepherd.rollouts.record import (
+    LiveDeployment,
     Rollout,
     VariantSpec,
 )
@@ -71,7 +72,8 @@ UpdatePurpose: TypeAlias = Literal["start", "retire", "restore"]
 
 class UpdateEndpoint(Struct, frozen=True):
     """``purpose``: "start" (to the shift config), "retire" (to the final config) or "restore"
-    (back to ``previous_config``, which exists: ``create_config`` is None)."""
+    (back to ``previous_config``, which exists: ``create_config`` is None; or, when autoscaling moved
+    the live fleet, to ``Rollout.restore_config`` at its observed count: kept_capacity.py)."""
 
     endpoint_name: str
     config_name: str
@@ -126,17 +128,20 @@ class Complete(Struct, frozen=True):
 
 
 class Fail(Struct, frozen=True):
-    """The rollout failed; ``reason`` says why."""
+    """The rollout failed; ``reason`` says why. ``baseline``: the endpoint's new baseline, when the
+    restore put the live variant back on its own config (``Rollout.restore_config``)."""
 
     reason: str
     next: Rollout
+    baseline: LiveDeployment | None = None
 
 
 class FinishRollback(Struct, frozen=True):
-    """The endpoint is back as it was before the rollout: the rollback is done."""
+    """The endpoint is back as it was before the rollout: the rollback is done (``baseline`` as for Fail)."""
 
     reason: str
     next: Rollout
+    baseline: LiveDeployment | None = None
 
 
 Action: TypeAlias = (

@@ -45,7 +45,10 @@ def clean_up(
             endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
         return "clean-up finishes the restore"
     in_use = {observed.config_name if observed else None, live.config_name if live else None}
-    for config in {rollout.shift_config, rollout.final_config, rollout.previous_config} - in_use - {None}:
+    configs = {rollout.shift_config, rollout.final_config, rollout.previous_config}
+    if rollout.phase is not Phase.COMPLETED:
+        configs.add(rollout.restore_config)  # written only by a restore (kept_capacity.py)
+    for config in configs - in_use - {None}:
         assert config is not None
         endpoints.delete_config(config)
     retired = rollout.live if rollout.phase is Phase.COMPLETED else rollout.candidate

@@ -113,11 +113,19 @@ def consequences(
             standby = (VersionStatus.STANDBY, VersionStatus.LIVE)
             changes.append(version_move(after, after.previous_version, standby, VersionStatus.LIVE, stored, now))
         announcements.append(RolloutFailed(**ids, reason=action.reason))
+    changes += _restored_baseline(action)
     # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
     from shepherd.rollouts.flip import rollback_consequences
 
     owed, announced = rollback_consequences(before, action, audit_trail, now, event_id)
     return changes + owed, announcements + announced
+
+
+def _restored_baseline(action: Action) -> list[Change]:
+    """A restore onto its own config at the fleet's observed count (restore.py): the baseline now."""
+    if isinstance(action, (Fail, FinishRollback)) and action.baseline is not None:
+        return [SetLive(action.next.endpoint_name, action.baseline)]
+    return []
 
 
 def _live(rollout: Rollout) -> LiveDeployment:

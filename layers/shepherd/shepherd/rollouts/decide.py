@@ -41,6 +41,7 @@ from shepherd.rollouts.actions import (
     endpoint_config,
     shift,
 )
+from shepherd.rollouts.kept_capacity import as_observed
 from shepherd.rollouts.observed import (
     TRANSITIONAL,
     EndpointStatus,
@@ -111,7 +112,7 @@ def _decide_forward(
     if at_target(rollout, observed):
         if rollout.pending_since is not None:
             return _reached(rollout, now, "reached")
-        return _advance(rollout, alarms, now)
+        return _advance(rollout, observed, alarms, now)
     if rollout.pending_since is None:
         return _off_target(rollout, observed, now)
     if now < rollout.pending_since + timedelta(seconds=_SETTLE_SECONDS):
@@ -149,7 +150,7 @@ def _absent(rollout: Rollout, now: datetime) -> Action:
 def _off_target(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Action:
     """InService, not at the record's target, and nothing requested that the record knows of."""
     # A tick that made the next forward change may have died before writing the record: catch up.
-    forward = _forward(rollout, now)
+    forward = _forward(rollout, observed, now)
     if forward is not None and at_target(forward.next, observed):
         return _reached(forward.next, now, "caught up with the endpoint at")
     if rollout.phase is Phase.STARTING:
@@ -162,14 +163,14 @@ def _off_target(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> 
         # The previous config, or any config still serving the live variant (a restore that gave
         # up, an edit outside Shepherd): the shift config puts all traffic back on the live variant.
         if observed.config_name == rollout.previous_config or serves_live(rollout, observed):
-            return _start_update(rollout, now)
+            return _start_update(rollout, observed, now)
     reason = (
         f"endpoint changed outside this rollout: {describe(rollout, observed)}, expected {describe_target(rollout)}"
     )
     return abort(rollout, observed, now, reason)
 
 
-def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
+def _advance(rollout: Rollout, observed: ObservedEndpoint, alarms: frozenset[str], now: datetime) -> Action:
     """The endpoint is at the record's target and nothing is pending: bake, hold or move on."""
     if rollout.phase is Phase.RETIRING or (rollout.phase is Phase.STARTING and rollout.is_first_deployment):
         return _reached(rollout, now, "reached")
@@ -193,12 +194,12 @@ def _advance(rollout: Rollout, alarms: frozenset[str], now: datetime) -> Action:
             return Wait(f"watching at 100% until {until.isoformat()}", until=until)
     if alarms:
         return Wait(f"held at {rollout.target_percent}% by alarms: {', '.join(sorted(alarms))}", alarms=alarms)
-    forward = _forward(rollout, now)
+    forward = _forward(rollout, observed, now)
     assert forward is not None
     return forward
 
 
-def _forward(rollout: Rollout, now: datetime) -> ShiftTraffic | UpdateEndpoint | None:
+def _forward(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> ShiftTraffic | UpdateEndpoint | None:
     """The change that moves an update rollout on from its reached target (not yet stamped)."""
     if rollout.is_first_deployment:
         return None
@@ -215,8 +216,12 @@ def _forward(rollout: Rollout, now: datetime) -> ShiftTraffic | UpdateEndpoint |
         )
         return shift(moved, rollout.current_percent, rollout.plan[index].percent)
     if rollout.phase is Phase.WATCHING:
-        retiring = rollout.model_copy(update={"phase": Phase.RETIRING, "phase_started_at": now, "pending_since": now})
-        spec = endpoint_config(rollout.final_config, (rollout.candidate, 1.0))
+        # The candidate serves everything: it keeps the fleet it runs, and the record (the baseline it
+        # becomes) says the count the final config holds.
+        candidate = as_observed(rollout.candidate, observed)
+        update = {"phase": Phase.RETIRING, "phase_started_at": now, "pending_since": now, "candidate": candidate}
+        retiring = rollout.model_copy(update=update)
+        spec = endpoint_config(rollout.final_config, (candidate, 1.0))
         return UpdateEndpoint(rollout.endpoint_name, rollout.final_config, spec, "retire", retiring)
     return None
 
@@ -245,10 +250,11 @@ def _create_endpoint(rollout: Rollout, now: datetime) -> CreateEndpoint:
     )
 
 
-def _start_update(rollout: Rollout, now: datetime) -> UpdateEndpoint:
+def _start_update(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> UpdateEndpoint:
     assert rollout.live is not None and rollout.shift_config is not None
     fresh = ((rollout.fresh_baseline, 0.0),) if rollout.fresh_baseline is not None else ()
-    spec = endpoint_config(rollout.shift_config, (rollout.live, 1.0), (rollout.candidate, 0.0), *fresh)
+    live = as_observed(rollout.live, observed)  # never below the fleet autoscaling gave it
+    spec = endpoint_config(rollout.shift_config, (live, 1.0), (rollout.candidate, 0.0), *fresh)
     pending = rollout.model_copy(update={"pending_since": now})
     return UpdateEndpoint(rollout.endpoint_name, rollout.shift_config, spec, "start", pending)
 

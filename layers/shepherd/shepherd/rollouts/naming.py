@@ -26,8 +26,9 @@ Functions:
 - :func:`rollout_id` - ``<UTC time of the request>-<digest of the request event id>``, e.g.
   ``20250301T120000Z-3fa9c1d2e4``: a duplicate delivery of the same promotion event gets the same id
   (so the endpoint lock recognises it), ids sort by time, and the id is itself a valid name part.
-- :func:`endpoint_config_name` - one of a rollout's two endpoint configs: ``shift`` (live variant plus
-  candidate at weight 0, for the traffic steps) or ``final`` (the candidate alone).
+- :func:`endpoint_config_name` - one of a rollout's endpoint configs: ``shift`` (live variant plus
+  candidate at weight 0, for the traffic steps), ``final`` (the candidate alone) or ``restore`` (the
+  live variant alone at the count autoscaling gave it, when that is no longer the previous config's).
 
 Invalid inputs raise ``ValueError``: names are computed after validation at the edge, so a bad input
 here is a bug, not a user error.
@@ -45,8 +46,8 @@ MAX_NAMESPACE_LENGTH = 20
 
 ROLLOUT_ID_PATTERN = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{10}")
 
-ConfigPurpose = Literal["shift", "final"]
-CONFIG_PURPOSES: tuple[ConfigPurpose, ...] = ("shift", "final")
+ConfigPurpose = Literal["shift", "final", "restore"]
+CONFIG_PURPOSES: tuple[ConfigPurpose, ...] = ("shift", "final", "restore")
 
 _DIGEST_LENGTH = 10
 # Joins the inputs before hashing; it cannot occur in any valid input, so the joining is unambiguous.

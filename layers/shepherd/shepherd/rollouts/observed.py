@@ -45,10 +45,13 @@ TRANSITIONAL = frozenset(
 
 
 class ObservedVariant(Struct, frozen=True):
-    """A production variant as DescribeEndpoint reports it."""
+    """A production variant as DescribeEndpoint reports it. The instance counts are None when not
+    reported (a serverless variant); autoscaling moves them without Shepherd (kept_capacity.py)."""
 
     name: str
     current_weight: float
+    current_instances: int | None = None
+    desired_instances: int | None = None
 
 
 class ObservedEndpoint(Struct, frozen=True):
@@ -61,6 +64,9 @@ class ObservedEndpoint(Struct, frozen=True):
 
     def weight_of(self, variant: str) -> float | None:
         return next((v.current_weight for v in self.variants if v.name == variant), None)
+
+    def variant(self, name: str) -> ObservedVariant | None:
+        return next((v for v in self.variants if v.name == name), None)
 
 
 def target_config(rollout: Rollout) -> str:

@@ -22,6 +22,9 @@ from datetime import datetime
 
 from msgspec import Struct
 
+from shepherd.capacity.errors import ScalingRequestRefused
+from shepherd.capacity.ports import VariantAutoScaling
+from shepherd.capacity.sizing import ScalingNotCarried
 from shepherd.contracts import Announcement
 from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
@@ -45,6 +48,7 @@ from shepherd.rollouts.ports import (
     StoredRollout,
 )
 from shepherd.rollouts.record import Phase, Rollout
+from shepherd.rollouts.scaling_handover import hand_over
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class RolloutPass(Struct):
     clock: Clock
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
     canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (judging.py)
+    scaling: VariantAutoScaling  # the variants' auto scaling, carried over at a retire (scaling_handover.py)
     sleep: Callable[[float], None]  # waiting for a busy endpoint to flip back
     published: Callable[[bool], None]  # counts a publish that failed (kept in the outbox) in the tick's errors
 
@@ -244,6 +249,7 @@ class RolloutPass(Struct):
             self.endpoints.ensure_config(action.config)
             self.endpoints.create_endpoint(action.endpoint_name, action.config.name)
         elif isinstance(action, UpdateEndpoint):
+            self._hand_over_scaling(action)  # before the update: SageMaker refuses to remove a registered variant
             if action.create_config is not None:
                 self.endpoints.ensure_config(action.create_config)
             self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
@@ -251,6 +257,21 @@ class RolloutPass(Struct):
             self.endpoints.set_weights(action.endpoint_name, action.weights())
         elif isinstance(action, DeleteEndpoint):
             self.endpoints.delete_endpoint(action.endpoint_name)
+
+    def _hand_over_scaling(self, action: UpdateEndpoint) -> None:
+        """A retire carries the live variant's auto scaling to the candidate; a restore carries it back
+        if the candidate has it (scaling_handover.py). A refusal fails the rollout as SageMaker's would."""
+        rollout = action.next
+        if action.purpose == "start" or rollout.live is None:
+            return
+        live, candidate = rollout.live.variant_name, rollout.candidate.variant_name
+        moved = (live, candidate) if action.purpose == "retire" else (candidate, live)
+        try:
+            hand_over(self.scaling, rollout.endpoint_name, *moved)
+        except ScalingRequestRefused as refusal:
+            raise EndpointRequestRefused(refusal.code, f"auto scaling not carried over ({refusal.reason})") from refusal
+        except ScalingNotCarried as refusal:
+            raise EndpointRequestRefused("ScalingNotCarried", refusal.reason) from refusal
 
     def _consequences(
         self, stored: StoredRollout, action: Action, now: datetime, event_id: str

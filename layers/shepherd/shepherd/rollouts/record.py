@@ -221,6 +221,14 @@ class Rollout(Frozen):
         )
 
     @property
+    def restore_config(self) -> str | None:
+        """The config a restore writes when the live fleet no longer has ``previous_config``'s count
+        (autoscaling moved it: kept_capacity.py); None for a first deployment."""
+        if self.live is None:
+            return None
+        return naming.endpoint_config_name(self.endpoint_name, self.rollout_id, "restore")
+
+    @property
     def baseline_variant(self) -> VariantSpec | None:
         """The variant the canary judge compares the candidate with: the fresh baseline, else the live one."""
         return self.fresh_baseline or self.live

@@ -2,6 +2,9 @@
 
 Traffic first (candidate to weight 0, one call, seconds), then ``UpdateEndpoint`` to
 ``previous_config``, and only then the end (``Fail`` or ``FinishRollback``, by ``abort_outcome``).
+When autoscaling moved the live fleet away from ``previous_config``'s count, the restore writes
+``Rollout.restore_config`` instead (the live variant alone at its observed count: kept_capacity.py),
+and the end makes it the endpoint's baseline.
 A failed first deployment deletes the endpoint it created, unless it came up InService (it may
 already take traffic: kept, and completed as the endpoint's live deployment).
 """
@@ -17,8 +20,10 @@ from shepherd.rollouts.actions import (
     RecordProgress,
     UpdateEndpoint,
     Wait,
+    endpoint_config,
     shift,
 )
+from shepherd.rollouts.kept_capacity import as_observed
 from shepherd.rollouts.observed import (
     PERCENT_TOLERANCE,
     TRANSITIONAL,
@@ -29,6 +34,7 @@ from shepherd.rollouts.observed import (
     describe,
 )
 from shepherd.rollouts.record import (
+    LiveDeployment,
     Phase,
     Rollout,
     to_aborting,
@@ -60,9 +66,9 @@ def decide_aborting(rollout: Rollout, observed: ObservedEndpoint | None, now: da
                 f"{rollout.update_timeout_seconds} s after the abort",
             )
         return Wait(f"restoring: endpoint is {observed.status}")
-    if observed.config_name == rollout.previous_config:
+    if observed.config_name in (rollout.previous_config, rollout.restore_config):
         if observed.status is EndpointStatus.IN_SERVICE:
-            return finish(rollout, now, None, current_percent=0)
+            return finish(rollout, now, None, current_percent=0, baseline=_restored_baseline(rollout, observed))
         return finish(rollout, now, f"endpoint is {observed.status} on its previous config{because(observed)}")
     ours = rollout.final_config if rollout.is_first_deployment else rollout.shift_config
     if observed.config_name not in (ours, rollout.final_config):
@@ -100,12 +106,35 @@ def _restore(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Act
     if observed.config_name == rollout.shift_config and (percent is None or percent > PERCENT_TOLERANCE):
         # Traffic first: one weight change, seconds; removing the candidate variant comes after.
         return shift(pending, round(percent) if percent is not None else rollout.current_percent, 0)
-    assert rollout.previous_config is not None
-    return UpdateEndpoint(rollout.endpoint_name, rollout.previous_config, None, "restore", pending)
+    assert rollout.previous_config is not None and rollout.live is not None and rollout.restore_config is not None
+    live = as_observed(rollout.live, observed)
+    if live.initial_instance_count == rollout.live.initial_instance_count:
+        return UpdateEndpoint(rollout.endpoint_name, rollout.previous_config, None, "restore", pending)
+    # The previous config would shrink (or, scaled in, grow) the fleet autoscaling runs now.
+    spec = endpoint_config(rollout.restore_config, (live, 1.0))
+    return UpdateEndpoint(rollout.endpoint_name, rollout.restore_config, spec, "restore", pending)
+
+
+def _restored_baseline(rollout: Rollout, observed: ObservedEndpoint) -> LiveDeployment | None:
+    """The endpoint's baseline once restored onto ``restore_config`` (None: back on the recorded one)."""
+    if observed.config_name != rollout.restore_config or rollout.live is None:
+        return None
+    assert rollout.previous_model_name is not None and rollout.previous_version is not None
+    return LiveDeployment(
+        model_name=rollout.previous_model_name,
+        version=rollout.previous_version,
+        variant=as_observed(rollout.live, observed),
+        config_name=observed.config_name,
+    )
 
 
 def finish(
-    rollout: Rollout, now: datetime, problem: str | None, *, current_percent: int | None = None
+    rollout: Rollout,
+    now: datetime,
+    problem: str | None,
+    *,
+    current_percent: int | None = None,
+    baseline: LiveDeployment | None = None,
 ) -> Fail | FinishRollback:
     reason = rollout.failure_reason or "aborted"
     if problem:
@@ -113,5 +142,5 @@ def finish(
     outcome = rollout.abort_outcome or Phase.FAILED
     ended = to_ended(rollout.model_copy(update={"failure_reason": reason}), outcome, now, current_percent)
     if outcome is Phase.ROLLED_BACK:
-        return FinishRollback(reason, ended)
-    return Fail(reason, ended)
+        return FinishRollback(reason, ended, baseline)
+    return Fail(reason, ended, baseline)

@@ -19,6 +19,7 @@ from functools import partial
 import msgspec
 from msgspec import Struct
 
+from shepherd.capacity.ports import VariantAutoScaling
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
@@ -47,6 +48,7 @@ class RolloutService(Struct):
     clock: Clock
     namespace: str  # the stack's: its per-rollout alarms' prefix (naming.rollout_alarm_names)
     canary: CanaryJudge  # judges a judged rollout's baking step at the start of its pass (judging.py)
+    scaling: VariantAutoScaling  # the variants' auto scaling, carried over at a retire (scaling_handover.py)
     sleep: Callable[[float], None] = time.sleep  # waiting for a busy endpoint to flip back
     concurrency: int = 1  # endpoints served at once in a tick (CONTROLLER_CONCURRENCY in Lambda)
     unpublished: int = 0  # this tick's publishes that failed (kept in the outbox): counted with its errors
@@ -76,6 +78,7 @@ class RolloutService(Struct):
             self.clock,
             self.namespace,
             self.canary,
+            self.scaling,
             self.sleep,
             self._published,
         )

@@ -1,0 +1,27 @@
+"""The live fleet is never shrunk by Shepherd (issue 23, rule 2).
+
+An UpdateEndpoint gives every variant the instance count of its new config, whatever autoscaling has
+made of it since: an endpoint scaled out to 12 at peak would drop to the 2 its config says in the
+middle of a canary. So every config Shepherd writes (the shift config, the final config, a restore's)
+gives the variant already serving the count observed just before (`live_count_to_keep`: the larger of
+DescribeEndpoint's current and desired counts). A variant not on the endpoint, or one without counts
+(serverless), keeps its configured count: an endpoint without autoscaling is written as before.
+"""
+
+from shepherd.capacity.sizing import live_count_to_keep
+from shepherd.rollouts.observed import ObservedEndpoint
+from shepherd.rollouts.record import VariantSpec
+
+
+def as_observed(spec: VariantSpec, observed: ObservedEndpoint) -> VariantSpec:
+    """``spec`` with the instance count its variant runs now, if it runs on the endpoint."""
+    variant = observed.variant(spec.variant_name)
+    if variant is None:
+        return spec
+    # A reported count below 1 is no fleet to keep (nothing serves on it): the configured count stands.
+    current = variant.current_instances if (variant.current_instances or 0) >= 1 else None
+    desired = variant.desired_instances if (variant.desired_instances or 0) >= 1 else None
+    count = live_count_to_keep(current, desired, spec.initial_instance_count)
+    if count == spec.initial_instance_count:
+        return spec
+    return spec.model_copy(update={"initial_instance_count": count})

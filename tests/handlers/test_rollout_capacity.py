@@ -1,0 +1,251 @@
+"""Capacity-aware rollouts (issue 23) through the handlers on moto and the emulator: Shepherd never shrinks
+the live fleet autoscaling grew, and an autoscaled variant's scaling moves to the new live variant.
+
+What is asserted is what an operator sees: each variant's instance counts in DescribeEndpoint after
+every tick, the endpoint configs Shepherd wrote, and the Application Auto Scaling registrations.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from tests.handlers.conftest import load_handler
+from tests.handlers.lifecycle import ENDPOINT, START, promote, promotion, registered_version, run_controller, tick
+from tests.handlers.test_rollback import rollback_command
+from tests.integration import test_fault_injection as fault_injection
+from tests.integration.test_fault_injection import SDK_ATTEMPTS
+
+faults = fault_injection.faults  # faults injected on the handlers' own clients, as the network would
+
+rollback = load_handler("rollback")
+
+V1, V2 = "churn-predictor-v1", "churn-predictor-v2"
+AT = START + timedelta(hours=1)
+CANARY = {"type": "canary", "canary_percent": 10, "bake_seconds": 600, "post_deploy_watch_seconds": 900}
+LINEAR = {"type": "linear", "step_percent": 25, "interval_seconds": 120, "post_deploy_watch_seconds": 60}
+
+
+def counts(sagemaker) -> dict[str, tuple[int, int]]:
+    """Each variant's (current, desired) instance counts, as DescribeEndpoint reports them now."""
+    described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    return {
+        v["VariantName"]: (v["CurrentInstanceCount"], v["DesiredInstanceCount"])
+        for v in described["ProductionVariants"]
+    }
+
+
+def settle(sagemaker) -> dict[str, tuple[int, int]]:
+    for _ in range(5):
+        if sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService":
+            return counts(sagemaker)
+    raise AssertionError("endpoint never settled")
+
+
+def scale_live_to(sagemaker, count: int) -> None:
+    """What an autoscaling activity does: set the variant's desired count (the emulator then settles it)."""
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT, DesiredWeightsAndCapacities=[{"VariantName": V1, "DesiredInstanceCount": count}]
+    )
+    assert settle(sagemaker)[V1] == (count, count)
+
+
+def config_counts(sagemaker, config_name: str) -> dict[str, int]:
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    return {v["VariantName"]: v["InitialInstanceCount"] for v in config["ProductionVariants"]}
+
+
+@pytest.fixture
+def live_at_4(world, sagemaker, lambda_context) -> int:
+    """v1 live, deployed by Shepherd with 2 instances in its config, since scaled out to 4."""
+    v1 = registered_version(world, lambda_context, 1)
+    first = promotion(v1, {"type": "all_at_once"}, initial_instance_count=2)
+    assert promote.lambda_handler(first, lambda_context)["result"] == "started"
+    run_controller(lambda_context, sagemaker, START, 5)
+    assert settle(sagemaker) == {V1: (2, 2)}
+    scale_live_to(sagemaker, 4)
+    world.announcements()
+    world.seen.clear()
+    return v1
+
+
+CONFIGS: dict[str, dict[str, int]] = {}  # every config the endpoint ran during a test: its variants' counts
+
+
+def ticks_watching_live(lambda_context, sagemaker, start, minutes: int) -> list[tuple[int, int]]:
+    """Tick once a minute; the live variant's counts after every tick (and every describe that settles)."""
+    seen = []
+    for minute in range(minutes):
+        tick(lambda_context, start + timedelta(minutes=minute))
+        for _ in range(2):  # the emulator settles a change on a describe: look at both sides of it
+            now = counts(sagemaker)
+            if V1 in now:
+                seen.append(now[V1])
+            config = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+            CONFIGS.setdefault(config, config_counts(sagemaker, config))
+    return seen
+
+
+@pytest.mark.parametrize("strategy", [CANARY, LINEAR], ids=["canary", "linear"])
+def test_a_rollout_never_shrinks_the_live_fleet_autoscaling_grew(world, sagemaker, lambda_context, live_at_4, strategy):
+    v2 = registered_version(world, lambda_context, 2)
+    assert promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)["result"] == "started"
+
+    CONFIGS.clear()
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    assert seen and min(min(current, desired) for current, desired in seen) >= 4
+    [completed] = world.announcements("Rollout Completed")
+    # The shift config Shepherd wrote holds the live fleet as it was observed, not as first configured.
+    assert CONFIGS[f"{ENDPOINT}-{completed['rollout_id']}-shift"] == {V1: 4, V2: 1}
+    assert set(settle(sagemaker)) == {V2}
+
+
+def test_a_rollback_restores_the_live_fleet_at_the_count_it_had(world, sagemaker, lambda_context, live_at_4):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 2)
+    assert set(counts(sagemaker)) == {V1, V2}
+
+    result = rollback.lambda_handler(rollback_command(AT + timedelta(minutes=2)), lambda_context)
+    assert result["results"][0]["result"] == "rolled_back"
+    seen += ticks_watching_live(lambda_context, sagemaker, AT + timedelta(minutes=3), 4)
+
+    assert min(min(current, desired) for current, desired in seen) >= 4
+    assert settle(sagemaker) == {V1: (4, 4)}
+    assert world.announcements("Rollout Rolled Back")
+    # The endpoint's baseline now names the config it runs, so the next rollout starts from it.
+    endpoint = world.dynamodb.get_item(
+        TableName=world.table, Key={"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": "ENDPOINT"}}
+    )["Item"]
+    running = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    assert endpoint["live"]["M"]["config_name"]["S"] == running
+    assert config_counts(sagemaker, running) == {V1: 4}
+
+
+def test_an_endpoint_without_autoscaling_is_restored_to_its_own_config(world, sagemaker, lambda_context):
+    v1 = registered_version(world, lambda_context, 1)
+    promote.lambda_handler(promotion(v1, {"type": "all_at_once"}, initial_instance_count=2), lambda_context)
+    run_controller(lambda_context, sagemaker, START, 5)
+    first_config = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    ticks_watching_live(lambda_context, sagemaker, AT, 2)
+
+    rollback.lambda_handler(rollback_command(AT + timedelta(minutes=2)), lambda_context)
+    ticks_watching_live(lambda_context, sagemaker, AT + timedelta(minutes=3), 4)
+
+    assert settle(sagemaker) == {V1: (2, 2)}
+    assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == first_config
+
+
+# --- auto scaling carried across ------------------------------------------------------------------------
+
+RESOURCE = "endpoint/{endpoint}/variant/{variant}"
+DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+TRACKING = {
+    "TargetValue": 70.0,
+    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+    "ScaleInCooldown": 600,
+    "ScaleOutCooldown": 60,
+}
+
+
+def resource(variant: str) -> str:
+    return RESOURCE.format(endpoint=ENDPOINT, variant=variant)
+
+
+def registration(variant: str) -> tuple[tuple[int, int] | None, list[tuple[str, float]]]:
+    """The variant's (min, max) and its policies (name, target), as Application Auto Scaling reports them."""
+    scaling = boto3.client("application-autoscaling")
+    targets = scaling.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[resource(variant)])
+    limits = [
+        (t["MinCapacity"], t["MaxCapacity"]) for t in targets["ScalableTargets"] if t["ResourceId"] == resource(variant)
+    ]
+    policies = scaling.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource(variant))
+    named = [
+        (p["PolicyName"], p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"])
+        for p in policies["ScalingPolicies"]
+        if p["ResourceId"] == resource(variant)
+    ]
+    return (limits[0] if limits else None), named
+
+
+@pytest.fixture
+def autoscaled_at_4(live_at_4) -> int:
+    """v1 registered (min 2, max 8) with a target-tracking policy, running 4 instances."""
+    scaling = boto3.client("application-autoscaling")
+    names = {"ServiceNamespace": "sagemaker", "ResourceId": resource(V1), "ScalableDimension": DIMENSION}
+    scaling.register_scalable_target(**names, MinCapacity=2, MaxCapacity=8)
+    scaling.put_scaling_policy(
+        PolicyName="invocations",
+        PolicyType="TargetTrackingScaling",
+        **names,
+        TargetTrackingScalingPolicyConfiguration=TRACKING,
+    )
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)])
+    return live_at_4
+
+
+@pytest.mark.parametrize("strategy", [CANARY, LINEAR], ids=["canary", "linear"])
+def test_the_new_live_variant_takes_over_the_old_ones_scaling(
+    world, sagemaker, lambda_context, autoscaled_at_4, strategy
+):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, strategy, at=AT), lambda_context)
+
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    # The emulator refuses an update removing a registered variant, as SageMaker does: the retire went
+    # through, so v1 was deregistered before it; v2 serves with v1's limits and policy.
+    assert world.announcements("Rollout Completed") and set(settle(sagemaker)) == {V2}
+    assert registration(V2) == ((2, 8), [("invocations", 70.0)])
+    assert registration(V1) == (None, [])
+    assert min(min(current, desired) for current, desired in seen) >= 4
+
+
+def test_a_rollback_leaves_the_live_variant_registered_as_it_was(world, sagemaker, lambda_context, autoscaled_at_4):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 2)
+
+    rollback.lambda_handler(rollback_command(AT + timedelta(minutes=2)), lambda_context)
+    seen += ticks_watching_live(lambda_context, sagemaker, AT + timedelta(minutes=3), 4)
+
+    assert settle(sagemaker) == {V1: (4, 4)} and min(min(c, d) for c, d in seen) >= 4
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)])
+    assert registration(V2) == (None, [])
+
+
+def test_a_refused_registration_fails_the_rollout_and_leaves_the_old_scaling(
+    world, sagemaker, lambda_context, autoscaled_at_4, faults
+):
+    denied = (400, {"__type": "AccessDeniedException", "message": "not authorized to RegisterScalableTarget"})
+    refused = faults("application-autoscaling", "RegisterScalableTarget", respond=lambda: denied, times=100)
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    assert refused.injected == 1  # a refusal is not asked again: the rollout fails and restores
+    [failed] = world.announcements("Rollout Failed")
+    assert failed["reason"].startswith("AccessDeniedException")
+    assert settle(sagemaker) == {V1: (4, 4)} and min(min(c, d) for c, d in seen) >= 4
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)])
+    assert registration(V2) == (None, [])
+
+
+def test_throttled_scaling_reads_are_retried_by_the_next_pass(
+    world, sagemaker, lambda_context, autoscaled_at_4, faults
+):
+    throttled = faults("application-autoscaling", "DescribeScalableTargets", times=SDK_ATTEMPTS)
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+
+    ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    assert throttled.injected == SDK_ATTEMPTS  # one pass failed, a later one carried the scaling over
+    assert world.announcements("Rollout Completed") and world.announcements("Rollout Failed") == []
+    assert registration(V2) == ((2, 8), [("invocations", 70.0)]) and registration(V1) == (None, [])
