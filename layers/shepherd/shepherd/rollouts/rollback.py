@@ -171,15 +171,12 @@ class RollbackService(Struct):
         """An unconfirmed alarm: announced (`Rollback Skipped`) and kept with the refusals of each
         rollout it names, so the on-call engineer sees the attempt; nothing else is touched."""
         logger.warning("alarm notification not confirmed", extra={"alarm": change.alarm_name, "reason": why})
-        targets, _ = alarm_targets(self.rollouts, change)
         registration = self.rollouts.alarm_registration(change.alarm_name)
-        if registration is not None:
-            targets = [
-                (
-                    registration.endpoint_name,
-                    self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id),
-                )
-            ]
+        if registration is not None:  # a rollout's own alarm names that rollout alone
+            own = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
+            targets: list[tuple[str, StoredRollout | None]] = [(registration.endpoint_name, own)]
+        else:
+            targets, _ = alarm_targets(self.rollouts, change)
         outcomes = []
         for endpoint_name, stored in targets:
             if stored is not None:
