@@ -50,6 +50,7 @@ from shepherd.rollouts.ports import (
     BaselineIs,
     Change,
     ChangeRejected,
+    DescribedAlarm,
     EndpointAuditEntry,
     EndpointBusy,
     ForgetAlarms,
@@ -767,6 +768,12 @@ class InMemoryAlarms:
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
         return frozenset(name for name in alarm_names if name in self.states)
+
+    def described(self, alarm_name: str) -> DescribedAlarm | None:
+        if alarm_name not in self.states:
+            return None
+        dimensions = self.dimensions.get(alarm_name) or {}
+        return DescribedAlarm(self.states[alarm_name], (dict(dimensions),) if dimensions else ())
 
     def create_rollout_alarms(
         self,

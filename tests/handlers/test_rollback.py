@@ -79,7 +79,7 @@ def alarm_event(
         event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = dict(dimensions)
         return event
     if state == "ALARM":
-        cloudwatch_sets_alarm(alarm_name)  # what happens before CloudWatch notifies the topic
+        cloudwatch_sets_alarm(alarm_name, dimensions)  # what happens before CloudWatch notifies the topic
     event = sample_event("cloudwatch-alarm.sns.json")
     message = json.loads(event["Records"][0]["Sns"]["Message"])
     message.update(AlarmName=alarm_name, NewStateValue=state, NewStateReason=reason, StateChangeTime=stamp)
@@ -88,21 +88,43 @@ def alarm_event(
     return event
 
 
-def cloudwatch_sets_alarm(alarm_name: str) -> None:
-    """The alarm enters ALARM in CloudWatch (created first when the test's alarm is not a real one):
-    an SNS notification is confirmed against it (rollouts/alarm_confirmation.py)."""
+def cloudwatch_sets_alarm(alarm_name: str, *metric_dimensions: dict[str, str]) -> None:
+    """The alarm enters ALARM in CloudWatch (created first, on `metric_dimensions`, when the test's alarm
+    is not a real one): an SNS notification is confirmed against it, and acts by its dimensions as
+    CloudWatch has them (rollouts/alarm_confirmation.py)."""
     cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
     if not cloudwatch.describe_alarms(AlarmNames=[alarm_name])["MetricAlarms"]:
-        cloudwatch.put_metric_alarm(
-            AlarmName=alarm_name,
-            Namespace="AWS/SageMaker",
-            MetricName="Invocation5XXErrors",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=5.0,
-            ComparisonOperator="GreaterThanThreshold",
-        )
+        threshold = {"EvaluationPeriods": 1, "Threshold": 5.0, "ComparisonOperator": "GreaterThanThreshold"}
+        if len(metric_dimensions) <= 1:
+            dimensions = [{"Name": k, "Value": v} for k, v in (metric_dimensions or ({},))[0].items()]
+            cloudwatch.put_metric_alarm(
+                AlarmName=alarm_name,
+                Namespace="AWS/SageMaker",
+                MetricName="Invocation5XXErrors",
+                Dimensions=dimensions,
+                Statistic="Sum",
+                Period=60,
+                **threshold,
+            )
+        else:
+            metrics = [
+                {
+                    "Id": f"m{index}",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SageMaker",
+                            "MetricName": "Invocation5XXErrors",
+                            "Dimensions": [{"Name": k, "Value": v} for k, v in each.items()],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": False,
+                }
+                for index, each in enumerate(metric_dimensions)
+            ]
+            expression = {"Id": "difference", "Expression": "m0 - m1", "ReturnData": True}
+            cloudwatch.put_metric_alarm(AlarmName=alarm_name, Metrics=[*metrics, expression], **threshold)
     cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="ALARM", StateReason="Threshold Crossed")
 
 
@@ -286,7 +308,7 @@ def test_a_metric_math_alarm_through_sns_maps_to_its_endpoint_like_the_other_sha
         ]
     message["StateChangeTime"] = AT.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     event["Records"][0]["Sns"]["Message"] = json.dumps(message)
-    cloudwatch_sets_alarm(message["AlarmName"])
+    cloudwatch_sets_alarm(message["AlarmName"], CANDIDATE, CANDIDATE)
 
     result = rollback.lambda_handler(event, lambda_context)["results"][0]
 
@@ -589,7 +611,7 @@ def comparison_alarm(shape: str, variants: list[str]) -> dict[str, Any]:
     variant in `variants` order, in the EventBridge or SNS shape (issue 22, defect 4)."""
     metrics = [{"EndpointName": ENDPOINT, "VariantName": variant} for variant in variants]
     if shape == "sns":
-        cloudwatch_sets_alarm("churn-prod-5xx-vs-baseline")
+        cloudwatch_sets_alarm("churn-prod-5xx-vs-baseline", *metrics)
         event = sample_event("cloudwatch-alarm-metric-math.sns.json")
         message = json.loads(event["Records"][0]["Sns"]["Message"])
         for query, dimensions in zip(message["Trigger"]["Metrics"][1:], metrics, strict=True):
@@ -664,4 +686,23 @@ def test_an_sns_alarm_cloudwatch_does_not_confirm_rolls_nothing_back_and_is_reco
     assert skipped["trigger"] == name and skipped["rollout_id"] == rollout_id
     refusals = bootstrap.rollout_store().refusals(10)
     assert [(entry.action, entry.actor) for entry in refusals] == [("refused alarm", name)]
+    assert world.announcements("Rollout Rolled Back") == []
+
+
+def test_an_sns_alarm_acts_by_the_dimensions_cloudwatch_has_not_the_messages(
+    world, sagemaker, lambda_context, canary_at_10
+):
+    # A real alarm of another team is firing on another endpoint; a forged notification names it but
+    # claims the candidate's dimensions: confirmed as firing, it still acts only where it really looks.
+    cloudwatch_sets_alarm("checkout-latency-high", {"EndpointName": "checkout-prod", "VariantName": "v7"})
+    event = alarm_event("sns", "checkout-latency-high", state="OK")  # built without touching CloudWatch
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message["NewStateValue"] = "ALARM"
+    message["Trigger"]["Dimensions"] = [{"name": key, "value": value} for key, value in CANDIDATE.items()]
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+
+    [result] = rollback.lambda_handler(event, lambda_context)["results"]
+
+    assert result["result"] == "ignored"
+    assert settled_weights(sagemaker) == {"churn-predictor-v1": 0.9, "churn-predictor-v2": 0.1}
     assert world.announcements("Rollout Rolled Back") == []

@@ -14,6 +14,7 @@ from shepherd.analysis.observations import VariantSeries
 from shepherd.analysis.ports import MetricsUnavailable
 from shepherd.kernel.errors import TransientError
 from shepherd.rollouts.errors import AlarmRequestRefused
+from shepherd.rollouts.ports import DescribedAlarm
 from shepherd.rollouts.strategy import Analysis
 
 MAX_NAMES_PER_DESCRIBE = 100  # DescribeAlarms takes at most 100 names
@@ -32,6 +33,22 @@ class CloudWatchAlarms:
 
     def existing(self, alarm_names: tuple[str, ...]) -> frozenset[str]:
         return frozenset(self._states(alarm_names))
+
+    def described(self, alarm_name: str) -> DescribedAlarm | None:
+        response = self._call("describe_alarms", AlarmNames=[alarm_name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+        for alarm in response.get("MetricAlarms", []):
+            if alarm["AlarmName"] == alarm_name:
+                # A single-metric alarm has Dimensions; a metric-math alarm has them per Metrics[].
+                metrics = [alarm.get("Dimensions", [])] + [
+                    query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+                    for query in alarm.get("Metrics", [])
+                ]
+                dimensions = tuple({d["Name"]: d["Value"] for d in each} for each in metrics if each)
+                return DescribedAlarm(alarm["StateValue"], dimensions)
+        for alarm in response.get("CompositeAlarms", []):
+            if alarm["AlarmName"] == alarm_name:
+                return DescribedAlarm(alarm["StateValue"], ())
+        return None
 
     def _states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
         # The state is filtered here, not with StateValue: moto ignores StateValue next to AlarmNames.

@@ -320,7 +320,18 @@ class EndpointControl(Protocol):
     def delete_model(self, model_name: str) -> None: ...
 
 
+class DescribedAlarm(Struct, frozen=True):
+    """An alarm as CloudWatch describes it: its state, and each of its metrics' dimensions."""
+
+    state: str
+    metric_dimensions: tuple[dict[str, str], ...]
+
+
 class AlarmControl(Protocol):
+    def described(self, alarm_name: str) -> DescribedAlarm | None:
+        """The alarm as CloudWatch has it, or None when it does not exist (one DescribeAlarms)."""
+        ...
+
     def alarm_states(self, alarm_names: tuple[str, ...]) -> dict[str, str]:
         """The state (ALARM, OK, INSUFFICIENT_DATA) of each named alarm that exists. A name left out
         is an alarm that does not exist: never read it as "not firing" (alarm_gate.py)."""

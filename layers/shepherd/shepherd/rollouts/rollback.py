@@ -35,7 +35,7 @@ from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.registry.model import VersionStatus
-from shepherd.rollouts.alarm_confirmation import refused_alarm, unconfirmed
+from shepherd.rollouts.alarm_confirmation import confirmed, refused_alarm
 from shepherd.rollouts.alarm_targets import alarm_targets
 from shepherd.rollouts.flip import Flipped, TrafficFlip, flip_record
 from shepherd.rollouts.outbox import deliver, flush, outbox
@@ -136,9 +136,10 @@ class RollbackService(Struct):
         if change.state != "ALARM":
             logger.info("alarm state recorded, not acted on", extra={"alarm": change.alarm_name, "state": change.state})
             return [RollbackOutcome("ignored", f"{change.alarm_name} is {change.state}")]
-        why = unconfirmed(self.alarms(), change)
-        if why is not None:
-            return self._refuse_alarm(change, why)
+        checked = confirmed(self.alarms(), change)
+        if isinstance(checked, str):
+            return self._refuse_alarm(change, checked)
+        change = checked  # an SNS alarm's dimensions are CloudWatch's, never the message's
         cause = RollbackCause(
             trigger=change.alarm_name,
             alarm_name=change.alarm_name,
