@@ -10,24 +10,14 @@ request, which is what the tests need to exercise.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from moto.dynamodb.responses import DynamoHandler
 
+from shepherd_cli.local.atomic_requests import serialise
+
 _LOCK = threading.RLock()
-_installed = False
 
 
 def install() -> None:
     """Idempotent: wrap `DynamoHandler.call_action` once."""
-    global _installed
-    if _installed:
-        return
-    original = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with _LOCK:
-            return original(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    _installed = True
+    serialise(DynamoHandler, _LOCK)

@@ -17,19 +17,23 @@ from typing import Any
 from moto.core.responses import BaseResponse
 
 _LOCK = threading.RLock()
-_installed = False
+_serialised: set[type[BaseResponse]] = set()
 
 
 def install() -> None:
     """Idempotent: wrap `BaseResponse.call_action` once (every service's request handling)."""
-    global _installed
-    if _installed:
+    serialise(BaseResponse, _LOCK)
+
+
+def serialise(handler: type[BaseResponse], lock: threading.RLock) -> None:
+    """Idempotent: run `handler`'s request handling (`call_action`) under `lock`, once per class."""
+    if handler in _serialised:
         return
-    original = BaseResponse.call_action
+    original = handler.call_action
 
     def call_action(self: BaseResponse) -> Any:
-        with _LOCK:
+        with lock:
             return original(self)
 
-    BaseResponse.call_action = call_action  # type: ignore[method-assign]
-    _installed = True
+    handler.call_action = call_action  # type: ignore[method-assign]
+    _serialised.add(handler)
