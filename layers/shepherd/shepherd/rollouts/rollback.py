@@ -148,10 +148,9 @@ class RollbackService(Struct):
             requested_at=self._received(change.changed_at),
             event_id=change.event_id,
         )
-        registration = self.rollouts.alarm_registration(change.alarm_name)
-        if registration is not None:  # a rollout's own alarm: one read finds it, and it maps to it alone
-            stored = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
-            return [self._roll_back(registration.endpoint_name, stored, cause)]
+        own = self._own_rollout(change.alarm_name)
+        if own is not None:  # a rollout's own alarm: one read finds it, and it maps to it alone
+            return [self._roll_back(*own, cause)]
         targets, why_not = alarm_targets(self.rollouts, change)
         if not targets:
             logger.info("alarm acts on no rollout", extra={"alarm": change.alarm_name, "reason": why_not})
@@ -172,18 +171,23 @@ class RollbackService(Struct):
         """An unconfirmed alarm: announced (`Rollback Skipped`) and kept with the refusals of each
         rollout it names, so the on-call engineer sees the attempt; nothing else is touched."""
         logger.warning("alarm notification not confirmed", extra={"alarm": change.alarm_name, "reason": why})
-        registration = self.rollouts.alarm_registration(change.alarm_name)
-        if registration is not None:  # a rollout's own alarm names that rollout alone
-            own = self.rollouts.get_rollout(registration.endpoint_name, registration.rollout_id)
-            targets: list[tuple[str, StoredRollout | None]] = [(registration.endpoint_name, own)]
-        else:
-            targets, _ = alarm_targets(self.rollouts, change)
+        own = self._own_rollout(change.alarm_name)
+        targets = [own] if own is not None else alarm_targets(self.rollouts, change)[0]
         outcomes = []
         for endpoint_name, stored in targets:
             if stored is not None:
                 self.rollouts.commit([refused_alarm(stored.rollout, change, why, self.clock())])
             outcomes.append(self._skip(endpoint_name, stored, change.alarm_name, why))
         return outcomes or [RollbackOutcome("skipped", why)]
+
+    def _own_rollout(self, alarm_name: str) -> tuple[str, StoredRollout | None] | None:
+        """(endpoint, rollout) of a per-rollout alarm (its registration names them), else None."""
+        registration = self.rollouts.alarm_registration(alarm_name)
+        if registration is None:
+            return None
+        return registration.endpoint_name, self.rollouts.get_rollout(
+            registration.endpoint_name, registration.rollout_id
+        )
 
     def handle_request(self, request: RollbackRequest) -> RollbackOutcome:
         holder = self.rollouts.lock_holder(request.endpoint_name)
