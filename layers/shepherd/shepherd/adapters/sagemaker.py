@@ -123,6 +123,16 @@ class SageMakerEndpoints:
             ],
         )
 
+    def set_capacities(self, endpoint_name: str, counts: dict[str, int]) -> None:
+        """One UpdateEndpointWeightsAndCapacities that sizes variants and leaves their weights as they are."""
+        self._change(
+            "update_endpoint_weights_and_capacities",
+            EndpointName=endpoint_name,
+            DesiredWeightsAndCapacities=[
+                {"VariantName": variant, "DesiredInstanceCount": count} for variant, count in counts.items()
+            ],
+        )
+
     def delete_endpoint(self, endpoint_name: str) -> None:
         self._delete("delete_endpoint", EndpointName=endpoint_name)
 

@@ -35,6 +35,7 @@ from typing import Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from shepherd.capacity.sizing import DEFAULT_HEADROOM
 from shepherd.kernel.frozen import Frozen
 from shepherd.rollouts import naming
 from shepherd.rollouts.rollback_cause import RollbackCause
@@ -86,6 +87,22 @@ class VariantSpec(Frozen):
             instance_type=instance_type,
             initial_instance_count=initial_instance_count,
         )
+
+
+class CandidateSizing(Frozen):
+    """The candidate sized to its share at each step (capacity/sizing.py, issue 23 rule 3): its count
+    is ``ceil(live count x step share x headroom)``, grown before each step's weights move and while a
+    step bakes if the live fleet grew; at 100% the live fleet's count. Absent from a rollout, the
+    candidate's count is fixed (the promotion named it, or a first deployment)."""
+
+    headroom: float = Field(default=DEFAULT_HEADROOM, ge=1, le=4)
+
+
+class ScalingLimits(Frozen):
+    """A promotion's own auto scaling limits for the new live variant (None: the old variant's)."""
+
+    min_capacity: int | None = Field(default=None, ge=1)
+    max_capacity: int | None = Field(default=None, ge=1)
 
 
 class ManualGate(Frozen):
@@ -168,6 +185,10 @@ class Rollout(Frozen):
     # The manual gates that held this rollout (hold.py). Left out of the stored record when none, so a
     # rollout without one is stored exactly as before.
     gates: tuple[ManualGate, ...] = Field(default=(), exclude_if=lambda gates: not gates)
+    # Capacity (issue 23). Left out of the stored record when unset, so a rollout without them is
+    # stored exactly as before.
+    sizing: CandidateSizing | None = Field(default=None, exclude_if=lambda sizing: sizing is None)
+    scaling_limits: ScalingLimits | None = Field(default=None, exclude_if=lambda limits: limits is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
