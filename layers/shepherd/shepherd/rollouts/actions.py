@@ -7,6 +7,7 @@ Wait                   nothing (log ``reason``; ``alarms`` are the ones holding 
 CreateEndpoint         CreateEndpointConfig(config) [exists = done] + CreateEndpoint      write
 UpdateEndpoint         CreateEndpointConfig(create_config) if given + UpdateEndpoint      write
 ShiftTraffic           UpdateEndpointWeightsAndCapacities(candidate, live weights)       write, announce
+ResizeVariants         UpdateEndpointWeightsAndCapacities(counts only: candidate_sizing)  write
 DeleteEndpoint         DeleteEndpoint (a failed first deployment's own endpoint)          write
 RecordProgress         nothing: the endpoint is already where the record is going         write
 Complete               nothing                                                           terminal
@@ -107,6 +108,19 @@ class ShiftTraffic(Struct, frozen=True):
         return weights
 
 
+class ResizeVariants(Struct, frozen=True):
+    """Grow the candidate (and a fresh baseline) to ``counts`` before their share grows, weights
+    untouched (candidate_sizing.py). ``percent``: the share the counts are for."""
+
+    endpoint_name: str
+    counts: tuple[tuple[str, int], ...]
+    percent: int
+    next: Rollout
+
+    def requested(self) -> dict[str, int]:
+        return dict(self.counts)
+
+
 class DeleteEndpoint(Struct, frozen=True):
     """Delete the endpoint a failed first deployment created."""
 
@@ -149,6 +163,7 @@ Action: TypeAlias = (
     | CreateEndpoint
     | UpdateEndpoint
     | ShiftTraffic
+    | ResizeVariants
     | DeleteEndpoint
     | RecordProgress
     | Complete

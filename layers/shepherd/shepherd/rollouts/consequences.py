@@ -23,6 +23,7 @@ from shepherd.rollouts.actions import (
     Fail,
     FinishRollback,
     RecordProgress,
+    ResizeVariants,
     ShiftTraffic,
     UpdateEndpoint,
     Wait,
@@ -158,6 +159,9 @@ def _audit_action(action: Action) -> str:
         return f"traffic {action.from_percent}% -> {action.to_percent}%"
     if isinstance(action, UpdateEndpoint):
         return f"update endpoint ({action.purpose})"
+    if isinstance(action, ResizeVariants):
+        sizes = ", ".join(f"{variant} to {count}" for variant, count in action.counts)
+        return f"resize for {action.percent}%: {sizes}"
     if isinstance(action, alarm_gate.GateChanged):
         return alarm_gate.audit_action(action)
     if isinstance(action, hold.GateNews):

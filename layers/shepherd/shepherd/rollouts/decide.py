@@ -35,12 +35,14 @@ from shepherd.rollouts.actions import (
     Complete,
     CreateEndpoint,
     RecordProgress,
+    ResizeVariants,
     ShiftTraffic,
     UpdateEndpoint,
     Wait,
     endpoint_config,
     shift,
 )
+from shepherd.rollouts.candidate_sizing import growth, provisioned, started, with_counts
 from shepherd.rollouts.kept_capacity import as_observed
 from shepherd.rollouts.observed import (
     TRANSITIONAL,
@@ -109,7 +111,7 @@ def _decide_forward(
         return Wait(f"endpoint is {observed.status}")
     if observed.status is not EndpointStatus.IN_SERVICE:
         return abort(rollout, observed, now, f"endpoint is {observed.status}{because(observed)}")
-    if at_target(rollout, observed):
+    if at_target(rollout, observed) and (rollout.pending_since is None or provisioned(rollout, observed)):
         if rollout.pending_since is not None:
             return _reached(rollout, now, "reached")
         return _advance(rollout, observed, alarms, now)
@@ -180,7 +182,10 @@ def _advance(rollout: Rollout, observed: ObservedEndpoint, alarms: frozenset[str
         assert rollout.step_started_at is not None
         until = rollout.step_started_at + timedelta(seconds=rollout.plan[rollout.step_index].bake_seconds)
         if now < until:
-            return Wait(f"baking {rollout.target_percent}% until {until.isoformat()}", until=until)
+            # The live fleet grew during the bake: the candidate's share of the load did too.
+            return _resize(rollout, observed, rollout.step_index, now) or Wait(
+                f"baking {rollout.target_percent}% until {until.isoformat()}", until=until
+            )
     if rollout.phase in (Phase.STARTING, Phase.SHIFTING):
         # Before every next step (the first one too, the candidate up at weight 0): what, if anything,
         # the step reached waits for once baked, or the next step waits for (hold.py).
@@ -194,7 +199,8 @@ def _advance(rollout: Rollout, observed: ObservedEndpoint, alarms: frozenset[str
             return Wait(f"watching at 100% until {until.isoformat()}", until=until)
     if alarms:
         return Wait(f"held at {rollout.target_percent}% by alarms: {', '.join(sorted(alarms))}", alarms=alarms)
-    forward = _forward(rollout, observed, now)
+    # Capacity first: the next step's weights move only onto instances already running.
+    forward = _resize_for_next_step(rollout, observed, now) or _forward(rollout, observed, now)
     assert forward is not None
     return forward
 
@@ -226,8 +232,27 @@ def _forward(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Shi
     return None
 
 
+def _resize_for_next_step(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> ResizeVariants | None:
+    if rollout.phase not in (Phase.STARTING, Phase.SHIFTING) or rollout.step_index >= len(rollout.plan) - 1:
+        return None
+    return _resize(rollout, observed, rollout.step_index + 1, now)
+
+
+def _resize(rollout: Rollout, observed: ObservedEndpoint, index: int, now: datetime) -> ResizeVariants | None:
+    """Grow the candidate (and fresh baseline) for step ``index`` if they are short of its counts;
+    reached once they run them (`_reached`)."""
+    counts = growth(rollout, observed, index)
+    if not counts:
+        return None
+    pending = with_counts(rollout, counts).model_copy(update={"pending_since": now})
+    return ResizeVariants(rollout.endpoint_name, tuple(sorted(counts.items())), rollout.plan[index].percent, pending)
+
+
 def _reached(rollout: Rollout, now: datetime, how: str) -> RecordProgress | Complete:
     """The record for a target observed reached: bake clock starts, watch starts, or done."""
+    if _resizing(rollout):  # what was pending is a resize at a step already reached: its bake runs on
+        counts = f"{rollout.candidate.initial_instance_count} instance(s)"
+        return RecordProgress(f"{how}: candidate sized to {counts}", rollout.model_copy(update={"pending_since": None}))
     if rollout.phase is Phase.RETIRING or (rollout.phase is Phase.STARTING and rollout.is_first_deployment):
         return Complete(to_ended(rollout, Phase.COMPLETED, now, current_percent=100))
     percent = rollout.target_percent
@@ -242,6 +267,16 @@ def _reached(rollout: Rollout, now: datetime, how: str) -> RecordProgress | Comp
     return RecordProgress(note, rollout.model_copy(update=update))
 
 
+def _resizing(rollout: Rollout) -> bool:
+    """A resize is pending (`_resize`): a shift forward clears ``step_started_at``, a resize keeps it."""
+    return (
+        rollout.phase is Phase.SHIFTING
+        and rollout.pending_since is not None
+        and rollout.step_started_at is not None
+        and rollout.step_index < len(rollout.plan) - 1
+    )
+
+
 def _create_endpoint(rollout: Rollout, now: datetime) -> CreateEndpoint:
     # Keep the first request time: a retried create must not push the deadline out.
     pending = rollout.model_copy(update={"pending_since": rollout.pending_since or now})
@@ -252,10 +287,11 @@ def _create_endpoint(rollout: Rollout, now: datetime) -> CreateEndpoint:
 
 def _start_update(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> UpdateEndpoint:
     assert rollout.live is not None and rollout.shift_config is not None
-    fresh = ((rollout.fresh_baseline, 0.0),) if rollout.fresh_baseline is not None else ()
     live = as_observed(rollout.live, observed)  # never below the fleet autoscaling gave it
-    spec = endpoint_config(rollout.shift_config, (live, 1.0), (rollout.candidate, 0.0), *fresh)
-    pending = rollout.model_copy(update={"pending_since": now})
+    sized = started(rollout, observed)  # the candidate at the first step's count (candidate_sizing.py)
+    fresh = ((sized.fresh_baseline, 0.0),) if sized.fresh_baseline is not None else ()
+    spec = endpoint_config(rollout.shift_config, (live, 1.0), (sized.candidate, 0.0), *fresh)
+    pending = sized.model_copy(update={"pending_since": now})
     return UpdateEndpoint(rollout.endpoint_name, rollout.shift_config, spec, "start", pending)
 
 

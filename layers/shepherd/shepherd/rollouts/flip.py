@@ -22,7 +22,7 @@ from msgspec import Struct
 from shepherd.contracts import Announcement, RolloutRolledBack
 from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import ConflictError, TransientError
-from shepherd.rollouts.actions import Action, FinishRollback, ShiftTraffic, UpdateEndpoint, Wait
+from shepherd.rollouts.actions import Action, FinishRollback, ResizeVariants, ShiftTraffic, UpdateEndpoint, Wait
 from shepherd.rollouts.errors import EndpointRequestRefused
 from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.ports import (
@@ -243,6 +243,8 @@ def moves_forward(action: Action) -> bool:
     """A change an abort would have to undo: a step up, or an endpoint update towards the candidate."""
     if isinstance(action, ShiftTraffic):
         return action.to_percent > action.from_percent
+    if isinstance(action, ResizeVariants):
+        return True  # capacity for a step up: pointless (and paid for) once a rollback aborted it
     return isinstance(action, UpdateEndpoint) and action.purpose in ("start", "retire")
 
 

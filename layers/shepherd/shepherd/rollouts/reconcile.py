@@ -30,7 +30,15 @@ from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts import alarm_gate
-from shepherd.rollouts.actions import Action, CreateEndpoint, DeleteEndpoint, ShiftTraffic, UpdateEndpoint, Wait
+from shepherd.rollouts.actions import (
+    Action,
+    CreateEndpoint,
+    DeleteEndpoint,
+    ResizeVariants,
+    ShiftTraffic,
+    UpdateEndpoint,
+    Wait,
+)
 from shepherd.rollouts.clean_up import clean_up
 from shepherd.rollouts.consequences import consequences
 from shepherd.rollouts.decide import decide
@@ -255,6 +263,8 @@ class RolloutPass(Struct):
             self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
         elif isinstance(action, ShiftTraffic):
             self.endpoints.set_weights(action.endpoint_name, action.weights())
+        elif isinstance(action, ResizeVariants):
+            self.endpoints.set_capacities(action.endpoint_name, action.requested())
         elif isinstance(action, DeleteEndpoint):
             self.endpoints.delete_endpoint(action.endpoint_name)
 

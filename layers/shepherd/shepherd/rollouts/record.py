@@ -96,6 +96,9 @@ class CandidateSizing(Frozen):
     candidate's count is fixed (the promotion named it, or a first deployment)."""
 
     headroom: float = Field(default=DEFAULT_HEADROOM, ge=1, le=4)
+    # The live variant's count when the rollout started (before any weight moved): the full fleet the
+    # candidate is sized against never falls below it (candidate_sizing.py). Set by the start.
+    live_count_at_start: int | None = Field(default=None, ge=1)
 
 
 class ScalingLimits(Frozen):

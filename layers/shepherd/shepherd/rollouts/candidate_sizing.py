@@ -1,0 +1,99 @@
+"""The candidate sized to its share (issue 23, rule 3), as the decision applies it. Pure.
+
+A sized rollout (``Rollout.sizing``; absent when the promotion named a count, or for a first
+deployment) gives the candidate ``ceil(full fleet x share x headroom)`` instances at each step, and the
+full fleet at 100% (`capacity.sizing.candidate_count`). Its count only grows, and always *before* the
+weights that need it move: the shift config starts it at the first step's count, a
+`ResizeVariants` (one UpdateEndpointWeightsAndCapacities with counts only) grows it before each next
+step, and grows it during a bake if the live fleet grew meanwhile. A fresh baseline (the judge's
+comparison variant) is sized the same way for its own share, so both start cold on equal footing.
+
+"Full fleet" is the larger of the live variant's count before any weight moved
+(``CandidateSizing.live_count_at_start``) and its count now (kept_capacity.py). The assumption,
+stated: the load the whole fleet serves is at least what it served when the rollout started; if it
+grows, the live variant scales out for its own share and the candidate follows that. Autoscaling
+scaling the live variant *in* as its share falls does not shrink what the candidate is sized for.
+
+A variant whose counts SageMaker does not report (serverless) is never resized.
+"""
+
+from shepherd.capacity.sizing import candidate_count
+from shepherd.rollouts.kept_capacity import as_observed
+from shepherd.rollouts.observed import ObservedEndpoint
+from shepherd.rollouts.record import Rollout, VariantSpec
+
+
+def started(rollout: Rollout, observed: ObservedEndpoint) -> Rollout:
+    """The record at its start: the live fleet's count remembered, candidate (and fresh baseline)
+    sized for the first step. Unchanged for a rollout that is not sized."""
+    if rollout.sizing is None or rollout.live is None:
+        return rollout
+    live_now = as_observed(rollout.live, observed).initial_instance_count
+    # A start tried again (its update failed) has still moved no weight: the larger count stands.
+    at_start = max(live_now, rollout.sizing.live_count_at_start or 0)
+    sized = rollout.model_copy(update={"sizing": rollout.sizing.model_copy(update={"live_count_at_start": at_start})})
+    return with_counts(sized, counts_for_step(sized, observed, 0))
+
+
+def counts_for_step(rollout: Rollout, observed: ObservedEndpoint, index: int) -> dict[str, int]:
+    """Each sized variant's count for step ``index`` (the candidate's share, the fresh baseline's)."""
+    sizing, live = rollout.sizing, rollout.live
+    if sizing is None or live is None:
+        return {}
+    full = max(as_observed(live, observed).initial_instance_count, sizing.live_count_at_start or 0)
+    percent = rollout.plan[index].percent
+    counts = {rollout.candidate.variant_name: candidate_count(full, percent, sizing.headroom)}
+    fresh = rollout.fresh_baseline
+    if fresh is not None:
+        share = _fresh_share(rollout, index)
+        if share:
+            counts[fresh.variant_name] = candidate_count(full, share, sizing.headroom)
+    return counts
+
+
+def growth(rollout: Rollout, observed: ObservedEndpoint, index: int) -> dict[str, int]:
+    """The variants that must grow before step ``index`` takes (or keeps) its traffic, and to what:
+    each one whose requested count (DesiredInstanceCount) is below its count for the step. Never a
+    shrink; empty when nothing needs to grow or SageMaker reports no counts."""
+    grow: dict[str, int] = {}
+    for name, wanted in counts_for_step(rollout, observed, index).items():
+        variant = observed.variant(name)
+        if variant is None or variant.desired_instances is None:
+            continue
+        if wanted > variant.desired_instances:
+            grow[name] = wanted
+    return grow
+
+
+def with_counts(rollout: Rollout, counts: dict[str, int]) -> Rollout:
+    """``rollout`` whose candidate and fresh baseline ask for ``counts`` (variants not named keep theirs)."""
+    update: dict[str, object] = {"candidate": _counted(rollout.candidate, counts)}
+    if rollout.fresh_baseline is not None:
+        update["fresh_baseline"] = _counted(rollout.fresh_baseline, counts)
+    return rollout.model_copy(update=update)
+
+
+def provisioned(rollout: Rollout, observed: ObservedEndpoint) -> bool:
+    """The candidate (and fresh baseline) run at least the counts the record asked for: a resize, or a
+    config's counts, took effect. True where SageMaker reports no counts."""
+    for spec in (rollout.candidate, rollout.fresh_baseline):
+        variant = observed.variant(spec.variant_name) if spec is not None else None
+        if spec is None or variant is None:
+            continue
+        reported = [count for count in (variant.current_instances, variant.desired_instances) if count is not None]
+        if reported and min(reported) < spec.initial_instance_count:
+            return False
+    return True
+
+
+def _counted(spec: VariantSpec, counts: dict[str, int]) -> VariantSpec:
+    count = counts.get(spec.variant_name)
+    if count is None or count == spec.initial_instance_count:
+        return spec
+    return spec.model_copy(update={"initial_instance_count": count})
+
+
+def _fresh_share(rollout: Rollout, index: int) -> int:
+    """The fresh baseline's share at step ``index`` (Rollout.fresh_percent, for any step)."""
+    at = rollout.model_copy(update={"step_index": index})
+    return at.fresh_percent
