@@ -7,6 +7,7 @@ every tick, the endpoint configs Shepherd wrote, and the Application Auto Scalin
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import boto3
@@ -249,3 +250,29 @@ def test_throttled_scaling_reads_are_retried_by_the_next_pass(
     assert throttled.injected == SDK_ATTEMPTS  # one pass failed, a later one carried the scaling over
     assert world.announcements("Rollout Completed") and world.announcements("Rollout Failed") == []
     assert registration(V2) == ((2, 8), [("invocations", 70.0)]) and registration(V1) == (None, [])
+
+
+def test_the_candidate_is_sized_to_its_share_before_each_step(world, sagemaker, lambda_context, live_at_4):
+    """No count in the promotion: the candidate runs ceil(4 x share x 1.2) instances (the full 4 at 100%),
+    each count running before the weights that need it move."""
+    v2 = registered_version(world, lambda_context, 2)
+    sized = promotion(v2, LINEAR, at=AT, initial_instance_count=None)
+    assert promote.lambda_handler(sized, lambda_context)["result"] == "started"
+
+    running: list[tuple[float, int]] = []  # (candidate's weight share, its current count) after each tick
+    for minute in range(40):
+        tick(lambda_context, AT + timedelta(minutes=minute))
+        described = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["ProductionVariants"]
+        weights = {v["VariantName"]: v["CurrentWeight"] for v in described}
+        if V2 in weights and V1 in weights:
+            share = weights[V2] / sum(weights.values())
+            running.append((share, next(v["CurrentInstanceCount"] for v in described if v["VariantName"] == V2)))
+
+    shares = sorted({round(share * 100) for share, _ in running})
+    assert shares == [0, 25, 50, 75, 100]
+    for share, count in running:
+        wanted = 4 if share >= 1 else max(1, math.ceil(4 * share * 1.2 - 1e-9))
+        assert count >= wanted, (share, count)
+    assert min(count for share, count in running if round(share * 100) == 25) == 2  # not the full fleet
+    assert world.announcements("Rollout Completed")
+    assert settle(sagemaker) == {V2: (4, 4)}
