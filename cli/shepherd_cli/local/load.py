@@ -90,16 +90,18 @@ def parse_rps(text: str) -> Load:
     text = text.strip()
     if "@" not in text:
         try:
-            return Load.constant(float(text))
+            rate = float(text)
         except ValueError:
             raise ValueError(f"--rps {text!r}: expected a number (300) or RPS@MINUTE points (100@0,2000@30)") from None
+        return Load.constant(rate)
     points = []
     for part in text.split(","):
-        rate, sep, minute = part.strip().partition("@")
+        rate, _, minute = part.strip().partition("@")
         try:
-            points.append(LoadPoint(float(minute), float(rate)))
+            point = LoadPoint(float(minute), float(rate))
         except ValueError:
             raise ValueError(f"--rps {text!r}: {part.strip()!r} is not RPS@MINUTE (2000@30)") from None
+        points.append(point)
     return Load(tuple(points))
 
 
