@@ -88,7 +88,9 @@ def test_capacity_follows_a_ramp_through_a_canary_and_the_dashboard_plots_it(loc
     # v1 live on 4 instances, registered for 2 to 8, tracking 1,000 invocations per instance.
     upload(local, "run-1")
     shepherd(local, "approve", MODEL, "1", "--reason", "ok", "--no-wait")
-    shepherd(local, "promote", MODEL, "1", ENDPOINT, "--all-at-once", "--watch", "0s", "--instance-count", "4", "--no-wait")
+    shepherd(
+        local, "promote", MODEL, "1", ENDPOINT, "--all-at-once", "--watch", "0s", "--instance-count", "4", "--no-wait"
+    )
     minutes(local, 3)
     assert live_counts(local) == (4, 4)
     autoscaling = local.client("application-autoscaling")

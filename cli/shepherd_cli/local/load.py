@@ -43,7 +43,9 @@ class Load(msgspec.Struct, frozen=True):
             raise ValueError(f"--rps: between 1 and {MAX_POINTS} points, got {len(self.points)}")
         for point in self.points:
             if not (math.isfinite(point.rps) and 0 <= point.rps <= MAX_RPS):
-                raise ValueError(f"--rps: a rate must be between 0 and {MAX_RPS:g} requests a second, got {point.rps:g}")
+                raise ValueError(
+                    f"--rps: a rate must be between 0 and {MAX_RPS:g} requests a second, got {point.rps:g}"
+                )
             if not (math.isfinite(point.minute) and 0 <= point.minute <= MAX_MINUTE):
                 raise ValueError(f"--rps: a minute must be between 0 and {MAX_MINUTE}, got {point.minute:g}")
         minutes = [point.minute for point in self.points]
@@ -96,9 +98,9 @@ def parse_rps(text: str) -> Load:
         return Load.constant(rate)
     points = []
     for part in text.split(","):
-        rate, _, minute = part.strip().partition("@")
+        rps, _, minute = part.strip().partition("@")
         try:
-            point = LoadPoint(float(minute), float(rate))
+            point = LoadPoint(float(minute), float(rps))
         except ValueError:
             raise ValueError(f"--rps {text!r}: {part.strip()!r} is not RPS@MINUTE (2000@30)") from None
         points.append(point)

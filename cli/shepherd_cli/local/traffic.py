@@ -1,12 +1,13 @@
 """Local mode's simulated traffic: requests to every endpoint, and SageMaker's per-variant metrics.
 
-Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives
-``rps * 60`` requests (``rps``: the `load`'s rate for that minute, one number or a ramp; a ramp that
-`shepherd local traffic --rps` stores in SSM replaces it from the next minute), split between its variants by their *current* weights (a multinomial draw,
-so a 10% canary gets about 10%, with the noise real traffic has). Each variant's version behaves as
-`traffic_behaviour` says: a share of 5xx errors (binomial; with the behaviour's bursts, on a rate
-that varies from minute to minute) and a log-normal latency with the given median and p99, slower
-and failing more while the variant warms up (its first minutes after it starts taking traffic).
+Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives ``rps *
+60`` requests (``rps``: the `load`'s rate for that minute, one number or a ramp; a load that
+`shepherd local traffic --rps` stores in SSM replaces it from the next minute), split between its
+variants by their *current* weights (a multinomial draw, so a 10% canary gets about 10%, with the
+noise real traffic has). Each variant's version behaves as `traffic_behaviour` says: a share of 5xx
+errors (binomial; with the behaviour's bursts, on a rate that varies from minute to minute) and a
+log-normal latency with the given median and p99, slower and failing more while the variant warms up
+(its first minutes after it starts taking traffic).
 What SageMaker would publish for that minute is then put to CloudWatch, stamped with the minute's
 start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``,
 metrics ``Invocations``, ``Invocation4XXErrors`` (always 0: clients are not simulated),
@@ -290,9 +291,7 @@ class TrafficSimulator:
         behaviours = behaviours_by_variant(self._ssm)
         published = []
         for endpoint in endpoints:
-            minutes = simulate_minute(
-                endpoint, behaviours, rps, self._rng, self._ages(endpoint, minute_start, first)
-            )
+            minutes = simulate_minute(endpoint, behaviours, rps, self._rng, self._ages(endpoint, minute_start, first))
             data = [entry for minute in minutes for entry in metric_data(minute, minute_start)]
             if data:
                 self._cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)

@@ -161,7 +161,10 @@ def _charts(
         cloudwatch = target.client("cloudwatch")
         charts["capacity"] = instance_counts(cloudwatch, endpoint_name, names, described, now, sampled)
     except ClientError as error:
-        charts["capacity"] = {**instance_counts(None, endpoint_name, [], described, now, sampled), "unavailable": str(error)}
+        charts["capacity"] = {
+            **instance_counts(None, endpoint_name, [], described, now, sampled),
+            "unavailable": str(error),
+        }
     return charts
 
 
