@@ -1,7 +1,7 @@
 """Local mode's simulated traffic: requests to every endpoint, and SageMaker's per-variant metrics.
 
-Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives ``rps *
-60`` requests (``rps``: the `load`'s rate for that minute, one number or a ramp; a load that
+Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives
+``rps * 60`` requests (``rps``: the `load`'s rate for that minute, one number or a ramp; a load that
 `shepherd local traffic --rps` stores in SSM replaces it from the next minute), split between its
 variants by their *current* weights (a multinomial draw, so a 10% canary gets about 10%, with the
 noise real traffic has). Each variant's version behaves as `traffic_behaviour` says: a share of 5xx
