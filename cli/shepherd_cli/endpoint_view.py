@@ -46,6 +46,7 @@ def endpoint_status(target: Target, endpoint_name: str) -> dict[str, Any]:
                     "current_weight": variant.get("CurrentWeight"),
                     "desired_weight": variant.get("DesiredWeight"),
                     "instance_count": variant.get("CurrentInstanceCount"),
+                    "desired_instance_count": variant.get("DesiredInstanceCount"),
                     "role": variant_role(variant["VariantName"], stored.rollout if stored else None),
                 }
                 for variant in described.get("ProductionVariants", [])

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import shlex
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +57,31 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
     return parameters
 
 
+def _load(text: str) -> Any:
+    """--rps's value as a `load.Load` (imported here: the CLI loads the local modules lazily)."""
+    from shepherd_cli.local.load import parse_rps
+
+    try:
+        return parse_rps(text)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 @local.command("up")
 @_template
 @click.option("--port", type=click.IntRange(0, 65535), default=4750, show_default=True, help="0 picks a free port.")
 @click.option("--speed", type=float, default=1.0, show_default=True, help="Simulated time per real second.")
 @click.option(
     "--rps",
-    type=click.FloatRange(min=0),
-    default=300.0,  # simulation.DEFAULT_RPS (not imported here: it loads moto)
+    default="300",  # simulation.DEFAULT_RPS (not imported here: it loads moto)
     show_default=True,
-    help="Simulated requests per second to every endpoint (0: no traffic).",
+    metavar="RPS|RPS@MINUTE,...",
+    help="Simulated requests per second to every endpoint (0: no traffic), or a ramp of RPS@MINUTE points "
+    "from the first simulated minute, linear between them, the last rate held (100@0,2000@30).",
 )
 @click.option("--parameter", "parameters", multiple=True, metavar="KEY=VALUE", help="A template parameter.")
 @click.option(
@@ -80,7 +96,7 @@ def _parameters(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--verbose", is_flag=True, help="Also print idle controller ticks and the handlers' JSON logs.")
 @handle_errors
 def local_up(
-    template: Path | None, port: int, speed: float, rps: float, parameters: tuple[str, ...], **options: Any
+    template: Path | None, port: int, speed: float, rps: str, parameters: tuple[str, ...], **options: Any
 ) -> None:
     """Run local mode in the foreground until Ctrl-C, printing each event as it flows.
 
@@ -94,7 +110,7 @@ def local_up(
         out=output.console(),
         port=port,
         speed=speed,
-        rps=rps,
+        rps=_load(rps),
         parameters=_parameters(parameters),
         state_file=state_path(),
         state_dir=options["state_dir"],
@@ -105,9 +121,9 @@ def local_up(
 
 
 @local.command("traffic")
-@click.argument("model_name")
-@click.argument("version", type=click.IntRange(min=1))
-@click.option("--latency-ms", type=float, required=True, help="Median model latency.")
+@click.argument("model_name", required=False)
+@click.argument("version", type=click.IntRange(min=1), required=False)
+@click.option("--latency-ms", type=float, help="Median model latency (required with MODEL_NAME VERSION).")
 @click.option("--p99-ms", type=float, help="99th percentile latency (default: twice the median).")
 @click.option("--error-percent", type=float, default=0.0, show_default=True, help="Share of requests failing 5xx.")
 @click.option(
@@ -150,32 +166,67 @@ def local_up(
     metavar="PCT",
     help="Extra share of requests failing 5xx in its first minute.",
 )
+@click.option(
+    "--rps",
+    default=None,
+    metavar="RPS|RPS@MINUTE,...",
+    help="The load on every endpoint from the minute in progress: requests per second, or a ramp of "
+    "RPS@MINUTE points counted from now, linear between them, the last rate held (100@0,2000@30: "
+    "from 100 to 2,000 over 30 simulated minutes). Replaces `local up --rps`.",
+)
 @target_options
 def local_traffic(
     common: Common,
-    model_name: str,
-    version: int,
-    latency_ms: float,
+    model_name: str | None,
+    version: int | None,
+    latency_ms: float | None,
     p99_ms: float | None,
     error_percent: float,
+    rps: str | None,
     **more: Any,
 ) -> None:
-    """How VERSION of MODEL_NAME answers local mode's simulated traffic, from the minute in progress."""
+    """How VERSION of MODEL_NAME answers local mode's simulated traffic, and (--rps) how much traffic
+    every endpoint gets, from the simulated minute in progress.
+
+    \b
+    shepherd local traffic churn-predictor 2 --latency-ms 120 --error-percent 2
+    shepherd local traffic --rps 100@0,2000@30     # a ramp over 30 simulated minutes
+    shepherd local traffic --rps 2000@0,2000@20,300@40   # hold, then fall
+    """
+    from shepherd_cli.local.load import set_load
     from shepherd_cli.local.traffic_behaviour import Behaviour, parameter_name, set_behaviour
 
     if common.stack:
         raise CliError("`shepherd local traffic` changes the simulated traffic of `shepherd local up` only")
+    if model_name is None and rps is None:
+        raise CliError("say what to change: MODEL_NAME VERSION --latency-ms MS (a version's answers), --rps, or both")
+    if model_name is not None and (version is None or latency_ms is None):
+        raise CliError("MODEL_NAME needs a VERSION and --latency-ms")
     try:
-        behaviour = Behaviour.of(latency_ms, p99_ms, error_percent, **more)
-        name = parameter_name(model_name, version)
+        load = _load(rps) if rps is not None else None
+        behaviour = Behaviour.of(latency_ms, p99_ms, error_percent, **more) if latency_ms is not None else None
+        named = (model_name, version) if model_name is not None and version is not None else None
+        name = parameter_name(*named) if named is not None else None
     except ValueError as error:
         raise CliError(str(error)) from None
     target = resolve(None, True, common.region)
-    set_behaviour(target.client("ssm"), model_name, version, behaviour)
+    result: dict[str, Any] = {}
+    if load is not None:
+        now = target.simulated_now()
+        # Minute 0 is the minute in progress (the simulator's minutes start on the minute).
+        load = load.starting(now.replace(second=0, microsecond=0)) if now is not None else load
+        set_load(target.client("ssm"), load)
+        points = [{"rps": point.rps, "minute": point.minute} for point in load.points]
+        result["load"] = {"points": points, "start": _iso(load.start)}
+        if not common.json:
+            click.echo(f"load: {load.describe()}, from the simulated minute in progress")
+    if behaviour is not None and named is not None:
+        set_behaviour(target.client("ssm"), *named, behaviour)
+        result |= {"model_name": model_name, "version": version, "parameter": name, **vars(behaviour)}
+        if not common.json:
+            click.echo(f"{model_name} v{version}: {behaviour.describe()} (from the simulated minute in progress)")
     if common.json:
-        output.print_json({"model_name": model_name, "version": version, "parameter": name, **vars(behaviour)})
-    else:
-        click.echo(f"{model_name} v{version}: {behaviour.describe()} (from the simulated minute in progress)")
+        output.print_json(result)
 
 
 @local.command("env")

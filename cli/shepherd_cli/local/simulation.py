@@ -4,21 +4,24 @@
 simulated minute the pump (`Pump.every`) first publishes the minute that just ended (`traffic`), then
 evaluates the alarms whose period ended (`alarm_evaluator`), whose state changes produce CloudWatch's
 three deliveries through `Pump.set_alarm_state`, then lets Application Auto Scaling's target tracking
-act on the variants registered for it (`autoscaling`). `shepherd local up` and `shepherd local demo` attach
+act on the variants registered for it (`autoscaling`), and records every variant's current and desired
+instance counts for the dashboard (`capacity_record`). `shepherd local up` and `shepherd local demo` attach
 it; a test that sets alarm states by hand can leave it out.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shepherd.adapters.autoscaling import ApplicationAutoScaling
-from shepherd_cli.local import cloudwatch_emulator
+from shepherd_cli.local import capacity_record, cloudwatch_emulator
 from shepherd_cli.local.alarm_evaluator import AlarmEvaluator
-from shepherd_cli.local.autoscaling import TargetTrackingScaler
+from shepherd_cli.local.autoscaling import CapacitySample, TargetTrackingScaler
+from shepherd_cli.local.load import Load
 from shepherd_cli.local.traffic import TrafficSimulator, moto_endpoints
 
 if TYPE_CHECKING:
@@ -38,17 +41,22 @@ class Simulation:
     traffic: TrafficSimulator
     alarms: AlarmEvaluator
     scaling: TargetTrackingScaler | None = None
+    on_capacity: Callable[[list[CapacitySample]], None] | None = None  # `local up` prints scaling activities
 
     def minute(self, moment: datetime) -> None:
         """The pump's callback at each whole minute: the minute before ``moment``, the alarms, then scaling."""
         self.traffic.publish_minute(moment - timedelta(minutes=1))
         self.alarms.evaluate(moment)
         if self.scaling is not None:
-            self.scaling.evaluate(moment)
+            samples = self.scaling.evaluate(moment)
+            capacity_record.publish_counts(self.scaling.cloudwatch, samples)
+            if self.on_capacity is not None:
+                self.on_capacity(samples)
 
 
-def attach(local: LocalShepherd, *, rps: float = DEFAULT_RPS, seed: int | None = None) -> Simulation:
-    """Simulate ``rps`` requests a second to every endpoint of ``local`` and evaluate its alarms."""
+def attach(local: LocalShepherd, *, rps: float | Load = DEFAULT_RPS, seed: int | None = None) -> Simulation:
+    """Simulate ``rps`` requests a second (or a ramp, `load`) to every endpoint of ``local`` and evaluate
+    its alarms."""
     cloudwatch_emulator.install()
     traffic = TrafficSimulator(
         local.client("cloudwatch"),

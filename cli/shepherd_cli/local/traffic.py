@@ -1,11 +1,13 @@
 """Local mode's simulated traffic: requests to every endpoint, and SageMaker's per-variant metrics.
 
 Once a simulated minute, each endpoint that serves (``InService`` or ``Updating``) receives
-``rps * 60`` requests, split between its variants by their *current* weights (a multinomial draw,
-so a 10% canary gets about 10%, with the noise real traffic has). Each variant's version behaves as
-`traffic_behaviour` says: a share of 5xx errors (binomial; with the behaviour's bursts, on a rate
-that varies from minute to minute) and a log-normal latency with the given median and p99, slower
-and failing more while the variant warms up (its first minutes after it starts taking traffic).
+``rps * 60`` requests (``rps``: the `load`'s rate for that minute, one number or a ramp; a load that
+`shepherd local traffic --rps` stores in SSM replaces it from the next minute), split between its
+variants by their *current* weights (a multinomial draw, so a 10% canary gets about 10%, with the
+noise real traffic has). Each variant's version behaves as `traffic_behaviour` says: a share of 5xx
+errors (binomial; with the behaviour's bursts, on a rate that varies from minute to minute) and a
+log-normal latency with the given median and p99, slower and failing more while the variant warms up
+(its first minutes after it starts taking traffic).
 What SageMaker would publish for that minute is then put to CloudWatch, stamped with the minute's
 start: namespace ``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``,
 metrics ``Invocations``, ``Invocation4XXErrors`` (always 0: clients are not simulated),
@@ -32,6 +34,7 @@ from typing import Any
 
 from moto.sagemaker.models import sagemaker_backends
 
+from shepherd_cli.local.load import Load, stored_load
 from shepherd_cli.local.traffic_behaviour import HEALTHY, Behaviour, behaviours_by_variant
 
 logger = logging.getLogger(__name__)
@@ -229,6 +232,12 @@ def metric_data(minute: VariantMinute, timestamp: datetime) -> list[dict[str, An
     return data
 
 
+def _constant(rps: float) -> Load:
+    if isinstance(rps, bool) or not isinstance(rps, int | float) or rps < 0 or not math.isfinite(rps):
+        raise ValueError(f"rps: must be a number >= 0, got {rps!r}")
+    return Load.constant(rps)
+
+
 def _chunks(items: list[tuple[float, int]]) -> Iterator[list[tuple[float, int]]]:
     for start in range(0, len(items), MAX_VALUES_PER_DATUM):
         yield items[start : start + MAX_VALUES_PER_DATUM]
@@ -240,10 +249,10 @@ def _chunks(items: list[tuple[float, int]]) -> Iterator[list[tuple[float, int]]]
 class TrafficSimulator:
     """Publishes a simulated minute of every serving endpoint's metrics (see the module docstring)."""
 
-    def __init__(self, cloudwatch: Any, ssm: Any, endpoints: EndpointSource, *, rps: float, rng: random.Random) -> None:
-        if rps < 0 or not math.isfinite(rps):
-            raise ValueError(f"rps: must be a number >= 0, got {rps!r}")
-        self.rps = rps
+    def __init__(
+        self, cloudwatch: Any, ssm: Any, endpoints: EndpointSource, *, rps: float | Load, rng: random.Random
+    ) -> None:
+        self.load = rps if isinstance(rps, Load) else _constant(rps)
         self._cloudwatch = cloudwatch
         self._ssm = ssm
         self._endpoints = endpoints
@@ -251,12 +260,30 @@ class TrafficSimulator:
         # (endpoint, variant) -> the first minute it took traffic; None: it did before the first
         # minute simulated here (after a restart, say), so it is taken as warm.
         self._serving_since: dict[tuple[str, str], datetime | None] = {}
+        self._stored_version: int | None = None  # the stored load's version last taken (see `_follow_stored_load`)
+        self._refused = ""  # the last stored load refused (logged once)
+        self.last_rps: float | None = None  # the rate of the last minute simulated
         self._first_minute = True
+
+    @property
+    def rps(self) -> float:
+        """The rate of the last minute simulated (the load's first rate before any)."""
+        return self.last_rps if self.last_rps is not None else self.load.points[0].rps
+
+    @rps.setter
+    def rps(self, rps: float) -> None:
+        """From the next minute on, ``rps`` all along (as `shepherd local up --rps N`)."""
+        self.load = _constant(rps)
+        self.last_rps = None
 
     def publish_minute(self, minute_start: datetime) -> list[VariantMinute]:
         """Simulate the minute starting at ``minute_start`` and publish it; returns what was published."""
         first, self._first_minute = self._first_minute, False
-        if self.rps == 0:
+        self._follow_stored_load()
+        if self.load.start is None:  # a ramp given to `local up` starts with its first minute
+            self.load = self.load.starting(minute_start)
+        rps = self.last_rps = self.load.rps_during(minute_start)
+        if rps == 0:
             return []
         endpoints = self._endpoints()
         if not endpoints:
@@ -264,14 +291,25 @@ class TrafficSimulator:
         behaviours = behaviours_by_variant(self._ssm)
         published = []
         for endpoint in endpoints:
-            minutes = simulate_minute(
-                endpoint, behaviours, self.rps, self._rng, self._ages(endpoint, minute_start, first)
-            )
+            minutes = simulate_minute(endpoint, behaviours, rps, self._rng, self._ages(endpoint, minute_start, first))
             data = [entry for minute in minutes for entry in metric_data(minute, minute_start)]
             if data:
                 self._cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=data)
             published.extend(minutes)
         return published
+
+    def _follow_stored_load(self) -> None:
+        """Take the load `shepherd local traffic --rps` stored, once per change of the parameter (so
+        that a rate set in-process since is not overridden by an older stored one)."""
+        try:
+            stored = stored_load(self._ssm)
+        except ValueError as error:
+            if str(error) != self._refused:
+                logger.warning("local traffic: ignoring the stored load: %s", error)
+                self._refused = str(error)
+            return
+        if stored is not None and stored[1] != self._stored_version:
+            (self.load, self._stored_version), self.last_rps = stored, None
 
     def _ages(self, endpoint: ServingEndpoint, minute_start: datetime, first: bool) -> dict[str, int | None]:
         """Each variant's whole minutes since it started taking traffic (a weight above 0). A variant

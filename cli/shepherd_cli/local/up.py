@@ -26,6 +26,8 @@ from rich.text import Text
 from shepherd_cli.announcements import describe_announcement
 from shepherd_cli.errors import CliError
 from shepherd_cli.local import persistence, simulation
+from shepherd_cli.local.autoscaling import CapacitySample
+from shepherd_cli.local.load import Load
 from shepherd_cli.local.monitor import BusMonitor, describe_invocation, is_idle_tick
 from shepherd_cli.local.pump import Outcome, Pump
 from shepherd_cli.local.simulated_time import SimulatedClock
@@ -64,6 +66,17 @@ class EventPrinter:
                 )
                 self._line(self.clock.now, text)
 
+    def capacity(self, samples: list[CapacitySample]) -> None:
+        """One line per scaling activity (the simulation's minute), with the variant's counts."""
+        for sample in samples:
+            if sample.activity:
+                text = Text.assemble(
+                    ("Auto Scaling", "bold"),
+                    f"  {clean(sample.endpoint_name)}/{clean(sample.variant_name)}: "
+                    f"{sample.current} instances, desired {sample.desired} ({clean(sample.activity)})",
+                )
+                self._line(sample.at, text)
+
     def _line(self, at: datetime, text: Text) -> None:
         self.out.print(Text.assemble((at.strftime("%H:%M:%S"), "cyan"), "  ", text))
 
@@ -91,7 +104,7 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path, speed: float, rps: float) -> None:
+def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path, speed: float, load: Load) -> None:
     outputs, url, region = local.outputs, local.endpoint_url, local.region
     bucket = outputs["ArtifactBucketName"]
     key = "models/churn-predictor/run-1"
@@ -123,9 +136,11 @@ def _banner(out: Console, local: LocalShepherd, template: Path, state_file: Path
     out.print("  shepherd approve churn-predictor 1 --reason 'looks good'")
     out.print("  shepherd promote churn-predictor 1 churn-prod --all-at-once && shepherd status churn-prod")
     out.print(
-        f"Simulated traffic: {rps:g} requests/s to every endpoint; make a version slow or failing with", style="bold"
+        f"Simulated traffic: {load.describe()} to every endpoint; make a version slow or failing with", style="bold"
     )
     out.print("  shepherd local traffic churn-predictor 2 --latency-ms 120 --p99-ms 400 --error-percent 2")
+    out.print("or ramp the load (RPS@MINUTE points, linear between; autoscaled variants follow it):", style="bold")
+    out.print("  shepherd local traffic --rps 100@0,2000@30")
     out.print(f"\nSimulated clock at {speed:g}x real time. Events as they flow (Ctrl-C to stop):\n", style="bold")
 
 
@@ -170,7 +185,7 @@ def run_up(
     out: Console,
     port: int = DEFAULT_PORT,
     speed: float = 1.0,
-    rps: float = simulation.DEFAULT_RPS,
+    rps: float | Load = simulation.DEFAULT_RPS,
     parameters: dict[str, str] | None = None,
     state_file: Path,
     state_dir: Path | None = None,
@@ -180,8 +195,10 @@ def run_up(
 ) -> int:
     """Serve until Ctrl-C, SIGTERM or `stop`; returns the exit code."""
     _check_can_start(template, speed, state_file, port)
-    if rps < 0:
-        raise CliError("--rps must be 0 (no traffic) or more")
+    try:
+        load = rps if isinstance(rps, Load) else Load.constant(rps)
+    except ValueError as error:
+        raise CliError(str(error)) from None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = stop or threading.Event()
     # One clock across restarts: a saved state continues from its simulated time (persistence.py).
@@ -205,7 +222,7 @@ def run_up(
         local.pump.warm_up()
         printer.prefix = f"{local.stack.name}-"
         printer.monitor = BusMonitor(local)
-        simulation.attach(local, rps=rps)
+        simulation.attach(local, rps=load).on_capacity = printer.capacity
         if resumed_at is None:
             # A first start: the simulated clock starts at the wall clock's time. It started before the
             # template was deployed: catch up.
@@ -215,7 +232,7 @@ def run_up(
         clock_state = ClockState(origin=clock.now.isoformat(), real_origin=time.time(), speed=speed)
         state = LocalState(local.endpoint_url, local.region, local.stack.name, os.getpid(), local.outputs, clock_state)
         write_state(state, state_file)
-        _banner(out, local, template, state_file, speed, rps)
+        _banner(out, local, template, state_file, speed, load)
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda _signum, _frame: stop.set())

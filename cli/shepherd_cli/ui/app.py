@@ -26,6 +26,7 @@ from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
 from shepherd_cli.ui import catalog, views
 from shepherd_cli.ui.guard import Access, Guard
+from shepherd_cli.ui.instance_counts import CountSampler
 from shepherd_cli.ui.paging import page_number
 from shepherd_cli.ui.problems import unreachable
 
@@ -41,6 +42,7 @@ class Dashboard:
         self.target = target
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["refresh_ms"] = REFRESH_MILLISECONDS
+        self.sampler = CountSampler()  # the instance counts this dashboard saw (instance_counts.py)
 
     async def page(self, request: Request, template: str, read: Callable[[Target], dict[str, Any]]) -> Response:
         target = self.target()
@@ -76,7 +78,7 @@ class Dashboard:
 
     async def endpoint(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return await self.page(request, "endpoint.html", lambda t: views.endpoint_page(t, name))
+        return await self.page(request, "endpoint.html", lambda t: views.endpoint_page(t, name, self.sampler))
 
     async def rollout(self, request: Request) -> Response:
         name, rollout_id = request.path_params["name"], request.path_params["rollout_id"]
@@ -100,7 +102,7 @@ class Dashboard:
 
     async def endpoint_json(self, request: Request) -> Response:
         name = request.path_params["name"]
-        return await self.api(lambda t: views.endpoint_page(t, name))
+        return await self.api(lambda t: views.endpoint_page(t, name, self.sampler))
 
     async def rollout_json(self, request: Request) -> Response:
         name, rollout_id = request.path_params["name"], request.path_params["rollout_id"]

@@ -19,6 +19,7 @@ from shepherd_cli.errors import CliError
 from shepherd_cli.serving import serving_versions
 from shepherd_cli.target import Target
 from shepherd_cli.ui.catalog import serving_now, version_row
+from shepherd_cli.ui.instance_counts import CountSampler, instance_counts
 from shepherd_cli.ui.instances import configured_instances
 from shepherd_cli.ui.paging import paginate
 
@@ -84,9 +85,10 @@ def serving_of(status: dict[str, Any]) -> dict[str, Any] | None:
     return {"model_name": model_name, "version": serving[0]["version"], "percent": round(serving[0]["percent"], 1)}
 
 
-def endpoint_page(target: Target, endpoint_name: str) -> dict[str, Any]:
+def endpoint_page(target: Target, endpoint_name: str, sampler: CountSampler | None = None) -> dict[str, Any]:
     """The endpoint as described now: who serves, its current (or last) rollout with the judge's
-    verdict per metric, the timeline, its incidents (newest first), and per-variant charts."""
+    verdict per metric, the timeline, its incidents (newest first), and per-variant charts
+    (``sampler``: the instance counts this dashboard saw before, see `instance_counts`)."""
     status = endpoint_status(target, endpoint_name)
     store = target.rollouts()
     stored = store.latest_rollout(endpoint_name)
@@ -102,7 +104,7 @@ def endpoint_page(target: Target, endpoint_name: str) -> dict[str, Any]:
         "verdict": current_verdict(stored) if stored else None,
         "timeline": rollout_timeline(stored, trail, current, now=now) if stored else None,
         "incidents": [incident_row(incident) for incident in incidents],
-        "charts": _charts(target, endpoint_name, status, rollouts, now),
+        "charts": _charts(target, endpoint_name, status, rollouts, now, sampler),
         "rollouts": [
             {
                 "rollout_id": other.rollout.rollout_id,
@@ -131,7 +133,12 @@ def current_verdict(stored: StoredRollout) -> dict[str, Any] | None:
 
 
 def _charts(
-    target: Target, endpoint_name: str, status: dict[str, Any], rollouts: list[StoredRollout], now: datetime
+    target: Target,
+    endpoint_name: str,
+    status: dict[str, Any],
+    rollouts: list[StoredRollout],
+    now: datetime,
+    sampler: CountSampler | None = None,
 ) -> dict[str, Any]:
     """The last hour per variant (requests, error rate, latency) and the instances over time. Metrics
     CloudWatch will not give (no permission, say) leave their charts empty with the reason."""
@@ -147,6 +154,17 @@ def _charts(
         charts["metrics"] = endpoint_metrics.variant_minutes(target.client("cloudwatch"), endpoint_name, names, now)
     except ClientError as error:
         charts["metrics"] = {"minutes": [], "variants": [], "unavailable": str(error)}
+    if sampler is not None:
+        sampler.record(endpoint_name, now, described)
+    sampled = sampler.seen(endpoint_name) if sampler is not None else None
+    try:
+        cloudwatch = target.client("cloudwatch")
+        charts["capacity"] = instance_counts(cloudwatch, endpoint_name, names, described, now, sampled)
+    except ClientError as error:
+        charts["capacity"] = {
+            **instance_counts(None, endpoint_name, [], described, now, sampled),
+            "unavailable": str(error),
+        }
     return charts
 
 

@@ -35,17 +35,19 @@ const Shepherd = (() => {
       target.dataset.points = "0";
       return;
     }
+    const names = [...new Set(withData.map((row) => row.variant_name))];  // a variant's lines share its colour
     chart(key, target, {
       title,
       // from 0 up to a little above the highest value (at least `floor`): a flat 0% is a line at the bottom
       scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(floor || 1, (max || 0) * 1.15)]}},
       axes: [timeAxis, yAxis(label, format)],
       series: [{value: (u, t) => (t == null ? "-" : hhmm(t))},
-               ...withData.map((row, i) => ({label: row.variant_name, stroke: palette[i % palette.length], width: 2,
-                 value: (u, v) => format(v), spanGaps: false, ...(stepped ? {paths: uPlot.paths.stepped({align: 1})} : {})}))],
+               ...withData.map((row) => ({label: row.label || row.variant_name, stroke: palette[names.indexOf(row.variant_name) % palette.length], width: 2,
+                 value: (u, v) => format(v), spanGaps: false, ...(row.count === "desired" ? {dash: [6, 4]} : {}),
+                 ...(stepped ? {paths: uPlot.paths.stepped({align: 1})} : {})}))],
     }, [times, ...withData.map((row) => row[field])]);
     // each line's latest value as the legend says it (units included), for readers and tests alike
-    target.dataset.latest = withData.map((row) => `${row.variant_name}: ${format([...row[field]].reverse().find((v) => v != null))}`).join("; ");
+    target.dataset.latest = withData.map((row) => `${row.label || row.variant_name}: ${format([...row[field]].reverse().find((v) => v != null))}`).join("; ");
   }
 
   /* --- models: a manifest metric across versions, the versions serving now marked --- */
@@ -161,6 +163,15 @@ const Shepherd = (() => {
     const inst = charts.instances || {times: [], variants: []};
     variantChart("instances", el("instances-chart"), "Instances (as configured; now as SageMaker reports)", "instances",
       (v) => (v == null ? "-" : Number.isInteger(v) ? String(v) : ""), inst.times, inst.variants, "instances", true, 2);
+    capacityChart(charts.capacity);
+  }
+
+  /* current (solid) and desired (dashed) instances per variant, as SageMaker reported them (instance_counts.py) */
+  function capacityChart(capacity) {
+    const c = capacity || {times: [], variants: []};
+    el("capacity-note").textContent = c.unavailable ? `Recorded instance counts unavailable: ${c.unavailable}` : "";
+    variantChart("capacity", el("capacity-chart"), "Instances per variant (current solid, desired dashed)", "instances",
+      (v) => (v == null ? "-" : Number.isInteger(v) ? String(v) : ""), c.times, c.variants, "instances", true, 2);
   }
 
   /* the judge's verdict on the current step, per metric, in words and units */
