@@ -246,6 +246,7 @@ class Stats:
     checks: int = 0  # times I1-I5 were checked (after every step, and every tick while time runs out)
     invocations: int = 0
     faults: int = 0
+    autoscaled_ends: int = 0  # rollouts judged at their end on an endpoint that autoscaled (C3)
     violations: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
 
@@ -419,17 +420,19 @@ class RolloutModel(RuleBasedStateMachine):
 
     @initialize(
         deployed=st.sets(st.sampled_from(ENDPOINTS)),
-        autoscaled=st.sets(st.sampled_from(ENDPOINTS)),
+        autoscaled=st.sets(st.sampled_from(ENDPOINTS), min_size=1),
         limits=st.sampled_from(SCALING_LIMITS),
     )
-    def first_deployments(self, deployed: set[str], autoscaled: set[str], limits: tuple[int, int, int]) -> None:
+    def first_deployments(
+        self, deployed: set[str], autoscaled: set[str] | None = None, limits: tuple[int, int, int] = SCALING_LIMITS[0]
+    ) -> None:
         """Most sequences start with v1 live on an endpoint (deployed by Shepherd), so updates are common;
         some of those endpoints autoscale (registered with limits and a policy, scaled above min)."""
         for endpoint in sorted(deployed):
             self.promote(endpoint, {"type": "all_at_once"}, "next", 1, True, set(), "now")
         if deployed:
             self.controller_runs(3, 60)
-        for endpoint in sorted(deployed & autoscaled):
+        for endpoint in sorted(deployed & (autoscaled or set())):
             self.user_autoscales(endpoint, limits)
 
     @rule(

@@ -576,8 +576,11 @@ def _c1_restored(model: RolloutModel, rollout: Rollout, start: CapacityAtStart) 
 
 
 def _c3(model: RolloutModel, rollout: Rollout, start: CapacityAtStart) -> Iterator[Violation]:
+    from tests.model.harness import STATS
+
     if start.target is None:
         return
+    STATS.autoscaled_ends += 1
     expected_min, expected_max = start.target.min_capacity, start.target.max_capacity
     limits = rollout.scaling_limits
     if rollout.phase is Phase.COMPLETED and limits is not None:
