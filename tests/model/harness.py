@@ -6,10 +6,11 @@ in-memory ports of tests/fakes.py (held to the adapters by tests/contract/), eac
 stale, future-dated), alarms in their three shapes (own, named, baseline, endpoint-wide;
 duplicated, concurrent), operator rollbacks (with and without `to_version`), SageMaker faults
 (throttling, 5xx, non-retryable 4xx, a failed update rolled back, an endpoint stuck Updating or
-deleted outside), DynamoDB throttling and cancelled transactions, PutEvents failures, a crash
+deleted outside), autoscaling (endpoints registered with Application Auto Scaling, scaling
+activities within their limits, Application Auto Scaling faults), DynamoDB throttling and cancelled transactions, PutEvents failures, a crash
 before any port call, and another invocation interleaved between two port calls. Invocations that
-fail are redelivered (Lambda's retries). After every step `invariants.check_step` checks I1-I5 as
-far as they are observable; at the end time runs out (faults stop, failed events are redriven,
+fail are redelivered (Lambda's retries). After every step `invariants.check_step` checks I1-I5 and
+C1-C3 (capacity) as far as they are observable; at the end time runs out (faults stop, failed events are redriven,
 alarms clear, ticks until nothing is active) and `invariants.check_final` checks that every lock
 was released and every terminal transition announced and audited.
 
