@@ -50,6 +50,7 @@ def main() -> None:
     print(f"steps:              {STATS.steps} (and {STATS.checks} checks of I1-I5: after every step and tick)")
     print(f"invocations:        {STATS.invocations} (promotions, ticks, alarms, operator rollbacks, retries)")
     print(f"faults injected:    {STATS.faults}")
+    print(f"autoscaled ends:    {STATS.autoscaled_ends} (rollouts ended on an autoscaled endpoint, judged by C1/C3)")
     print(f"time:               {elapsed:.1f} s")
     if not STATS.violations:
         print("invariants broken:  none")

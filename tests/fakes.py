@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+
+import msgspec
 
 from shepherd.adapters.dynamodb import model_audit_item
 from shepherd.adapters.dynamodb_rollouts import answer_sk, endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.capacity.errors import NoScalableTarget, ScalingRequestRefused
+from shepherd.capacity.scaling import (
+    TARGET_TRACKING,
+    ScalableTarget,
+    ScalingPolicy,
+    SuspendedState,
+    TargetTracking,
+    VariantCapacity,
+    variant_resource_id,
+)
 from shepherd.contracts import Announcement
 from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.registry.errors import (
@@ -599,9 +611,25 @@ class _FakeEndpoint:
     config_name: str
     weights: dict[str, float]  # CurrentWeight per variant
     desired: dict[str, float]  # DesiredWeight per variant
+    counts: dict[str, int] = field(default_factory=dict)  # CurrentInstanceCount per variant
+    desired_counts: dict[str, int] = field(default_factory=dict)  # DesiredInstanceCount per variant
     failure_reason: str | None = None
     describes_left: int = 0
     settle: Callable[[], None] | None = None  # lands the change in progress
+
+
+@dataclass(frozen=True)
+class CountChange:
+    """A call that set a variant's instance count: what the variant had just before (the larger of its
+    current and desired counts), what the call asks for, and whether it served traffic before and after."""
+
+    endpoint_name: str
+    variant_name: str
+    before: int
+    after: int
+    served_before: bool
+    serves_after: bool
+    call: str  # "UpdateEndpoint" or "UpdateEndpointWeightsAndCapacities"
 
 
 class InMemoryEndpoints:
@@ -609,25 +637,40 @@ class InMemoryEndpoints:
 
     A change (CreateEndpoint, UpdateEndpoint, UpdateEndpointWeightsAndCapacities) puts the endpoint
     in Creating/Updating for `settle_after_describes` DescribeEndpoint calls, then InService; weights
-    are Desired at once and Current when the change lands. Changing an endpoint that is not
-    InService raises EndpointStillUpdating ("Cannot update in-progress endpoint", as the adapter maps
-    it); other refusals raise EndpointRequestRefused, as the adapter maps them. Creating a model or
-    config that exists is done; deleting one that is gone is done.
+    and instance counts are Desired at once and Current when the change lands (an UpdateEndpoint
+    gives every variant its config's weight and InitialInstanceCount when it lands). Changing an
+    endpoint that is not InService raises EndpointStillUpdating ("Cannot update in-progress
+    endpoint", as the adapter maps it); other refusals raise EndpointRequestRefused, as the adapter
+    maps them. Creating a model or config that exists is done; deleting one that is gone is done.
+    Given Application Auto Scaling (`scaling`), an UpdateEndpoint that removes or retypes a
+    registered variant is refused (ValidationException), and deleting the endpoint deregisters its
+    variants, as SageMaker does.
 
     Test controls beyond SageMaker's API: `fail_next_update` (an update SageMaker rolls back),
     `stuck` (endpoints whose change never lands until removed), `delete_outside` (someone deletes
-    the endpoint), and `flips` (every accepted weight change, with the time it was accepted).
+    the endpoint), `autoscale` (Application Auto Scaling's own capacity change), and what was asked:
+    `flips` (every accepted weight change, with the time it was accepted), `count_changes` (every
+    instance count the port's calls asked for) and `unsafe_updates` (every update refused because of
+    a registered variant).
     """
 
-    def __init__(self, now: Callable[[], datetime] | None = None, settle_after_describes: int = 1) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime] | None = None,
+        settle_after_describes: int = 1,
+        scaling: InMemoryAutoScaling | None = None,
+    ) -> None:
         self.now = now or (lambda: datetime.now(UTC))
         self.settle_after_describes = settle_after_describes
+        self.scaling = scaling
         self.endpoints: dict[str, _FakeEndpoint] = {}
         self.configs: dict[str, EndpointConfigSpec] = {}
         self.models: dict[str, tuple[str, str]] = {}
         self.stuck: set[str] = set()
         self.failing_updates: dict[str, str] = {}
         self.flips: list[tuple[str, datetime, dict[str, float]]] = []
+        self.count_changes: list[CountChange] = []
+        self.unsafe_updates: list[str] = []
 
     def describe(self, endpoint_name: str) -> ObservedEndpoint | None:
         endpoint = self.endpoints.get(endpoint_name)
@@ -641,9 +684,22 @@ class InMemoryEndpoints:
         return ObservedEndpoint(
             status=endpoint.status,
             config_name=endpoint.config_name,
-            variants=tuple(ObservedVariant(name, weight) for name, weight in endpoint.weights.items()),
+            variants=tuple(
+                ObservedVariant(name, weight, endpoint.counts.get(name), endpoint.desired_counts.get(name))
+                for name, weight in endpoint.weights.items()
+            ),
             failure_reason=endpoint.failure_reason,
         )
+
+    def variant_capacity(self, endpoint_name: str) -> dict[str, VariantCapacity] | None:
+        """`CapacityReader`: each variant's counts as DescribeEndpoint reports them (without advancing it)."""
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            return None
+        return {
+            name: VariantCapacity(endpoint.counts.get(name), endpoint.desired_counts.get(name))
+            for name in endpoint.weights
+        }
 
     def ensure_model(self, name: str, image: str, artifact_uri: str) -> None:
         self.models.setdefault(name, (image, artifact_uri))
@@ -661,21 +717,28 @@ class InMemoryEndpoints:
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         if endpoint_name in self.endpoints:
             raise sagemaker_refusal("ValidationException", f"Cannot create already existing endpoint {endpoint_name}.")
-        weights = self._config_weights(config_name)
-        endpoint = _FakeEndpoint(EndpointStatus.CREATING, config_name, dict(weights), dict(weights))
+        weights, counts = self._config_weights(config_name), self._config_counts(config_name)
+        endpoint = _FakeEndpoint(
+            EndpointStatus.CREATING, config_name, dict(weights), dict(weights), dict(counts), dict(counts)
+        )
         self.endpoints[endpoint_name] = endpoint
         self._begin(endpoint, lambda: None)
 
     def update_endpoint(self, endpoint_name: str, config_name: str) -> None:
         endpoint = self._endpoint(endpoint_name)
-        weights = self._config_weights(config_name)
+        weights, counts = self._config_weights(config_name), self._config_counts(config_name)
         self._require_in_service(endpoint)
+        self._refuse_unsafe_update(endpoint_name, endpoint, config_name)
+        for variant, count in counts.items():
+            if variant in endpoint.weights:
+                self._note_count(endpoint_name, endpoint, variant, count, weights[variant] > 0, "UpdateEndpoint")
         failure = self.failing_updates.pop(endpoint_name, None)
         endpoint.failure_reason = None
 
         def land() -> None:
             if failure is None:
                 endpoint.config_name, endpoint.weights, endpoint.desired = config_name, dict(weights), dict(weights)
+                endpoint.counts, endpoint.desired_counts = dict(counts), dict(counts)
             else:  # SageMaker rolls a failed update back: old config and variants, and a reason
                 endpoint.failure_reason = failure
 
@@ -685,21 +748,25 @@ class InMemoryEndpoints:
     def set_weights(self, endpoint_name: str, weights: dict[str, float]) -> None:
         endpoint = self._endpoint(endpoint_name)
         self._require_in_service(endpoint)
-        unknown = set(weights) - set(endpoint.weights)
-        if unknown:
-            raise sagemaker_refusal(
-                "ValidationException",
-                f'The variant name(s) "{", ".join(sorted(unknown))}" is/are not present within endpoint '
-                f'configuration "{endpoint.config_name}".',
-            )
+        self._require_variants(endpoint, set(weights))
         endpoint.desired.update(weights)
         self.flips.append((endpoint_name, self.now(), dict(weights)))
         desired = dict(endpoint.desired)
         endpoint.status = EndpointStatus.UPDATING
         self._begin(endpoint, lambda: endpoint.weights.update(desired))
 
+    def set_capacities(self, endpoint_name: str, counts: dict[str, int]) -> None:
+        """UpdateEndpointWeightsAndCapacities with DesiredInstanceCount only: weights stay as they are."""
+        endpoint = self._endpoint(endpoint_name)
+        self._require_in_service(endpoint)
+        self._require_variants(endpoint, set(counts))
+        for variant, count in counts.items():
+            serves = endpoint.desired.get(variant, 0.0) > 0
+            self._note_count(endpoint_name, endpoint, variant, count, serves, "UpdateEndpointWeightsAndCapacities")
+        self._change_counts(endpoint, counts)
+
     def delete_endpoint(self, endpoint_name: str) -> None:
-        self.endpoints.pop(endpoint_name, None)
+        self._forget_endpoint(endpoint_name)
 
     def delete_config(self, config_name: str) -> None:
         self.configs.pop(config_name, None)
@@ -713,12 +780,25 @@ class InMemoryEndpoints:
         self.failing_updates[endpoint_name] = reason
 
     def delete_outside(self, endpoint_name: str) -> None:
-        self.endpoints.pop(endpoint_name, None)
+        self._forget_endpoint(endpoint_name)
+
+    def autoscale(self, endpoint_name: str, variant_name: str, count: int) -> None:
+        """An Application Auto Scaling activity: the variant's DesiredInstanceCount, refused (raises
+        EndpointStillUpdating) while the endpoint is changing, as SageMaker refuses any such call."""
+        endpoint = self._endpoint(endpoint_name)
+        self._require_in_service(endpoint)
+        self._require_variants(endpoint, {variant_name})
+        self._change_counts(endpoint, {variant_name: count})
 
     def desired_weights(self, endpoint_name: str) -> dict[str, float]:
         """The weights the endpoint serves once its change in progress lands (DesiredWeight)."""
         endpoint = self.endpoints.get(endpoint_name)
         return dict(endpoint.desired) if endpoint else {}
+
+    def desired_counts(self, endpoint_name: str) -> dict[str, int]:
+        """The instance counts the endpoint runs once its change in progress lands (DesiredInstanceCount)."""
+        endpoint = self.endpoints.get(endpoint_name)
+        return dict(endpoint.desired_counts) if endpoint else {}
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -728,11 +808,70 @@ class InMemoryEndpoints:
             raise sagemaker_refusal("ValidationException", f"Could not find endpoint {endpoint_name}.")
         return endpoint
 
-    def _config_weights(self, config_name: str) -> dict[str, float]:
+    def _forget_endpoint(self, endpoint_name: str) -> None:
+        self.endpoints.pop(endpoint_name, None)
+        if self.scaling is not None:  # SageMaker deregisters a deleted endpoint's variants
+            self.scaling.forget_endpoint(endpoint_name)
+
+    def _config(self, config_name: str) -> EndpointConfigSpec:
         config = self.configs.get(config_name)
         if config is None:
             raise sagemaker_refusal("ValidationException", f"Could not find endpoint configuration {config_name}.")
-        return {weighted.variant.variant_name: weighted.initial_weight for weighted in config.variants}
+        return config
+
+    def _config_weights(self, config_name: str) -> dict[str, float]:
+        return {
+            weighted.variant.variant_name: weighted.initial_weight for weighted in self._config(config_name).variants
+        }
+
+    def _config_counts(self, config_name: str) -> dict[str, int]:
+        return {
+            weighted.variant.variant_name: weighted.variant.initial_instance_count
+            for weighted in self._config(config_name).variants
+        }
+
+    def _refuse_unsafe_update(self, endpoint_name: str, endpoint: _FakeEndpoint, config_name: str) -> None:
+        """SageMaker refuses to remove or retype a variant registered with Application Auto Scaling."""
+        if self.scaling is None:
+            return
+        registered = self.scaling.registered_variants(endpoint_name)
+        new_types = {w.variant.variant_name: w.variant.instance_type for w in self._config(config_name).variants}
+        old = self.configs.get(endpoint.config_name)
+        old_types = {w.variant.variant_name: w.variant.instance_type for w in old.variants} if old else {}
+        blocked = sorted(
+            name
+            for name in registered
+            if name not in new_types or (name in old_types and new_types[name] != old_types[name])
+        )
+        if blocked:
+            message = (
+                f"The variant(s) {blocked} of endpoint {endpoint_name} are registered as scalable targets: "
+                f"UpdateEndpoint to {config_name} would remove or retype them"
+            )
+            self.unsafe_updates.append(message)
+            raise sagemaker_refusal("ValidationException", message)
+
+    def _require_variants(self, endpoint: _FakeEndpoint, names: set[str]) -> None:
+        unknown = names - set(endpoint.weights)
+        if unknown:
+            raise sagemaker_refusal(
+                "ValidationException",
+                f'The variant name(s) "{", ".join(sorted(unknown))}" is/are not present within endpoint '
+                f'configuration "{endpoint.config_name}".',
+            )
+
+    def _note_count(
+        self, endpoint_name: str, endpoint: _FakeEndpoint, variant: str, count: int, serves_after: bool, call: str
+    ) -> None:
+        before = max(endpoint.counts.get(variant, 0), endpoint.desired_counts.get(variant, 0))
+        served = max(endpoint.weights.get(variant, 0.0), endpoint.desired.get(variant, 0.0)) > 0
+        self.count_changes.append(CountChange(endpoint_name, variant, before, count, served, serves_after, call))
+
+    def _change_counts(self, endpoint: _FakeEndpoint, counts: dict[str, int]) -> None:
+        endpoint.desired_counts.update(counts)
+        desired = dict(endpoint.desired_counts)
+        endpoint.status = EndpointStatus.UPDATING
+        self._begin(endpoint, lambda: endpoint.counts.update(desired))
 
     @staticmethod
     def _require_in_service(endpoint: _FakeEndpoint) -> None:
@@ -750,7 +889,68 @@ class InMemoryEndpoints:
         endpoint.settle()
         endpoint.settle = None
         endpoint.status = EndpointStatus.IN_SERVICE
-        endpoint.desired = dict(endpoint.weights) if endpoint.failure_reason else endpoint.desired
+        if endpoint.failure_reason:
+            endpoint.desired, endpoint.desired_counts = dict(endpoint.weights), dict(endpoint.counts)
+
+
+class InMemoryAutoScaling:
+    """`VariantAutoScaling` as Application Auto Scaling behaves for SageMaker variants, in memory.
+
+    Registering a registered variant updates its limits and suspended state; deregistering deletes
+    its policies; a policy or suspension for a variant not registered is `NoScalableTarget`; removing
+    what is absent is done. Limits must satisfy 1 <= min <= max (the adapter refuses the rest). The
+    scaling itself is the test's (`InMemoryEndpoints.autoscale`), within the registered limits.
+    """
+
+    def __init__(self) -> None:
+        self.targets: dict[tuple[str, str], ScalableTarget] = {}
+        self.policies: dict[tuple[str, str], dict[str, ScalingPolicy]] = {}
+
+    def scalable_target(self, endpoint_name: str, variant_name: str) -> ScalableTarget | None:
+        return self.targets.get((endpoint_name, variant_name))
+
+    def scaling_policies(self, endpoint_name: str, variant_name: str) -> tuple[ScalingPolicy, ...]:
+        return tuple(self.policies.get((endpoint_name, variant_name), {}).values())
+
+    def register(self, target: ScalableTarget) -> None:
+        if not 1 <= target.min_capacity <= target.max_capacity:
+            raise ScalingRequestRefused(
+                "ValidationException", f"bad limits {target.min_capacity}-{target.max_capacity}"
+            )
+        self.targets[(target.endpoint_name, target.variant_name)] = target
+
+    def deregister(self, endpoint_name: str, variant_name: str) -> None:
+        self.targets.pop((endpoint_name, variant_name), None)
+        self.policies.pop((endpoint_name, variant_name), None)
+
+    def put_target_tracking_policy(
+        self, endpoint_name: str, variant_name: str, policy_name: str, tracking: TargetTracking
+    ) -> None:
+        self._registered(endpoint_name, variant_name)
+        policy = ScalingPolicy(policy_name, TARGET_TRACKING, tracking)
+        self.policies.setdefault((endpoint_name, variant_name), {})[policy_name] = policy
+
+    def delete_policy(self, endpoint_name: str, variant_name: str, policy_name: str) -> None:
+        self.policies.get((endpoint_name, variant_name), {}).pop(policy_name, None)
+
+    def set_suspended(self, endpoint_name: str, variant_name: str, suspended: SuspendedState) -> None:
+        target = self._registered(endpoint_name, variant_name)
+        self.targets[(endpoint_name, variant_name)] = msgspec.structs.replace(target, suspended=suspended)
+
+    # --- test view ------------------------------------------------------------------------------
+
+    def registered_variants(self, endpoint_name: str) -> dict[str, ScalableTarget]:
+        return {variant: target for (endpoint, variant), target in self.targets.items() if endpoint == endpoint_name}
+
+    def forget_endpoint(self, endpoint_name: str) -> None:
+        for variant in list(self.registered_variants(endpoint_name)):
+            self.deregister(endpoint_name, variant)
+
+    def _registered(self, endpoint_name: str, variant_name: str) -> ScalableTarget:
+        target = self.targets.get((endpoint_name, variant_name))
+        if target is None:
+            raise NoScalableTarget("ObjectNotFoundException", f"{variant_resource_id(endpoint_name, variant_name)}")
+        return target
 
 
 class InMemoryAlarms:

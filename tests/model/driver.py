@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shepherd.capacity.errors import ScalingRequestRefused
 from shepherd.inbound.rollback import parse_rollback_trigger
 from shepherd.kernel.errors import TransientError
 from shepherd.registry.images import ImagePolicy
@@ -24,7 +25,7 @@ from shepherd.rollouts.ports import ChangeRejected
 from shepherd.rollouts.promotion import PromotionRequest, PromotionService, PromotionSettings
 from shepherd.rollouts.rollback import RollbackService
 from shepherd.rollouts.tick import RolloutService
-from tests.fakes import InMemoryVault, NoAutoScaling, sagemaker_refusal
+from tests.fakes import InMemoryVault, sagemaker_refusal
 
 ROLLBACK_FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:shepherd-rollback"
 SETTINGS = PromotionSettings(
@@ -61,7 +62,9 @@ class Services:
     holds: Holds
 
 
-def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any) -> Services:
+def build(
+    *, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any, scaling: Any
+) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
     promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS, InMemoryVault())
     canary = CanaryJudge(
@@ -71,7 +74,7 @@ def build(*, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any
         metrics=metrics,  # the candidates' traffic as the model scripts it (tests/model/metrics.py)
         analysis_rollback=lambda stored, cause: rollbacks.handle_analysis(stored, cause),
     )
-    controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary, NoAutoScaling())
+    controller = RolloutService(store, endpoints, alarms, events, clock, SETTINGS.namespace, canary, scaling)
     rollbacks = RollbackService(
         store, endpoints, events, clock, lambda: promotions, lambda: alarms, sleep=lambda _: None
     )
@@ -92,6 +95,13 @@ def server_error(service: str) -> Exception:
 def transaction_cancelled() -> Exception:
     # DynamoRolloutStore.commit: a cancellation that is not a failed condition (TransactionConflict).
     return TransientError("rollout commit cancelled: ['TransactionConflict']")
+
+
+def autoscaling_refused(code: str) -> Exception:
+    """A non-retryable Application Auto Scaling 4xx, as the ApplicationAutoScaling adapter raises it."""
+    return ScalingRequestRefused(
+        code, "User is not authorized to perform: application-autoscaling:RegisterScalableTarget"
+    )
 
 
 def sagemaker_refused(code: str) -> Exception:

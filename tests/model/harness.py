@@ -6,10 +6,11 @@ in-memory ports of tests/fakes.py (held to the adapters by tests/contract/), eac
 stale, future-dated), alarms in their three shapes (own, named, baseline, endpoint-wide;
 duplicated, concurrent), operator rollbacks (with and without `to_version`), SageMaker faults
 (throttling, 5xx, non-retryable 4xx, a failed update rolled back, an endpoint stuck Updating or
-deleted outside), DynamoDB throttling and cancelled transactions, PutEvents failures, a crash
+deleted outside), autoscaling (endpoints registered with Application Auto Scaling, scaling
+activities within their limits, Application Auto Scaling faults), DynamoDB throttling and cancelled transactions, PutEvents failures, a crash
 before any port call, and another invocation interleaved between two port calls. Invocations that
-fail are redelivered (Lambda's retries). After every step `invariants.check_step` checks I1-I5 as
-far as they are observable; at the end time runs out (faults stop, failed events are redriven,
+fail are redelivered (Lambda's retries). After every step `invariants.check_step` checks I1-I5 and
+C1-C3 (capacity) as far as they are observable; at the end time runs out (faults stop, failed events are redriven,
 alarms clear, ticks until nothing is active) and `invariants.check_final` checks that every lock
 was released and every terminal transition announced and audited.
 
@@ -32,10 +33,13 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from shepherd.capacity.scaling import INVOCATIONS_PER_INSTANCE, ScalableTarget, TargetTracking
 from shepherd.registry.model import ArtifactRef, AuditEntry, Lineage, ModelVersion, VersionStatus
+from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from tests.fakes import (
     FakeClock,
     InMemoryAlarms,
+    InMemoryAutoScaling,
     InMemoryEndpoints,
     InMemoryRegistry,
     InMemoryRolloutStore,
@@ -54,6 +58,10 @@ START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 ENDPOINTS = ("ep-a", "ep-b")
 MODEL_OF = {"ep-a": "model-a", "ep-b": "model-b"}
 VERSIONS = 10
+# An autoscaled endpoint's limits and the count autoscaling has it at (above min): (min, max, count).
+SCALING_LIMITS = ((2, 8, 4), (1, 4, 3), (2, 6, 5))
+SCALING_POLICY = "model-invocations-tracking"
+TRACKING = TargetTracking(target_value=70.0, predefined_metric=INVOCATIONS_PER_INSTANCE)
 
 STRATEGIES = st.one_of(
     st.builds(
@@ -239,6 +247,7 @@ class Stats:
     checks: int = 0  # times I1-I5 were checked (after every step, and every tick while time runs out)
     invocations: int = 0
     faults: int = 0
+    autoscaled_ends: int = 0  # rollouts judged at their end on an endpoint that autoscaled (C3)
     violations: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
 
@@ -260,7 +269,8 @@ class RolloutModel(RuleBasedStateMachine):
                 self.registry.versions[(model, number)] = version
                 self.registry.audit.extend(audit)
         self.store = InMemoryRolloutStore(self.registry)
-        self.sagemaker = InMemoryEndpoints(now=lambda: self.clock.now)
+        self.scaling = InMemoryAutoScaling()  # Application Auto Scaling
+        self.sagemaker = InMemoryEndpoints(now=lambda: self.clock.now, scaling=self.scaling)
         self.alarms = InMemoryAlarms()
         for endpoint in ENDPOINTS:
             for name in named_alarms(endpoint).values():
@@ -276,6 +286,7 @@ class RolloutModel(RuleBasedStateMachine):
             events=Faulty("events", self.publisher, self.plan),
             clock=self.clock,
             metrics=Faulty("cloudwatch", self.traffic, self.plan),
+            scaling=Faulty("autoscaling", self.scaling, self.plan),
         )
         self.resume_answers: dict[str, str] = {}  # a resume's event id -> its first answer
         self.ids = itertools.count()
@@ -293,6 +304,12 @@ class RolloutModel(RuleBasedStateMachine):
         self.last_outcome: Any = None  # what the last invocation delivered returned (None: it failed)
         self.running: str | None = None  # the kind of the (outermost) invocation under way
         self.checked_announcements = 0
+        self.checked_count_changes = 0  # C1: the fake SageMaker's count changes already judged
+        self.checked_unsafe_updates = 0  # C2: the fake SageMaker's refusals already judged
+        # C1, C3: per rollout, its live variant's instance count and scaling when it started (the count
+        # follows autoscaling's own moves of that variant), and the rollouts already judged at their end.
+        self.capacity_at_start: dict[str, invariants.CapacityAtStart] = {}
+        self.capacity_judged: set[str] = set()
         self.quiescing = False
         self.broken = False  # an invariant failed the example: teardown checks nothing more
 
@@ -402,13 +419,22 @@ class RolloutModel(RuleBasedStateMachine):
 
     # --- rules: commands ---------------------------------------------------------------------------
 
-    @initialize(deployed=st.sets(st.sampled_from(ENDPOINTS)))
-    def first_deployments(self, deployed: set[str]) -> None:
-        """Most sequences start with v1 live on an endpoint (deployed by Shepherd), so updates are common."""
+    @initialize(
+        deployed=st.sets(st.sampled_from(ENDPOINTS)),
+        autoscaled=st.sets(st.sampled_from(ENDPOINTS), min_size=1),
+        limits=st.sampled_from(SCALING_LIMITS),
+    )
+    def first_deployments(
+        self, deployed: set[str], autoscaled: set[str] | None = None, limits: tuple[int, int, int] = SCALING_LIMITS[0]
+    ) -> None:
+        """Most sequences start with v1 live on an endpoint (deployed by Shepherd), so updates are common;
+        some of those endpoints autoscale (registered with limits and a policy, scaled above min)."""
         for endpoint in sorted(deployed):
             self.promote(endpoint, {"type": "all_at_once"}, "next", 1, True, set(), "now")
         if deployed:
             self.controller_runs(3, 60)
+        for endpoint in sorted(deployed & (autoscaled or set())):
+            self.user_autoscales(endpoint, limits)
 
     @rule(
         endpoint=st.sampled_from(ENDPOINTS),
@@ -720,12 +746,70 @@ class RolloutModel(RuleBasedStateMachine):
     def sagemaker_speed(self, describes: int) -> None:
         self.sagemaker.settle_after_describes = describes
 
+    # --- rules: Application Auto Scaling ----------------------------------------------------------
+
+    @rule(endpoint=st.sampled_from(ENDPOINTS), limits=st.sampled_from(SCALING_LIMITS))
+    def user_autoscales(self, endpoint: str, limits: tuple[int, int, int]) -> None:
+        """The team registers the variant serving alone with Application Auto Scaling (min, max and a
+        target-tracking policy), and autoscaling soon has it above min. Only on an endpoint with no
+        variant registered yet."""
+        if self.sagemaker.describe(endpoint) is None or self.scaling.registered_variants(endpoint):
+            return
+        serving = [variant for variant, weight in self.sagemaker.desired_weights(endpoint).items() if weight > 0]
+        if len(serving) != 1:
+            return
+        minimum, maximum, count = limits
+        self.log.append(f"autoscaling: {endpoint}'s {serving[0]} registered, min {minimum} max {maximum}")
+        self.scaling.register(ScalableTarget(endpoint, serving[0], minimum, maximum))
+        self.scaling.put_target_tracking_policy(endpoint, serving[0], SCALING_POLICY, TRACKING)
+        self.autoscaling_acts(endpoint, 0, count)
+
+    @rule(endpoint=st.sampled_from(ENDPOINTS), which=st.integers(0, 1), count=st.integers(1, 9))
+    def autoscaling_acts(self, endpoint: str, which: int, count: int) -> None:
+        """A scaling activity on a registered variant (UpdateEndpointWeightsAndCapacities with its
+        DesiredInstanceCount, kept within its limits), refused while the endpoint is changing."""
+        registered = sorted(self.scaling.registered_variants(endpoint).items())
+        if not registered:
+            return
+        variant, target = registered[which % len(registered)]
+        wanted = min(max(count, target.min_capacity), target.max_capacity)
+        now = self.sagemaker.desired_counts(endpoint).get(variant)
+        if now is None or wanted == now:
+            return
+        held = target.suspended.dynamic_scaling_out if wanted > now else target.suspended.dynamic_scaling_in
+        if held:
+            return
+        try:
+            self.sagemaker.autoscale(endpoint, variant, wanted)
+        except (EndpointStillUpdating, EndpointRequestRefused) as refused:
+            self.log.append(f"autoscaling: {variant} on {endpoint} not scaled to {wanted} ({refused})")
+            return
+        self.log.append(f"autoscaling: {variant} on {endpoint} scaled from {now} to {wanted}")
+        invariants.autoscaling_moved(self, endpoint, variant, wanted)
+
+    @rule(
+        kind=st.sampled_from(["throttling", "ConcurrentUpdateException", "AccessDeniedException"]),
+        methods=st.sampled_from(
+            [None, "scalable_target", "scaling_policies", "register", "put_target_tracking_policy", "deregister"]
+        ),
+        endpoint=st.sampled_from([None, *ENDPOINTS]),
+        times=st.integers(1, 3),
+        applied=st.booleans(),
+    )
+    def autoscaling_fault(self, kind, methods, endpoint, times, applied) -> None:
+        if kind == "AccessDeniedException":
+            error, applied = (lambda: driver.autoscaling_refused(kind)), False
+        else:  # the adapter raises both as TransientError
+            error = lambda: driver.throttled("autoscaling")  # noqa: E731
+        self.arm(Fault("autoscaling", _methods(methods), endpoint, error, applied, times, f"autoscaling {kind}"))
+
     # --- checks ------------------------------------------------------------------------------------
 
     @invariant()
     def invariants_hold(self) -> None:
         STATS.checks += 1
         STATS.steps += 0 if self.quiescing else 1
+        invariants.note_rollouts_started(self)
         for invariant_id, message in invariants.check_step(self):
             self.fail(invariant_id, message)
         self.rollback_results.clear()

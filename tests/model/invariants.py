@@ -1,4 +1,4 @@
-"""I1-I5 (docs/design.md, "Invariants") as the model-based test can observe them.
+"""I1-I5 and C1-C3 (docs/design.md, "Invariants") as the model-based test can observe them.
 
 `check_step` runs after every step of the state machine, `check_final` once time has run out. Each
 returns (invariant id, what is wrong) pairs. What is observed is what a user could see: the
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shepherd.capacity.scaling import ScalableTarget, ScalingPolicy
 from shepherd.contracts import (
     ModelVersionRetired,
     PromotionRejected,
@@ -71,12 +72,13 @@ def check_step(model: RolloutModel) -> list[Violation]:
     ]
     found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model), *_one_answer_per_command(model)]
     found += [*_models_exist_before_use(model)]
+    found += [*_c1_calls(model), *_c2(model), *_capacity_at_end(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
 def check_final(model: RolloutModel) -> list[Violation]:
     found = [*_i2_final(model), *_i3(model, final=True), *_i4_records_match_endpoints(model)]
-    found += [*_i1_ended(model, final=True), *_i4_audit_chains(model)]
+    found += [*_i1_ended(model, final=True), *_i4_audit_chains(model), *_capacity_at_end(model)]
     if model.failed:
         kinds = ", ".join(f"{i.kind} {i.endpoint}" for i in model.failed)
         found.append(("I3", f"events still failing with no fault injected (lost after Lambda's retries): {kinds}"))
@@ -465,3 +467,148 @@ def _self_rejections(model: RolloutModel) -> Iterator[Violation]:
         if isinstance(announcement, PromotionRejected) and announcement.active_rollout_id == announcement.rollout_id:
             yield "PROMOTION", f"Promotion Rejected for {announcement.rollout_id}: the endpoint is held by itself"
     model.checked_announcements = len(model.publisher.published)
+
+
+# --- C1-C3: capacity (issue 23) -------------------------------------------------------------------------
+# What autoscaling does is not Shepherd's: the harness scales variants itself (`autoscaling_acts`), through
+# the fake's `autoscale`, which records no count change; every count the fake records was asked for by
+# the services through the port.
+
+
+@dataclass
+class CapacityAtStart:
+    """A rollout's live variant when the rollout started: its instance count (moved along when
+    autoscaling moves it) and its registration with Application Auto Scaling (None: not autoscaled)."""
+
+    endpoint: str
+    variant: str
+    count: int
+    target: ScalableTarget | None
+    policies: tuple[ScalingPolicy, ...]
+
+
+def note_rollouts_started(model: RolloutModel) -> None:
+    """Remember each new rollout's live variant as it is before the rollout changes anything (the
+    promotion only writes the record: the first change is a controller pass's, after this step)."""
+    for stored in model.store.rollouts.values():
+        rollout = stored.rollout
+        if rollout.rollout_id in model.capacity_at_start or rollout.live is None:
+            continue
+        endpoint, variant = rollout.endpoint_name, rollout.live.variant_name
+        counts = model.sagemaker.desired_counts(endpoint)
+        if variant not in counts:
+            continue  # the endpoint is gone (deleted outside) or serves something else: nothing to keep
+        model.capacity_at_start[rollout.rollout_id] = CapacityAtStart(
+            endpoint,
+            variant,
+            counts[variant],
+            model.scaling.scalable_target(endpoint, variant),
+            model.scaling.scaling_policies(endpoint, variant),
+        )
+
+
+def autoscaling_moved(model: RolloutModel, endpoint: str, variant: str, count: int) -> None:
+    """Autoscaling changed a variant's count: the capacity a rollout must keep follows it."""
+    for start in model.capacity_at_start.values():
+        if (start.endpoint, start.variant) == (endpoint, variant):
+            start.count = count
+
+
+def _c1_calls(model: RolloutModel) -> Iterator[Violation]:
+    """C1: no call Shepherd makes lowers a serving variant's instance count below what it had just
+    before (an UpdateEndpoint to a config with fewer instances, or an UpdateEndpointWeightsAndCapacities)."""
+    changes = model.sagemaker.count_changes[model.checked_count_changes :]
+    model.checked_count_changes = len(model.sagemaker.count_changes)
+    for change in changes:
+        if change.served_before and change.serves_after and change.after < change.before:
+            yield (
+                "C1",
+                (
+                    f"{change.call} set {change.variant_name} on {change.endpoint_name} to {change.after} "
+                    f"instance(s) while it served with {change.before}"
+                ),
+            )
+
+
+def _c2(model: RolloutModel) -> Iterator[Violation]:
+    """C2: Shepherd never asks SageMaker to remove or retype a variant registered as a scalable target."""
+    refused = model.sagemaker.unsafe_updates[model.checked_unsafe_updates :]
+    model.checked_unsafe_updates = len(model.sagemaker.unsafe_updates)
+    for message in refused:
+        yield "C2", f"SageMaker refused: {message}"
+
+
+def _capacity_at_end(model: RolloutModel) -> Iterator[Violation]:
+    """Once a rollout has ended and its endpoint is settled (no rollout active, its clean-up done, no
+    change in flight): C1, the live model serves again with at least the instances it had when the
+    rollout started (after a rollback or a failure); C3, on an endpoint that autoscaled, the variant
+    that serves is registered as the old one was (limits, suspended state, policies; after a completion
+    with the promotion's `scaling_limits` if it set them) and no variant that left is still registered.
+    Each rollout is judged once, when its endpoint first settles (time running out settles every one)."""
+    busy = {stored.rollout.endpoint_name for stored in model.store.active_rollouts()}
+    busy |= {stored.rollout.endpoint_name for stored in model.store.rollouts_to_clean_up()}
+    for endpoint_name, endpoint in model.sagemaker.endpoints.items():
+        latest = model.store.latest_rollout(endpoint_name)
+        if latest is None or endpoint_name in busy or endpoint.settle is not None:
+            continue
+        rollout = latest.rollout
+        start = model.capacity_at_start.get(rollout.rollout_id)
+        if start is None or rollout.rollout_id in model.capacity_judged or not rollout.phase.is_terminal:
+            continue
+        model.capacity_judged.add(rollout.rollout_id)
+        yield from _c1_restored(model, rollout, start)
+        yield from _c3(model, rollout, start)
+
+
+def _c1_restored(model: RolloutModel, rollout: Rollout, start: CapacityAtStart) -> Iterator[Violation]:
+    if rollout.phase is Phase.COMPLETED:
+        return
+    weights = model.sagemaker.desired_weights(start.endpoint)
+    count = model.sagemaker.desired_counts(start.endpoint).get(start.variant)
+    if weights.get(start.variant, 0.0) > 0 and count is not None and count < start.count:
+        yield (
+            "C1",
+            (
+                f"{rollout.rollout_id} ended {rollout.phase.value}: {start.variant} serves {start.endpoint} again "
+                f"with {count} instance(s), but had {start.count} when the rollout started"
+            ),
+        )
+
+
+def _c3(model: RolloutModel, rollout: Rollout, start: CapacityAtStart) -> Iterator[Violation]:
+    from tests.model.harness import STATS
+
+    if start.target is None:
+        return
+    STATS.autoscaled_ends += 1
+    expected_min, expected_max = start.target.min_capacity, start.target.max_capacity
+    limits = rollout.scaling_limits
+    if rollout.phase is Phase.COMPLETED and limits is not None:
+        expected_min = limits.min_capacity if limits.min_capacity is not None else expected_min
+        expected_max = limits.max_capacity if limits.max_capacity is not None else expected_max
+    weights = model.sagemaker.desired_weights(start.endpoint)
+    registered = model.scaling.registered_variants(start.endpoint)
+    ended = f"{rollout.rollout_id} ended {rollout.phase.value}"
+    for variant in sorted(name for name, weight in weights.items() if weight > 0):
+        target = registered.get(variant)
+        if target is None:
+            yield "C3", f"{ended}: {variant} serves {start.endpoint} but is not registered for autoscaling"
+            continue
+        if (target.min_capacity, target.max_capacity, target.suspended) != (
+            expected_min,
+            expected_max,
+            start.target.suspended,
+        ):
+            yield (
+                "C3",
+                (
+                    f"{ended}: {variant} on {start.endpoint} is registered min {target.min_capacity} max "
+                    f"{target.max_capacity} ({target.suspended}), expected min {expected_min} max {expected_max} "
+                    f"({start.target.suspended})"
+                ),
+            )
+        policies = model.scaling.scaling_policies(start.endpoint, variant)
+        if sorted(policies, key=lambda p: p.name) != sorted(start.policies, key=lambda p: p.name):
+            yield "C3", f"{ended}: {variant} on {start.endpoint} has policies {policies}, expected {start.policies}"
+    for variant in sorted(set(registered) - set(weights)):
+        yield "C3", f"{ended}: {variant} left {start.endpoint} but is still registered for autoscaling"
