@@ -769,3 +769,27 @@ def test_a_blue_green_gate_rolled_back_by_an_alarm_or_left_to_time_out_keeps_the
         checked(model, "controller_runs", 4, 60)  # ep-b is still held: the end's time running out times it out
 
     run(steps, deployed=("ep-a", "ep-b"))
+
+
+# --- capacity (issue 23) ---------------------------------------------------------------------------------
+
+
+def test_i4_a_restore_onto_the_restore_config_that_lands_after_giving_up_becomes_the_baseline() -> None:
+    """Found by the long run with capacity: autoscaling moved the live fleet, so the restore writes the
+    rollout's restore config (the live variant at its observed count); the endpoint is still Updating
+    when the restore gives up, then lands there. The records must say the endpoint runs that config:
+    the clean-up adopts it as the baseline, as the restore's own end does when it sees it land."""
+
+    def steps(model: RolloutModel) -> None:
+        checked(model, "user_autoscales", "ep-a", (2, 8, 4))
+        promote(model, "ep-a", CANARY)
+        checked(model, "controller_runs", 3, 60)
+        checked(model, "operator_rollback", "ep-a", "none", 1)
+        checked(model, "controller_runs", 2, 60)  # the flip lands, then the restore config is requested
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 2, 60)
+
+    run(steps)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from shepherd.rollouts import naming
 from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
-from shepherd.rollouts.ports import AlarmControl, EndpointControl, RolloutStore
+from shepherd.rollouts.ports import AlarmControl, BaselineIs, ChangeRejected, EndpointControl, RolloutStore, SetLive
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout
+from shepherd.rollouts.restore import restored_baseline
 
 
 def clean_up(
@@ -29,7 +30,7 @@ def clean_up(
     if observed is not None and observed.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.FAILED):
         # A change still under way may land on any of this rollout's configs: delete none yet.
         return f"clean-up waits: endpoint is {observed.status}"
-    live = rollouts.live(rollout.endpoint_name)
+    live = _adopt_restore_config(rollout, observed, rollouts)
     if _left_on_its_configs(rollout, observed, live):
         # The abort ended before the endpoint was back as recorded (its restore gave up, or a
         # change landed after it ended): finish the restore, so endpoint and records agree again.
@@ -61,6 +62,32 @@ def clean_up(
         endpoints.delete_model(retired.model_resource_name)
     rollouts.cleaned_up(rollout.endpoint_name, rollout.rollout_id)
     return "cleaned up"
+
+
+def _adopt_restore_config(
+    rollout: Rollout, observed: ObservedEndpoint | None, rollouts: RolloutStore
+) -> LiveDeployment | None:
+    """The endpoint's baseline, made the rollout's restore config if its restore landed there only
+    after the rollout ended (the restore gave up while the endpoint was still Updating): the endpoint
+    runs the previous version on it, so the records must say so (the restore's own end does the same
+    when it sees it land). Not while another rollout holds the endpoint, and only if the baseline is
+    still the one read: a rollout that started from it meanwhile decides from what it read."""
+    live = rollouts.live(rollout.endpoint_name)
+    adopted = restored_baseline(rollout, observed) if observed is not None else None
+    if (
+        adopted is None
+        or live is None
+        or live.config_name == adopted.config_name
+        or observed is None
+        or observed.status is not EndpointStatus.IN_SERVICE
+        or rollouts.lock_holder(rollout.endpoint_name) is not None
+    ):
+        return live
+    try:
+        rollouts.commit([BaselineIs(rollout.endpoint_name, live.config_name), SetLive(rollout.endpoint_name, adopted)])
+    except ChangeRejected:
+        return rollouts.live(rollout.endpoint_name)
+    return adopted
 
 
 def _left_on_its_configs(rollout: Rollout, observed: ObservedEndpoint | None, live: LiveDeployment | None) -> bool:

@@ -68,7 +68,7 @@ def decide_aborting(rollout: Rollout, observed: ObservedEndpoint | None, now: da
         return Wait(f"restoring: endpoint is {observed.status}")
     if observed.config_name in (rollout.previous_config, rollout.restore_config):
         if observed.status is EndpointStatus.IN_SERVICE:
-            return finish(rollout, now, None, current_percent=0, baseline=_restored_baseline(rollout, observed))
+            return finish(rollout, now, None, current_percent=0, baseline=restored_baseline(rollout, observed))
         return finish(rollout, now, f"endpoint is {observed.status} on its previous config{because(observed)}")
     ours = rollout.final_config if rollout.is_first_deployment else rollout.shift_config
     if observed.config_name not in (ours, rollout.final_config):
@@ -115,7 +115,7 @@ def _restore(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Act
     return UpdateEndpoint(rollout.endpoint_name, rollout.restore_config, spec, "restore", pending)
 
 
-def _restored_baseline(rollout: Rollout, observed: ObservedEndpoint) -> LiveDeployment | None:
+def restored_baseline(rollout: Rollout, observed: ObservedEndpoint) -> LiveDeployment | None:
     """The endpoint's baseline once restored onto ``restore_config`` (None: back on the recorded one)."""
     if observed.config_name != rollout.restore_config or rollout.live is None:
         return None
