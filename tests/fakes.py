@@ -13,10 +13,14 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from msgspec.structs import replace
+
 from shepherd.adapters.dynamodb import model_audit_item
 from shepherd.adapters.dynamodb_rollouts import answer_sk, endpoint_audit_keys
 from shepherd.analysis.judge import VariantSeries
 from shepherd.analysis.metrics import SeriesQuery
+from shepherd.capacity.errors import NoScalableTarget
+from shepherd.capacity.scaling import TARGET_TRACKING, ScalableTarget, ScalingPolicy, SuspendedState, TargetTracking
 from shepherd.contracts import Announcement
 from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.registry.errors import (
@@ -864,3 +868,54 @@ class NoAutoScaling:
 
     def set_suspended(self, endpoint_name: str, variant_name: str, suspended: object) -> None:
         raise AssertionError("nothing suspends scaling in a test without auto scaling")
+
+
+class InMemoryAutoScaling:
+    """`VariantAutoScaling` in memory: variants registered with their limits and policies, as the adapter
+    reads them back. `read_failure` makes every read raise what the adapter raises for a failed call
+    (`TransientError` for throttling and 5xx, `ScalingRequestRefused` for a refusal)."""
+
+    def __init__(self) -> None:
+        self.targets: dict[tuple[str, str], ScalableTarget] = {}
+        self.policies: dict[tuple[str, str], tuple[ScalingPolicy, ...]] = {}
+        self.read_failure: Exception | None = None
+        self.reads: list[tuple[str, str]] = []
+
+    def scalable_target(self, endpoint_name: str, variant_name: str) -> ScalableTarget | None:
+        self._read(endpoint_name, variant_name)
+        return self.targets.get((endpoint_name, variant_name))
+
+    def scaling_policies(self, endpoint_name: str, variant_name: str) -> tuple[ScalingPolicy, ...]:
+        self._read(endpoint_name, variant_name)
+        return self.policies.get((endpoint_name, variant_name), ())
+
+    def register(self, target: ScalableTarget) -> None:
+        self.targets[(target.endpoint_name, target.variant_name)] = target
+
+    def deregister(self, endpoint_name: str, variant_name: str) -> None:
+        self.targets.pop((endpoint_name, variant_name), None)
+        self.policies.pop((endpoint_name, variant_name), None)  # deregistering deletes its policies
+
+    def put_target_tracking_policy(
+        self, endpoint_name: str, variant_name: str, policy_name: str, tracking: TargetTracking
+    ) -> None:
+        key = (endpoint_name, variant_name)
+        if key not in self.targets:
+            raise NoScalableTarget("ObjectNotFoundException", f"{variant_name} is not registered")
+        kept = tuple(policy for policy in self.policies.get(key, ()) if policy.name != policy_name)
+        self.policies[key] = (*kept, ScalingPolicy(policy_name, TARGET_TRACKING, tracking))
+
+    def delete_policy(self, endpoint_name: str, variant_name: str, policy_name: str) -> None:
+        key = (endpoint_name, variant_name)
+        self.policies[key] = tuple(policy for policy in self.policies.get(key, ()) if policy.name != policy_name)
+
+    def set_suspended(self, endpoint_name: str, variant_name: str, suspended: SuspendedState) -> None:
+        target = self.targets.get((endpoint_name, variant_name))
+        if target is None:
+            raise NoScalableTarget("ObjectNotFoundException", f"{variant_name} is not registered")
+        self.targets[(endpoint_name, variant_name)] = replace(target, suspended=suspended)
+
+    def _read(self, endpoint_name: str, variant_name: str) -> None:
+        self.reads.append((endpoint_name, variant_name))
+        if self.read_failure is not None:
+            raise self.read_failure
