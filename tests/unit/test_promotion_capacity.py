@@ -88,7 +88,9 @@ class Shepherd:
         settings = PromotionSettings(
             require_approval=True,
             default_inference_image=IMAGE,
-            image_policy=ImagePolicy(allowed_registries=("123456789012.dkr.ecr.eu-west-1.amazonaws.com",), require_digest=True),
+            image_policy=ImagePolicy(
+                allowed_registries=("123456789012.dkr.ecr.eu-west-1.amazonaws.com",), require_digest=True
+            ),
             namespace="shepherd",
             rollback_function_arn=None,
             placement=PlacementRules(("ml.m5.large",), max_instance_count=10),

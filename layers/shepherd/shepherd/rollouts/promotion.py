@@ -53,7 +53,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
-from shepherd.rollouts.promotion_capacity import candidate_sizing, capacity_refusal, scaling_limits
+from shepherd.rollouts.promotion_capacity import candidate_sizing, capacity_checked, scaling_limits
 from shepherd.rollouts.promotion_checks import PromotionRefused, deployable, inference_image, outside_rules, secured
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout, prepared
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
@@ -289,10 +289,7 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
                 version.version,
             )
-        live_variant = live.variant if live is not None else None
-        refusal = capacity_refusal(request, live_variant, candidate, self.scaling, self.settings.placement)
-        if refusal is not None:
-            raise PromotionRefused(refusal, version.version)
+        capacity_checked(request, version.version, live, candidate, self.scaling, self.settings.placement)
         per_rollout_alarms = naming.rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
         # PREPARING until its model and alarms exist (_set_up): the controller does not act on it before.
         rollout = new_rollout(
@@ -308,7 +305,7 @@ class PromotionService(Struct):
         ).model_copy(
             update={
                 "phase": Phase.PREPARING,
-                "sizing": candidate_sizing(request, live_variant),
+                "sizing": candidate_sizing(request, live),
                 "scaling_limits": scaling_limits(request),
             }
         )

@@ -17,13 +17,14 @@ from shepherd.capacity.ports import VariantAutoScaling
 from shepherd.capacity.scaling import VariantCapacity, VariantScaling
 from shepherd.capacity.sizing import DEFAULT_HEADROOM, ScalingNotCarried, ScalingOverrides, carried_scaling
 from shepherd.rollouts.placement_rules import PlacementRules
-from shepherd.rollouts.record import CandidateSizing, ScalingLimits, VariantSpec
+from shepherd.rollouts.promotion_checks import PromotionRefused
+from shepherd.rollouts.record import CandidateSizing, LiveDeployment, ScalingLimits, VariantSpec
 
 if TYPE_CHECKING:  # promotion.py imports this module: its request is a type here
     from shepherd.rollouts.promotion import PromotionRequest
 
 
-def candidate_sizing(request: PromotionRequest, live: VariantSpec | None) -> CandidateSizing | None:
+def candidate_sizing(request: PromotionRequest, live: LiveDeployment | None) -> CandidateSizing | None:
     """The candidate sized to its share, for an update; None when its count is fixed: a first
     deployment (no live fleet to take a share of), or a count the promotion named (it wins)."""
     if live is None or request.initial_instance_count is not None:
@@ -38,6 +39,22 @@ def scaling_limits(request: PromotionRequest) -> ScalingLimits | None:
     return ScalingLimits(min_capacity=request.min_capacity, max_capacity=request.max_capacity)
 
 
+def capacity_checked(
+    request: PromotionRequest,
+    version: int,
+    live: LiveDeployment | None,
+    candidate: VariantSpec,
+    scaling: VariantAutoScaling,
+    placement: PlacementRules | None,
+) -> None:
+    """Raises `PromotionRefused` when the live variant's auto scaling, with the promotion's limits,
+    cannot go to the candidate; `TransientError` when Application Auto Scaling cannot answer now
+    (Lambda retries the command)."""
+    refusal = capacity_refusal(request, live.variant if live is not None else None, candidate, scaling, placement)
+    if refusal is not None:
+        raise PromotionRefused(refusal, version)
+
+
 def capacity_refusal(
     request: PromotionRequest,
     live: VariantSpec | None,
@@ -45,10 +62,7 @@ def capacity_refusal(
     scaling: VariantAutoScaling,
     placement: PlacementRules | None,
 ) -> str | None:
-    """Why the live variant's auto scaling, with the promotion's limits, cannot go to the candidate; or None.
-
-    Raises `TransientError` when Application Auto Scaling cannot answer now (Lambda retries the command).
-    """
+    """Why the live variant's auto scaling, with the promotion's limits, cannot go to the candidate; or None."""
     overrides = ScalingOverrides(request.min_capacity, request.max_capacity)
     asked = overrides != ScalingOverrides()
     if asked:
