@@ -427,18 +427,23 @@ class InMemoryRolloutStore:
             ((f"AUDIT#MODEL#{audit.model_name}", audit_sk), audit_new, append_audit),
         ]
 
+    def _set_live(self, change: SetLive) -> list[_Item]:
+        def still_the_one_read() -> None:
+            live = self.lives.get(change.endpoint_name)
+            if change.only_if_config is not None and (live.config_name if live else None) != change.only_if_config:
+                raise ChangeRejected(change, None)
+
+        def write() -> None:
+            self.lives[change.endpoint_name] = change.live
+
+        return [(_endpoint_key(change.endpoint_name, "ENDPOINT"), still_the_one_read, write)]
+
     def _record_items(self, change: Change) -> list[_Item]:
         def always() -> None:
             return None
 
         if isinstance(change, SetLive):
-            return [
-                (
-                    _endpoint_key(change.endpoint_name, "ENDPOINT"),
-                    always,
-                    lambda: self.lives.__setitem__(change.endpoint_name, change.live),
-                )
-            ]
+            return self._set_live(change)
         if isinstance(change, RegisterAlarms):
             registration = partial(AlarmRegistration, endpoint_name=change.endpoint_name, rollout_id=change.rollout_id)
             return [
@@ -900,17 +905,28 @@ class InMemoryAutoScaling:
     its policies; a policy or suspension for a variant not registered is `NoScalableTarget`; removing
     what is absent is done. Limits must satisfy 1 <= min <= max (the adapter refuses the rest). The
     scaling itself is the test's (`InMemoryEndpoints.autoscale`), within the registered limits.
+    `read_failure` makes every read raise what the adapter raises for a failed call (`TransientError`
+    for throttling and 5xx, `ScalingRequestRefused` for a refusal); `reads` lists the reads.
     """
 
     def __init__(self) -> None:
         self.targets: dict[tuple[str, str], ScalableTarget] = {}
         self.policies: dict[tuple[str, str], dict[str, ScalingPolicy]] = {}
+        self.read_failure: Exception | None = None
+        self.reads: list[tuple[str, str]] = []
 
     def scalable_target(self, endpoint_name: str, variant_name: str) -> ScalableTarget | None:
+        self._read(endpoint_name, variant_name)
         return self.targets.get((endpoint_name, variant_name))
 
     def scaling_policies(self, endpoint_name: str, variant_name: str) -> tuple[ScalingPolicy, ...]:
+        self._read(endpoint_name, variant_name)
         return tuple(self.policies.get((endpoint_name, variant_name), {}).values())
+
+    def _read(self, endpoint_name: str, variant_name: str) -> None:
+        self.reads.append((endpoint_name, variant_name))
+        if self.read_failure is not None:
+            raise self.read_failure
 
     def register(self, target: ScalableTarget) -> None:
         if not 1 <= target.min_capacity <= target.max_capacity:

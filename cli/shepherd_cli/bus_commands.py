@@ -80,6 +80,9 @@ def request_promotion(
     reason: str,
     allow_rolled_back: bool = False,
     replace_model: bool = False,
+    headroom: float | None = None,
+    min_capacity: int | None = None,
+    max_capacity: int | None = None,
 ) -> dict[str, Any]:
     try:
         parse_strategy(strategy)
@@ -103,6 +106,9 @@ def request_promotion(
         reason=reason,
         allow_rolled_back=allow_rolled_back,
         replace_model=replace_model,
+        headroom=headroom,
+        min_capacity=min_capacity,
+        max_capacity=max_capacity,
     )
     # Unset capacity stays out of the command: the rollout then keeps the live variant's (and an
     # unset allow_rolled_back or replace_model, the defaults, too).

@@ -397,6 +397,20 @@ def test_a_start_holds_only_on_the_baseline_it_read(ports) -> None:
     assert store.lock_holder("ep-new") == second.rollout_id
 
 
+def test_a_baseline_replaced_only_if_still_the_one_read(ports) -> None:
+    """The clean-up adopting a restore config (clean_up.py) must not overwrite a baseline that moved."""
+    store, _ = ports
+    store.commit([SetLive("ep-new", live_v1("ep-new"))])
+    moved = live_v1("ep-new").model_copy(update={"config_name": "ep-new-restore"})
+
+    with pytest.raises(ChangeRejected):
+        store.commit([SetLive("ep-new", moved, only_if_config="some-other-config")])
+    assert store.live("ep-new") == live_v1("ep-new")
+
+    store.commit([SetLive("ep-new", moved, only_if_config=live_v1("ep-new").config_name)])
+    assert store.live("ep-new") == moved
+
+
 def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports) -> None:
     store, _ = ports
     rollout = a_rollout()

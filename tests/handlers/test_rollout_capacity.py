@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -18,6 +19,7 @@ from tests.handlers.lifecycle import ENDPOINT, START, promote, promotion, regist
 from tests.handlers.test_rollback import rollback_command
 from tests.integration import test_fault_injection as fault_injection
 from tests.integration.test_fault_injection import SDK_ATTEMPTS
+from tests.integration.test_rollout_failures import lock_holder
 
 faults = fault_injection.faults  # faults injected on the handlers' own clients, as the network would
 
@@ -241,9 +243,9 @@ def test_a_refused_registration_fails_the_rollout_and_leaves_the_old_scaling(
 def test_throttled_scaling_reads_are_retried_by_the_next_pass(
     world, sagemaker, lambda_context, autoscaled_at_4, faults
 ):
-    throttled = faults("application-autoscaling", "DescribeScalableTargets", times=SDK_ATTEMPTS)
     v2 = registered_version(world, lambda_context, 2)
     promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    throttled = faults("application-autoscaling", "DescribeScalableTargets", times=SDK_ATTEMPTS)
 
     ticks_watching_live(lambda_context, sagemaker, AT, 40)
 
@@ -276,3 +278,57 @@ def test_the_candidate_is_sized_to_its_share_before_each_step(world, sagemaker, 
     assert min(count for share, count in running if round(share * 100) == 25) == 2  # not the full fleet
     assert world.announcements("Rollout Completed")
     assert settle(sagemaker) == {V2: (4, 4)}
+
+
+# --- a promotion's own limits for the new live variant ----------------------------------------------------
+
+
+def stored_rollout(world, rollout_id: str) -> dict[str, Any]:
+    key = {"pk": {"S": f"ENDPOINT#{ENDPOINT}"}, "sk": {"S": f"ROLLOUT#{rollout_id}"}}
+    return dict(world.dynamodb.get_item(TableName=world.table, Key=key, ConsistentRead=True)["Item"]["rollout"]["M"])
+
+
+def test_a_promotions_scaling_limits_on_an_autoscaled_endpoint_are_recorded(
+    world, sagemaker, lambda_context, autoscaled_at_4
+):
+    v2 = registered_version(world, lambda_context, 2)
+
+    answer = promote.lambda_handler(promotion(v2, CANARY, at=AT, min_capacity=3, max_capacity=10), lambda_context)
+
+    assert answer["result"] == "started"
+    record = stored_rollout(world, answer["rollout_id"])
+    assert record["scaling_limits"] == {"M": {"min_capacity": {"N": "3"}, "max_capacity": {"N": "10"}}}
+    assert "sizing" not in record  # the promotion named the count (initial_instance_count 1): it wins
+    assert world.announcements("Promotion Rejected") == []
+
+
+def test_scaling_limits_for_an_endpoint_without_autoscaling_are_refused(world, sagemaker, lambda_context, live_at_4):
+    v2 = registered_version(world, lambda_context, 2)
+
+    answer = promote.lambda_handler(promotion(v2, CANARY, at=AT, min_capacity=2, max_capacity=8), lambda_context)
+
+    assert answer["result"] == "rejected"
+    assert f"{V1} is not registered with Application Auto Scaling" in answer["reason"]
+    [rejected] = world.announcements("Promotion Rejected")
+    assert (rejected["rollout_id"], rejected["reason"]) == (answer["rollout_id"], answer["reason"])
+    assert lock_holder(world) is None
+    assert set(settle(sagemaker)) == {V1}
+
+
+def test_a_rollback_redeploying_onto_an_autoscaled_endpoint_hands_its_scaling_back(
+    world, sagemaker, lambda_context, autoscaled_at_4
+):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, LINEAR, at=AT), lambda_context)
+    ticks_watching_live(lambda_context, sagemaker, AT, 40)
+    assert registration(V2) == ((2, 8), [("invocations", 70.0)])
+
+    later = AT + timedelta(hours=1)
+    result = rollback.lambda_handler(rollback_command(later, to_version=1), lambda_context)
+
+    # The redeploy is a promotion: it read v2's registration and policies, which v1 takes over again.
+    assert result["results"][0]["result"] == "redeploying"
+    for minute in range(20):
+        tick(lambda_context, later + timedelta(minutes=minute))
+    assert set(settle(sagemaker)) == {V1}
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)]) and registration(V2) == (None, [])

@@ -66,7 +66,7 @@ def build(
     *, registry: Any, store: Any, endpoints: Any, alarms: Any, events: Any, clock: Any, metrics: Any, scaling: Any
 ) -> Services:
     """Wire the real services over the (fault-injecting) fake ports, as bootstrap does over AWS."""
-    promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS, InMemoryVault())
+    promotions = PromotionService(registry, store, endpoints, alarms, events, clock, SETTINGS, InMemoryVault(), scaling)
     canary = CanaryJudge(
         store,
         events,

@@ -109,6 +109,22 @@ def _version_or_latest(value: str) -> int | Literal["latest-approved"]:
 @click.option(
     "--instance-count", type=click.IntRange(1, 100), help="Default: as the live variant (1 on a first deployment)."
 )
+@click.option(
+    "--headroom",
+    type=click.FloatRange(1, 4),
+    help="Size the candidate at each step to ceil(live count x share x HEADROOM) (default 1.2; "
+    "an update without --instance-count).",
+)
+@click.option(
+    "--min-capacity",
+    type=click.IntRange(min=1),
+    help="Auto scaling minimum of the new live variant once it takes over (default: the old variant's).",
+)
+@click.option(
+    "--max-capacity",
+    type=click.IntRange(min=1),
+    help="Auto scaling maximum of the new live variant once it takes over (default: the old variant's).",
+)
 @click.option("--reason", default="promoted with the shepherd CLI", show_default=True, help="Why.")
 @click.option(
     "--allow-rolled-back",
@@ -133,6 +149,7 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
       shepherd promote churn-predictor 4 churn-prod --canary 10 --bake 10m --watch 15m
       shepherd promote churn-predictor latest-approved churn-prod --linear 20 --interval 5m
       shepherd promote churn-predictor 4 churn-prod --all-at-once --alarm churn-prod-p99
+      shepherd promote churn-predictor 4 churn-prod --canary 10 --headroom 1.5 --max-capacity 8
     """
     chosen_version = _version_or_latest(version)
     strategy = build_strategy(
@@ -161,6 +178,9 @@ def promote(common: Common, model: str, version: str, endpoint: str, **options: 
             reason=options["reason"],
             allow_rolled_back=options["allow_rolled_back"],
             replace_model=options["replace_model"],
+            headroom=options["headroom"],
+            min_capacity=options["min_capacity"],
+            max_capacity=options["max_capacity"],
         )
 
     summary = f"Promotion of {model} {version} to {endpoint}"

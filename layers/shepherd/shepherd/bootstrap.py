@@ -179,6 +179,7 @@ class Container:
                 placement=PlacementRules(environment.allowed_instance_types, environment.max_instance_count),
             ),
             vault=self.vault,
+            scaling=self.variant_scaling,
         )
 
     @cached_property

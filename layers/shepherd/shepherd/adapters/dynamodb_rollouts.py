@@ -316,7 +316,12 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
             "endpoint_name": change.endpoint_name,
             "live": item_of(change.live),
         }
-        return [{"Put": {"Item": serialize(item)}}]
+        put: dict[str, Any] = {"Item": serialize(item)}
+        if change.only_if_config is not None:
+            put["ConditionExpression"] = "#live.#config = :config"
+            put["ExpressionAttributeNames"] = {"#live": "live", "#config": "config_name"}
+            put["ExpressionAttributeValues"] = serialize_values({":config": change.only_if_config})
+        return [{"Put": put}]
     if isinstance(change, RegisterAlarms):
         return [
             {

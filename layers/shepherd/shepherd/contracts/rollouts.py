@@ -26,6 +26,13 @@ class ModelPromotionRequested(Contract):
     # Absent: as the live variant (the defaults, ml.m5.large and 1, only on a first deployment).
     instance_type: Annotated[str, StringConstraints(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] | None = None
     initial_instance_count: int | None = Field(default=None, ge=1, le=100)
+    # Absent: 1.2 (capacity.sizing.DEFAULT_HEADROOM). In an update without initial_instance_count the
+    # candidate has ceil(live count x share x headroom) instances at each step below 100%.
+    headroom: float | None = Field(default=None, ge=1, le=4)
+    # The new live variant's Application Auto Scaling limits once it takes over (absent: the old
+    # variant's). Only for an update whose live variant is registered.
+    min_capacity: int | None = Field(default=None, ge=1)
+    max_capacity: int | None = Field(default=None, ge=1)
     requested_by: Text
     reason: Text
     # A ROLLED_BACK version is deployable again only when asked for explicitly (a false alarm, say);

@@ -28,6 +28,9 @@ def parse_promotion(event: dict[str, Any]) -> PromotionRequest:
         reason=detail.reason,
         allow_rolled_back=detail.allow_rolled_back,
         replace_model=detail.replace_model,
+        headroom=detail.headroom,
+        min_capacity=detail.min_capacity,
+        max_capacity=detail.max_capacity,
         event_id=parsed.id,
         requested_at=parsed.time,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from shepherd.rollouts import naming
 from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
-from shepherd.rollouts.ports import AlarmControl, BaselineIs, ChangeRejected, EndpointControl, RolloutStore, SetLive
+from shepherd.rollouts.ports import AlarmControl, ChangeRejected, EndpointControl, RolloutStore, SetLive
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout
 from shepherd.rollouts.restore import restored_baseline
 
@@ -84,7 +84,7 @@ def _adopt_restore_config(
     ):
         return live
     try:
-        rollouts.commit([BaselineIs(rollout.endpoint_name, live.config_name), SetLive(rollout.endpoint_name, adopted)])
+        rollouts.commit([SetLive(rollout.endpoint_name, adopted, only_if_config=live.config_name)])
     except ChangeRejected:
         return rollouts.live(rollout.endpoint_name)
     return adopted

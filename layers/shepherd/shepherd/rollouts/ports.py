@@ -109,10 +109,12 @@ class MoveVersion(Struct, frozen=True):
 
 
 class SetLive(Struct, frozen=True):
-    """The endpoint's baseline: what it serves when no rollout is active."""
+    """The endpoint's baseline: what it serves when no rollout is active. ``only_if_config``: written
+    only if the baseline is still the one read, on that config (None: unconditionally)."""
 
     endpoint_name: str
     live: LiveDeployment
+    only_if_config: str | None = None
 
 
 class ForgetLive(Struct, frozen=True):

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from msgspec import Struct
 from msgspec.structs import replace
 
+from shepherd.capacity.ports import VariantAutoScaling
 from shepherd.contracts import PromotionRejected, RolloutStarted, TrafficStepDetail
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.errors import TransientError
@@ -52,6 +53,7 @@ from shepherd.rollouts.ports import (
     endpoint_audit,
     version_move,
 )
+from shepherd.rollouts.promotion_capacity import candidate_sizing, capacity_checked, scaling_limits
 from shepherd.rollouts.promotion_checks import PromotionRefused, deployable, inference_image, outside_rules, secured
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout, prepared
 from shepherd.rollouts.strategy import InvalidStrategy, parse_strategy
@@ -91,6 +93,9 @@ class PromotionRequest(Struct, frozen=True):
     is_rollback: bool = False  # a rollback may redeploy a RETIRED version
     allow_rolled_back: bool = False  # the operator asked to deploy a ROLLED_BACK version again
     replace_model: bool = False  # the deployer asked to put another model on the endpoint
+    headroom: float | None = None  # the candidate's spare capacity over its share (None: DEFAULT_HEADROOM)
+    min_capacity: int | None = None  # the new live variant's auto scaling limits (None: the old variant's)
+    max_capacity: int | None = None
 
 
 class PromotionOutcome(Struct, frozen=True):
@@ -120,6 +125,7 @@ class PromotionService(Struct):
     clock: Clock
     settings: PromotionSettings
     vault: ArtifactVault  # the approved copy every SageMaker model is made from
+    scaling: VariantAutoScaling  # read only: the live variant's auto scaling, which the new one takes over
 
     def promote(self, request: PromotionRequest) -> PromotionOutcome:
         # The id comes from the command as sent (every delivery names the same rollout); the rollout's
@@ -283,6 +289,7 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
                 version.version,
             )
+        capacity_checked(request, version.version, live, candidate, self.scaling, self.settings.placement)
         per_rollout_alarms = naming.rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
         # PREPARING until its model and alarms exist (_set_up): the controller does not act on it before.
         rollout = new_rollout(
@@ -295,7 +302,13 @@ class PromotionService(Struct):
             live=live,
             now=request.requested_at,
             gating_alarms=(*request.alarms, *per_rollout_alarms),
-        ).model_copy(update={"phase": Phase.PREPARING})
+        ).model_copy(
+            update={
+                "phase": Phase.PREPARING,
+                "sizing": candidate_sizing(request, live),
+                "scaling_limits": scaling_limits(request),
+            }
+        )
         reason = request.reason
         if version.status is VersionStatus.ROLLED_BACK:  # allowed explicitly: the audit says so
             reason = f"{reason} (promoted again after its rollback: allow_rolled_back)"
