@@ -8,7 +8,7 @@ every tick, the endpoint configs Shepherd wrote, and the Application Auto Scalin
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -332,3 +332,101 @@ def test_a_rollback_redeploying_onto_an_autoscaled_endpoint_hands_its_scaling_ba
         tick(lambda_context, later + timedelta(minutes=minute))
     assert set(settle(sagemaker)) == {V1}
     assert registration(V1) == ((2, 8), [("invocations", 70.0)]) and registration(V2) == (None, [])
+
+
+# --- the hand-over in every path of a rollout ----------------------------------------------------------
+
+
+def rollout_item(world) -> dict:
+    items = world.dynamodb.query(
+        TableName=world.table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :sk)",
+        ExpressionAttributeValues={":pk": {"S": f"ENDPOINT#{ENDPOINT}"}, ":sk": {"S": "ROLLOUT#"}},
+    )["Items"]
+    return max(items, key=lambda item: item["sk"]["S"])
+
+
+def with_limits(world, low: int, high: int) -> None:
+    """The promotion's min/max override, as the promotion records it on the rollout."""
+    item = rollout_item(world)
+    world.dynamodb.update_item(
+        TableName=world.table,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET #r.scaling_limits = :limits",
+        ExpressionAttributeNames={"#r": "rollout"},
+        ExpressionAttributeValues={
+            ":limits": {"M": {"min_capacity": {"N": str(low)}, "max_capacity": {"N": str(high)}}}
+        },
+    )
+
+
+def tick_until(lambda_context, world, start, phase: str, minutes: int = 40):
+    """Tick once a minute until the rollout is in ``phase``; the next minute."""
+    for minute in range(minutes):
+        tick(lambda_context, start + timedelta(minutes=minute))
+        if rollout_item(world)["phase"]["S"] == phase:
+            return start + timedelta(minutes=minute + 1)
+    raise AssertionError(f"the rollout never reached {phase}")
+
+
+def test_the_promotions_limits_go_to_the_new_live_variant(world, sagemaker, lambda_context, autoscaled_at_4):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    with_limits(world, 3, 10)
+
+    ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    assert world.announcements("Rollout Completed") and set(settle(sagemaker)) == {V2}
+    assert registration(V2) == ((3, 10), [("invocations", 70.0)])
+    assert registration(V1) == (None, [])
+
+
+def test_a_retire_refused_after_the_hand_over_gives_the_old_variant_its_own_limits_back(
+    world, sagemaker, lambda_context, autoscaled_at_4, faults
+):
+    denied = (400, {"__type": "ValidationException", "message": "the final config is refused"})
+    faults("sagemaker", "UpdateEndpoint", respond=lambda: denied, holding="-final", times=100)
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    with_limits(world, 3, 10)
+
+    seen = ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    # The scaling went to v2 (with the override) before the refused update; the restore gives v1 its
+    # own limits back, not the override, and leaves nothing on v2, which it removes.
+    [failed] = world.announcements("Rollout Failed")
+    assert failed["reason"].startswith("ValidationException")
+    assert settle(sagemaker) == {V1: (4, 4)} and min(min(c, d) for c, d in seen) >= 4
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)])
+    assert registration(V2) == (None, [])
+
+
+def test_a_rollback_racing_the_retire_restores_the_old_variant_promptly_with_its_own_scaling(
+    world, sagemaker, lambda_context, autoscaled_at_4, faults
+):
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    with_limits(world, 3, 10)
+    # The rollback lands between the retire's UpdateEndpoint and the record saying so: the rollout
+    # aborts with the endpoint going to the final config, where v1 is no longer on the endpoint.
+    # The retire's first attempt is throttled (the SDK's retry makes it): that marks the moment.
+    retire = faults("sagemaker", "UpdateEndpoint", holding="-final")
+    answers: list = []
+
+    def rollback_now() -> None:
+        if not answers:  # once: the rollback's own commit passes this hook too
+            answers.append(None)
+            at = datetime.fromisoformat(rollout_item(world)["rollout"]["M"]["updated_at"]["S"])  # the retire's tick
+            answers.append(rollback.lambda_handler(rollback_command(at), lambda_context))
+
+    faults("dynamodb", "TransactWriteItems", armed=lambda: retire.injected > 0, on_first=rollback_now)
+
+    ticks_watching_live(lambda_context, sagemaker, AT, 40)
+
+    assert retire.injected and answers, "the retire was never raced"
+    # Promptly (minutes, not the hour's deadline): v1 serves again with its own limits, not the override.
+    [rolled_back] = world.announcements("Rollout Rolled Back")
+    assert "gave up" not in rolled_back["reason"]
+    assert set(settle(sagemaker)) == {V1}
+    assert registration(V1) == ((2, 8), [("invocations", 70.0)])
+    assert registration(V2) == (None, [])

@@ -9,7 +9,10 @@ each as Application Auto Scaling documents it (API reference, "RegisterScalableT
 
 * ``RegisterScalableTarget`` of a new target needs ``MinCapacity`` and ``MaxCapacity``, with
   ``MinCapacity <= MaxCapacity`` (moto stores None); its ``SuspendedState`` defaults to nothing suspended
-  (moto reports null), and an update changes only the suspended flags it names.
+  (moto reports null), and an update changes only the suspended flags it names. A new target for a
+  variant its endpoint does not run is ``ValidationException`` (Application Auto Scaling checks that the
+  resource exists; moto accepts any). Only an endpoint the emulator knows is checked: a target of an
+  endpoint never created is accepted, as moto does, so an adapter test can register one alone.
 * ``DeregisterScalableTarget`` deletes the target's scaling policies too (moto keeps them), and a missing
   target is ``ObjectNotFoundException`` (moto: ``ValidationException``).
 * ``PutScalingPolicy`` needs a registered target (``ObjectNotFoundException`` "No scalable target
@@ -47,7 +50,7 @@ from moto.applicationautoscaling.models import (
 )
 from moto.core.exceptions import JsonRESTError
 from moto.sagemaker.exceptions import ValidationError
-from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend
+from moto.sagemaker.models import FakeEndpoint, FakeEndpointConfig, SageMakerModelBackend, sagemaker_backends
 
 SAGEMAKER = "sagemaker"
 VARIANT_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
@@ -171,6 +174,8 @@ def _register_scalable_target(
         existing: Any = self.targets.get(dimension, {}).get(r_id)
         if existing is None and (min_capacity is None or max_capacity is None):
             raise AWSValidationException("MinCapacity and MaxCapacity are required to register a new scalable target")
+        if existing is None and namespace == SAGEMAKER and dimension == VARIANT_DIMENSION:
+            _require_variant(self.account_id, self.region_name, r_id)
         new_min = min_capacity if min_capacity is not None else int(existing.min_capacity)
         new_max = max_capacity if max_capacity is not None else int(existing.max_capacity)
         if new_min > new_max:
@@ -186,6 +191,18 @@ def _register_scalable_target(
             {flag: bool(value) for flag, value in (suspended_state or {}).items() if flag in SUSPENDED_FLAGS}
         )
         return _moto_register(self, namespace, r_id, dimension, min_capacity, max_capacity, role_arn, current)
+
+
+def _require_variant(account_id: str, region: str, r_id: str) -> None:
+    """A new target's variant must be on its endpoint now (one the emulator knows: see the module docstring)."""
+    endpoint_name, _, variant_name = r_id.removeprefix("endpoint/").partition("/variant/")
+    endpoint = sagemaker_backends[account_id][region].endpoints.get(endpoint_name)
+    if endpoint is None:
+        return
+    if variant_name not in {variant["VariantName"] for variant in list(endpoint.production_variants)}:
+        raise AWSValidationException(
+            f"The resource {r_id} does not exist: endpoint {endpoint_name} has no variant {variant_name}"
+        )
 
 
 def _deregister_scalable_target(self: ApplicationAutoscalingBackend, namespace: str, r_id: str, dimension: str) -> None:

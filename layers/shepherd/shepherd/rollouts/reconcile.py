@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 from msgspec import Struct
 
@@ -32,8 +33,11 @@ from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts import alarm_gate
 from shepherd.rollouts.actions import (
     Action,
+    Complete,
     CreateEndpoint,
     DeleteEndpoint,
+    Fail,
+    FinishRollback,
     ResizeVariants,
     ShiftTraffic,
     UpdateEndpoint,
@@ -45,6 +49,7 @@ from shepherd.rollouts.decide import decide
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
 from shepherd.rollouts.judging import CanaryJudge
+from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.outbox import deliver_or_keep, outbox, publish_owed
 from shepherd.rollouts.ports import (
     AlarmControl,
@@ -56,9 +61,11 @@ from shepherd.rollouts.ports import (
     StoredRollout,
 )
 from shepherd.rollouts.record import Phase, Rollout
-from shepherd.rollouts.scaling_handover import hand_over
+from shepherd.rollouts.scaling_handover import carry_to, keeper_of, record
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Decisions per rollout per tick: enough to record a reached step and request the next one
 # without waiting a scheduler minute, bounded so one rollout cannot starve the others.
@@ -66,11 +73,12 @@ MAX_DECISIONS_PER_TICK = 6
 
 
 class _RecordMoved(Exception):
-    """Before a forward change the record was found written by someone else (a rollback's abort)."""
+    """Before a forward change the record was found written by someone else (a rollback's abort), or
+    written by this pass first (the live variant's scaling kept before the retire): decide again."""
 
-    def __init__(self, fresh: StoredRollout) -> None:
+    def __init__(self, fresh: StoredRollout, outcome: str = "raced") -> None:
         super().__init__(fresh.rollout.rollout_id)
-        self.fresh = fresh
+        self.fresh, self.outcome = fresh, outcome
 
 
 class RolloutPass(Struct):
@@ -108,7 +116,7 @@ class RolloutPass(Struct):
             try:
                 action = self._next_action(stored, now)
             except _RecordMoved as moved:
-                stored, outcome = moved.fresh, "raced"
+                stored, outcome = moved.fresh, moved.outcome
                 continue
             if action is None:
                 return "raced"
@@ -145,7 +153,7 @@ class RolloutPass(Struct):
         """The action taken (its SageMaker calls made); None when another writer is changing the endpoint."""
         rollout = stored.rollout
         try:
-            return self._decide_and_act(rollout, now)
+            return self._decide_and_act(stored, now)
         except EndpointStillUpdating as busy:
             # SageMaker refused because the endpoint is already changing: another writer acted.
             logger.info("endpoint busy; deciding again next tick", extra={"reason": str(busy)})
@@ -157,8 +165,9 @@ class RolloutPass(Struct):
             )
             return refused(rollout, now, refusal.reason)
 
-    def _decide_and_act(self, rollout: Rollout, now: datetime) -> Action:
+    def _decide_and_act(self, stored: StoredRollout, now: datetime) -> Action:
         """Observe, decide, and make the action's SageMaker call(s); the caller records the outcome."""
+        rollout = stored.rollout
         # The controller's path only (as below): start_rollout's cold start does not import the flip.
         from shepherd.rollouts.flip import moves_forward, observe_flip
 
@@ -183,7 +192,8 @@ class RolloutPass(Struct):
         if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
             raise _RecordMoved(fresh)  # decide again from it: it may be a rollback's abort
         try:
-            self._carry_out(action)
+            self._keep_retired_scaling(stored, action, now)
+            self._carry_out(action, observed)
         except EndpointRequestRefused as refusal:
             if (
                 rollout.phase is Phase.ABORTING
@@ -252,12 +262,12 @@ class RolloutPass(Struct):
         if stepped_up and fresh.phase is Phase.ABORTING and fresh.live is not None:
             TrafficFlip(self.endpoints, self.clock, self.sleep).back(fresh)
 
-    def _carry_out(self, action: Action) -> None:
+    def _carry_out(self, action: Action, observed: ObservedEndpoint | None) -> None:
         if isinstance(action, CreateEndpoint):
             self.endpoints.ensure_config(action.config)
             self.endpoints.create_endpoint(action.endpoint_name, action.config.name)
         elif isinstance(action, UpdateEndpoint):
-            self._hand_over_scaling(action)  # before the update: SageMaker refuses to remove a registered variant
+            self._hand_over_scaling(action, observed)  # before: SageMaker refuses to remove a registered variant
             if action.create_config is not None:
                 self.endpoints.ensure_config(action.create_config)
             self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
@@ -267,17 +277,61 @@ class RolloutPass(Struct):
             self.endpoints.set_capacities(action.endpoint_name, action.requested())
         elif isinstance(action, DeleteEndpoint):
             self.endpoints.delete_endpoint(action.endpoint_name)
+        elif isinstance(action, Complete | Fail | FinishRollback):
+            self._settle_scaling(action.next, observed)
 
-    def _hand_over_scaling(self, action: UpdateEndpoint) -> None:
-        """A retire carries the live variant's auto scaling to the candidate; a restore carries it back
-        if the candidate has it (scaling_handover.py). A refusal fails the rollout as SageMaker's would."""
+    def _settle_scaling(self, ended: Rollout, observed: ObservedEndpoint | None) -> None:
+        """Whatever ends the rollout, the variant serving afterwards carries the scaling: a restore
+        observed done gives the old variant its recorded registration before the rollout ends. On an
+        endpoint still changing, the clean-up does it once it is stable (clean_up.py)."""
+        if observed is None or observed.status is not EndpointStatus.IN_SERVICE or ended.live is None:
+            return
+        serving = frozenset(variant.name for variant in observed.variants)
+        self._scaling(carry_to, ended, keeper_of(ended, serving))
+
+    def _keep_retired_scaling(self, stored: StoredRollout, action: Action, now: datetime) -> None:
+        """Before the retire's first hand-over, keep the live variant's registration on the record
+        (scaling_handover.py): written before anything is deregistered, so a restore can give it back
+        whenever the pass that deregisters it dies. Decides again from the written record."""
+        rollout = stored.rollout
+        if not (isinstance(action, UpdateEndpoint) and action.purpose == "retire") or rollout.retired_scaling:
+            return
+        recorded = self._scaling(record, rollout)
+        if recorded is None:
+            return  # not autoscaled: nothing to hand over
+        kept = rollout.model_copy(
+            update={
+                "retired_scaling": recorded,
+                "revision": rollout.revision + 1,
+                "updated_at": max(now, rollout.updated_at),
+            }
+        )
+        try:
+            self.rollouts.commit([SaveRollout(kept, stored.request, rollout.revision)])
+        except ChangeRejected:
+            fresh = self.rollouts.get_rollout(rollout.endpoint_name, rollout.rollout_id)
+            if fresh is None:
+                raise
+            raise _RecordMoved(fresh) from None
+        raise _RecordMoved(StoredRollout(kept, stored.request), "kept the live variant's scaling")
+
+    def _hand_over_scaling(self, action: UpdateEndpoint, observed: ObservedEndpoint | None) -> None:
+        """A retire carries the recorded scaling to the candidate; a restore deregisters the candidate
+        it removes, and gives the old variant its own scaling back if it is on the endpoint."""
         rollout = action.next
         if action.purpose == "start" or rollout.live is None:
             return
-        live, candidate = rollout.live.variant_name, rollout.candidate.variant_name
-        moved = (live, candidate) if action.purpose == "retire" else (candidate, live)
+        if action.purpose == "retire":
+            keeper: str | None = rollout.candidate.variant_name
+        else:
+            on_endpoint = observed is not None and observed.variant(rollout.live.variant_name) is not None
+            keeper = rollout.live.variant_name if on_endpoint else None
+        self._scaling(carry_to, rollout, keeper)
+
+    def _scaling(self, call: Callable[..., _T], *args: object) -> _T:
+        """An auto scaling step; a refusal fails the rollout as SageMaker's would (throttling: next pass)."""
         try:
-            hand_over(self.scaling, rollout.endpoint_name, *moved)
+            return call(self.scaling, *args)
         except ScalingRequestRefused as refusal:
             raise EndpointRequestRefused(refusal.code, f"auto scaling not carried over ({refusal.reason})") from refusal
         except ScalingNotCarried as refusal:

@@ -38,6 +38,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from shepherd.capacity.sizing import DEFAULT_HEADROOM
 from shepherd.kernel.frozen import Frozen
 from shepherd.rollouts import naming
+from shepherd.rollouts.recorded_scaling import RecordedScaling
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, bounded
 from shepherd.rollouts.strategy import Strategy, TrafficStep
@@ -192,6 +193,10 @@ class Rollout(Frozen):
     # stored exactly as before.
     sizing: CandidateSizing | None = Field(default=None, exclude_if=lambda sizing: sizing is None)
     scaling_limits: ScalingLimits | None = Field(default=None, exclude_if=lambda limits: limits is None)
+    # The live variant's auto scaling as registered before the retire handed it to the candidate
+    # (recorded_scaling.py): what a restore gives back once the old variant serves again. Written before
+    # the old variant is deregistered; left out of the stored record when unset.
+    retired_scaling: RecordedScaling | None = Field(default=None, exclude_if=lambda scaling: scaling is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

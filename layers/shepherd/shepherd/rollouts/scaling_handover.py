@@ -1,39 +1,96 @@
 """Auto scaling carried to the variant that serves next (issue 23, rule 4).
 
-SageMaker refuses an UpdateEndpoint that removes a variant registered with Application Auto Scaling.
-So before the retire (the final config, which drops the old live variant) the old variant's scalable
-target and policies are registered for the candidate (`carried_scaling`: same limits, same suspended
-state, same target-tracking policies), and only then is the old variant deregistered (which deletes
-its policies): at no moment is the serving fleet without its scaling. A restore does the same the
-other way, when the candidate was already given the scaling (a retire refused or overtaken by an
-abort), so the previous version serves with its own scaling again.
+SageMaker refuses an UpdateEndpoint that removes a variant registered with Application Auto Scaling,
+and refuses to register a variant its endpoint does not run. So:
 
-Idempotent, read first: a variant not registered hands nothing over (an endpoint without autoscaling
-costs one DescribeScalableTargets); a crash half-way is finished by the next pass, which finds the
-old variant still registered and registers (updates) the new one again.
+- Before the retire (the final config drops the old live variant), its registration is read and kept
+  on the record (`record`, `Rollout.retired_scaling`); reconcile.py writes that record before anything
+  is deregistered, because deregistering deletes the policies and nothing in AWS keeps them.
+- The retire then registers the candidate with it (`carry_to`: same policies and suspended state, the
+  promotion's min/max override if any) before deregistering the old variant: at no moment is the
+  serving fleet without its scaling.
+- A restore deregisters the candidate before the UpdateEndpoint that removes it, and registers the
+  recorded scaling (its own limits, never the override) for the old variant once that variant is on
+  the endpoint: at once if it still is (a restore from the shift config), else when the restore is
+  observed done, before the rollout ends, or by the clean-up for a rollout that ended without it.
+
+Level-triggered and read first: a variant already registered keeps its registration (ours from an
+earlier pass, or its owner's since), only missing policies are put, and deregistering what is absent
+is done; so a crash between any two calls is finished by the next pass.
 """
 
 from shepherd.capacity.ports import VariantAutoScaling
 from shepherd.capacity.scaling import VariantCapacity, VariantScaling
-from shepherd.capacity.sizing import carried_scaling
+from shepherd.capacity.sizing import ScalingOverrides, carried_scaling
+from shepherd.rollouts.record import Rollout
+from shepherd.rollouts.recorded_scaling import RecordedScaling
 
 
-def hand_over(scaling: VariantAutoScaling, endpoint_name: str, from_variant: str, to_variant: str) -> bool:
-    """Move ``from_variant``'s registration and policies to ``to_variant``; False if it had none.
+def overrides(rollout: Rollout) -> ScalingOverrides:
+    """The promotion's min/max for the new live variant (none: the old variant's)."""
+    limits = rollout.scaling_limits
+    if limits is None:
+        return ScalingOverrides()
+    return ScalingOverrides(limits.min_capacity, limits.max_capacity)
 
-    Raises `TransientError` (ask again next pass), `ScalingRequestRefused` or `ScalingNotCarried`
-    (step scaling or metric math, which Shepherd does not copy: refused rather than dropped).
+
+def record(scaling: VariantAutoScaling, rollout: Rollout) -> RecordedScaling | None:
+    """The live variant's registration to keep on the record before the retire; None if not registered.
+
+    Refuses now (`ScalingNotCarried`) what the candidate could not be given: step scaling, metric math,
+    an override outside 1 <= min <= max, before anything is changed.
     """
-    target = scaling.scalable_target(endpoint_name, from_variant)
+    assert rollout.live is not None
+    endpoint, live = rollout.endpoint_name, rollout.live.variant_name
+    target = scaling.scalable_target(endpoint, live)
     if target is None:
-        return False
-    policies = scaling.scaling_policies(endpoint_name, from_variant)
-    old = VariantScaling(from_variant, VariantCapacity(None, None), target, policies)
-    new = carried_scaling(old, to_variant)
-    assert new.target is not None  # carried from a registered variant
-    scaling.register(new.target)
-    for policy in new.policies:
-        assert policy.target_tracking is not None  # carried_scaling refuses any other kind
-        scaling.put_target_tracking_policy(endpoint_name, to_variant, policy.name, policy.target_tracking)
-    scaling.deregister(endpoint_name, from_variant)
-    return True
+        return None
+    policies = scaling.scaling_policies(endpoint, live)
+    old = VariantScaling(live, VariantCapacity(None, None), target, policies)
+    carried_scaling(old, rollout.candidate.variant_name, overrides(rollout))
+    return RecordedScaling.of(target, policies)
+
+
+def carry_to(scaling: VariantAutoScaling, rollout: Rollout, keeper: str | None) -> None:
+    """``keeper`` (the rollout's live or candidate variant, or None) carries the recorded scaling; then
+    the rollout's other variants are deregistered. Nothing to do if nothing was recorded (the live
+    variant was not registered, or its scaling was never handed over).
+
+    Raises `TransientError` (ask again next pass), `ScalingRequestRefused` or `ScalingNotCarried`.
+    """
+    recorded = rollout.retired_scaling
+    if recorded is None:
+        return
+    assert rollout.live is not None
+    endpoint, live, candidate = rollout.endpoint_name, rollout.live.variant_name, rollout.candidate.variant_name
+    if keeper is not None:
+        own = recorded.scaling_of(endpoint, live)
+        _ensure(scaling, endpoint, own if keeper == live else carried_scaling(own, keeper, overrides(rollout)))
+    for variant in (live, candidate):
+        if variant != keeper:
+            scaling.deregister(endpoint, variant)
+
+
+def keeper_of(rollout: Rollout, serving: frozenset[str]) -> str | None:
+    """The variant that keeps the scaling once a rollout ends: the old live one if it serves (a restore,
+    or one left half-way), else the candidate if it serves, else none of the rollout's."""
+    assert rollout.live is not None
+    for variant in (rollout.live.variant_name, rollout.candidate.variant_name):
+        if variant in serving:
+            return variant
+    return None
+
+
+def _ensure(scaling: VariantAutoScaling, endpoint: str, wanted: VariantScaling) -> None:
+    """Register ``wanted`` unless its variant is registered, and put the policies it lacks (by name)."""
+    assert wanted.target is not None
+    variant = wanted.variant_name
+    if scaling.scalable_target(endpoint, variant) is None:
+        scaling.register(wanted.target)
+        present: set[str] = set()
+    else:
+        present = {policy.name for policy in scaling.scaling_policies(endpoint, variant)}
+    for policy in wanted.policies:
+        if policy.name not in present:
+            assert policy.target_tracking is not None  # recorded ones are all target tracking
+            scaling.put_target_tracking_policy(endpoint, variant, policy.name, policy.target_tracking)
