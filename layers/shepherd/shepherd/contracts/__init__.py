@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the names this module lends from the others, for the type c
         ModelVersionRegistered,
         ModelVersionRejected,
     )
+    from shepherd.contracts.cost import RolloutCost
     from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
     from shepherd.contracts.rollouts import (
         CanaryAnalysisCompleted,
@@ -74,6 +75,7 @@ __all__ = [
     "RollbackSkipped",
     "RolloutAnnouncement",
     "RolloutCompleted",
+    "RolloutCost",
     "RolloutFailed",
     "RolloutHeld",
     "RolloutResumeRefused",
@@ -156,6 +158,7 @@ _MODULE_OF = {
         "rollouts",
     ),
     **dict.fromkeys(("ModelRollbackRequested", "RolloutRolledBack", "RollbackSkipped"), "rollback"),
+    "RolloutCost": "cost",
     **dict.fromkeys(("ANNOUNCEMENTS", "COMMANDS"), "catalogue"),
 }
 
