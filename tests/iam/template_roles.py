@@ -30,7 +30,9 @@ from tests.world import World
 ROOT = Path(__file__).resolve().parents[2]
 PARTITION = "aws"
 # Environment "test" gives the namespace shepherd-test and the bus shepherd-test, as the tests use.
-PARAMETERS = {"Environment": "test"}
+# InstancePriceTable is set, so its conditional grant is proven (tests/handlers/test_rollout_cost.py).
+PRICE_TABLE_PARAMETER = "/shepherd-test/instance-prices"
+PARAMETERS = {"Environment": "test", "InstancePriceTable": PRICE_TABLE_PARAMETER}
 PSEUDO = {
     "AWS::AccountId": DEFAULT_ACCOUNT,
     "AWS::Region": DEFAULT_REGION,
@@ -194,6 +196,8 @@ def role_statements(role_id: str, role: Mapping[str, Any], resolver: Resolver) -
     for policy in properties.get("Policies", []):
         name = f"{role_id}/{resolver.resolve(policy['PolicyName'])}"
         for index, document in enumerate(resolver.resolve(policy["PolicyDocument"])["Statement"]):
+            if document is None:  # a statement under a false condition (!If ..., !Ref AWS::NoValue)
+                continue
             statements.append(statement(f"{name}/{document.get('Sid', index)}", document))
     for arn in resolver.resolve(properties.get("ManagedPolicyArns", [])):
         name = arn.split(":policy/", 1)[1]

@@ -74,7 +74,10 @@ def cost_report(rollout: Rollout, prices: PriceTable, at: datetime) -> RolloutCo
     ledger = rollout.cost.ledger()
     if not rollout.phase.is_terminal and ledger.last_at is not None and at > ledger.last_at:
         ledger = ledger.observe(at, ledger.running)
-    roles = sorted({used.role for used in ledger.usage} | {item.role for item in ledger.running})
+    # Every role charged or running, and the two every rollout has (0 when nothing was charged to them).
+    roles = sorted(
+        {CANDIDATE, LIVE_HELD} | {used.role for used in ledger.usage} | {item.role for item in ledger.running}
+    )
     kinds = sorted({used.instance_type for used in ledger.usage})
     estimate = ledger.estimated_cost(prices.prices)
     return RolloutCost(

@@ -202,7 +202,9 @@ def flip_record(
     detail = f"all traffic on version {flipped.previous_version} at {cause.flipped_at.isoformat()}"
     traffic = (flipped.target_percent, 0)  # as weights_before: the step asked for when the alarm came
     audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger, traffic=traffic)
-    return [RecordIncident(incident), audit], rolled_back(flipped, cause, prices, cause.flipped_at)
+    # The ledger as of `at` (the abort's time, or the pass's): the times the ledger was charged at,
+    # whereas `flipped_at` is the flipping function's own clock.
+    return [RecordIncident(incident), audit], rolled_back(flipped, cause, prices, at)
 
 
 def _flipped(rollout: Rollout) -> dict[str, float]:
