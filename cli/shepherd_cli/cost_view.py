@@ -50,4 +50,5 @@ def cost_text(cost: dict[str, Any]) -> str:
         price = "unpriced: " + ", ".join(cost["unpriced_instance_types"])
     else:
         price = f"estimated ${cost['estimated_cost_usd']:.2f}"
-    return f"{cost['extra_instance_hours']:g} extra instance-hours{so_far} ({roles}), {price} (estimate from {cost['price_table']})"
+    hours = f"{cost['extra_instance_hours']:g} extra instance-hours{so_far} ({roles})"
+    return f"{hours}, {price} (estimate from {cost['price_table']})"

@@ -35,13 +35,13 @@ from shepherd.settings import (
 
 if TYPE_CHECKING:
     from shepherd.adapters.autoscaling import ApplicationAutoScaling
-    from shepherd.capacity.prices import PriceTable
     from shepherd.adapters.cloudwatch import CloudWatchAlarms
     from shepherd.adapters.dynamodb import DynamoRegistry
     from shepherd.adapters.dynamodb_rollouts import DynamoRolloutStore
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
+    from shepherd.capacity.prices import PriceTable
     from shepherd.registry.approval import ApprovalService
     from shepherd.registry.registration import RegistrationService
     from shepherd.rollouts.hold import Holds

@@ -21,6 +21,7 @@ from shepherd.kernel.sagemaker_names import SageMakerName
 
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
+    from shepherd.contracts.cost import RolloutCost
     from shepherd.contracts.registry import (
         ModelArtifactIgnored,
         ModelArtifactRejected,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:  # the names this module lends from the others, for the type c
         ModelVersionRegistered,
         ModelVersionRejected,
     )
-    from shepherd.contracts.cost import RolloutCost
     from shepherd.contracts.rollback import ModelRollbackRequested, RollbackSkipped, RolloutRolledBack
     from shepherd.contracts.rollouts import (
         CanaryAnalysisCompleted,
