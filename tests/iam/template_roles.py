@@ -196,9 +196,13 @@ def role_statements(role_id: str, role: Mapping[str, Any], resolver: Resolver) -
     for policy in properties.get("Policies", []):
         name = f"{role_id}/{resolver.resolve(policy['PolicyName'])}"
         for index, document in enumerate(resolver.resolve(policy["PolicyDocument"])["Statement"]):
-            if document is None:  # a statement under a false condition (!If ..., !Ref AWS::NoValue)
-                continue
             statements.append(statement(f"{name}/{document.get('Sid', index)}", document))
+    # Policies of their own attached to the role (AWS::IAM::Policy's Roles), when their condition holds.
+    for policy_id, policy in resolver.template["Resources"].items():
+        attached = policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"]["Roles"]
+        if attached and resolver.conditions.get(policy.get("Condition", ""), True):
+            for index, document in enumerate(resolver.resolve(policy["Properties"]["PolicyDocument"])["Statement"]):
+                statements.append(statement(f"{policy_id}/{document.get('Sid', index)}", document))
     for arn in resolver.resolve(properties.get("ManagedPolicyArns", [])):
         name = arn.split(":policy/", 1)[1]
         if name not in MANAGED_POLICIES:
