@@ -31,6 +31,6 @@ def read_price_table(ssm: Any, parameter_name: str) -> PriceTable:
         why = "unreachable"
     except ValueError as invalid:  # pydantic's ValidationError among them: not JSON {type: price}
         why = "not a JSON table of instance type to hourly USD"
-        logger.warning("price table invalid", extra={"parameter": parameter_name, "reason": str(invalid)})
+        logger.debug("price table invalid", extra={"parameter": parameter_name, "detail": str(invalid)})
     logger.warning("price table unreadable; using the built-in one", extra={"parameter": parameter_name, "reason": why})
     return PriceTable(BUILT_IN.prices, f"{BUILT_IN.source}: SSM parameter {parameter_name} unusable ({why})")
