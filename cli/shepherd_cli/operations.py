@@ -20,6 +20,7 @@ from shepherd.contracts import (
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion
 from shepherd.rollouts import naming
 from shepherd.rollouts.ports import REFUSED_PROMOTION, EndpointAuditEntry, StoredRollout
+from shepherd_cli.cost_view import rollout_cost
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
 
@@ -142,6 +143,7 @@ def get_rollout(target: Target, rollout_id: str, endpoint_name: str | None = Non
                 "endpoint_name": name,
                 "timeline": [entry.model_dump(mode="json") for entry in sorted(timeline, key=lambda e: e.at)],
                 "incident": incidents[0].model_dump(mode="json", exclude={"timeline"}) if incidents else None,
+                "cost": rollout_cost(target, stored.rollout),
             }
     where = f"on {endpoint_name}" if endpoint_name else "on any endpoint (pass --endpoint if it never went live)"
     raise CliError(f"no rollout {rollout_id} {where} in {target.describe()}")

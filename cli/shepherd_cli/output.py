@@ -15,6 +15,7 @@ from shepherd.registry.images import digest_of
 from shepherd.registry.model import ModelSummary, ModelVersion
 from shepherd_cli.analysis_view import current_step_lines
 from shepherd_cli.announcements import after_what
+from shepherd_cli.cost_view import cost_text
 from shepherd_cli.safe_text import SafeConsole, clean
 
 STATUS_STYLES = {
@@ -348,6 +349,8 @@ def render_rollout(rollout: dict[str, Any]) -> None:
     )
     out.print(f"Plan:      {plan}, watch {rollout['post_deploy_watch_seconds']}s")
     out.print(clean(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}"))
+    if rollout.get("cost"):
+        out.print(clean(f"Cost:      {cost_text(rollout['cost'])}"))
     table = Table("AT", "ACTION", "DETAIL", "BY", box=None, pad_edge=False)
     table.columns[2].overflow = "fold"
     for entry in rollout["timeline"]:

@@ -264,5 +264,9 @@ def test_what_happened_can_be_found_and_status_agrees_with_itself(local):
     assert found["endpoint_name"] == endpoint and found["version"] == 2
     assert found["timeline"][0]["action"] == "started"
     assert found["incident"]["trigger"] == "bob" and found["incident"]["restored_version"] == 1
-    assert "Incident" in shepherd("rollout", second["rollout_id"]).stdout
+    shown = shepherd("rollout", second["rollout_id"]).stdout
+    assert "Incident" in shown
+    # The cost ledger: v2 ran beside v1 through its watch window, priced from the built-in table
+    assert found["cost"]["extra_instance_hours"] > 0
+    assert "extra instance-hours" in shown and "estimate from Shepherd's built-in approximate table" in shown
     assert "not a rollout id" in fails("rollout", "nope")

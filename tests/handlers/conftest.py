@@ -72,6 +72,7 @@ def sagemaker(world, monkeypatch) -> Iterator[Any]:
     monkeypatch.setenv("ALLOWED_INSTANCE_TYPES", ALLOWED_INSTANCE_TYPES)
     monkeypatch.setenv("MAX_INSTANCE_COUNT", "10")
     monkeypatch.setenv("CONTROLLER_CONCURRENCY", "16")  # the template's default
+    monkeypatch.setenv("INSTANCE_PRICE_TABLE", "")  # the template's default: the built-in prices
     yield boto3.client("sagemaker")
     emulator.reset()
 

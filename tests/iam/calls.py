@@ -325,6 +325,13 @@ def _deregister_target(params: Params, region: str) -> list[Request]:
     ]
 
 
+# --- SSM -----------------------------------------------------------------------------------------------
+def _parameter_read(params: Params, region: str) -> list[Request]:
+    # A parameter's ARN drops the leading "/" of a path name: .../parameter/acme/prices.
+    name = params["Name"].lstrip("/")
+    return [Request("ssm:GetParameter", f"arn:aws:ssm:{region}:{ACCOUNT}:parameter/{name}")]
+
+
 def rows(tags: Tags) -> dict[tuple[str, str], Row]:
     """(botocore service name, operation) -> its row. Tag-conditioned rows read `tags`."""
     return {
@@ -372,4 +379,5 @@ def rows(tags: Tags) -> dict[tuple[str, str], Row]:
         ("application-autoscaling", "RegisterScalableTarget"): _register_target(tags),
         ("application-autoscaling", "PutScalingPolicy"): _put_policy,
         ("application-autoscaling", "DeregisterScalableTarget"): _deregister_target,
+        ("ssm", "GetParameter"): _parameter_read,
     }

@@ -30,7 +30,9 @@ from tests.world import World
 ROOT = Path(__file__).resolve().parents[2]
 PARTITION = "aws"
 # Environment "test" gives the namespace shepherd-test and the bus shepherd-test, as the tests use.
-PARAMETERS = {"Environment": "test"}
+# InstancePriceTable is set, so its conditional grant is proven (tests/handlers/test_rollout_cost.py).
+PRICE_TABLE_PARAMETER = "/shepherd-test/instance-prices"
+PARAMETERS = {"Environment": "test", "InstancePriceTable": PRICE_TABLE_PARAMETER}
 PSEUDO = {
     "AWS::AccountId": DEFAULT_ACCOUNT,
     "AWS::Region": DEFAULT_REGION,
@@ -195,6 +197,12 @@ def role_statements(role_id: str, role: Mapping[str, Any], resolver: Resolver) -
         name = f"{role_id}/{resolver.resolve(policy['PolicyName'])}"
         for index, document in enumerate(resolver.resolve(policy["PolicyDocument"])["Statement"]):
             statements.append(statement(f"{name}/{document.get('Sid', index)}", document))
+    # Policies of their own attached to the role (AWS::IAM::Policy's Roles), when their condition holds.
+    for policy_id, policy in resolver.template["Resources"].items():
+        attached = policy["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in policy["Properties"]["Roles"]
+        if attached and resolver.conditions.get(policy.get("Condition", ""), True):
+            for index, document in enumerate(resolver.resolve(policy["Properties"]["PolicyDocument"])["Statement"]):
+                statements.append(statement(f"{policy_id}/{document.get('Sid', index)}", document))
     for arn in resolver.resolve(properties.get("ManagedPolicyArns", [])):
         name = arn.split(":policy/", 1)[1]
         if name not in MANAGED_POLICIES:

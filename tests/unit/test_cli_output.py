@@ -70,3 +70,43 @@ def test_an_incident_says_what_the_flip_is_timed_from_and_the_weights_in_percent
         assert f"(3.2s {after})" in printed
         assert "weights before: churn-v1 90%, churn-v2 10%; after: churn-v1 100%, churn-v2 0%" in printed
         assert "{'" not in printed
+
+
+# --- the cost ledger (README, Cost ledger) --------------------------------------------------------------
+
+COST = {
+    "extra_instance_hours": 1.833,
+    "extra_instance_hours_by_role": {"candidate": 1.833, "live-held": 0.0},
+    "extra_instance_hours_by_type": {"ml.m5.xlarge": 1.833},
+    "estimated_cost_usd": 0.42,
+    "unpriced_instance_types": [],
+    "price_table": "Shepherd's built-in approximate table (us-east-1 on-demand, 2026-12-06)",
+    "as_of": "2026-11-20T11:01:00+00:00",
+    "final": True,
+}
+
+
+def test_a_rollout_shows_its_extra_instance_hours_and_their_estimate_from_the_named_table(capsys):
+    output.render_rollout({**a_rollout(None), "cost": COST})  # type: ignore[arg-type]
+
+    printed = capsys.readouterr().out
+    assert "Cost:      1.833 extra instance-hours (candidate 1.833, live-held 0), estimated $0.42" in printed
+    assert "(estimate from Shepherd's built-in approximate table" in printed
+
+
+def test_an_unpriced_type_is_named_instead_of_an_estimate_and_a_running_ledger_says_so_far(capsys):
+    unpriced = {k: v for k, v in COST.items() if k != "estimated_cost_usd"}
+    unpriced |= {"unpriced_instance_types": ["ml.p5.48xlarge"], "final": False, "price_table": "SSM parameter /acme/p"}
+
+    output.render_rollout({**a_rollout(None), "cost": unpriced})  # type: ignore[arg-type]
+
+    printed = capsys.readouterr().out
+    assert "1.833 extra instance-hours so far" in printed
+    assert "unpriced: ml.p5.48xlarge (estimate from SSM parameter /acme/p)" in printed
+    assert "$" not in printed
+
+
+def test_a_rollout_from_before_the_ledger_shows_no_cost_line(capsys):
+    output.render_rollout({**a_rollout(None), "cost": None})  # type: ignore[arg-type]
+
+    assert "Cost:" not in capsys.readouterr().out

@@ -75,6 +75,7 @@ ENVIRONMENT = {
     "ALLOWED_INSTANCE_TYPES": "ml.m5.large,ml.c5.xlarge",
     "MAX_INSTANCE_COUNT": "10",
     "CONTROLLER_CONCURRENCY": "16",
+    "INSTANCE_PRICE_TABLE": "",
 }
 
 

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from shepherd.capacity.prices import built_in
 from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.rollouts.actions import FinishRollback, RecordProgress, ShiftTraffic, UpdateEndpoint
 from shepherd.rollouts.errors import EndpointRequestRefused
@@ -247,7 +248,7 @@ def test_the_first_record_of_a_flip_owes_the_incident_an_audit_entry_and_the_ann
     before = rolling_back()
     after = observe_flip(revert(before), at(10), FakeClock())
 
-    changes, announced = rollback_consequences(before, after, lambda endpoint: [], T0, "tick-1")
+    changes, announced = rollback_consequences(before, after, lambda endpoint: [], T0, "tick-1", built_in)
 
     assert [type(change) for change in changes] == [RecordIncident, AuditEndpoint]
     incident = changes[0].incident
@@ -259,10 +260,15 @@ def test_the_first_record_of_a_flip_owes_the_incident_an_audit_entry_and_the_ann
 
 def test_a_rollback_ending_without_a_flip_seen_is_announced_without_seconds_to_flip():
     before = rolling_back()
-    changes, announced = rollback_consequences(before, FinishRollback("gone", before), lambda e: [], T0, "tick-1")
+    changes, announced = rollback_consequences(
+        before, FinishRollback("gone", before), lambda e: [], T0, "tick-1", built_in
+    )
     assert changes == [] and [a.seconds_to_flip for a in announced] == [None]
     flipped = rolling_back(flipped=True)
-    assert rollback_consequences(flipped, FinishRollback("done", flipped), lambda e: [], T0, "tick-1") == ([], [])
+    assert rollback_consequences(flipped, FinishRollback("done", flipped), lambda e: [], T0, "tick-1", built_in) == (
+        [],
+        [],
+    )
 
 
 def test_seconds_to_flip_is_never_negative():

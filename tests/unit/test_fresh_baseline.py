@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from shepherd.analysis.verdict import Verdict
+from shepherd.capacity.prices import BUILT_IN
 from shepherd.rollouts import naming
 from shepherd.rollouts.actions import RecordProgress, ShiftTraffic, UpdateEndpoint, Wait
 from shepherd.rollouts.decide import decide
@@ -229,7 +230,7 @@ def test_the_incident_names_the_fresh_baselines_weights_before_and_after_the_fli
     cause = RollbackCause(trigger="alarm", alarm_name="a", reason="r", requested_at=T0, event_id="e")
     flipped = aborting.model_copy(update={"rollback": cause.flipped(T0 + timedelta(minutes=2), "controller")})
 
-    changes, _ = flip_record(flipped, [], T0, "e")
+    changes, _ = flip_record(flipped, [], T0, "e", BUILT_IN)
 
     incident = changes[0].incident  # type: ignore[union-attr]
     assert incident.weights_before == {LIVE.variant_name: 0.8, CANDIDATE.variant_name: 0.1, FRESH_NAME: 0.1}

@@ -14,6 +14,7 @@ from shepherd.rollouts.ports import EndpointAuditEntry, Incident, StoredRollout
 from shepherd.rollouts.rollback_cause import ANALYSIS_TRIGGER
 from shepherd_cli import endpoint_metrics, operations
 from shepherd_cli.analysis_view import evidence_text, waiting_sentence
+from shepherd_cli.cost_view import rollout_cost
 from shepherd_cli.endpoint_view import endpoint_status
 from shepherd_cli.errors import CliError
 from shepherd_cli.serving import serving_versions
@@ -256,6 +257,7 @@ def rollout_report(target: Target, endpoint_name: str, rollout_id: str) -> dict[
         "timeline": rollout_timeline(stored, store.endpoint_audit_trail(endpoint_name), incident),
         "incident": incident_row(incident) if incident else None,
         "analysis": analysis_of(stored),
+        "cost": rollout_cost(target, rollout),  # shown by templates/_cost.html
     }
 
 

@@ -25,7 +25,13 @@ import boto3
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
 from shepherd.kernel.clock import Clock
-from shepherd.settings import ControllerEnvironment, ImageEnvironment, RolloutEnvironment, Settings
+from shepherd.settings import (
+    ControllerEnvironment,
+    ImageEnvironment,
+    PriceTableEnvironment,
+    RolloutEnvironment,
+    Settings,
+)
 
 if TYPE_CHECKING:
     from shepherd.adapters.autoscaling import ApplicationAutoScaling
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from shepherd.adapters.eventbridge import EventBridgePublisher
     from shepherd.adapters.s3_vault import S3ArtifactVault
     from shepherd.adapters.sagemaker import SageMakerEndpoints
+    from shepherd.capacity.prices import PriceTable
     from shepherd.registry.approval import ApprovalService
     from shepherd.registry.registration import RegistrationService
     from shepherd.rollouts.hold import Holds
@@ -157,6 +164,22 @@ class Container:
         return CloudWatchAlarms(self.client("cloudwatch"))
 
     @cached_property
+    def price_table(self) -> PriceTable:
+        """The cost ledger's prices: the stack's own table (read from SSM once), else the built-in one.
+        Read on first use: when the container first announces a rollout's end, after any flip."""
+        name = PriceTableEnvironment.from_environ(self.environ).instance_price_table
+        if not name:
+            from shepherd.capacity.prices import BUILT_IN
+
+            return BUILT_IN
+        from shepherd.adapters.ssm_prices import read_price_table
+
+        return read_price_table(self.client("ssm"), name)
+
+    def prices(self) -> PriceTable:
+        return self.price_table
+
+    @cached_property
     @collector_paused()  # its first call imports and wires the function's adapters and services
     def promotion_service(self) -> PromotionService:
         from shepherd.rollouts.placement_rules import PlacementRules
@@ -219,6 +242,7 @@ class Container:
             canary=self.canary_judge,
             scaling=self.variant_scaling,
             concurrency=ControllerEnvironment.from_environ(self.environ).controller_concurrency,
+            prices=self.prices,
         )
 
     @cached_property
@@ -234,6 +258,7 @@ class Container:
             self.now,
             lambda: self.promotion_service,
             lambda: self.alarms,  # an SNS alarm is confirmed with CloudWatch (alarm_confirmation.py)
+            prices=self.prices,
         )
 
 

@@ -31,6 +31,13 @@ class Settings(BaseModel):
         return cls.model_validate({name: environ.get(name.upper()) for name in cls.model_fields})
 
 
+class PriceTableEnvironment(Settings):
+    """Template parameter InstancePriceTable, given to the functions that announce a rollout's end:
+    an SSM String parameter's name (a path), or empty for the built-in table (README, Cost ledger)."""
+
+    instance_price_table: str = Field(pattern=r"^$|^/[a-zA-Z0-9_.\-/]{1,1010}$")
+
+
 class ImageEnvironment(Settings):
     """The stack's rule for inference images (AllowedImageRegistries, RequireImageDigest)."""
 

@@ -1,7 +1,8 @@
 """The cost ledger: the extra instance-hours a rollout ran, and their estimated price (issue 23, rule 5).
 
 "Extra" is what the rollout adds to the endpoint autoscaling would otherwise run: every candidate
-instance while the candidate is not yet the live variant (role ``candidate``), and live instances held
+instance while the candidate is not yet the live variant (role ``candidate``), the fresh baseline's
+(role ``fresh-baseline``: a judge's second copy of the live model), and live instances held
 above the count autoscaling would have chosen, e.g. while scale-in is suspended (role ``live-held``).
 
 The ledger integrates observations: the counts seen at one time are taken to run until the next
@@ -18,6 +19,7 @@ from datetime import datetime
 import msgspec
 
 CANDIDATE = "candidate"
+FRESH_BASELINE = "fresh-baseline"  # the live model again beside the candidate, for the judge (rollouts/record.py)
 LIVE_HELD = "live-held"
 SECONDS_PER_HOUR = 3600.0
 

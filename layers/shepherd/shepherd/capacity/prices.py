@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import msgspec
 from pydantic import TypeAdapter
 
 DEFAULT_PRICES: Mapping[str, float] = {
@@ -36,6 +37,24 @@ DEFAULT_PRICES: Mapping[str, float] = {
     "ml.g5.2xlarge": 1.515,
     "ml.inf2.xlarge": 0.99,
 }
+
+
+BUILT_IN_SOURCE = "Shepherd's built-in approximate table (us-east-1 on-demand, 2026-12-06)"
+
+
+class PriceTable(msgspec.Struct, frozen=True):
+    """The prices a cost estimate uses, and where they come from (said beside every estimate)."""
+
+    prices: Mapping[str, float]
+    source: str
+
+
+BUILT_IN = PriceTable(DEFAULT_PRICES, BUILT_IN_SOURCE)
+
+
+def built_in() -> PriceTable:
+    """The built-in table, for services not wired with the stack's (`InstancePriceTable` unset)."""
+    return BUILT_IN
 
 
 # A plain mapping, not a record: validated by a TypeAdapter and the check below, so the one frozen

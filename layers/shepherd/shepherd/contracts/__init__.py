@@ -21,6 +21,7 @@ from shepherd.kernel.sagemaker_names import SageMakerName
 
 if TYPE_CHECKING:  # the names this module lends from the others, for the type checker
     from shepherd.contracts.catalogue import ANNOUNCEMENTS, COMMANDS
+    from shepherd.contracts.cost import RolloutCost
     from shepherd.contracts.registry import (
         ModelArtifactIgnored,
         ModelArtifactRejected,
@@ -74,6 +75,7 @@ __all__ = [
     "RollbackSkipped",
     "RolloutAnnouncement",
     "RolloutCompleted",
+    "RolloutCost",
     "RolloutFailed",
     "RolloutHeld",
     "RolloutResumeRefused",
@@ -156,6 +158,7 @@ _MODULE_OF = {
         "rollouts",
     ),
     **dict.fromkeys(("ModelRollbackRequested", "RolloutRolledBack", "RollbackSkipped"), "rollback"),
+    "RolloutCost": "cost",
     **dict.fromkeys(("ANNOUNCEMENTS", "COMMANDS"), "catalogue"),
 }
 

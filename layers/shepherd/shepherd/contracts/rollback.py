@@ -5,6 +5,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from shepherd.contracts import Announcement, Contract, EndpointName, Text
+from shepherd.contracts.cost import RolloutCost
 from shepherd.registry.model import VersionNumber
 
 
@@ -29,6 +30,9 @@ class RolloutRolledBack(Announcement):
     reason: str
     seconds_to_flip: float | None = None  # from the alarm's state change to the traffic flip
     command_id: str | None = Field(default=None, description="the event id of the command this answers")
+    # The ledger at the flip (not final: the candidate is removed after), or closed when the rollout
+    # ended without a flip seen (contracts/cost.py).
+    cost: RolloutCost | None = None
 
 
 class RollbackSkipped(Announcement):

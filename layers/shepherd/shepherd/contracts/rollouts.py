@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints
 
 from shepherd.analysis.verdict import MetricEvidence, Outcome
 from shepherd.contracts import Announcement, Contract, EndpointName, Text
+from shepherd.contracts.cost import RolloutCost
 from shepherd.contracts.free_text import SafeText
 from shepherd.registry.model import ModelName, VersionNumber
 
@@ -79,12 +80,14 @@ class RolloutCompleted(RolloutAnnouncement):
     DETAIL_TYPE: ClassVar[str] = "Rollout Completed"
 
     watch_until: datetime | None = None
+    cost: RolloutCost | None = None  # the ledger so far (final only for a first deployment): contracts/cost.py
 
 
 class RolloutFailed(RolloutAnnouncement):
     DETAIL_TYPE: ClassVar[str] = "Rollout Failed"
 
     reason: str
+    cost: RolloutCost | None = None  # the closed ledger (contracts/cost.py)
 
 
 class PromotionRejected(Announcement):
@@ -109,6 +112,7 @@ class ModelVersionRetired(Announcement):
     version: int
     endpoint_name: str
     rollout_id: str
+    cost: RolloutCost | None = None  # the completed rollout's closed ledger (contracts/cost.py)
 
 
 # --- Canary analysis --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from shepherd.capacity.prices import PriceTable
 from shepherd.contracts import Announcement, ModelVersionRetired, RolloutCompleted, RolloutFailed, RolloutTrafficShifted
 from shepherd.registry.model import VersionStatus
 from shepherd.rollouts import alarm_gate, hold, naming
@@ -28,6 +29,7 @@ from shepherd.rollouts.actions import (
     UpdateEndpoint,
     Wait,
 )
+from shepherd.rollouts.cost_tracking import cost_report
 from shepherd.rollouts.outbox import announced_ids
 from shepherd.rollouts.ports import (
     Change,
@@ -51,9 +53,11 @@ def consequences(
     *,
     namespace: str,
     audit_trail: Callable[[str], list[EndpointAuditEntry]],
+    prices: Callable[[], PriceTable],
 ) -> tuple[list[Change], list[Announcement]]:
     """Everything the step to ``action.next`` implies, committed with it in one transaction (the
-    version statuses, the lock, the per-rollout alarms, the audit), and what it announces."""
+    version statuses, the lock, the per-rollout alarms, the audit), and what it announces. The
+    announcements of an end carry the cost ledger, priced from ``prices`` (read when one is made)."""
     assert not isinstance(action, Wait)
     before, after = stored.rollout, action.next
     changes: list[Change] = [SaveRollout(after, stored.request, before.revision)]
@@ -79,7 +83,7 @@ def consequences(
                 version_move(after, after.previous_version, (VersionStatus.LIVE,), VersionStatus.STANDBY, stored, now)
             )
         watch_until = now + timedelta(seconds=after.post_deploy_watch_seconds) if reached_full else None
-        announcements.append(RolloutCompleted(**ids, watch_until=watch_until))
+        announcements.append(RolloutCompleted(**ids, watch_until=watch_until, cost=cost_report(after, prices(), now)))
     if after.phase.is_terminal:
         changes += [
             ReleaseLock(after.endpoint_name, after.rollout_id),
@@ -99,6 +103,7 @@ def consequences(
                     version=after.previous_version,
                     endpoint_name=after.endpoint_name,
                     rollout_id=after.rollout_id,
+                    cost=cost_report(after, prices(), now),
                 )
             )
     elif isinstance(action, Fail):
@@ -113,12 +118,12 @@ def consequences(
             # a watch window begun before STANDBY existed).
             standby = (VersionStatus.STANDBY, VersionStatus.LIVE)
             changes.append(version_move(after, after.previous_version, standby, VersionStatus.LIVE, stored, now))
-        announcements.append(RolloutFailed(**ids, reason=action.reason))
+        announcements.append(RolloutFailed(**ids, reason=action.reason, cost=cost_report(after, prices(), now)))
     changes += _restored_baseline(action)
     # FinishRollback: the rollback function already marked the candidate ROLLED_BACK with its abort.
     from shepherd.rollouts.flip import rollback_consequences
 
-    owed, announced = rollback_consequences(before, action, audit_trail, now, event_id)
+    owed, announced = rollback_consequences(before, action, audit_trail, now, event_id, prices)
     return changes + owed, announcements + announced
 
 

@@ -19,10 +19,12 @@ from enum import Enum
 import msgspec.structs
 from msgspec import Struct
 
+from shepherd.capacity.prices import PriceTable
 from shepherd.contracts import Announcement, RolloutRolledBack
 from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import ConflictError, TransientError
 from shepherd.rollouts.actions import Action, FinishRollback, ResizeVariants, ShiftTraffic, UpdateEndpoint, Wait
+from shepherd.rollouts.cost_tracking import cost_report
 from shepherd.rollouts.errors import EndpointRequestRefused
 from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.ports import (
@@ -171,9 +173,10 @@ class TrafficFlip(Struct, frozen=True):
 
 
 def flip_record(
-    flipped: Rollout, timeline: list[EndpointAuditEntry], at: datetime, event_id: str
+    flipped: Rollout, timeline: list[EndpointAuditEntry], at: datetime, event_id: str, prices: PriceTable
 ) -> tuple[list[Change], Announcement]:
-    """The incident and audit entry of `flipped` (its `rollback.flipped_at` set), and its announcement."""
+    """The incident and audit entry of `flipped` (its `rollback.flipped_at` set), and its announcement
+    (with the cost ledger as of the flip, priced from `prices`)."""
     cause = flipped.rollback
     assert cause is not None and cause.flipped_at is not None
     assert flipped.live is not None and flipped.previous_version is not None
@@ -199,7 +202,9 @@ def flip_record(
     detail = f"all traffic on version {flipped.previous_version} at {cause.flipped_at.isoformat()}"
     traffic = (flipped.target_percent, 0)  # as weights_before: the step asked for when the alarm came
     audit = endpoint_audit(flipped, "traffic flipped back", detail, at, event_id, cause.trigger, traffic=traffic)
-    return [RecordIncident(incident), audit], rolled_back(flipped, cause)
+    # The ledger as of `at` (the abort's time, or the pass's): the times the ledger was charged at,
+    # whereas `flipped_at` is the flipping function's own clock.
+    return [RecordIncident(incident), audit], rolled_back(flipped, cause, prices, at)
 
 
 def _flipped(rollout: Rollout) -> dict[str, float]:
@@ -221,7 +226,8 @@ def _asked(rollout: Rollout) -> dict[str, float]:
     return weights
 
 
-def rolled_back(rollout: Rollout, cause: RollbackCause) -> RolloutRolledBack:
+def rolled_back(rollout: Rollout, cause: RollbackCause, prices: PriceTable, at: datetime) -> RolloutRolledBack:
+    """`Rollout Rolled Back`, its cost ledger as of `at` (the flip, or the end when none was seen)."""
     assert rollout.previous_version is not None
     return RolloutRolledBack(
         rollout_id=rollout.rollout_id,
@@ -233,6 +239,7 @@ def rolled_back(rollout: Rollout, cause: RollbackCause) -> RolloutRolledBack:
         reason=cause.reason,
         seconds_to_flip=cause.seconds_to_flip,
         command_id=cause.command_id,  # an operator's request is answered
+        cost=cost_report(rollout, prices, at),
     )
 
 
@@ -269,6 +276,7 @@ def rollback_consequences(
     trail: Callable[[str], list[EndpointAuditEntry]],
     at: datetime,
     event_id: str,
+    prices: Callable[[], PriceTable],
 ) -> tuple[list[Change], list[Announcement]]:
     """What a controller step owes a rollback: its flip's record, or (ending without one) its announcement."""
     if isinstance(action, Wait):
@@ -278,8 +286,8 @@ def rollback_consequences(
     if cause is None:
         return [], []
     if before.rollback is not None and before.rollback.flipped_at is None and cause.flipped_at is not None:
-        changes, announced = flip_record(after, trail(after.endpoint_name), at, event_id)
+        changes, announced = flip_record(after, trail(after.endpoint_name), at, event_id, prices())
         return changes, [announced]
     if isinstance(action, FinishRollback) and cause.flipped_at is None:
-        return [], [rolled_back(after, cause)]  # ended without a flip ever seen: no seconds_to_flip
+        return [], [rolled_back(after, cause, prices(), at)]  # ended without a flip ever seen: no seconds_to_flip
     return [], []

@@ -25,6 +25,7 @@ from msgspec import Struct
 
 from shepherd.capacity.errors import ScalingRequestRefused
 from shepherd.capacity.ports import VariantAutoScaling
+from shepherd.capacity.prices import PriceTable, built_in
 from shepherd.capacity.sizing import ScalingNotCarried
 from shepherd.contracts import Announcement
 from shepherd.kernel.clock import Clock
@@ -45,6 +46,7 @@ from shepherd.rollouts.actions import (
 )
 from shepherd.rollouts.clean_up import clean_up
 from shepherd.rollouts.consequences import consequences
+from shepherd.rollouts.cost_tracking import charge
 from shepherd.rollouts.decide import decide
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
@@ -94,6 +96,7 @@ class RolloutPass(Struct):
     scaling: VariantAutoScaling  # the variants' auto scaling, carried over at a retire (scaling_handover.py)
     sleep: Callable[[float], None]  # waiting for a busy endpoint to flip back
     published: Callable[[bool], None]  # counts a publish that failed (kept in the outbox) in the tick's errors
+    prices: Callable[[], PriceTable] = built_in  # the cost ledger's prices, in the announcements of an end
 
     def run(self, stored: StoredRollout, now: datetime, event_id: str) -> str:
         """One rollout's pass; whatever fails in it is timed on the record (`_failed`) and raised."""
@@ -205,7 +208,8 @@ class RolloutPass(Struct):
                 # with the candidate out, it ends at once (the endpoint is safe as it is).
                 raise TransientError(f"restore refused while the candidate serves: {refusal}") from refusal
             raise
-        return observe_flip(action, observed, self.clock)  # an aborting rollback's flip, made or seen
+        # An aborting rollback's flip, made or seen; the cost ledger charged with what this pass saw.
+        return charge(observe_flip(action, observed, self.clock), observed, now)
 
     def _failed(self, stored: StoredRollout, now: datetime, event_id: str, failure: Exception) -> None:
         """A pass failed, wherever (a read before the decision, the judge, a SageMaker call, a commit):
@@ -341,7 +345,13 @@ class RolloutPass(Struct):
         self, stored: StoredRollout, action: Action, now: datetime, event_id: str
     ) -> tuple[list[Change], list[Announcement]]:
         return consequences(
-            stored, action, now, event_id, namespace=self.namespace, audit_trail=self.rollouts.endpoint_audit_trail
+            stored,
+            action,
+            now,
+            event_id,
+            namespace=self.namespace,
+            audit_trail=self.rollouts.endpoint_audit_trail,
+            prices=self.prices,
         )
 
     def run_clean_up(self, rollout: Rollout) -> str:

@@ -38,6 +38,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from shepherd.capacity.sizing import DEFAULT_HEADROOM
 from shepherd.kernel.frozen import Frozen
 from shepherd.rollouts import naming
+from shepherd.rollouts.cost_record import CostRecord
 from shepherd.rollouts.recorded_scaling import RecordedScaling
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.step_analysis import StepAnalysis, bounded
@@ -197,6 +198,10 @@ class Rollout(Frozen):
     # (recorded_scaling.py): what a restore gives back once the old variant serves again. Written before
     # the old variant is deregistered; left out of the stored record when unset.
     retired_scaling: RecordedScaling | None = Field(default=None, exclude_if=lambda scaling: scaling is None)
+    # The cost ledger (issue 23 rule 5): the extra instance-hours charged by each controller pass
+    # (cost_tracking.py), closed when the rollout ends. Left out of the stored record until the first
+    # charge, so a rollout stored before it reads and writes exactly as before.
+    cost: CostRecord | None = Field(default=None, exclude_if=lambda cost: cost is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -419,7 +424,8 @@ def to_aborting(rollout: Rollout, reason: str, outcome: Phase, now: datetime) ->
 
 
 def to_ended(rollout: Rollout, phase: Phase, now: datetime, current_percent: int | None) -> Rollout:
-    """The record ended in ``phase`` (terminal; not yet stamped)."""
+    """The record ended in ``phase`` (terminal; not yet stamped): its cost ledger closed at ``now``,
+    whichever path ends it."""
     update: dict[str, object] = {
         "phase": phase,
         "abort_outcome": None,
@@ -427,6 +433,8 @@ def to_ended(rollout: Rollout, phase: Phase, now: datetime, current_percent: int
         "ended_at": now,
         "pending_since": None,
     }
+    if rollout.cost is not None:
+        update["cost"] = rollout.cost.closed(now)
     if current_percent is not None:
         update["current_percent"] = current_percent
     return rollout.model_copy(update=update)

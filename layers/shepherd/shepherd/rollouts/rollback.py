@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 from msgspec import Struct
 
+from shepherd.capacity.prices import PriceTable, built_in
 from shepherd.contracts import RollbackSkipped
 from shepherd.kernel.clock import Clock
 from shepherd.kernel.errors import TransientError
@@ -125,6 +126,8 @@ class RollbackService(Struct):
     # CloudWatch, built on first use: only an SNS alarm is confirmed (alarm_confirmation.py).
     alarms: Callable[[], AlarmControl]
     sleep: Callable[[float], None] = time.sleep
+    # The cost ledger's prices, read on first use: after the flip, never before it (`Rollout Rolled Back`).
+    prices: Callable[[], PriceTable] = built_in
 
     def handle(self, trigger: AlarmStateChange | RollbackRequest) -> list[RollbackOutcome]:
         """One outcome per rollout acted on (an alarm named by several rollouts acts on each)."""
@@ -370,7 +373,11 @@ class RollbackService(Struct):
                 update={"rollback": cause.flipped(flip.at, "rollback"), "revision": rollout.revision + 1}
             )
             changes, announced = flip_record(
-                flipped, self.rollouts.endpoint_audit_trail(rollout.endpoint_name), rollout.updated_at, cause.event_id
+                flipped,
+                self.rollouts.endpoint_audit_trail(rollout.endpoint_name),
+                rollout.updated_at,
+                cause.event_id,
+                self.prices(),
             )
             owed = outbox(flipped, announced)
             try:

@@ -20,6 +20,7 @@ import msgspec
 from msgspec import Struct
 
 from shepherd.capacity.ports import VariantAutoScaling
+from shepherd.capacity.prices import PriceTable, built_in
 from shepherd.kernel.clock import Clock, received_time
 from shepherd.kernel.publisher import EventPublisher
 from shepherd.rollouts.concurrent_passes import FAILED, Pass, run_passes
@@ -53,6 +54,7 @@ class RolloutService(Struct):
     concurrency: int = 1  # endpoints served at once in a tick (CONTROLLER_CONCURRENCY in Lambda)
     unpublished: int = 0  # this tick's publishes that failed (kept in the outbox): counted with its errors
     counting: threading.Lock = msgspec.field(default_factory=threading.Lock)  # guards `unpublished`
+    prices: Callable[[], PriceTable] = built_in  # the cost ledger's prices (the stack's table, read once)
 
     def tick(self, now: datetime, event_id: str) -> TickReport:
         """One controller pass over every active rollout, each isolated from the others' failures.
@@ -81,6 +83,7 @@ class RolloutService(Struct):
             self.scaling,
             self.sleep,
             self._published,
+            prices=self.prices,
         )
         passes = [
             Pass(f"outbox {endpoint}", endpoint, partial(self.flush_announcements, endpoint)) for endpoint in owed
