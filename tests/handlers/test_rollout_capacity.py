@@ -254,7 +254,7 @@ def test_throttled_scaling_reads_are_retried_by_the_next_pass(
     assert registration(V2) == ((2, 8), [("invocations", 70.0)]) and registration(V1) == (None, [])
 
 
-def test_the_candidate_is_sized_to_its_share_before_each_step(world, sagemaker, lambda_context, live_at_4):
+def test_the_candidate_is_sized_to_its_share_before_each_step(world, sagemaker, lambda_context, autoscaled_at_4):
     """No count in the promotion: the candidate runs ceil(4 x share x 1.2) instances (the full 4 at 100%),
     each count running before the weights that need it move."""
     v2 = registered_version(world, lambda_context, 2)

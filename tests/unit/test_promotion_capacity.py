@@ -149,8 +149,9 @@ class Shepherd:
 # --- the record's sizing and limits -------------------------------------------------------------------
 
 
-def test_an_update_without_an_explicit_count_sizes_the_candidate_with_the_default_headroom():
+def test_an_update_of_an_autoscaled_endpoint_without_an_explicit_count_sizes_the_candidate():
     shepherd = Shepherd()
+    shepherd.autoscale_live()
 
     outcome = shepherd.promote()
 
@@ -158,6 +159,14 @@ def test_an_update_without_an_explicit_count_sizes_the_candidate_with_the_defaul
     rollout = shepherd.rollout(outcome.rollout_id)
     assert rollout.sizing == CandidateSizing(headroom=1.2)
     assert rollout.scaling_limits is None
+
+
+def test_an_endpoint_without_autoscaling_keeps_a_full_size_candidate_as_before():
+    shepherd = Shepherd()
+
+    as_before = shepherd.promote()
+
+    assert shepherd.rollout(as_before.rollout_id).sizing is None
 
 
 def test_the_headroom_asked_for_is_recorded():

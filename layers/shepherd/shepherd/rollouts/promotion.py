@@ -289,7 +289,7 @@ class PromotionService(Struct):
                 f"{version.model_name} version {version.version} is already live on {request.endpoint_name}",
                 version.version,
             )
-        capacity_checked(request, version.version, live, candidate, self.scaling, self.settings.placement)
+        autoscaled = capacity_checked(request, version.version, live, candidate, self.scaling, self.settings.placement)
         per_rollout_alarms = naming.rollout_alarm_names(self.settings.namespace, request.endpoint_name, rollout_id)
         # PREPARING until its model and alarms exist (_set_up): the controller does not act on it before.
         rollout = new_rollout(
@@ -305,7 +305,7 @@ class PromotionService(Struct):
         ).model_copy(
             update={
                 "phase": Phase.PREPARING,
-                "sizing": candidate_sizing(request, live),
+                "sizing": candidate_sizing(request, live, autoscaled),
                 "scaling_limits": scaling_limits(request),
             }
         )

@@ -24,10 +24,16 @@ if TYPE_CHECKING:  # promotion.py imports this module: its request is a type her
     from shepherd.rollouts.promotion import PromotionRequest
 
 
-def candidate_sizing(request: PromotionRequest, live: LiveDeployment | None) -> CandidateSizing | None:
-    """The candidate sized to its share, for an update; None when its count is fixed: a first
-    deployment (no live fleet to take a share of), or a count the promotion named (it wins)."""
+def candidate_sizing(
+    request: PromotionRequest, live: LiveDeployment | None, autoscaled: bool
+) -> CandidateSizing | None:
+    """The candidate sized to its share, for an update of an autoscaled endpoint, or of any endpoint
+    when the promotion gives ``headroom`` (it asks for sizing). None when its count is fixed: a first
+    deployment (no live fleet to take a share of), a count the promotion named (it wins), or an
+    endpoint without auto scaling and no ``headroom`` (it behaves as it did before sizing existed)."""
     if live is None or request.initial_instance_count is not None:
+        return None
+    if not autoscaled and request.headroom is None:
         return None
     return CandidateSizing(headroom=DEFAULT_HEADROOM if request.headroom is None else request.headroom)
 
@@ -46,50 +52,54 @@ def capacity_checked(
     candidate: VariantSpec,
     scaling: VariantAutoScaling,
     placement: PlacementRules | None,
-) -> None:
-    """Raises `PromotionRefused` when the live variant's auto scaling, with the promotion's limits,
-    cannot go to the candidate; `TransientError` when Application Auto Scaling cannot answer now
-    (Lambda retries the command)."""
-    refusal = capacity_refusal(request, live.variant if live is not None else None, candidate, scaling, placement)
+) -> bool:
+    """Whether the live variant is registered with Application Auto Scaling. Raises `PromotionRefused`
+    when its auto scaling, with the promotion's limits, cannot go to the candidate; `TransientError`
+    when Application Auto Scaling cannot answer now (Lambda retries the command)."""
+    refusal, autoscaled = _capacity_judged(
+        request, live.variant if live is not None else None, candidate, scaling, placement
+    )
     if refusal is not None:
         raise PromotionRefused(refusal, version)
+    return autoscaled
 
 
-def capacity_refusal(
+def _capacity_judged(
     request: PromotionRequest,
     live: VariantSpec | None,
     candidate: VariantSpec,
     scaling: VariantAutoScaling,
     placement: PlacementRules | None,
-) -> str | None:
-    """Why the live variant's auto scaling, with the promotion's limits, cannot go to the candidate; or None."""
+) -> tuple[str | None, bool]:
+    """Why the live variant's auto scaling, with the promotion's limits, cannot go to the candidate (or
+    None), and whether the live variant is registered with Application Auto Scaling."""
     overrides = ScalingOverrides(request.min_capacity, request.max_capacity)
     asked = overrides != ScalingOverrides()
     if asked:
         refusal = _limits_refusal(overrides, placement)
         if refusal is not None:
-            return refusal
+            return refusal, False
         if live is None:
             return (
                 "min_capacity/max_capacity override the live variant's auto scaling limits, and a first "
                 "deployment has no live variant: deploy it, register it with Application Auto Scaling, then "
                 "give them to a later promotion"
-            )
+            ), False
     if live is None:
-        return None
+        return None, False
     try:
         target = scaling.scalable_target(request.endpoint_name, live.variant_name)
         policies = scaling.scaling_policies(request.endpoint_name, live.variant_name) if target is not None else ()
     except ScalingRequestRefused as refused:
-        return f"could not read the auto scaling of the live variant {live.variant_name}: {refused.reason}"
+        return f"could not read the auto scaling of the live variant {live.variant_name}: {refused.reason}", False
     if target is None:
         if asked:
             return (
                 f"min_capacity/max_capacity override the live variant's auto scaling limits, but the live "
                 f"variant {live.variant_name} is not registered with Application Auto Scaling on "
                 f"{request.endpoint_name}: promote without them, or register the variant first"
-            )
-        return None
+            ), False
+        return None, False
     old = VariantScaling(live.variant_name, VariantCapacity(None, None), target, policies)
     try:
         carried_scaling(old, candidate.variant_name, overrides)
@@ -97,8 +107,8 @@ def capacity_refusal(
         return (
             f"the live variant {live.variant_name}'s auto scaling cannot be carried to {candidate.variant_name} "
             f"when it takes over: {not_carried.reason}"
-        )
-    return None
+        ), True
+    return None, True
 
 
 def _limits_refusal(overrides: ScalingOverrides, placement: PlacementRules | None) -> str | None:
