@@ -246,3 +246,21 @@ def test_rollout_alarms_exist_fire_and_go(alarms) -> None:
 
     port.delete_alarms(names)
     assert port.existing(names) == frozenset()
+
+
+def test_ensuring_a_config_that_exists_with_other_counts_rewrites_it_before_an_update_uses_it(endpoints) -> None:
+    """A pass wrote the shift config, its update failed, autoscaling grew the fleet: the next pass's
+    config (same name, new counts) is what the update must land on (review finding 3)."""
+    port = endpoints.port
+    serving_v1(port)
+    settle(port)
+    grown = EndpointConfigSpec(
+        SHIFT.name,
+        (WeightedVariant(V1.model_copy(update={"initial_instance_count": 6}), 1.0), WeightedVariant(V2, 0.0)),
+    )
+
+    port.ensure_config(grown)
+    port.update_endpoint(ENDPOINT, SHIFT.name)
+
+    landed = settle(port)
+    assert {v.name: v.current_instances for v in landed.variants} == {V1.variant_name: 6, V2.variant_name: 1}

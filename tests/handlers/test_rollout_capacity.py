@@ -430,3 +430,34 @@ def test_a_rollback_racing_the_retire_restores_the_old_variant_promptly_with_its
     assert set(settle(sagemaker)) == {V1}
     assert registration(V1) == ((2, 8), [("invocations", 70.0)])
     assert registration(V2) == (None, [])
+
+
+def test_a_config_left_by_a_refused_update_is_rewritten_with_the_counts_observed_now(
+    world, sagemaker, lambda_context, autoscaled_at_4, faults
+):
+    """Review finding 3: the first pass writes the shift config with the live fleet at 4, then its
+    UpdateEndpoint meets an autoscaling activity ("in progress"). Autoscaling then takes the fleet to 6.
+    The next pass must not update onto the stale config: the live fleet never drops below 6."""
+    v2 = registered_version(world, lambda_context, 2)
+    promote.lambda_handler(promotion(v2, CANARY, at=AT), lambda_context)
+    busy = faults(
+        "sagemaker",
+        "UpdateEndpoint",
+        times=1,
+        respond=lambda: (400, {"__type": "ValidationException", "message": "Cannot update in-progress endpoint"}),
+    )
+    tick(lambda_context, AT)
+    assert busy.injected == 1
+    shift = f"{ENDPOINT}-{stored_rollout_id(world)}-shift"
+    assert config_counts(sagemaker, shift)[V1] == 4
+    scale_live_to(sagemaker, 6)
+
+    seen = ticks_watching_live(lambda_context, sagemaker, AT + timedelta(minutes=1), 6)
+
+    assert min(min(current, desired) for current, desired in seen) >= 6
+    assert config_counts(sagemaker, sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"])[V1] == 6
+
+
+def stored_rollout_id(world) -> str:
+    [started] = world.announcements("Rollout Started")
+    return str(started["rollout_id"])

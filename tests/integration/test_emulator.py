@@ -297,3 +297,13 @@ def test_update_endpoint_over_http() -> None:
         reset_request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")
         urllib.request.urlopen(reset_request).close()
         server.stop()
+
+
+def test_creating_a_config_that_exists_is_rejected_and_keeps_the_first(sagemaker: Any) -> None:
+    _create_config(sagemaker, "c", [_variant("v1", "m1", 1.0, 1)])
+
+    with pytest.raises(ClientError, match="already existing endpoint configuration"):
+        sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[_variant("v1", "m1", 1.0, 5)])
+
+    [variant] = sagemaker.describe_endpoint_config(EndpointConfigName="c")["ProductionVariants"]
+    assert variant["InitialInstanceCount"] == 1

@@ -25,6 +25,9 @@ What is extended, and why (the moto gap each closes):
   ``DesiredInstanceCount`` to nothing), rejects an unknown or repeated variant name, and is rejected unless
   the endpoint is ``InService``. It passes through ``Updating`` like an ``UpdateEndpoint``, as in
   SageMaker: the ``Desired*`` values change at once, the ``Current*`` values when the change settles.
+* ``CreateEndpointConfig`` with a name that exists is a ``ValidationException`` ("Cannot create already
+  existing endpoint configuration"), as in SageMaker; moto silently replaces the config, which would
+  hide a caller that counts on a config holding what it asked for.
 * Deterministic progress instead of wall-clock time: a new endpoint reports ``Creating``, and an updated
   one ``Updating``, for ``settle_after_describes`` ``DescribeEndpoint`` calls (default 1, see
   ``configure``), then ``InService`` - so a controller's waiting is exercised without sleeps. With 0 every
@@ -62,6 +65,7 @@ DEFAULT_SETTLE_AFTER_DESCRIBES = 1
 # moto's own behaviour, kept so the patched methods can delegate to it.
 _moto_create_endpoint = SageMakerModelBackend.create_endpoint
 _moto_describe_endpoint = SageMakerModelBackend.describe_endpoint
+_moto_create_endpoint_config = SageMakerModelBackend.create_endpoint_config
 
 
 @dataclass
@@ -93,6 +97,7 @@ def install() -> None:
         patches: list[tuple[type, str, Callable[..., Any]]] = [
             (FakeEndpoint, "_process_production_variants", _process_production_variants),
             (SageMakerModelBackend, "create_endpoint", _create_endpoint),
+            (SageMakerModelBackend, "create_endpoint_config", _create_endpoint_config),
             (SageMakerModelBackend, "describe_endpoint", _describe_endpoint),
             (SageMakerModelBackend, "update_endpoint", _update_endpoint),
             (SageMakerModelBackend, "update_endpoint_weights_and_capacities", _update_weights_and_capacities),
@@ -101,6 +106,13 @@ def install() -> None:
         for owner, method_name, replacement in patches:
             setattr(owner, method_name, replacement)
         _installed = True
+
+
+def _create_endpoint_config(self: SageMakerModelBackend, endpoint_config_name: str, *args: Any, **kwargs: Any) -> Any:
+    if endpoint_config_name in self.endpoint_configs:
+        arn = FakeEndpointConfig.arn_formatter(endpoint_config_name, self.account_id, self.region_name)
+        raise ValidationError(message=f'Cannot create already existing endpoint configuration "{arn}".')
+    return _moto_create_endpoint_config(self, endpoint_config_name, *args, **kwargs)
 
 
 def configure(settle_after_describes: int = DEFAULT_SETTLE_AFTER_DESCRIBES) -> None:

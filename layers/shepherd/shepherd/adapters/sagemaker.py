@@ -99,13 +99,35 @@ class SageMakerEndpoints:
         ]
         try:
             self._client.create_endpoint_config(
-                EndpointConfigName=spec.name,
-                ProductionVariants=variants,
-                Tags=self._tags,
+                EndpointConfigName=spec.name, ProductionVariants=variants, Tags=self._tags
             )
         except ClientError as error:
             if not _already_exists(error):
                 _raise_domain_error(error)
+            self._replace_if_other(spec.name, variants)
+
+    def _replace_if_other(self, name: str, variants: list[dict[str, Any]]) -> None:
+        """A config of this name exists: keep it if it holds ``variants``, else write it again.
+
+        Its counts are the ones observed when an earlier pass wrote it, and that pass's UpdateEndpoint
+        may have failed (the endpoint was busy); autoscaling may have moved the fleet since, and an update
+        onto the old counts would shrink it. Only configs an update or create is about to use come here,
+        so the endpoint does not run this one.
+        """
+        try:
+            existing = self._client.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"]
+        except ClientError as error:
+            _raise_domain_error(error)
+        fields = ("VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight")
+        if [{key: v.get(key) for key in fields} for v in existing] == [
+            {key: v[key] for key in fields} for v in variants
+        ]:
+            return
+        try:
+            self._client.delete_endpoint_config(EndpointConfigName=name)
+            self._client.create_endpoint_config(EndpointConfigName=name, ProductionVariants=variants, Tags=self._tags)
+        except ClientError as error:
+            _raise_domain_error(error)
 
     def create_endpoint(self, endpoint_name: str, config_name: str) -> None:
         self._change("create_endpoint", EndpointName=endpoint_name, EndpointConfigName=config_name, Tags=self._tags)
