@@ -134,9 +134,14 @@ def test_the_stacks_own_table_prices_the_estimate(world, sagemaker, lambda_conte
 
 @prices('{"ml.m5.large": "cheap"}')
 def test_an_unusable_table_falls_back_to_the_built_in_one_and_says_so(
-    world, sagemaker, lambda_context, own_prices, caplog
+    world, sagemaker, lambda_context, own_prices, caplog, request
 ):
-    with caplog.at_level(logging.WARNING):
+    # The adapter's own logger, handed caplog's handler: whether the log propagates to the root (where
+    # caplog listens) depends on which logging set-up ran earlier in the same worker.
+    adapter_log = logging.getLogger("shepherd.adapters.ssm_prices")
+    adapter_log.addHandler(caplog.handler)
+    request.addfinalizer(lambda: adapter_log.removeHandler(caplog.handler))
+    with caplog.at_level(logging.WARNING, logger="shepherd.adapters.ssm_prices"):
         v1 = registered_version(world, lambda_context, 1)
         promote.lambda_handler(promotion(v1, {"type": "all_at_once"}), lambda_context)
         ticks(lambda_context, START, 5)
