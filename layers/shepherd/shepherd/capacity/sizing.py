@@ -7,7 +7,8 @@
   desired counts (a scale-out in flight is kept; instances still serving are kept).
 * When the candidate becomes live it takes over the old variant's scalable target and policies.
 
-The rollout engine does not call these yet; `bench/capacity.py` measures them on a simulated day.
+The rollout engine applies them through rollouts/candidate_sizing.py, kept_capacity.py and
+scaling_handover.py; `bench/capacity.py` measures them on a simulated day (`CapacityPlan`).
 """
 
 from __future__ import annotations
