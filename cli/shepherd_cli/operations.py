@@ -20,6 +20,7 @@ from shepherd.contracts import (
 from shepherd.registry.model import AuditEntry, ModelSummary, ModelVersion
 from shepherd.rollouts import naming
 from shepherd.rollouts.ports import REFUSED_PROMOTION, EndpointAuditEntry, StoredRollout
+from shepherd.rollouts.record import Rollout
 from shepherd_cli.cost_view import rollout_cost
 from shepherd_cli.errors import CliError
 from shepherd_cli.target import Target
@@ -94,6 +95,21 @@ def rollout_summary(stored: StoredRollout) -> dict[str, Any]:
         "reason": stored.request.reason,
         # The canary judge's latest verdict per judged step (the charts are `shepherd analysis`'s).
         "analysis": [entry.model_dump(mode="json", exclude={"series"}) for entry in rollout.analysis],
+        "capacity": _capacity(rollout),
+    }
+
+
+def _capacity(rollout: Rollout) -> dict[str, Any]:
+    """How the candidate is sized and what limits the new live variant takes over (issue 23)."""
+    sizing, limits = rollout.sizing, rollout.scaling_limits
+    return {
+        "instance_type": rollout.candidate.instance_type,
+        "candidate_instances": rollout.candidate.initial_instance_count,  # as last asked for
+        "sized_to_share": sizing is not None,
+        "headroom": sizing.headroom if sizing else None,
+        "live_instances_at_start": sizing.live_count_at_start if sizing else None,
+        "min_capacity": limits.min_capacity if limits else None,
+        "max_capacity": limits.max_capacity if limits else None,
     }
 
 

@@ -333,6 +333,24 @@ def render_rollouts(endpoint_name: str, rollouts: list[dict[str, Any]]) -> None:
     console().print(table)
 
 
+def capacity_text(capacity: dict[str, Any]) -> str:
+    """The candidate's size and how it was chosen, and the limits the new live variant takes over."""
+    count = capacity["candidate_instances"]
+    text = f"candidate {capacity['instance_type']} x {count}"
+    if capacity["sized_to_share"]:
+        fleet = capacity["live_instances_at_start"]
+        of = f" of {fleet} live" if fleet else ""
+        text += f" (sized to its share{of}, headroom {capacity['headroom']:g})"
+    else:
+        text += " (fixed: the promotion's count, the live variant's, or a first deployment's)"
+    limits = [
+        f"{name} {capacity[key]}" for name, key in (("min", "min_capacity"), ("max", "max_capacity")) if capacity[key]
+    ]
+    if limits:
+        text += f"; once live: {', '.join(limits)}"
+    return text
+
+
 def render_rollout(rollout: dict[str, Any]) -> None:
     out = console()
     out.print(
@@ -349,6 +367,8 @@ def render_rollout(rollout: dict[str, Any]) -> None:
     )
     out.print(f"Plan:      {plan}, watch {rollout['post_deploy_watch_seconds']}s")
     out.print(clean(f"Requested: by {rollout['requested_by']} at {when(rollout['started_at'])}: {rollout['reason']}"))
+    if rollout.get("capacity"):
+        out.print(clean(f"Capacity:  {capacity_text(rollout['capacity'])}"))
     if rollout.get("cost"):
         out.print(clean(f"Cost:      {cost_text(rollout['cost'])}"))
     table = Table("AT", "ACTION", "DETAIL", "BY", box=None, pad_edge=False)

@@ -106,6 +106,28 @@ def test_an_unpriced_type_is_named_instead_of_an_estimate_and_a_running_ledger_s
     assert "$" not in printed
 
 
+def test_a_rollout_says_how_its_candidate_is_sized_and_the_limits_it_takes_over(capsys):
+    sized = {
+        "instance_type": "ml.m5.large",
+        "candidate_instances": 3,
+        "sized_to_share": True,
+        "headroom": 1.2,
+        "live_instances_at_start": 4,
+        "min_capacity": 3,
+        "max_capacity": 10,
+    }
+    output.render_rollout({**a_rollout(None), "capacity": sized})  # type: ignore[arg-type]
+
+    printed = " ".join(capsys.readouterr().out.split())  # as read, whatever the terminal's width
+    assert "Capacity: candidate ml.m5.large x 3 (sized to its share of 4 live, headroom 1.2)" in printed
+    assert "once live: min 3, max 10" in printed
+
+    fixed = {**sized, "sized_to_share": False, "headroom": None, "min_capacity": None, "max_capacity": None}
+    output.render_rollout({**a_rollout(None), "capacity": fixed})  # type: ignore[arg-type]
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "candidate ml.m5.large x 3 (fixed" in printed and "once live" not in printed
+
+
 def test_a_rollout_from_before_the_ledger_shows_no_cost_line(capsys):
     output.render_rollout({**a_rollout(None), "cost": None})  # type: ignore[arg-type]
 
