@@ -157,7 +157,8 @@ def test_a_resize_that_did_not_take_effect_fails_the_rollout() -> None:
     action = decide(resized, baked_at(10, 2), NONE, T0 + s(700))  # InService, still 2 after the settle time
 
     assert isinstance(action, ShiftTraffic) and action.to_percent == 0
-    assert "did not take effect" in (written(action).failure_reason or "")
+    reason = written(action).failure_reason or ""
+    assert f"did not take effect: {CANDIDATE.variant_name} runs 2 instance(s) (desired 2) of the 6 asked for" in reason
 
 
 def test_no_resize_while_held_by_an_alarm() -> None:

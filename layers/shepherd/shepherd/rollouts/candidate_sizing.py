@@ -19,7 +19,7 @@ A variant whose counts SageMaker does not report (serverless) is never resized.
 
 from shepherd.capacity.sizing import candidate_count
 from shepherd.rollouts.kept_capacity import as_observed
-from shepherd.rollouts.observed import ObservedEndpoint
+from shepherd.rollouts.observed import ObservedEndpoint, ObservedVariant
 from shepherd.rollouts.record import Rollout, VariantSpec
 
 
@@ -76,14 +76,28 @@ def with_counts(rollout: Rollout, counts: dict[str, int]) -> Rollout:
 def provisioned(rollout: Rollout, observed: ObservedEndpoint) -> bool:
     """The candidate (and fresh baseline) run at least the counts the record asked for: a resize, or a
     config's counts, took effect. True where SageMaker reports no counts."""
+    return not _short(rollout, observed)
+
+
+def shortfall(rollout: Rollout, observed: ObservedEndpoint) -> str:
+    """What an operator reads when a resize did not land: which variant runs fewer instances than asked."""
+    return "; ".join(
+        f"{spec.variant_name} runs {variant.current_instances} instance(s) "
+        f"(desired {variant.desired_instances}) of the {spec.initial_instance_count} asked for"
+        for spec, variant in _short(rollout, observed)
+    )
+
+
+def _short(rollout: Rollout, observed: ObservedEndpoint) -> list[tuple[VariantSpec, ObservedVariant]]:
+    short = []
     for spec in (rollout.candidate, rollout.fresh_baseline):
         variant = observed.variant(spec.variant_name) if spec is not None else None
         if spec is None or variant is None:
             continue
         reported = [count for count in (variant.current_instances, variant.desired_instances) if count is not None]
         if reported and min(reported) < spec.initial_instance_count:
-            return False
-    return True
+            short.append((spec, variant))
+    return short
 
 
 def _counted(spec: VariantSpec, counts: dict[str, int]) -> VariantSpec:

@@ -42,7 +42,7 @@ from shepherd.rollouts.actions import (
     endpoint_config,
     shift,
 )
-from shepherd.rollouts.candidate_sizing import growth, provisioned, started, with_counts
+from shepherd.rollouts.candidate_sizing import growth, provisioned, shortfall, started, with_counts
 from shepherd.rollouts.kept_capacity import as_observed
 from shepherd.rollouts.observed import (
     TRANSITIONAL,
@@ -111,7 +111,8 @@ def _decide_forward(
         return Wait(f"endpoint is {observed.status}")
     if observed.status is not EndpointStatus.IN_SERVICE:
         return abort(rollout, observed, now, f"endpoint is {observed.status}{because(observed)}")
-    if at_target(rollout, observed) and (rollout.pending_since is None or provisioned(rollout, observed)):
+    weights_there = at_target(rollout, observed)
+    if weights_there and (rollout.pending_since is None or provisioned(rollout, observed)):
         if rollout.pending_since is not None:
             return _reached(rollout, now, "reached")
         return _advance(rollout, observed, alarms, now)
@@ -119,13 +120,13 @@ def _decide_forward(
         return _off_target(rollout, observed, now)
     if now < rollout.pending_since + timedelta(seconds=_SETTLE_SECONDS):
         return Wait(f"waiting for the endpoint to start the change towards {describe_target(rollout)}")
-    return abort(
-        rollout,
-        observed,
-        now,
-        f"the requested change did not take effect: {describe(rollout, observed)}, "
-        f"expected {describe_target(rollout)}{because(observed)}",
+    # The weights are there but not the instances asked for (a resize SageMaker could not provision).
+    what = (
+        shortfall(rollout, observed)
+        if weights_there
+        else f"{describe(rollout, observed)}, expected {describe_target(rollout)}"
     )
+    return abort(rollout, observed, now, f"the requested change did not take effect: {what}{because(observed)}")
 
 
 def _decide_preparing(rollout: Rollout, observed: ObservedEndpoint | None, now: datetime) -> Action:
