@@ -93,7 +93,7 @@ class Shepherd:
             ),
             namespace="shepherd",
             rollback_function_arn=None,
-            placement=PlacementRules(("ml.m5.large",), max_instance_count=10),
+            placement=PlacementRules(("ml.m5.large", "ml.c5.xlarge"), max_instance_count=10),
         )
         self.service = PromotionService(
             registry=self.registry,
@@ -167,6 +167,19 @@ def test_an_endpoint_without_autoscaling_keeps_a_full_size_candidate_as_before()
     as_before = shepherd.promote()
 
     assert shepherd.rollout(as_before.rollout_id).sizing is None
+
+
+def test_another_instance_type_named_in_the_promotion_is_not_sized_but_the_live_type_is():
+    shepherd = Shepherd()
+    shepherd.autoscale_live()
+
+    other = shepherd.promote(instance_type="ml.c5.xlarge")
+    assert other.result == "started" and shepherd.rollout(other.rollout_id).sizing is None
+
+    again = Shepherd()
+    again.autoscale_live()
+    same = again.promote(instance_type="ml.m5.large")
+    assert same.result == "started" and again.rollout(same.rollout_id).sizing is not None
 
 
 def test_the_headroom_asked_for_is_recorded():

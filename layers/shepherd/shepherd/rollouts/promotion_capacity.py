@@ -29,9 +29,14 @@ def candidate_sizing(
 ) -> CandidateSizing | None:
     """The candidate sized to its share, for an update of an autoscaled endpoint, or of any endpoint
     when the promotion gives ``headroom`` (it asks for sizing). None when its count is fixed: a first
-    deployment (no live fleet to take a share of), a count the promotion named (it wins), or an
+    deployment (no live fleet to take a share of), a count or another instance type the promotion
+    named (it wins), or an
     endpoint without auto scaling and no ``headroom`` (it behaves as it did before sizing existed)."""
     if live is None or request.initial_instance_count is not None:
+        return None
+    if request.instance_type not in (None, live.variant.instance_type):
+        # Another instance type serves another load per instance: the live count says nothing of how
+        # many it needs, so the explicit type wins, at the live variant's count as before.
         return None
     if not autoscaled and request.headroom is None:
         return None
