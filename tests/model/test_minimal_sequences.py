@@ -877,3 +877,24 @@ def test_c3_a_restore_that_lands_after_the_rollout_ended_gives_the_old_variant_i
         checked(model, "controller_runs", 2, 60)  # the restore lands; the clean-up
 
     run(steps)
+
+
+def test_c1_a_retire_tried_again_after_autoscaling_moved_the_old_variant_keeps_the_new_count() -> None:
+    """The retire keeps the old variant's scaling and count on the record, then its hand-over is
+    throttled; autoscaling moves the old variant (4 to 6) before the retire is tried again, lands stuck,
+    and is given up on. The restore from the final config must bring back the 6, not the 4 first kept
+    (failed with the count written once: the record is brought up to date while the variant scales)."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 28)  # the retire comes next
+        checked(model, "autoscaling_fault", "throttling", "register", "ep-a", 1, False)
+        checked(model, "controller_runs", 1, 60)  # scaling and count kept; the candidate's registration throttled
+        checked(model, "autoscaling_acts", "ep-a", 0, 6)
+        checked(model, "controller_runs", 2, 60)  # the scale-out lands; the retire again
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # gives up waiting for the retire: aborting
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 2, 60)  # the restore from the final config, then the end
+
+    run(steps)
