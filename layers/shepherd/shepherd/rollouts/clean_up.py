@@ -63,10 +63,15 @@ def clean_up(
             endpoints.ensure_config(spec)
         endpoints.update_endpoint(rollout.endpoint_name, config_name)
         return "clean-up finishes the restore"
-    if _on_its_configs(rollout, observed) and rollouts.lock_holder(rollout.endpoint_name) is None:
+    if (
+        rollout.retired_scaling is not None
+        and _on_its_configs(rollout, observed)
+        and rollouts.lock_holder(rollout.endpoint_name) is None
+    ):
         # Ended while the endpoint was changing, the rollout left the scaling where it was; now the
         # endpoint is stable, the rule of an end applies (not once another rollout has it: it hands
-        # the scaling over itself, and a later one's end settles it).
+        # the scaling over itself, and a later one's end settles it). Nothing to do if nothing was
+        # recorded (the live variant was not autoscaled); done already if the end saw it stable.
         settle(scaling, rollout, observed)
     in_use = {observed.config_name if observed else None, live.config_name if live else None}
     configs = {rollout.shift_config, rollout.final_config, rollout.previous_config}

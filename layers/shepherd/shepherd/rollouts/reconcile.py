@@ -296,7 +296,8 @@ class RolloutPass(Struct):
         """Before the retire's first hand-over, keep the live variant's registration and count on the
         record (scaling_handover.py): written before anything is deregistered, so a restore can give it
         back whenever the pass that deregisters it dies; the count kept up to date while the variant
-        is still registered (a retire tried again). Decides again from the written record."""
+        is on the endpoint (a retire tried again after autoscaling moved it). Decides again from the
+        written record."""
         rollout = stored.rollout
         if not (isinstance(action, UpdateEndpoint) and action.purpose == "retire") or observed is None:
             return
