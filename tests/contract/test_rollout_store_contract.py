@@ -50,6 +50,7 @@ from shepherd.rollouts.ports import (
     version_move,
 )
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout, VariantSpec, new_rollout
+from shepherd.rollouts.recorded_scaling import RecordedPolicy, RecordedScaling
 from shepherd.rollouts.rollback_cause import RollbackCause
 from shepherd.rollouts.strategy import parse_strategy
 from tests.fakes import InMemoryRegistry, InMemoryRolloutStore
@@ -431,6 +432,28 @@ def test_the_failure_clock_and_the_rollback_cause_are_kept_with_the_record(ports
     stored = store.get_rollout("churn-prod", rollout.rollout_id).rollout
     assert (stored.failing_since, stored.rollback) == (aborting.failing_since, aborting.rollback)
     assert stored.rollback.seconds_to_flip == 2.0
+
+
+def test_the_retired_scaling_and_the_count_the_old_variant_served_with_are_kept_with_the_record(ports) -> None:
+    """What a restore after the retire gives the old variant back (issue 23): its registration and its
+    count just before the retire; a record without a count (written before it was kept) reads as before."""
+    store, _ = ports
+    rollout = a_rollout()
+    started(store, rollout)
+    policy = RecordedPolicy(
+        name="tracking", target_value=70.0, predefined_metric="SageMakerVariantInvocationsPerInstance"
+    )
+    kept = RecordedScaling(min_capacity=2, max_capacity=8, policies=(policy,), instance_count=5)
+
+    store.commit([SaveRollout(advanced(rollout, retired_scaling=kept), REQUEST, 0)])
+    stored = store.get_rollout("churn-prod", rollout.rollout_id).rollout
+    store.commit(
+        [SaveRollout(advanced(stored, retired_scaling=kept.model_copy(update={"instance_count": None})), REQUEST, 1)]
+    )
+    uncounted = store.get_rollout("churn-prod", rollout.rollout_id).rollout
+
+    assert stored.retired_scaling == kept and stored.retired_scaling.instance_count == 5
+    assert uncounted.retired_scaling is not None and uncounted.retired_scaling.instance_count is None
 
 
 def refusal(endpoint: str, event_id: str, at: datetime, version: int | None = 2) -> EndpointAuditEntry:

@@ -738,6 +738,9 @@ class RolloutModel(RuleBasedStateMachine):
             self.log.append(f"sagemaker: {endpoint} deleted outside Shepherd")
             self.sagemaker.delete_outside(endpoint)
             self.deleted_outside[endpoint] = self.rollout_ids(endpoint)
+            # The team deleted the fleet its rollouts started with: none of them is held to it (C1, C3)
+            # any more (a rollout dated later than the next one stays the endpoint's latest).
+            self.capacity_judged |= self.deleted_outside[endpoint]
 
     def rollout_ids(self, endpoint: str) -> frozenset[str]:
         return frozenset(stored.rollout.rollout_id for stored in self.store.rollouts_of(endpoint))

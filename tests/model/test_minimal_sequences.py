@@ -793,3 +793,108 @@ def test_i4_a_restore_onto_the_restore_config_that_lands_after_giving_up_becomes
         checked(model, "controller_runs", 2, 60)
 
     run(steps)
+
+
+def autoscaled_canary(model: RolloutModel, runs: int) -> None:
+    """ep-a autoscaled (min 2, max 8, scaled out to 4 over its configured 2), a canary of v2 promoted on
+    it, and ``runs`` controller minutes (14: at 100%, watched; 29: the retire just requested)."""
+    checked(model, "user_autoscales", "ep-a", (2, 8, 4))
+    promote(model, "ep-a", CANARY)
+    model.invariants_hold()  # the live fleet as the rollout starts (C1, C3 compare with it)
+    checked(model, "controller_runs", runs, 60)
+
+
+def test_c1_the_clean_ups_restore_keeps_the_fleet_autoscaling_grew() -> None:
+    """Found by the long run: a rollback while the endpoint is stuck Updating gives up its restore, so
+    the clean-up finishes it once the endpoint is stable. It went back to the old config, whose count
+    (2) is not the 4 autoscaling runs: it must write the restore config at the observed count, as the
+    restore itself does (kept_capacity.py)."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 14)  # 100% reached: the watch keeps the old variant for a fast flip
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "operator_rollback", "ep-a", "none", 1)  # flipped, then stuck Updating
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # the restore gives up: ROLLED_BACK
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 3, 60)  # the clean-up finishes the restore
+
+    run(steps)
+
+
+def test_c2_the_clean_ups_restore_after_the_retire_carries_the_scaling_back_first() -> None:
+    """Found by the long run: the retire is stuck Updating, the rollout gives up waiting and its restore
+    gives up too, then the retire lands. The clean-up's restore asked SageMaker to remove the candidate,
+    which the retire's hand-over had registered: refused, at every tick, for ever. It must deregister
+    the candidate first, as the restore does (scaling_handover.py)."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 29)  # the retire requested: the candidate carries the scaling
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # gives up waiting for the retire: aborting
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # the restore gives up: FAILED
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 3, 60)  # the retire lands; the clean-up finishes the restore
+
+    run(steps)
+
+
+def test_c1_a_restore_from_the_final_config_brings_the_old_variant_back_at_the_count_it_served_with() -> None:
+    """Found by the long run: the retire is stuck Updating and the rollout gives up waiting, then the
+    retire lands: the restore brings the old variant back with its config's 2 instances, not the 4
+    autoscaling ran it at when the retire removed it (recorded then, with its scaling)."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 29)
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # gives up waiting for the retire: aborting
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 2, 60)  # the retire lands; the restore, then its end
+
+    run(steps)
+
+
+def test_c3_a_restore_that_lands_after_the_rollout_ended_gives_the_old_variant_its_scaling_back() -> None:
+    """Found by the long run: after the retire, the restore deregisters the candidate and asks for the
+    old variant back, but the endpoint is stuck Updating and the restore gives up; the rollout ends
+    with no variant registered. Once the endpoint is stable, the clean-up must do what the pass does at
+    an end: the variant that serves carries the scaling, and none that left stays registered."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 29)
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # gives up waiting for the retire: aborting
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 1, 60)  # the retire lands; the restore is requested
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # the restore gives up: FAILED
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 2, 60)  # the restore lands; the clean-up
+
+    run(steps)
+
+
+def test_c1_a_retire_tried_again_after_autoscaling_moved_the_old_variant_keeps_the_new_count() -> None:
+    """The retire keeps the old variant's scaling and count on the record, then its hand-over is
+    throttled; autoscaling moves the old variant (4 to 6) before the retire is tried again, lands stuck,
+    and is given up on. The restore from the final config must bring back the 6, not the 4 first kept
+    (failed with the count written once: the record is brought up to date while the variant scales)."""
+
+    def steps(model: RolloutModel) -> None:
+        autoscaled_canary(model, 28)  # the retire comes next
+        checked(model, "autoscaling_fault", "throttling", "register", "ep-a", 1, False)
+        checked(model, "controller_runs", 1, 60)  # scaling and count kept; the candidate's registration throttled
+        checked(model, "autoscaling_acts", "ep-a", 0, 6)
+        checked(model, "controller_runs", 2, 60)  # the scale-out lands; the retire again
+        checked(model, "endpoint_stuck", "ep-a", True)
+        checked(model, "time_passes", 3700)
+        checked(model, "controller_runs", 1, 60)  # gives up waiting for the retire: aborting
+        checked(model, "endpoint_stuck", "ep-a", False)
+        checked(model, "controller_runs", 2, 60)  # the restore from the final config, then the end
+
+    run(steps)

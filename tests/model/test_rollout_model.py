@@ -16,11 +16,10 @@ from tests.model.harness import STATS, RolloutModel
 
 SEQUENCES = 200
 # Invariants the engine is known to break today, left out of the test command until their fixes land
-# (issue 23, hand-over defects being fixed in parallel): C1, a restore after the retire brings the old
-# variant back with its recorded count, and the clean-up's restore reverts to the old config's count;
-# C2, the clean-up's restore drops a variant the hand-over registered. SHEPHERD_MODEL_STRICT=1 checks
-# them too (bench/rollout_model.py always does).
-KNOWN_BROKEN = frozenset({"C1", "C2"})
+# (none now: C1 and C2, the restores after the retire and the clean-up's, hold since issue 23's fixes,
+# tests/model/test_minimal_sequences.py). SHEPHERD_MODEL_STRICT=1 checks them all whatever this says
+# (bench/rollout_model.py always does).
+KNOWN_BROKEN: frozenset[str] = frozenset()
 
 
 def test_every_sequence_keeps_the_invariants(record_property, monkeypatch) -> None:

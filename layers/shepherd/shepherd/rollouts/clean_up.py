@@ -4,20 +4,31 @@ Run by the pass that ends a rollout, and by every tick for the finished rollouts
 ``ROLLOUTS_TO_CLEAN_UP`` until it completes. It describes the endpoint, waits while it is changing (a
 change under way may land on any of the rollout's configs), and never deletes the config the endpoint
 runs, a model in it, or the baseline's config. Found stable on a config of a rollout that ended
-without completing, with no rollout holding the endpoint, it first finishes the restore.
+without completing, with no rollout holding the endpoint, it first finishes the restore, as the
+restore would (the scaling carried back first, the fleet autoscaling runs kept). A rollout that ended
+while the endpoint was changing has its scaling settled here once the endpoint is stable
+(scaling_handover.settle: the variant that serves carries it).
 """
 
 from __future__ import annotations
 
+from shepherd.capacity.ports import VariantAutoScaling
 from shepherd.rollouts import naming
 from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
 from shepherd.rollouts.ports import AlarmControl, ChangeRejected, EndpointControl, RolloutStore, SetLive
 from shepherd.rollouts.record import LiveDeployment, Phase, Rollout
-from shepherd.rollouts.restore import restored_baseline
+from shepherd.rollouts.restore import restored_baseline, restoring_config
+from shepherd.rollouts.scaling_handover import hand_back, settle
 
 
 def clean_up(
-    rollout: Rollout, *, rollouts: RolloutStore, endpoints: EndpointControl, alarms: AlarmControl, namespace: str
+    rollout: Rollout,
+    *,
+    rollouts: RolloutStore,
+    endpoints: EndpointControl,
+    alarms: AlarmControl,
+    scaling: VariantAutoScaling,
+    namespace: str,
 ) -> str:
     """Delete the per-rollout alarms, and the configs and models nothing uses any more.
 
@@ -42,9 +53,26 @@ def clean_up(
             return "clean-up waits: another rollout holds the endpoint, left on this rollout's config"
         if live is None:
             endpoints.delete_endpoint(rollout.endpoint_name)
-        else:
-            endpoints.update_endpoint(rollout.endpoint_name, live.config_name)
+            return "clean-up finishes the restore"
+        assert observed is not None
+        # As the restore would: the scaling back first (SageMaker refuses to remove the candidate the
+        # retire's hand-over registered), and the fleet autoscaling runs now kept (kept_capacity.py).
+        hand_back(scaling, rollout, observed)
+        config_name, spec = restoring_config(rollout, observed)
+        if spec is not None:
+            endpoints.ensure_config(spec)
+        endpoints.update_endpoint(rollout.endpoint_name, config_name)
         return "clean-up finishes the restore"
+    if (
+        rollout.retired_scaling is not None
+        and _on_its_configs(rollout, observed)
+        and rollouts.lock_holder(rollout.endpoint_name) is None
+    ):
+        # Ended while the endpoint was changing, the rollout left the scaling where it was; now the
+        # endpoint is stable, the rule of an end applies (not once another rollout has it: it hands
+        # the scaling over itself, and a later one's end settles it). Nothing to do if nothing was
+        # recorded (the live variant was not autoscaled); done already if the end saw it stable.
+        settle(scaling, rollout, observed)
     in_use = {observed.config_name if observed else None, live.config_name if live else None}
     configs = {rollout.shift_config, rollout.final_config, rollout.previous_config}
     if rollout.phase is not Phase.COMPLETED:
@@ -101,6 +129,12 @@ def _left_on_its_configs(rollout: Rollout, observed: ObservedEndpoint | None, li
         and (live is not None or rollout.is_first_deployment)
         and observed.config_name in {rollout.shift_config, rollout.final_config} - {live and live.config_name}
     )
+
+
+def _on_its_configs(rollout: Rollout, observed: ObservedEndpoint | None) -> bool:
+    """The endpoint runs a config this rollout wrote or started from: no later rollout changed it."""
+    configs = {rollout.shift_config, rollout.final_config, rollout.previous_config, rollout.restore_config}
+    return observed is not None and observed.config_name in configs - {None}
 
 
 def _variants_running(rollout: Rollout, model_resource_name: str) -> set[str]:

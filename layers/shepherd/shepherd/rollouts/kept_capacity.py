@@ -6,11 +6,13 @@ middle of a canary. So every config Shepherd writes (the shift config, the final
 gives the variant already serving the count observed just before (`live_count_to_keep`: the larger of
 DescribeEndpoint's current and desired counts). A variant not on the endpoint, or one without counts
 (serverless), keeps its configured count: an endpoint without autoscaling is written as before.
+A restore after the retire (the old variant no longer on the endpoint) gives it back the count it
+served with just before the retire, recorded with its scaling (`as_restored`).
 """
 
 from shepherd.capacity.sizing import live_count_to_keep
 from shepherd.rollouts.observed import ObservedEndpoint
-from shepherd.rollouts.record import VariantSpec
+from shepherd.rollouts.record import Rollout, VariantSpec
 
 
 def as_observed(spec: VariantSpec, observed: ObservedEndpoint) -> VariantSpec:
@@ -25,3 +27,16 @@ def as_observed(spec: VariantSpec, observed: ObservedEndpoint) -> VariantSpec:
     if count == spec.initial_instance_count:
         return spec
     return spec.model_copy(update={"initial_instance_count": count})
+
+
+def as_restored(rollout: Rollout, observed: ObservedEndpoint) -> VariantSpec:
+    """The old live variant as a restore writes it: at its observed count while it is on the endpoint;
+    once the retire has removed it, at the count it served with just before (recorded with its scaling:
+    scaling_handover.py); else (not autoscaled: nothing moved it) at its configured count."""
+    live, retired = rollout.live, rollout.retired_scaling
+    assert live is not None
+    if observed.variant(live.variant_name) is not None or retired is None or retired.instance_count is None:
+        return as_observed(live, observed)
+    if retired.instance_count == live.initial_instance_count:
+        return live
+    return live.model_copy(update={"initial_instance_count": retired.instance_count})

@@ -51,7 +51,7 @@ from shepherd.rollouts.decide import decide
 from shepherd.rollouts.errors import EndpointRequestRefused, EndpointStillUpdating
 from shepherd.rollouts.failures import failing_too_long, recovered, refused, still_failing
 from shepherd.rollouts.judging import CanaryJudge
-from shepherd.rollouts.observed import EndpointStatus, ObservedEndpoint
+from shepherd.rollouts.observed import ObservedEndpoint
 from shepherd.rollouts.outbox import deliver_or_keep, outbox, publish_owed
 from shepherd.rollouts.ports import (
     AlarmControl,
@@ -63,7 +63,7 @@ from shepherd.rollouts.ports import (
     StoredRollout,
 )
 from shepherd.rollouts.record import Phase, Rollout
-from shepherd.rollouts.scaling_handover import carry_to, keeper_of, record
+from shepherd.rollouts.scaling_handover import carry_to, hand_back, record, recounted, settle
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class RolloutPass(Struct):
         if moves_forward(action) and (fresh := self._written_since(rollout)) is not None:
             raise _RecordMoved(fresh)  # decide again from it: it may be a rollback's abort
         try:
-            self._keep_retired_scaling(stored, action, now)
+            self._keep_retired_scaling(stored, action, observed, now)
             self._carry_out(action, observed)
         except EndpointRequestRefused as refusal:
             if (
@@ -288,21 +288,25 @@ class RolloutPass(Struct):
         """Whatever ends the rollout, the variant serving afterwards carries the scaling: a restore
         observed done gives the old variant its recorded registration before the rollout ends. On an
         endpoint still changing, the clean-up does it once it is stable (clean_up.py)."""
-        if observed is None or observed.status is not EndpointStatus.IN_SERVICE or ended.live is None:
-            return
-        serving = frozenset(variant.name for variant in observed.variants)
-        self._scaling(carry_to, ended, keeper_of(ended, serving))
+        self._scaling(settle, ended, observed)
 
-    def _keep_retired_scaling(self, stored: StoredRollout, action: Action, now: datetime) -> None:
-        """Before the retire's first hand-over, keep the live variant's registration on the record
-        (scaling_handover.py): written before anything is deregistered, so a restore can give it back
-        whenever the pass that deregisters it dies. Decides again from the written record."""
+    def _keep_retired_scaling(
+        self, stored: StoredRollout, action: Action, observed: ObservedEndpoint | None, now: datetime
+    ) -> None:
+        """Before the retire's first hand-over, keep the live variant's registration and count on the
+        record (scaling_handover.py): written before anything is deregistered, so a restore can give it
+        back whenever the pass that deregisters it dies; the count kept up to date while the variant
+        is on the endpoint (a retire tried again after autoscaling moved it). Decides again from the
+        written record."""
         rollout = stored.rollout
-        if not (isinstance(action, UpdateEndpoint) and action.purpose == "retire") or rollout.retired_scaling:
+        if not (isinstance(action, UpdateEndpoint) and action.purpose == "retire") or observed is None:
             return
-        recorded = self._scaling(record, rollout)
+        if rollout.retired_scaling is None:
+            recorded = self._scaling(record, rollout, observed)
+        else:
+            recorded = recounted(rollout, observed)
         if recorded is None:
-            return  # not autoscaled: nothing to hand over
+            return  # not autoscaled (nothing to hand over), or recorded as it is
         kept = rollout.model_copy(
             update={
                 "retired_scaling": recorded,
@@ -326,11 +330,9 @@ class RolloutPass(Struct):
         if action.purpose == "start" or rollout.live is None:
             return
         if action.purpose == "retire":
-            keeper: str | None = rollout.candidate.variant_name
+            self._scaling(carry_to, rollout, rollout.candidate.variant_name)
         else:
-            on_endpoint = observed is not None and observed.variant(rollout.live.variant_name) is not None
-            keeper = rollout.live.variant_name if on_endpoint else None
-        self._scaling(carry_to, rollout, keeper)
+            self._scaling(hand_back, rollout, observed)
 
     def _scaling(self, call: Callable[..., _T], *args: object) -> _T:
         """An auto scaling step; a refusal fails the rollout as SageMaker's would (throttling: next pass)."""
@@ -356,5 +358,10 @@ class RolloutPass(Struct):
 
     def run_clean_up(self, rollout: Rollout) -> str:
         return clean_up(
-            rollout, rollouts=self.rollouts, endpoints=self.endpoints, alarms=self.alarms, namespace=self.namespace
+            rollout,
+            rollouts=self.rollouts,
+            endpoints=self.endpoints,
+            alarms=self.alarms,
+            scaling=self.scaling,
+            namespace=self.namespace,
         )

@@ -47,15 +47,18 @@ class RecordedPolicy(Frozen):
 
 
 class RecordedScaling(Frozen):
-    """A variant's registration as it was before the retire: limits, suspended state, policies."""
+    """A variant's registration as it was before the retire: limits, suspended state, policies; and
+    the instance count it served with then (what autoscaling had made of it), which a restore after
+    the retire gives it back (kept_capacity.py). None in a record written before it was kept."""
 
     min_capacity: int = Field(ge=1)
     max_capacity: int = Field(ge=1)
     suspended: tuple[bool, bool, bool] = (False, False, False)  # dynamic in, dynamic out, scheduled
     policies: tuple[RecordedPolicy, ...] = ()
+    instance_count: int | None = Field(default=None, ge=1, exclude_if=lambda count: count is None)
 
     @classmethod
-    def of(cls, target: ScalableTarget, policies: tuple[ScalingPolicy, ...]) -> Self:
+    def of(cls, target: ScalableTarget, policies: tuple[ScalingPolicy, ...], instance_count: int) -> Self:
         """Raises `ScalingNotCarried` for a policy Shepherd does not carry (step scaling, metric math)."""
         state = target.suspended
         return cls(
@@ -63,6 +66,7 @@ class RecordedScaling(Frozen):
             max_capacity=target.max_capacity,
             suspended=(state.dynamic_scaling_in, state.dynamic_scaling_out, state.scheduled_scaling),
             policies=tuple(_recorded(policy) for policy in policies),
+            instance_count=instance_count,
         )
 
     def scaling_of(self, endpoint_name: str, variant_name: str) -> VariantScaling:

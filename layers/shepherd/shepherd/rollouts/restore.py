@@ -15,6 +15,7 @@ from shepherd.rollouts.actions import (
     Action,
     Complete,
     DeleteEndpoint,
+    EndpointConfigSpec,
     Fail,
     FinishRollback,
     RecordProgress,
@@ -23,7 +24,7 @@ from shepherd.rollouts.actions import (
     endpoint_config,
     shift,
 )
-from shepherd.rollouts.kept_capacity import as_observed
+from shepherd.rollouts.kept_capacity import as_observed, as_restored
 from shepherd.rollouts.observed import (
     PERCENT_TOLERANCE,
     TRANSITIONAL,
@@ -106,13 +107,19 @@ def _restore(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Act
     if observed.config_name == rollout.shift_config and (percent is None or percent > PERCENT_TOLERANCE):
         # Traffic first: one weight change, seconds; removing the candidate variant comes after.
         return shift(pending, round(percent) if percent is not None else rollout.current_percent, 0)
+    config_name, spec = restoring_config(rollout, observed)
+    return UpdateEndpoint(rollout.endpoint_name, config_name, spec, "restore", pending)
+
+
+def restoring_config(rollout: Rollout, observed: ObservedEndpoint) -> tuple[str, EndpointConfigSpec | None]:
+    """The config a restore puts the endpoint back on (and its spec, if it must be created): the
+    previous config, or the rollout's restore config when that would shrink (or, scaled in, grow) the
+    fleet autoscaling runs now. Also the clean-up's, for a restore that ended unfinished (clean_up.py)."""
     assert rollout.previous_config is not None and rollout.live is not None and rollout.restore_config is not None
-    live = as_observed(rollout.live, observed)
+    live = as_restored(rollout, observed)
     if live.initial_instance_count == rollout.live.initial_instance_count:
-        return UpdateEndpoint(rollout.endpoint_name, rollout.previous_config, None, "restore", pending)
-    # The previous config would shrink (or, scaled in, grow) the fleet autoscaling runs now.
-    spec = endpoint_config(rollout.restore_config, (live, 1.0))
-    return UpdateEndpoint(rollout.endpoint_name, rollout.restore_config, spec, "restore", pending)
+        return rollout.previous_config, None
+    return rollout.restore_config, endpoint_config(rollout.restore_config, (live, 1.0))
 
 
 def restored_baseline(rollout: Rollout, observed: ObservedEndpoint) -> LiveDeployment | None:
