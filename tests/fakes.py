@@ -624,6 +624,22 @@ class _FakeEndpoint:
 
 
 @dataclass(frozen=True)
+class WeightMove:
+    """An accepted weight change: each variant's share of the traffic before and after it, and the
+    instances each variant ran (CurrentInstanceCount) when the weights moved."""
+
+    endpoint_name: str
+    shares_before: dict[str, float]
+    shares_after: dict[str, float]
+    running: dict[str, int]
+
+
+def _shares(weights: Mapping[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {name: (100 * weight / total if total > 0 else 0.0) for name, weight in weights.items()}
+
+
+@dataclass(frozen=True)
 class CountChange:
     """A call that set a variant's instance count: what the variant had just before (the larger of its
     current and desired counts), what the call asks for, and whether it served traffic before and after."""
@@ -675,6 +691,7 @@ class InMemoryEndpoints:
         self.failing_updates: dict[str, str] = {}
         self.flips: list[tuple[str, datetime, dict[str, float]]] = []
         self.count_changes: list[CountChange] = []
+        self.weight_moves: list[WeightMove] = []
         self.unsafe_updates: list[str] = []
 
     def describe(self, endpoint_name: str) -> ObservedEndpoint | None:
@@ -754,8 +771,12 @@ class InMemoryEndpoints:
         endpoint = self._endpoint(endpoint_name)
         self._require_in_service(endpoint)
         self._require_variants(endpoint, set(weights))
+        shares_before = _shares(endpoint.desired)
         endpoint.desired.update(weights)
         self.flips.append((endpoint_name, self.now(), dict(weights)))
+        self.weight_moves.append(
+            WeightMove(endpoint_name, shares_before, _shares(endpoint.desired), dict(endpoint.counts))
+        )
         desired = dict(endpoint.desired)
         endpoint.status = EndpointStatus.UPDATING
         self._begin(endpoint, lambda: endpoint.weights.update(desired))

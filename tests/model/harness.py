@@ -305,6 +305,7 @@ class RolloutModel(RuleBasedStateMachine):
         self.running: str | None = None  # the kind of the (outermost) invocation under way
         self.checked_announcements = 0
         self.checked_count_changes = 0  # C1: the fake SageMaker's count changes already judged
+        self.checked_weight_moves = 0  # C4: the fake SageMaker's weight changes already judged
         self.checked_unsafe_updates = 0  # C2: the fake SageMaker's refusals already judged
         # C1, C3: per rollout, its live variant's instance count and scaling when it started (the count
         # follows autoscaling's own moves of that variant), and the rollouts already judged at their end.

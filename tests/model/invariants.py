@@ -1,4 +1,4 @@
-"""I1-I5 and C1-C3 (docs/design.md, "Invariants") as the model-based test can observe them.
+"""I1-I5 and C1-C4 (docs/design.md, "Invariants") as the model-based test can observe them.
 
 `check_step` runs after every step of the state machine, `check_final` once time has run out. Each
 returns (invariant id, what is wrong) pairs. What is observed is what a user could see: the
@@ -10,6 +10,7 @@ audit trails.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ def check_step(model: RolloutModel) -> list[Violation]:
     ]
     found += [*_i4_audit_chains(model), *_i5(model), *_advisory_never_acts(model), *_one_answer_per_command(model)]
     found += [*_models_exist_before_use(model)]
-    found += [*_c1_calls(model), *_c2(model), *_capacity_at_end(model)]
+    found += [*_c1_calls(model), *_c2(model), *_capacity_at_end(model), *_c4(model)]
     return [violation for violation in found if violation[0] not in SKIPPED]
 
 
@@ -526,6 +527,39 @@ def _c1_calls(model: RolloutModel) -> Iterator[Violation]:
                 (
                     f"{change.call} set {change.variant_name} on {change.endpoint_name} to {change.after} "
                     f"instance(s) while it served with {change.before}"
+                ),
+            )
+
+
+def _c4(model: RolloutModel) -> Iterator[Violation]:
+    """C4: a sized rollout's candidate takes a larger share only onto instances already running: at
+    least ``ceil(live x share x headroom)`` (capped at the live count), and the live count at 100%,
+    where "live" is what the live variant runs as the weights move (a lower bound of the fleet the
+    engine sizes for). Judged at every accepted weight change that raises a candidate's share."""
+    moves = model.sagemaker.weight_moves[model.checked_weight_moves :]
+    model.checked_weight_moves = len(model.sagemaker.weight_moves)
+    for move in moves:
+        latest = model.store.latest_rollout(move.endpoint_name)
+        rollout = latest.rollout if latest is not None else None
+        if rollout is None or rollout.sizing is None or rollout.live is None:
+            continue
+        candidate, live = rollout.candidate.variant_name, rollout.live.variant_name
+        share = move.shares_after.get(candidate, 0.0)
+        if share <= move.shares_before.get(candidate, 0.0) + 0.5 or live not in move.running:
+            continue
+        fleet = move.running[live]
+        wanted = (
+            fleet
+            if share >= 99.5
+            else min(fleet, max(1, math.ceil(fleet * share / 100 * rollout.sizing.headroom - 1e-9)))
+        )
+        running = move.running.get(candidate, 0)
+        if running < wanted:
+            yield (
+                "C4",
+                (
+                    f"{rollout.rollout_id}: {candidate} took {share:.0f}% of {move.endpoint_name} on {running} "
+                    f"instance(s); the live variant runs {fleet}, so it needs {wanted}"
                 ),
             )
 
