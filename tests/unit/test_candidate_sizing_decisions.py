@@ -51,7 +51,7 @@ def record(strategy: dict[str, Any] | None = None, sizing: CandidateSizing | Non
         endpoint_name=ENDPOINT,
         model_name="fraud",
         version=2,
-        strategy=parse_strategy({**(strategy or STEPS), "analysis": {"judge": {"enabled": False}}}),
+        strategy=parse_strategy({"analysis": {"judge": {"enabled": False}}, **(strategy or STEPS)}),
         candidate=CANDIDATE,
         live=LiveDeployment(model_name="fraud", version=1, variant=LIVE, config_name=PREVIOUS),
         now=T0,
@@ -246,3 +246,104 @@ def test_a_one_instance_fleet_gets_a_one_instance_candidate_as_before() -> None:
     endpoint, _ = run({"type": "canary", "canary_percent": 10, "bake_seconds": 120}, live=1)
 
     assert all(counts[CANDIDATE.variant_name] == 1 for _, counts in endpoint.shifts)
+
+
+# --- found in review ---------------------------------------------------------------------------------
+
+FINAL = naming.endpoint_config_name(ENDPOINT, RID, "final")
+
+
+def test_a_candidate_autoscaling_scaled_in_after_the_retire_still_completes() -> None:
+    """The retire handed the scaling to the candidate before its update: autoscaling may scale it in
+    before the next pass looks. Its count is autoscaling's now, not the record's to check."""
+    base = record()
+    at = T0 + s(3000)
+    retiring = base.model_copy(
+        update={
+            "phase": Phase.RETIRING,
+            "step_index": len(base.plan) - 1,
+            "current_percent": 100,
+            "phase_started_at": at,
+            "pending_since": at,
+            "updated_at": at,
+            "candidate": CANDIDATE.model_copy(update={"initial_instance_count": 10}),
+            "watch_started_at": T0 + s(2000),
+            "step_started_at": T0 + s(2000),
+        }
+    )
+    scaled_in = ObservedEndpoint(
+        EndpointStatus.IN_SERVICE, FINAL, (ObservedVariant(CANDIDATE.variant_name, 1.0, 8, 8),)
+    )
+
+    action = decide(retiring, scaled_in, NONE, at + s(900))
+
+    assert isinstance(action, Complete)
+
+
+def test_a_start_whose_record_write_was_lost_is_caught_up_with_the_instances_it_runs() -> None:
+    """The start's update landed (the candidate at 2), its record write did not: the record still
+    asks for the promotion's 10. The catch-up records what runs, so the first step does not wait for
+    instances nobody asked SageMaker for."""
+    unsized_start = record()
+
+    def on_shift(candidate_weight: float) -> ObservedEndpoint:
+        return ObservedEndpoint(
+            EndpointStatus.IN_SERVICE,
+            SHIFT,
+            (
+                ObservedVariant(LIVE.variant_name, 1 - candidate_weight, 10, 10),
+                ObservedVariant(CANDIDATE.variant_name, candidate_weight, 2, 2),
+            ),
+        )
+
+    rollout, now = unsized_start, T0 + s(900)
+    for _ in range(6):
+        action = decide(rollout, on_shift(rollout.target_percent / 100), NONE, now)
+        if isinstance(action, Wait):
+            break
+        rollout, now = action.next, now + s(60)
+        assert rollout.phase is not Phase.ABORTING, rollout.failure_reason
+    assert rollout.sizing is not None and rollout.sizing.live_count_at_start == 10
+    assert rollout.current_percent == 10
+
+
+def test_no_resize_while_a_gating_alarm_fires_during_a_bake() -> None:
+    """A resize keeps the endpoint Updating for minutes, when a rollback's flip is refused: never
+    while an alarm says the candidate may be bad."""
+    baking = at_step(0, 2)
+
+    action = decide(baking, baked_at(10, 2, live=20), frozenset({"candidate-5xx"}), T0 + s(60))
+
+    assert isinstance(action, Wait)
+
+
+def test_the_judge_keeps_judging_while_a_resize_provisions() -> None:
+    judged_step = record(
+        {**STEPS, "analysis": {"judge": {"enabled": True}}},
+    )
+    resizing = judged_step.model_copy(
+        update={
+            "phase": Phase.SHIFTING,
+            "step_index": 0,
+            "current_percent": 10,
+            "step_started_at": T0,
+            "pending_since": T0 + s(60),
+        }
+    )
+
+    assert resizing.judged
+
+
+def test_a_restore_gives_the_old_variant_back_at_least_the_fleet_it_had_before_the_rollout() -> None:
+    """Its policy scaled the live variant in from 10 to 5 as its share fell to 50%: the rollback takes
+    all the traffic back onto it, so the restore writes at least the 10 it served with at the start."""
+    from shepherd.rollouts.record import request_abort
+
+    aborting = request_abort(at_step(1, 6), reason="alarm", now=T0 + s(60))
+    flipped_back = baked_at(0, 6, live=5)
+
+    action = decide(aborting, flipped_back, NONE, T0 + s(120))
+
+    # The previous config holds the 10 (without the floor: the rollout's restore config at 5).
+    assert isinstance(action, UpdateEndpoint) and action.purpose == "restore"
+    assert (action.config_name, action.create_config) == (PREVIOUS, None)

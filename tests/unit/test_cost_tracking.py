@@ -252,3 +252,22 @@ def test_an_unpriced_type_gives_no_estimate_and_is_named():
 
 def test_a_rollout_without_a_ledger_announces_no_cost():
     assert cost_report(rollout(), BUILT_IN, minutes(1)) is None
+
+
+def test_a_resize_is_charged_from_the_pass_that_asks_for_it() -> None:
+    """Found in review: the asking pass charged the counts seen before it asked, so the grown candidate
+    was charged only from the next written record, once provisioned (minutes later)."""
+    from shepherd.rollouts.actions import ResizeVariants
+    from shepherd.rollouts.cost_tracking import charge
+    from shepherd.rollouts.decide import decide
+    from tests.unit.test_candidate_sizing_decisions import T0 as AT0
+    from tests.unit.test_candidate_sizing_decisions import at_step, baked_at
+    from tests.unit.test_candidate_sizing_decisions import s as secs
+
+    action = decide(at_step(0, 2), baked_at(10, 2), frozenset(), AT0 + secs(601))
+    assert isinstance(action, ResizeVariants)
+
+    charged = charge(action, baked_at(10, 2), AT0 + secs(601)).next
+
+    assert charged.cost is not None
+    assert [(item.role, item.count) for item in charged.cost.running if item.role == "candidate"] == [("candidate", 6)]

@@ -74,9 +74,33 @@ def with_counts(rollout: Rollout, counts: dict[str, int]) -> Rollout:
 
 
 def provisioned(rollout: Rollout, observed: ObservedEndpoint) -> bool:
-    """The candidate (and fresh baseline) run at least the counts the record asked for: a resize, or a
-    config's counts, took effect. True where SageMaker reports no counts."""
-    return not _short(rollout, observed)
+    """The candidate (and fresh baseline) run at least the counts the record asked for on the shift
+    config: a resize, or the config's counts, took effect. True where SageMaker reports no counts, and
+    on any other config: after the retire the candidate is autoscaled (its scaling was handed over
+    before the update), so its count is autoscaling's to choose, not the record's to check."""
+    return observed.config_name != rollout.shift_config or not _short(rollout, observed)
+
+
+def caught_up(rollout: Rollout, observed: ObservedEndpoint) -> Rollout | None:
+    """A sized rollout whose start landed but whose record write was lost (it has no
+    ``live_count_at_start``): the record as the start would have written it, with the counts the
+    candidate (and fresh baseline) run, so no step waits for instances nobody asked for. None when
+    there is nothing to catch up."""
+    sizing, live = rollout.sizing, rollout.live
+    if sizing is None or live is None or sizing.live_count_at_start is not None:
+        return None
+    if observed.config_name != rollout.shift_config:
+        return None
+    at_start = as_observed(live, observed).initial_instance_count
+    running = {
+        spec.variant_name: variant.desired_instances
+        for spec in (rollout.candidate, rollout.fresh_baseline)
+        if spec is not None
+        and (variant := observed.variant(spec.variant_name)) is not None
+        and variant.desired_instances is not None
+    }
+    sized = rollout.model_copy(update={"sizing": sizing.model_copy(update={"live_count_at_start": at_start})})
+    return with_counts(sized, running)
 
 
 def shortfall(rollout: Rollout, observed: ObservedEndpoint) -> str:

@@ -12,9 +12,10 @@ are taken to run until the next written record (capacity/cost.py). Extra is:
   today (every config it writes keeps the count observed just before: kept_capacity.py, and it never
   suspends scaling), so the role is charged 0; it stays in the ledger for the day it does.
 
-A variant's count is the larger of its current and desired counts, as kept_capacity.py reads them: a
-change asked for is charged from the pass that asked, not from whichever later pass writes a record
-(a pass that only waits writes nothing). A terminal record's ledger is closed (record.to_ended).
+A variant's count is the larger of its current and desired counts, as kept_capacity.py reads them; a
+resize is charged from the pass that asks for it, with the counts it asks for (the next written record
+comes only once they run). A terminal record's ledger is closed (record.to_ended); when a restore gave
+up and the clean-up later removes the candidate, the minutes in between are not charged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import msgspec.structs
 from shepherd.capacity.cost import CANDIDATE, FRESH_BASELINE, LIVE_HELD, CostLedger, Running
 from shepherd.capacity.prices import PriceTable
 from shepherd.contracts.cost import RolloutCost
-from shepherd.rollouts.actions import Action, Wait
+from shepherd.rollouts.actions import Action, ResizeVariants, Wait
 from shepherd.rollouts.cost_record import CostRecord
 from shepherd.rollouts.observed import ObservedEndpoint, ObservedVariant
 from shepherd.rollouts.record import Rollout
@@ -60,10 +61,22 @@ def charged(rollout: Rollout, observed: ObservedEndpoint | None, now: datetime) 
 
 
 def charge(action: Action, observed: ObservedEndpoint | None, now: datetime) -> Action:
-    """The action with its next record charged (a wait writes nothing, so charges nothing)."""
+    """The action with its next record charged (a wait writes nothing, so charges nothing). A resize
+    is charged with the counts it asks for: they are what runs (and is billed) from now on, and the
+    next written record may come only once they are provisioned."""
     if isinstance(action, Wait):
         return action
+    if isinstance(action, ResizeVariants) and observed is not None:
+        observed = _asked(observed, action.requested())
     return msgspec.structs.replace(action, next=charged(action.next, observed, now))
+
+
+def _asked(observed: ObservedEndpoint, counts: dict[str, int]) -> ObservedEndpoint:
+    variants = tuple(
+        msgspec.structs.replace(variant, desired_instances=counts[variant.name]) if variant.name in counts else variant
+        for variant in observed.variants
+    )
+    return msgspec.structs.replace(observed, variants=variants)
 
 
 def cost_report(rollout: Rollout, prices: PriceTable, at: datetime) -> RolloutCost | None:

@@ -42,7 +42,7 @@ from shepherd.rollouts.actions import (
     endpoint_config,
     shift,
 )
-from shepherd.rollouts.candidate_sizing import growth, provisioned, shortfall, started, with_counts
+from shepherd.rollouts.candidate_sizing import caught_up, growth, provisioned, shortfall, started, with_counts
 from shepherd.rollouts.kept_capacity import as_observed
 from shepherd.rollouts.observed import (
     TRANSITIONAL,
@@ -115,7 +115,7 @@ def _decide_forward(
     if weights_there and (rollout.pending_since is None or provisioned(rollout, observed)):
         if rollout.pending_since is not None:
             return _reached(rollout, now, "reached")
-        return _advance(rollout, observed, alarms, now)
+        return _start_caught_up(rollout, observed) or _advance(rollout, observed, alarms, now)
     if rollout.pending_since is None:
         return _off_target(rollout, observed, now)
     if now < rollout.pending_since + timedelta(seconds=_SETTLE_SECONDS):
@@ -183,8 +183,10 @@ def _advance(rollout: Rollout, observed: ObservedEndpoint, alarms: frozenset[str
         assert rollout.step_started_at is not None
         until = rollout.step_started_at + timedelta(seconds=rollout.plan[rollout.step_index].bake_seconds)
         if now < until:
-            # The live fleet grew during the bake: the candidate's share of the load did too.
-            return _resize(rollout, observed, rollout.step_index, now) or Wait(
+            # The live fleet grew during the bake: the candidate's share of the load did too. Never
+            # while an alarm fires: a resize keeps the endpoint Updating for minutes, when SageMaker
+            # refuses the rollback's weight flip.
+            return (not alarms and _resize(rollout, observed, rollout.step_index, now)) or Wait(
                 f"baking {rollout.target_percent}% until {until.isoformat()}", until=until
             )
     if rollout.phase in (Phase.STARTING, Phase.SHIFTING):
@@ -233,6 +235,14 @@ def _forward(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> Shi
     return None
 
 
+def _start_caught_up(rollout: Rollout, observed: ObservedEndpoint) -> RecordProgress | None:
+    """A sized start whose update landed but whose record write was lost: record what runs first."""
+    lost = caught_up(rollout, observed) if rollout.phase is Phase.STARTING else None
+    if lost is None:
+        return None
+    return RecordProgress("caught up with the start: the candidate's instances as they run", lost)
+
+
 def _resize_for_next_step(rollout: Rollout, observed: ObservedEndpoint, now: datetime) -> ResizeVariants | None:
     if rollout.phase not in (Phase.STARTING, Phase.SHIFTING) or rollout.step_index >= len(rollout.plan) - 1:
         return None
@@ -251,7 +261,7 @@ def _resize(rollout: Rollout, observed: ObservedEndpoint, index: int, now: datet
 
 def _reached(rollout: Rollout, now: datetime, how: str) -> RecordProgress | Complete:
     """The record for a target observed reached: bake clock starts, watch starts, or done."""
-    if _resizing(rollout):  # what was pending is a resize at a step already reached: its bake runs on
+    if rollout.resizing:  # what was pending is a resize at a step already reached: its bake runs on
         counts = f"{rollout.candidate.initial_instance_count} instance(s)"
         return RecordProgress(f"{how}: candidate sized to {counts}", rollout.model_copy(update={"pending_since": None}))
     if rollout.phase is Phase.RETIRING or (rollout.phase is Phase.STARTING and rollout.is_first_deployment):
@@ -266,16 +276,6 @@ def _reached(rollout: Rollout, now: datetime, how: str) -> RecordProgress | Comp
         update |= {"phase": Phase.WATCHING, "phase_started_at": now, "watch_started_at": now}
         note += f"; watching for {rollout.post_deploy_watch_seconds} s"
     return RecordProgress(note, rollout.model_copy(update=update))
-
-
-def _resizing(rollout: Rollout) -> bool:
-    """A resize is pending (`_resize`): a shift forward clears ``step_started_at``, a resize keeps it."""
-    return (
-        rollout.phase is Phase.SHIFTING
-        and rollout.pending_since is not None
-        and rollout.step_started_at is not None
-        and rollout.step_index < len(rollout.plan) - 1
-    )
 
 
 def _create_endpoint(rollout: Rollout, now: datetime) -> CreateEndpoint:

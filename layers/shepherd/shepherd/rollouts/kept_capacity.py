@@ -36,7 +36,19 @@ def as_restored(rollout: Rollout, observed: ObservedEndpoint) -> VariantSpec:
     live, retired = rollout.live, rollout.retired_scaling
     assert live is not None
     if observed.variant(live.variant_name) is not None or retired is None or retired.instance_count is None:
-        return as_observed(live, observed)
-    if retired.instance_count == live.initial_instance_count:
-        return live
-    return live.model_copy(update={"initial_instance_count": retired.instance_count})
+        spec = as_observed(live, observed)
+    elif retired.instance_count == live.initial_instance_count:
+        spec = live
+    else:
+        spec = live.model_copy(update={"initial_instance_count": retired.instance_count})
+    return _at_least_as_it_started(rollout, spec)
+
+
+def _at_least_as_it_started(rollout: Rollout, spec: VariantSpec) -> VariantSpec:
+    """A sized rollout's old variant may have been scaled in by its own policy as its share fell; the
+    version it restores takes all the traffic back, so it gets at least the fleet that served the
+    whole load before the rollout began (autoscaling scales it in again if the load is gone)."""
+    started = rollout.sizing.live_count_at_start if rollout.sizing is not None else None
+    if started is None or spec.initial_instance_count >= started:
+        return spec
+    return spec.model_copy(update={"initial_instance_count": started})

@@ -249,9 +249,20 @@ class Rollout(Frozen):
             and self.live is not None
             and self.strategy.analysis.judge.enabled
             and self.step_started_at is not None
-            and self.pending_since is None
+            and (self.pending_since is None or self.resizing)  # a resize leaves the weights as they are
             and 0 <= self.step_index < len(self.plan) - 1
             and self.plan[self.step_index].bake_seconds > 0
+        )
+
+    @property
+    def resizing(self) -> bool:
+        """A resize of the candidate is pending at a step already reached (candidate_sizing.py): a shift
+        forward clears ``step_started_at``, a resize keeps it (the step's bake clock runs on)."""
+        return (
+            self.phase is Phase.SHIFTING
+            and self.pending_since is not None
+            and self.step_started_at is not None
+            and self.step_index < len(self.plan) - 1
         )
 
     @property
