@@ -272,7 +272,9 @@ class RolloutPass(Struct):
             self.endpoints.create_endpoint(action.endpoint_name, action.config.name)
         elif isinstance(action, UpdateEndpoint):
             self._hand_over_scaling(action, observed)  # before: SageMaker refuses to remove a registered variant
-            if action.create_config is not None:
+            # Never rewritten while the endpoint runs it (ensure_config replaces a stale one): an update
+            # onto the config it already runs (its weights edited outside) keeps that config as it is.
+            if action.create_config is not None and (observed is None or observed.config_name != action.config_name):
                 self.endpoints.ensure_config(action.create_config)
             self.endpoints.update_endpoint(action.endpoint_name, action.config_name)
         elif isinstance(action, ShiftTraffic):
