@@ -31,6 +31,7 @@ from _support import (
     TEMPLATE_ENVIRONMENT,
     CallLog,
     environment,
+    query_only_what_is_asked_in_moto,
     snapshot_only_touched_items_in_moto_transactions,
     table,
 )
@@ -250,6 +251,7 @@ def main() -> None:
     if arguments.concurrency:
         TEMPLATE_ENVIRONMENT["CONTROLLER_CONCURRENCY"] = str(arguments.concurrency)
     snapshot_only_touched_items_in_moto_transactions()
+    query_only_what_is_asked_in_moto()
     concurrency = TEMPLATE_ENVIRONMENT["CONTROLLER_CONCURRENCY"]
     rows = [measure(size, arguments.latency_ms) for size in arguments.n]
     ms = f"{arguments.latency_ms:g} ms"
