@@ -228,14 +228,16 @@ def query_only_what_is_asked_in_moto() -> None:
 
     list_versions = S3Backend.list_object_versions
 
-    def list_object_versions(self: S3Backend, bucket_name: str, *args: Any, prefix: str = "", **kwargs: Any) -> Any:
+    def list_object_versions(self: S3Backend, bucket_name: str, **kwargs: Any) -> Any:
+        # moto's S3 responses pass everything but the bucket by keyword
+        prefix = kwargs.get("prefix") or ""
         bucket = self.get_bucket(bucket_name)
         keys = _VersionedKeyStore()
         for name, versions in bucket.keys.iterlists():
             if name.startswith(prefix):
                 keys.setlist(name, versions)
         backend = _Only(self, get_bucket=lambda _name: _Only(bucket, keys=keys))
-        return list_versions(backend, bucket_name, *args, prefix=prefix, **kwargs)  # type: ignore[arg-type]
+        return list_versions(backend, bucket_name, **kwargs)  # type: ignore[arg-type]
 
     Table.query = query  # type: ignore[method-assign]
-    S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign]
+    S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign,assignment]
