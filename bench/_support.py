@@ -184,3 +184,60 @@ def snapshot_only_touched_items_in_moto_transactions() -> None:
             raise
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def query_only_what_is_asked_in_moto() -> None:
+    """moto 5.2.5 answers every DynamoDB Query by sorting the whole table (`Table.all_items`, comparing
+    `DynamoType`s) and then filtering it, and every S3 ListObjectVersions by deep-copying every version of
+    every key in the bucket before filtering by prefix: O(table) and O(bucket) per request. With one query
+    per rollout in a tick (its outbox) and one listing per registration, 1,000 endpoints cost the emulator
+    minutes a tick and hours to set up. This hands moto only the candidates it would have kept: the one
+    partition a table query names (all items, unsorted, for an index query: moto sorts its matches
+    itself), the keys under the listing's prefix. Same answers, in the same order, at O(what is asked).
+    Benchmark processes only; tests and local mode keep moto as it is.
+    """
+    from moto.dynamodb.models.table import Table
+    from moto.s3.models import S3Backend
+    from moto.s3.utils import _VersionedKeyStore
+
+    class _Only:
+        """The table or bucket, with only the given items or keys; everything else is the original's."""
+
+        def __init__(self, original: Any, **only: Any) -> None:
+            self._original = original
+            self.__dict__.update(only)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._original, name)
+
+    table_query = Table.query
+
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's backend passes the index name as the eighth argument (after projection_expressions)
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            items = [item for partition in self.items.values() for item in _items_of(self, partition)]
+        else:
+            items = _items_of(self, self.items.get(hash_key))
+        return table_query(_Only(self, all_items=lambda: items), hash_key, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _items_of(table: Table, partition: Any) -> list[Any]:
+        if partition is None:
+            return []
+        return list(partition.values()) if table.range_key_attr else [partition]
+
+    list_versions = S3Backend.list_object_versions
+
+    def list_object_versions(self: S3Backend, bucket_name: str, **kwargs: Any) -> Any:
+        # moto's S3 responses pass everything but the bucket by keyword
+        prefix = kwargs.get("prefix") or ""
+        bucket = self.get_bucket(bucket_name)
+        keys = _VersionedKeyStore()
+        for name, versions in bucket.keys.iterlists():
+            if name.startswith(prefix):
+                keys.setlist(name, versions)
+        backend = _Only(self, get_bucket=lambda _name: _Only(bucket, keys=keys))
+        return list_versions(backend, bucket_name, **kwargs)  # type: ignore[arg-type]
+
+    Table.query = query  # type: ignore[method-assign]
+    S3Backend.list_object_versions = list_object_versions  # type: ignore[method-assign,assignment]
