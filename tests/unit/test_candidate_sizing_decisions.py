@@ -347,3 +347,22 @@ def test_a_restore_gives_the_old_variant_back_at_least_the_fleet_it_had_before_t
     # The previous config holds the 10 (without the floor: the rollout's restore config at 5).
     assert isinstance(action, UpdateEndpoint) and action.purpose == "restore"
     assert (action.config_name, action.create_config) == (PREVIOUS, None)
+
+
+def test_a_fresh_baseline_waits_on_one_instance_until_a_judged_step_gives_it_a_share() -> None:
+    """A fresh baseline beside a sized candidate: one instance while it has no share (here the first
+    step is not baked, so not judged), then sized for its share before the judged step's weights move."""
+    judged_later = {
+        "type": "steps",
+        "steps": [{"percent": 5}, {"percent": 20, "bake_seconds": 600}, {"percent": 100}],
+        "analysis": {"judge": {"enabled": True, "baseline": "fresh"}},
+    }
+    starting = record(judged_later)
+    assert starting.fresh_baseline is not None
+
+    action = decide(starting, previous_config(10), NONE, T0 + s(1))
+
+    assert isinstance(action, UpdateEndpoint) and action.create_config is not None
+    counts = {w.variant.variant_name: w.variant.initial_instance_count for w in action.create_config.variants}
+    assert counts[starting.fresh_baseline.variant_name] == 1  # not the full fleet of 10
+    assert counts[CANDIDATE.variant_name] == 1  # ceil(10 x 5% x 1.2)

@@ -1,9 +1,10 @@
 """The candidate sized to its share (issue 23, rule 3), as the decision applies it. Pure.
 
-A sized rollout (``Rollout.sizing``; absent when the promotion named a count, or for a first
-deployment) gives the candidate ``ceil(full fleet x share x headroom)`` instances at each step, and the
-full fleet at 100% (`capacity.sizing.candidate_count`). Its count only grows, and always *before* the
-weights that need it move: the shift config starts it at the first step's count, a
+A sized rollout (``Rollout.sizing``, set by the promotion: promotion_capacity.py; absent for a first
+deployment, a count or another instance type the promotion named, or an endpoint without autoscaling
+unless the promotion gave ``headroom``) gives the candidate ``ceil(full fleet x share x headroom)``
+instances at each step, and the full fleet at 100% (`capacity.sizing.candidate_count`). Its count
+only grows, and always *before* the weights that need it move: the shift config starts it at the first step's count, a
 `ResizeVariants` (one UpdateEndpointWeightsAndCapacities with counts only) grows it before each next
 step, and grows it during a bake if the live fleet grew meanwhile. A fresh baseline (the judge's
 comparison variant) is sized the same way for its own share, so both start cold on equal footing.
@@ -45,9 +46,9 @@ def counts_for_step(rollout: Rollout, observed: ObservedEndpoint, index: int) ->
     counts = {rollout.candidate.variant_name: candidate_count(full, percent, sizing.headroom)}
     fresh = rollout.fresh_baseline
     if fresh is not None:
+        # Without a share at this step (not judged) it waits at weight 0: one instance until a judged step.
         share = _fresh_share(rollout, index)
-        if share:
-            counts[fresh.variant_name] = candidate_count(full, share, sizing.headroom)
+        counts[fresh.variant_name] = candidate_count(full, share, sizing.headroom) if share else 1
     return counts
 
 
