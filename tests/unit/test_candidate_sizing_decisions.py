@@ -366,3 +366,17 @@ def test_a_fresh_baseline_waits_on_one_instance_until_a_judged_step_gives_it_a_s
     counts = {w.variant.variant_name: w.variant.initial_instance_count for w in action.create_config.variants}
     assert counts[starting.fresh_baseline.variant_name] == 1  # not the full fleet of 10
     assert counts[CANDIDATE.variant_name] == 1  # ceil(10 x 5% x 1.2)
+
+
+def test_a_resize_asked_for_but_not_provisioned_is_asked_again_before_the_weights_move() -> None:
+    """A pass asked for 6 and died; SageMaker kept the desired 6 but runs 2 (it could not provision).
+    The next step must not move the weights onto 2 instances: the resize is asked for again."""
+    not_provisioned = ObservedEndpoint(
+        EndpointStatus.IN_SERVICE,
+        SHIFT,
+        (ObservedVariant(LIVE.variant_name, 0.9, 10, 10), ObservedVariant(CANDIDATE.variant_name, 0.1, 2, 6)),
+    )
+
+    action = decide(at_step(0, 2), not_provisioned, NONE, T0 + s(601))
+
+    assert isinstance(action, ResizeVariants) and action.requested() == {CANDIDATE.variant_name: 6}

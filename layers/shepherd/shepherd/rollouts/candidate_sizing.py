@@ -54,14 +54,17 @@ def counts_for_step(rollout: Rollout, observed: ObservedEndpoint, index: int) ->
 
 def growth(rollout: Rollout, observed: ObservedEndpoint, index: int) -> dict[str, int]:
     """The variants that must grow before step ``index`` takes (or keeps) its traffic, and to what:
-    each one whose requested count (DesiredInstanceCount) is below its count for the step. Never a
-    shrink; empty when nothing needs to grow or SageMaker reports no counts."""
+    each one running (or asked for: the smaller of CurrentInstanceCount and DesiredInstanceCount) fewer
+    than its count for the step. The smaller, because a resize asked for by a pass that died may not
+    have been provisioned: its desired count alone would let the weights move onto instances that do
+    not run. Never a shrink; empty when nothing needs to grow or SageMaker reports no counts."""
     grow: dict[str, int] = {}
     for name, wanted in counts_for_step(rollout, observed, index).items():
         variant = observed.variant(name)
-        if variant is None or variant.desired_instances is None:
-            continue
-        if wanted > variant.desired_instances:
+        reported = (
+            [c for c in (variant.current_instances, variant.desired_instances) if c is not None] if variant else []
+        )
+        if reported and wanted > min(reported):
             grow[name] = wanted
     return grow
 
