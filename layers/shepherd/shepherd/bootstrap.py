@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 
 from shepherd.adapters.aws_errors import CLIENT_CONFIG
 from shepherd.cold_start import collector_paused
@@ -55,8 +56,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# SSM holds only the stack's price table, read once per container on the first announced end: in the
+# rollback function that is after the flip but before its incident is written, so a slow SSM must
+# cost seconds, not the function's timeout (an unreadable table falls back to the built-in one).
+PRICE_TABLE_CLIENT_CONFIG = CLIENT_CONFIG.merge(
+    Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=1, read_timeout=2)
+)
+
+
 def boto3_client(service: str) -> Any:
-    return boto3.client(service, config=CLIENT_CONFIG)
+    return boto3.client(service, config=PRICE_TABLE_CLIENT_CONFIG if service == "ssm" else CLIENT_CONFIG)
 
 
 class Container:
