@@ -151,17 +151,25 @@ def carried_scaling(
     return VariantScaling(new_variant, counts, target, policies)
 
 
-def _carried_policy(policy: ScalingPolicy, old_variant: str, new_variant: str) -> ScalingPolicy:
+def carried_tracking(policy: ScalingPolicy) -> TargetTracking:
+    """The policy's target tracking, if Shepherd carries it; raises `ScalingNotCarried` for step scaling
+    and metric math (refused rather than carried wrongly)."""
     tracking = policy.target_tracking
     if tracking is None:
         raise ScalingNotCarried(
             f"policy {policy.name} is {policy.policy_type}: only target-tracking policies are carried"
         )
     metric = tracking.customized_metric
+    if metric is not None and metric.uses_metric_math:
+        raise ScalingNotCarried(f"policy {policy.name} uses metric math, which Shepherd does not rewrite")
+    return tracking
+
+
+def _carried_policy(policy: ScalingPolicy, old_variant: str, new_variant: str) -> ScalingPolicy:
+    tracking = carried_tracking(policy)
+    metric = tracking.customized_metric
     if metric is None:
         return policy
-    if metric.uses_metric_math:
-        raise ScalingNotCarried(f"policy {policy.name} uses metric math, which Shepherd does not rewrite")
     dimensions = _renamed(metric.dimensions, old_variant, new_variant)
     moved = msgspec.structs.replace(metric, dimensions=dimensions)
     return msgspec.structs.replace(policy, target_tracking=_with_metric(tracking, moved))

@@ -23,7 +23,7 @@ from shepherd.capacity.scaling import (
     VariantCapacity,
     VariantScaling,
 )
-from shepherd.capacity.sizing import ScalingNotCarried
+from shepherd.capacity.sizing import carried_tracking
 from shepherd.kernel.frozen import Frozen
 
 
@@ -59,7 +59,8 @@ class RecordedScaling(Frozen):
 
     @classmethod
     def of(cls, target: ScalableTarget, policies: tuple[ScalingPolicy, ...], instance_count: int) -> Self:
-        """Raises `ScalingNotCarried` for a policy Shepherd does not carry (step scaling, metric math)."""
+        """Raises `capacity.sizing.ScalingNotCarried` for a policy Shepherd does not carry (step scaling,
+        metric math)."""
         state = target.suspended
         return cls(
             min_capacity=target.min_capacity,
@@ -79,14 +80,8 @@ class RecordedScaling(Frozen):
 
 
 def _recorded(policy: ScalingPolicy) -> RecordedPolicy:
-    tracking = policy.target_tracking
-    if tracking is None:
-        raise ScalingNotCarried(
-            f"policy {policy.name} is {policy.policy_type}: only target-tracking policies are carried"
-        )
+    tracking = carried_tracking(policy)  # what the hand-over carries: never step scaling or metric math
     metric = tracking.customized_metric
-    if metric is not None and metric.uses_metric_math:
-        raise ScalingNotCarried(f"policy {policy.name} uses metric math, which Shepherd does not rewrite")
     return RecordedPolicy(
         name=policy.name,
         target_value=tracking.target_value,
