@@ -60,11 +60,8 @@ def growth(rollout: Rollout, observed: ObservedEndpoint, index: int) -> dict[str
     not run. Never a shrink; empty when nothing needs to grow or SageMaker reports no counts."""
     grow: dict[str, int] = {}
     for name, wanted in counts_for_step(rollout, observed, index).items():
-        variant = observed.variant(name)
-        reported = (
-            [c for c in (variant.current_instances, variant.desired_instances) if c is not None] if variant else []
-        )
-        if reported and wanted > min(reported):
+        running = _running(observed.variant(name))
+        if running is not None and wanted > running:
             grow[name] = wanted
     return grow
 
@@ -122,10 +119,18 @@ def _short(rollout: Rollout, observed: ObservedEndpoint) -> list[tuple[VariantSp
         variant = observed.variant(spec.variant_name) if spec is not None else None
         if spec is None or variant is None:
             continue
-        reported = [count for count in (variant.current_instances, variant.desired_instances) if count is not None]
-        if reported and min(reported) < spec.initial_instance_count:
+        running = _running(variant)
+        if running is not None and running < spec.initial_instance_count:
             short.append((spec, variant))
     return short
+
+
+def _running(variant: ObservedVariant | None) -> int | None:
+    """The instances a variant surely runs: the smaller of its current and desired counts (a resize
+    asked for is not running until provisioned); None when SageMaker reports neither."""
+    reported = [] if variant is None else [variant.current_instances, variant.desired_instances]
+    counts = [count for count in reported if count is not None]
+    return min(counts) if counts else None
 
 
 def _counted(spec: VariantSpec, counts: dict[str, int]) -> VariantSpec:
