@@ -336,11 +336,15 @@ class InMemoryRolloutStore:
             return self._baseline_items(change)
         return self._record_items(change)
 
+    def _baseline_still(self, change: Change, endpoint_name: str, config_name: str | None) -> None:
+        """As the adapter's condition: the endpoint's baseline is still the one read (on that config)."""
+        live = self.lives.get(endpoint_name)
+        if (live.config_name if live else None) != config_name:
+            raise ChangeRejected(change, None)  # the adapter asks for no old item here
+
     def _baseline_items(self, change: BaselineIs | ForgetLive) -> list[_Item]:
         def still_the_one_read() -> None:
-            live = self.lives.get(change.endpoint_name)
-            if (live.config_name if live else None) != change.config_name:
-                raise ChangeRejected(change, None)  # the adapter asks for no old item here
+            self._baseline_still(change, change.endpoint_name, change.config_name)
 
         def write() -> None:
             if isinstance(change, ForgetLive):
@@ -429,9 +433,8 @@ class InMemoryRolloutStore:
 
     def _set_live(self, change: SetLive) -> list[_Item]:
         def still_the_one_read() -> None:
-            live = self.lives.get(change.endpoint_name)
-            if change.only_if_config is not None and (live.config_name if live else None) != change.only_if_config:
-                raise ChangeRejected(change, None)
+            if change.only_if_config is not None:
+                self._baseline_still(change, change.endpoint_name, change.only_if_config)
 
         def write() -> None:
             self.lives[change.endpoint_name] = change.live

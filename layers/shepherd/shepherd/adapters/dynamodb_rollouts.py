@@ -299,10 +299,17 @@ def _baseline_item(change: BaselineIs | ForgetLive) -> dict[str, Any]:
     if change.config_name is None:
         condition["ConditionExpression"] = "attribute_not_exists(pk)"
     else:
-        condition["ConditionExpression"] = "#live.#config = :config"
-        condition["ExpressionAttributeNames"] = {"#live": "live", "#config": "config_name"}
-        condition["ExpressionAttributeValues"] = serialize_values({":config": change.config_name})
+        condition |= _baseline_on(change.config_name)
     return {"ConditionCheck" if isinstance(change, BaselineIs) else "Delete": condition}
+
+
+def _baseline_on(config_name: str) -> dict[str, Any]:
+    """The condition that the endpoint's baseline is still the one read: on ``config_name``."""
+    return {
+        "ConditionExpression": "#live.#config = :config",
+        "ExpressionAttributeNames": {"#live": "live", "#config": "config_name"},
+        "ExpressionAttributeValues": serialize_values({":config": config_name}),
+    }
 
 
 def _record_items(change: Change) -> list[dict[str, Any]]:
@@ -318,9 +325,7 @@ def _record_items(change: Change) -> list[dict[str, Any]]:
         }
         put: dict[str, Any] = {"Item": serialize(item)}
         if change.only_if_config is not None:
-            put["ConditionExpression"] = "#live.#config = :config"
-            put["ExpressionAttributeNames"] = {"#live": "live", "#config": "config_name"}
-            put["ExpressionAttributeValues"] = serialize_values({":config": change.only_if_config})
+            put |= _baseline_on(change.only_if_config)
         return [{"Put": put}]
     if isinstance(change, RegisterAlarms):
         return [
