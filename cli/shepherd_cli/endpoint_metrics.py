@@ -29,38 +29,8 @@ def variant_minutes(cloudwatch: Any, endpoint_name: str, variants: Sequence[str]
     """``{"minutes": [epoch seconds...], "variants": [{"variant_name", "requests", "error_rate_percent",
     "latency_p99_ms"}]}``, each series aligned on ``minutes`` (None where the variant had no data)."""
     end = now.replace(second=0, microsecond=0)
-    start = end - WINDOW
-    queries: list[dict[str, Any]] = [
-        {
-            "Id": f"v{index}_{suffix}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": NAMESPACE,
-                    "MetricName": metric,
-                    "Dimensions": [
-                        {"Name": "EndpointName", "Value": endpoint_name},
-                        {"Name": "VariantName", "Value": variant},
-                    ],
-                },
-                "Period": MINUTE,
-                "Stat": statistic,
-            },
-            "ReturnData": True,
-        }
-        for index, variant in enumerate(variants)
-        for suffix, metric, statistic in _QUERIES
-    ]
-    values: dict[str, dict[datetime, float]] = {str(query["Id"]): {} for query in queries}
-    params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
-    while queries:
-        response = cloudwatch.get_metric_data(**params)
-        for result in response.get("MetricDataResults", []):
-            found = values.setdefault(str(result["Id"]), {})
-            for at, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=True):
-                found[at.replace(second=0, microsecond=0)] = float(value)
-        if not response.get("NextToken"):
-            break
-        params["NextToken"] = response["NextToken"]
+    series = tuple((suffix, NAMESPACE, metric, statistic) for suffix, metric, statistic in _QUERIES)
+    values = variant_series(cloudwatch, endpoint_name, variants, series, end - WINDOW, end)
     minutes = sorted({at for series in values.values() for at in series})
     rows = []
     for index, variant in enumerate(variants):
@@ -75,6 +45,51 @@ def variant_minutes(cloudwatch: Any, endpoint_name: str, variants: Sequence[str]
             }
         )
     return {"minutes": [at.timestamp() for at in minutes], "variants": rows}
+
+
+def variant_series(
+    cloudwatch: Any,
+    endpoint_name: str,
+    variants: Sequence[str],
+    series: Sequence[tuple[str, str, str, str]],
+    start: datetime,
+    end: datetime,
+) -> dict[str, dict[datetime, float]]:
+    """Each variant's per-minute values of each ``(suffix, namespace, metric, statistic)`` in ``series``
+    between ``start`` and ``end``, keyed ``v{variant's index}_{suffix}`` (every key present, empty when
+    CloudWatch has nothing): GetMetricData, every page; no call when there is no variant."""
+    queries: list[dict[str, Any]] = [
+        {
+            "Id": f"v{index}_{suffix}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": namespace,
+                    "MetricName": metric,
+                    "Dimensions": [
+                        {"Name": "EndpointName", "Value": endpoint_name},
+                        {"Name": "VariantName", "Value": variant},
+                    ],
+                },
+                "Period": MINUTE,
+                "Stat": statistic,
+            },
+            "ReturnData": True,
+        }
+        for index, variant in enumerate(variants)
+        for suffix, namespace, metric, statistic in series
+    ]
+    values: dict[str, dict[datetime, float]] = {str(query["Id"]): {} for query in queries}
+    params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+    while queries:
+        response = cloudwatch.get_metric_data(**params)
+        for result in response.get("MetricDataResults", []):
+            found = values.setdefault(str(result["Id"]), {})
+            for at, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=True):
+                found[at.replace(second=0, microsecond=0)] = float(value)
+        if not response.get("NextToken"):
+            break
+        params["NextToken"] = response["NextToken"]
+    return values
 
 
 def _percent(errors: float | None, requests: float | None) -> float | None:

@@ -24,10 +24,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from shepherd_cli.endpoint_metrics import variant_series
+
 RECORD_NAMESPACE = "Shepherd/Local"  # local/capacity_record.py (not imported: it loads moto)
 CURRENT, DESIRED = "CurrentInstanceCount", "DesiredInstanceCount"
 WINDOW = timedelta(hours=1)
-MINUTE = 60
 COUNTS = (("current", CURRENT, "instance_count"), ("desired", DESIRED, "desired_instance_count"))
 
 Counts = dict[tuple[str, str], int]  # (variant, "current" | "desired") -> count
@@ -95,37 +96,11 @@ def _described_counts(described: Sequence[Mapping[str, Any]]) -> Counts:
 def _recorded(cloudwatch: Any, endpoint_name: str, variants: Sequence[str], now: datetime) -> dict[datetime, Counts]:
     """The counts local mode's simulation recorded (nothing on AWS: no one publishes that namespace)."""
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    queries = [
-        {
-            "Id": f"v{index}_{kind}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": RECORD_NAMESPACE,
-                    "MetricName": metric,
-                    "Dimensions": [
-                        {"Name": "EndpointName", "Value": endpoint_name},
-                        {"Name": "VariantName", "Value": variant},
-                    ],
-                },
-                "Period": MINUTE,
-                "Stat": "Maximum",
-            },
-            "ReturnData": True,
-        }
-        for index, variant in enumerate(variants)
-        for kind, metric, _ in COUNTS
-    ]
+    series = tuple((kind, RECORD_NAMESPACE, metric, "Maximum") for kind, metric, _ in COUNTS)
+    values = variant_series(cloudwatch, endpoint_name, variants, series, end - WINDOW, end)
     found: dict[datetime, Counts] = {}
-    if not queries:
-        return found
-    keys = {f"v{index}_{kind}": (variant, kind) for index, variant in enumerate(variants) for kind, _, _ in COUNTS}
-    params: dict[str, Any] = {"MetricDataQueries": queries, "StartTime": end - WINDOW, "EndTime": end}
-    while True:
-        response = cloudwatch.get_metric_data(**params)
-        for result in response.get("MetricDataResults", []):
-            key = keys[str(result["Id"])]
-            for at, value in zip(result.get("Timestamps", []), result.get("Values", []), strict=True):
-                found.setdefault(at.replace(second=0, microsecond=0), {})[key] = round(float(value))
-        if not response.get("NextToken"):
-            return found
-        params["NextToken"] = response["NextToken"]
+    for index, variant in enumerate(variants):
+        for kind, _, _ in COUNTS:
+            for at, value in values[f"v{index}_{kind}"].items():
+                found.setdefault(at, {})[(variant, kind)] = round(value)
+    return found
